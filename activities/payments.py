@@ -1,0 +1,145 @@
+"""Money activities: charge the employer, pay the launcher, refund the employer (Stripe).
+
+Separate charges and transfers, tied together by `transfer_group=internship-<id>`. Every call
+carries an idempotency key made of the workflow id and the step, so a retried activity or a
+replayed workflow never moves money twice. Declines and other permanent errors are
+non-retryable and surface to the workflow, which escalates to ops.
+"""
+
+from __future__ import annotations
+
+import stripe
+from sqlalchemy.orm import sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from core.db import Employer, Launcher
+from core.stripe_api import onboarding_link, payouts_ready
+from core.types import ChargeRequest, ChargeResult, PayoutRequest, PayoutResult, RefundRequest
+
+# Errors a retry cannot fix; network errors, 5xx and rate limits are left to Temporal's retry.
+PERMANENT_ERRORS = (
+    stripe.InvalidRequestError,
+    stripe.AuthenticationError,
+    stripe.PermissionError,
+    stripe.IdempotencyError,
+)
+
+
+def _group(internship_id: str) -> str:
+    return f"internship-{internship_id}"
+
+
+class Payments:
+    CARD_DECLINED = "CardDeclined"
+    PERMANENT = "PaymentRejected"
+
+    def __init__(
+        self, client: stripe.StripeClient, sessions: sessionmaker, public_base_url: str
+    ) -> None:
+        self.client = client
+        self.sessions = sessions
+        self.public_base_url = public_base_url
+
+    @activity.defn(name="charge_employer")
+    def charge_employer(self, req: ChargeRequest) -> ChargeResult:
+        with self.sessions() as db:
+            employer = db.get(Employer, req.employer_id)
+        if employer is None:
+            raise ApplicationError(
+                f"employer {req.employer_id} not found", type=self.PERMANENT, non_retryable=True
+            )
+        try:
+            intent = self.client.v1.payment_intents.create(
+                params={
+                    "amount": req.amount_cents,
+                    "currency": req.currency,
+                    "customer": employer.stripe_customer_id,
+                    "payment_method": employer.stripe_payment_method,
+                    "confirm": True,
+                    "off_session": True,
+                    # Off-session card charge: no redirect-based methods, so no return_url.
+                    "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+                    "transfer_group": _group(req.internship_id),
+                    "description": f"Micro-internship {req.internship_id}",
+                    "metadata": {"internship_id": req.internship_id},
+                },
+                options={"idempotency_key": f"{_group(req.internship_id)}/charge/{req.attempt}"},
+            )
+        except stripe.CardError as err:
+            raise ApplicationError(
+                f"card declined: {err.user_message or err}",
+                {"code": err.code},
+                type=self.CARD_DECLINED,
+                non_retryable=True,
+            ) from err
+        except PERMANENT_ERRORS as err:
+            raise self._permanent(err) from err
+        if intent.status != "succeeded":
+            raise ApplicationError(
+                f"payment not completed (status {intent.status})",
+                type=self.CARD_DECLINED,
+                non_retryable=True,
+            )
+        return ChargeResult(intent.id, intent.amount_received or intent.amount)
+
+    @activity.defn(name="pay_launcher")
+    def pay_launcher(self, req: PayoutRequest) -> PayoutResult:
+        """Transfer the launcher's share, or say (with a fresh link) they can't be paid yet."""
+        with self.sessions() as db:
+            launcher = db.get(Launcher, req.launcher_id)
+        if launcher is None:
+            raise ApplicationError(
+                f"launcher {req.launcher_id} not found", type=self.PERMANENT, non_retryable=True
+            )
+        try:
+            account = self.client.v1.accounts.retrieve(launcher.stripe_account_id)
+            if not payouts_ready(account):
+                url = onboarding_link(self.client, account.id, self.public_base_url)
+                return PayoutResult(transfer_id=None, onboarding_url=url)
+            intent = self.client.v1.payment_intents.retrieve(req.payment_intent_id)
+            charge = intent.latest_charge
+            charge_id = charge if isinstance(charge, str) else charge.id if charge else None
+            if charge_id is None:
+                raise ApplicationError(
+                    f"payment {intent.id} has no charge to pay out from",
+                    type=self.PERMANENT,
+                    non_retryable=True,
+                )
+            transfer = self.client.v1.transfers.create(
+                params={
+                    "amount": req.amount_cents,
+                    "currency": req.currency,
+                    "destination": account.id,
+                    "transfer_group": _group(req.internship_id),
+                    "source_transaction": charge_id,
+                    "metadata": {"internship_id": req.internship_id, "step": req.step},
+                },
+                options={"idempotency_key": f"{_group(req.internship_id)}/transfer/{req.step}"},
+            )
+        except PERMANENT_ERRORS as err:
+            raise self._permanent(err) from err
+        return PayoutResult(transfer_id=transfer.id, amount_cents=transfer.amount)
+
+    @activity.defn(name="refund_employer")
+    def refund_employer(self, req: RefundRequest) -> str:
+        try:
+            refund = self.client.v1.refunds.create(
+                params={
+                    "payment_intent": req.payment_intent_id,
+                    "amount": req.amount_cents,
+                    "metadata": {"internship_id": req.internship_id, "step": req.step},
+                },
+                options={"idempotency_key": f"{_group(req.internship_id)}/refund/{req.step}"},
+            )
+        except PERMANENT_ERRORS as err:
+            raise self._permanent(err) from err
+        return refund.id
+
+    def _permanent(self, err: stripe.StripeError) -> ApplicationError:
+        return ApplicationError(
+            f"Stripe rejected the request: {err.user_message or err}",
+            {"code": err.code},
+            type=self.PERMANENT,
+            non_retryable=True,
+        )

@@ -1,0 +1,156 @@
+"""The database projection of each workflow, written after every event (a local activity).
+
+One transaction per event: the internship row, its timeline entry and its outbox emails. The
+timeline's (internship, seq) key makes a retried or replayed call a no-op that returns the same
+outbox rows, so an email is queued once per event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+
+from activities.notifications import Templates
+from core.db import Employer, Internship, InternshipSkill, Launcher, OutboxEmail, TimelineEvent
+from core.types import InternshipState, Notice, Role, TransitionRecord, format_money
+
+
+@dataclass
+class Contact:
+    name: str
+    email: str
+
+
+def _when(at: datetime | None) -> str | None:
+    return at.strftime("%Y-%m-%d %H:%M UTC") if at else None
+
+
+class Projection:
+    def __init__(
+        self, sessions: sessionmaker, templates: Templates, public_base_url: str, ops_email: str
+    ) -> None:
+        self.sessions = sessions
+        self.templates = templates
+        self.public_base_url = public_base_url.rstrip("/")
+        self.ops = Contact("Ops team", ops_email)
+
+    @activity.defn(name="record_transition")
+    def record(self, rec: TransitionRecord) -> list[int]:
+        """Project the state after one event; return the ids of its emails still to send."""
+        s, entry = rec.state, rec.entry
+        internship_id = s.posting.internship_id
+        with self.sessions.begin() as db:
+            row = db.get(Internship, internship_id)
+            if row is None:
+                row = Internship(id=internship_id, posted_at=s.posted_at)
+                db.add(row)
+                db.add_all(
+                    InternshipSkill(internship_id=internship_id, skill=k)
+                    for k in sorted(set(s.posting.skills))
+                )
+            if entry.seq > (row.last_seq or 0):
+                self._update_row(row, s, entry.at)
+                row.last_seq = entry.seq
+            if db.get(TimelineEvent, (internship_id, entry.seq)) is None:
+                db.add(
+                    TimelineEvent(
+                        internship_id=internship_id,
+                        seq=entry.seq,
+                        at=entry.at,
+                        stage=entry.stage.value,
+                        event=entry.event,
+                        actor_role=entry.actor_role.value,
+                        actor_id=entry.actor_id,
+                        note=entry.note,
+                    )
+                )
+                for notice in rec.notices:
+                    self._queue(db, s, entry.seq, entry.at, entry.actor_role.value, notice)
+                db.flush()
+            return list(
+                db.scalars(
+                    select(OutboxEmail.id)
+                    .where(
+                        OutboxEmail.internship_id == internship_id,
+                        OutboxEmail.seq == entry.seq,
+                        OutboxEmail.status == "pending",
+                    )
+                    .order_by(OutboxEmail.id)
+                )
+            )
+
+    @staticmethod
+    def _update_row(row: Internship, s: InternshipState, at: datetime) -> None:
+        p = s.posting
+        row.employer_id, row.launcher_id = p.employer_id, s.launcher_id
+        row.title, row.description, row.company = p.title, p.description, p.company
+        row.category, row.estimated_hours = p.category, p.estimated_hours
+        row.fee_cents, row.currency, row.duration_days = p.fee_cents, p.currency, p.duration_days
+        row.stage, row.due_at, row.overdue = s.stage.value, s.due_at, s.overdue
+        row.escalation_level = s.escalation_level
+        row.disputed = bool(s.dispute and not s.dispute.outcome)
+        row.charged_cents, row.paid_cents = s.money.charged_cents, s.money.paid_cents
+        row.refunded_cents = s.money.refunded_cents
+        by_employer, by_launcher = s.ratings.get("employer"), s.ratings.get("launcher")
+        row.employer_rating = by_employer.rating if by_employer else None
+        row.employer_comment = by_employer.comment if by_employer else None
+        row.launcher_rating = by_launcher.rating if by_launcher else None
+        row.launcher_comment = by_launcher.comment if by_launcher else None
+        row.updated_at = at
+
+    def _queue(
+        self, db: Session, s: InternshipState, seq: int, at: datetime, actor: str, notice: Notice
+    ) -> None:
+        p = s.posting
+        details: dict[str, Any] = dict(notice.details)
+        if launcher_id := details.pop("launcher_id", None):
+            details["launcher_name"] = self._contact(db, Role.LAUNCHER, launcher_id).name
+        internship = {
+            "id": p.internship_id,
+            "title": p.title,
+            "company": p.company,
+            "category": p.category,
+            "stage": s.stage.value,
+            "fee": format_money(p.fee_cents, p.currency),
+            "due_at": _when(s.due_at),
+            "url": f"{self.public_base_url}/v1/internships/{p.internship_id}",
+        }
+        for to in notice.to:
+            contact = self._contact(db, to.role, to.id)
+            email = self.templates.render(
+                notice.kind,
+                {
+                    "recipient": {"name": contact.name, "role": to.role.value},
+                    "internship": internship,
+                    "event": {"kind": notice.kind, "actor": actor, "at": _when(at)},
+                    "details": details,
+                },
+            )
+            db.add(
+                OutboxEmail(
+                    internship_id=p.internship_id,
+                    seq=seq,
+                    kind=notice.kind,
+                    recipient_role=to.role.value,
+                    recipient_id=to.id,
+                    to_email=contact.email,
+                    subject=email.subject,
+                    text_body=email.text,
+                    html_body=email.html,
+                )
+            )
+
+    def _contact(self, db: Session, role: Role, id_: str) -> Contact:
+        if role == Role.OPS:
+            return self.ops
+        person: Employer | Launcher | None = (
+            db.get(Employer, id_) if role == Role.EMPLOYER else db.get(Launcher, id_)
+        )
+        if person is None:
+            raise LookupError(f"{role.value} {id_} not found")
+        return Contact(person.name, person.email)

@@ -1,0 +1,92 @@
+"""Dependencies: the database session, the Temporal client, Stripe, and who is calling."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+import stripe
+from fastapi import Depends, Header, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from temporalio.client import Client
+
+from api.errors import ApiError
+from core.accounts import token_hash
+from core.db import Employer, Launcher
+from core.settings import Settings
+from core.types import Actor, Role
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    with request.app.state.sessions() as session:
+        yield session
+
+
+def get_temporal(request: Request) -> Client:
+    return request.app.state.temporal
+
+
+def get_stripe(request: Request) -> stripe.StripeClient:
+    return request.app.state.stripe
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DbDep = Annotated[Session, Depends(get_db)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+StripeDep = Annotated[stripe.StripeClient, Depends(get_stripe)]
+
+
+@dataclass
+class Caller:
+    actor: Actor
+    employer: Employer | None = None
+    launcher: Launcher | None = None
+
+    @property
+    def role(self) -> Role:
+        return self.actor.role
+
+    @property
+    def id(self) -> str:
+        return self.actor.id
+
+
+def bearer(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def current_caller(
+    settings: SettingsDep, db: DbDep, authorization: Annotated[str | None, Header()] = None
+) -> Caller:
+    token = bearer(authorization)
+    if token is None:
+        raise ApiError(
+            401, "unauthorized", "Send your API token as 'Authorization: Bearer <token>'"
+        )
+    if secrets.compare_digest(token.encode(), settings.ops_api_token.encode()):
+        return Caller(Actor(Role.OPS, "ops"))
+    digest = token_hash(token)
+    if employer := db.scalar(select(Employer).where(Employer.token_hash == digest)):
+        return Caller(Actor(Role.EMPLOYER, employer.id), employer=employer)
+    if launcher := db.scalar(select(Launcher).where(Launcher.token_hash == digest)):
+        return Caller(Actor(Role.LAUNCHER, launcher.id), launcher=launcher)
+    raise ApiError(401, "unauthorized", "Unknown API token")
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+def require(caller: Caller, *roles: Role) -> None:
+    if caller.role not in roles:
+        allowed = " or ".join(r.value for r in roles)
+        raise ApiError(403, "forbidden", f"Only a {allowed} may do this")

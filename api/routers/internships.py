@@ -1,0 +1,540 @@
+"""Internships: post, list, read, and every lifecycle transition.
+
+Transitions are Temporal updates: the workflow's validators decide (who, which stage, what
+input) and the API maps their verdict to a status, so rules live in one place. Lists come from
+the database projection; one internship is read from the workflow itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import and_, or_, select
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
+
+from api import schemas
+from api.deps import Caller, CallerDep, DbDep, SettingsDep, TemporalDep, require
+from api.errors import ApiError, not_found
+from core import errors, search_attributes
+from core.accounts import new_id
+from core.db import Internship, InternshipSkill
+from core.types import (
+    ACTION_ROLES,
+    Application,
+    Cancellation,
+    Dispute,
+    Extension,
+    Feedback,
+    InternshipState,
+    Kickoff,
+    Posting,
+    Resolution,
+    Review,
+    Role,
+    Selection,
+    Stage,
+    Submission,
+    Withdrawal,
+    allowed_actions,
+    can_see,
+)
+from workflows.internship import InternshipWorkflow, workflow_id
+
+router = APIRouter(prefix="/v1/internships", tags=["internships"])
+InternshipId = Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
+Handle = WorkflowHandle[InternshipWorkflow, InternshipState]
+
+
+def _handle(client: Client, internship_id: str) -> Handle:
+    return client.get_workflow_handle_for(InternshipWorkflow.run, workflow_id(internship_id))
+
+
+# ---------------------------------------------------------------- post and read
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=schemas.InternshipDetail,
+    summary="Post an internship (employer)",
+)
+async def post_internship(
+    body: schemas.InternshipIn, caller: CallerDep, settings: SettingsDep, client: TemporalDep
+) -> schemas.InternshipDetail:
+    require(caller, Role.EMPLOYER)
+    assert caller.employer is not None
+    floor = body.estimated_hours * settings.min_hourly_fee_cents
+    if body.fee_cents < floor:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"fee_cents must be at least {floor} ({settings.min_hourly_fee_cents} per "
+            f"estimated hour for {body.estimated_hours} hours)",
+            {"field": "fee_cents"},
+        )
+    posting = Posting(
+        internship_id=new_id(),
+        employer_id=caller.employer.id,
+        company=caller.employer.company,
+        title=body.title,
+        description=body.description,
+        category=body.category,
+        skills=body.skills,
+        estimated_hours=body.estimated_hours,
+        fee_cents=body.fee_cents,
+        currency=body.currency,
+        duration_days=body.duration_days,
+        policy=settings.policy(),
+    )
+    sa = search_attributes
+    await client.start_workflow(
+        InternshipWorkflow.run,
+        posting,
+        id=workflow_id(posting.internship_id),
+        task_queue=settings.task_queue,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.STAGE, Stage.POSTED.value),
+                SearchAttributePair(sa.EMPLOYER, posting.employer_id),
+                SearchAttributePair(sa.CATEGORY, posting.category),
+                SearchAttributePair(sa.ESCALATION, 0),
+            ]
+        ),
+        static_summary=f"{posting.title} · {posting.company}",
+    )
+    state = InternshipState(posting=posting, stage=Stage.POSTED, posted_at=datetime.now(UTC))
+    return detail(state, caller)
+
+
+def _cursor(value: str | None) -> tuple[datetime, str] | None:
+    if value is None:
+        return None
+    try:
+        at, _, id_ = base64.urlsafe_b64decode(value.encode()).decode().partition("|")
+        return datetime.fromisoformat(at), id_
+    except (ValueError, binascii.Error) as err:
+        raise ApiError(
+            422,
+            "invalid_request",
+            "cursor is not one this API returned; use next_cursor from the previous page",
+            {"field": "cursor"},
+        ) from err
+
+
+@router.get("", response_model=schemas.InternshipPage, summary="List internships")
+def list_internships(
+    caller: CallerDep,
+    db: DbDep,
+    stage: Annotated[Stage | None, Query()] = None,
+    category: Annotated[str | None, Query(max_length=32)] = None,
+    skill: Annotated[str | None, Query(max_length=64)] = None,
+    employer: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> schemas.InternshipPage:
+    """Newest first. Launchers and employers see open postings and their own internships."""
+    q = select(Internship)
+    if caller.role == Role.EMPLOYER:
+        q = q.where(
+            or_(Internship.stage == Stage.POSTED.value, Internship.employer_id == caller.id)
+        )
+    elif caller.role == Role.LAUNCHER:
+        q = q.where(
+            or_(Internship.stage == Stage.POSTED.value, Internship.launcher_id == caller.id)
+        )
+    if stage:
+        q = q.where(Internship.stage == stage.value)
+    if category:
+        q = q.where(Internship.category == category)
+    if employer:
+        q = q.where(Internship.employer_id == employer)
+    if skill:
+        q = q.where(
+            Internship.id.in_(
+                select(InternshipSkill.internship_id).where(InternshipSkill.skill == skill.lower())
+            )
+        )
+    if after := _cursor(cursor):
+        at, id_ = after
+        q = q.where(
+            or_(Internship.posted_at < at, and_(Internship.posted_at == at, Internship.id < id_))
+        )
+    rows = db.scalars(
+        q.order_by(Internship.posted_at.desc(), Internship.id.desc()).limit(limit + 1)
+    ).all()
+    page, more = rows[:limit], len(rows) > limit
+    skills: dict[str, list[str]] = {}
+    for internship_id, name in db.execute(
+        select(InternshipSkill.internship_id, InternshipSkill.skill)
+        .where(InternshipSkill.internship_id.in_([r.id for r in page]))
+        .order_by(InternshipSkill.skill)
+    ):
+        skills.setdefault(internship_id, []).append(name)
+    items = [
+        schemas.InternshipSummary(
+            id=r.id,
+            title=r.title,
+            company=r.company,
+            category=r.category,
+            skills=skills.get(r.id, []),
+            stage=r.stage,
+            estimated_hours=r.estimated_hours,
+            fee_cents=r.fee_cents,
+            currency=r.currency,
+            duration_days=r.duration_days,
+            due_at=r.due_at,
+            overdue=r.overdue,
+            escalation_level=r.escalation_level,
+            employer_id=r.employer_id,
+            launcher_id=r.launcher_id,
+            posted_at=r.posted_at,
+        )
+        for r in page
+    ]
+    next_cursor = None
+    if more:
+        last = page[-1]
+        next_cursor = base64.urlsafe_b64encode(
+            f"{last.posted_at.isoformat()}|{last.id}".encode()
+        ).decode()
+    return schemas.InternshipPage(items=items, next_cursor=next_cursor)
+
+
+async def _state(client: Client, internship_id: str, caller: Caller) -> InternshipState:
+    try:
+        state = await _handle(client, internship_id).query(InternshipWorkflow.state)
+    except RPCError as err:
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+            raise not_found() from err
+        raise
+    if not can_see(state, caller.actor):
+        raise not_found()
+    return state
+
+
+@router.get(
+    "/{internship_id}",
+    response_model=schemas.InternshipDetail,
+    summary="One internship: stage, due date, applicants, submissions, timeline",
+)
+async def get_internship(
+    internship_id: InternshipId, caller: CallerDep, client: TemporalDep
+) -> schemas.InternshipDetail:
+    return detail(await _state(client, internship_id, caller), caller)
+
+
+def detail(s: InternshipState, caller: Caller) -> schemas.InternshipDetail:
+    p = s.posting
+    party = caller.role == Role.OPS or caller.id in (p.employer_id, s.launcher_id)
+    sees_all_applicants = caller.role == Role.OPS or caller.id == p.employer_id
+    disputed = bool(s.dispute and not s.dispute.outcome)
+    ratings = None
+    if party:
+        shown = (
+            s.ratings
+            if s.stage == Stage.COMPLETED
+            else {k: v for k, v in s.ratings.items() if k == caller.role.value}
+        )
+        ratings = {
+            k: schemas.RatingOut(rating=v.rating, comment=v.comment) for k, v in shown.items()
+        }
+    return schemas.InternshipDetail(
+        id=p.internship_id,
+        title=p.title,
+        description=p.description,
+        company=p.company,
+        category=p.category,
+        skills=p.skills,
+        estimated_hours=p.estimated_hours,
+        fee_cents=p.fee_cents,
+        currency=p.currency,
+        duration_days=p.duration_days,
+        employer_id=p.employer_id,
+        launcher_id=s.launcher_id,
+        stage=s.stage.value,
+        posted_at=s.posted_at,
+        due_at=s.due_at,
+        overdue=s.overdue,
+        escalation_level=s.escalation_level,
+        revision_rounds=s.revision_rounds,
+        allowed_actions=[
+            a.value for a in allowed_actions(s.stage, disputed) if caller.role in ACTION_ROLES[a]
+        ],
+        applicants=[
+            schemas.ApplicantOut(
+                launcher_id=a.launcher_id,
+                pitch=a.pitch,
+                applied_at=a.applied_at,
+                withdrawn=a.withdrawn,
+            )
+            for a in s.applicants
+            if sees_all_applicants or a.launcher_id == caller.id
+        ],
+        submissions=[
+            schemas.SubmissionOut(
+                round=x.round, url=x.url, note=x.note, submitted_at=x.submitted_at
+            )
+            for x in s.submissions
+        ]
+        if party
+        else [],
+        payment=schemas.PaymentOut(
+            charged_cents=s.money.charged_cents,
+            paid_to_launcher_cents=s.money.paid_cents,
+            refunded_cents=s.money.refunded_cents,
+        )
+        if party
+        else None,
+        dispute=schemas.DisputeOut(
+            opened_by=s.dispute.opened_by.value,
+            reason=s.dispute.reason,
+            opened_at=s.dispute.opened_at,
+            outcome=s.dispute.outcome,
+            note=s.dispute.note,
+        )
+        if s.dispute and party
+        else None,
+        ratings=ratings,
+        timeline=[
+            schemas.TimelineOut(
+                seq=e.seq,
+                at=e.at,
+                stage=e.stage.value,
+                event=e.event,
+                actor_role=e.actor_role.value,
+                actor_id=e.actor_id,
+                note=e.note,
+            )
+            for e in s.timeline
+        ]
+        if party
+        else [],
+    )
+
+
+# ---------------------------------------------------------------- transitions
+
+
+async def _transition(
+    client: Client,
+    internship_id: str,
+    caller: Caller,
+    update: UpdateMethodMultiParam[[InternshipWorkflow, Any], InternshipState],
+    arg: Any,
+) -> schemas.InternshipDetail:
+    handle = _handle(client, internship_id)
+    try:
+        state = await handle.execute_update(update, arg)
+    except WorkflowUpdateFailedError as err:
+        raise _refusal(err.cause) from err
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        # Either no such internship, or it has finished: a finished one answers queries.
+        state = await _state(client, internship_id, caller)
+        raise ApiError(
+            409,
+            "invalid_stage",
+            f"the internship is {state.stage.value}; nothing more can happen to it",
+            {"stage": state.stage.value, "allowed_actions": []},
+        ) from err
+    return detail(state, caller)
+
+
+def _refusal(cause: BaseException | None) -> ApiError:
+    if isinstance(cause, ApplicationError) and cause.type in errors.HTTP_STATUS:
+        details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+        return ApiError(
+            errors.HTTP_STATUS[cause.type], errors.ERROR_CODES[cause.type], cause.message, details
+        )
+    return ApiError(409, "conflict", f"the transition was not applied: {cause}")
+
+
+@router.post(
+    "/{internship_id}/applications",
+    response_model=schemas.InternshipDetail,
+    summary="Apply with a pitch (launcher)",
+)
+async def apply(
+    internship_id: InternshipId, body: schemas.ApplicationIn, caller: CallerDep, client: TemporalDep
+) -> schemas.InternshipDetail:
+    return await _transition(
+        client,
+        internship_id,
+        caller,
+        InternshipWorkflow.apply,
+        Application(caller.actor, body.pitch),
+    )
+
+
+@router.post(
+    "/{internship_id}/selection",
+    response_model=schemas.InternshipDetail,
+    summary="Choose a launcher among the applicants (employer)",
+)
+async def select_launcher(
+    internship_id: InternshipId, body: schemas.SelectionIn, caller: CallerDep, client: TemporalDep
+) -> schemas.InternshipDetail:
+    return await _transition(
+        client,
+        internship_id,
+        caller,
+        InternshipWorkflow.select,
+        Selection(caller.actor, body.launcher_id),
+    )
+
+
+@router.post(
+    "/{internship_id}/kickoff",
+    response_model=schemas.InternshipDetail,
+    summary="Start the clock and charge the fee (employer)",
+)
+async def kickoff(
+    internship_id: InternshipId, caller: CallerDep, client: TemporalDep
+) -> schemas.InternshipDetail:
+    return await _transition(
+        client, internship_id, caller, InternshipWorkflow.kickoff, Kickoff(caller.actor)
+    )
+
+
+@router.post(
+    "/{internship_id}/submissions",
+    response_model=schemas.InternshipDetail,
+    summary="Submit the deliverable (launcher)",
+)
+async def submit(
+    internship_id: InternshipId, body: schemas.SubmissionIn, caller: CallerDep, client: TemporalDep
+) -> schemas.InternshipDetail:
+    return await _transition(
+        client,
+        internship_id,
+        caller,
+        InternshipWorkflow.submit,
+        Submission(caller.actor, str(body.url), body.note),
+    )
+
+
+@router.post(
+    "/{internship_id}/review",
+    response_model=schemas.InternshipDetail,
+    summary="Approve, or request a revision (employer)",
+)
+async def review(
+    internship_id: InternshipId, body: schemas.ReviewIn, caller: CallerDep, client: TemporalDep
+) -> schemas.InternshipDetail:
+    return await _transition(
+        client,
+        internship_id,
+        caller,
+        InternshipWorkflow.review,
+        Review(caller.actor, body.decision, body.feedback),
+    )
+
+
+@router.post(
+    "/{internship_id}/extension",
+    response_model=schemas.InternshipDetail,
+    summary="Move the due date later, within bounds (employer or ops)",
+)
+async def extend(
+    internship_id: InternshipId, body: schemas.ExtensionIn, caller: CallerDep, client: TemporalDep
+) -> schemas.InternshipDetail:
+    return await _transition(
+        client,
+        internship_id,
+        caller,
+        InternshipWorkflow.extend,
+        Extension(caller.actor, body.due_at.astimezone(UTC)),
+    )
+
+
+@router.post(
+    "/{internship_id}/cancellation",
+    response_model=schemas.InternshipDetail,
+    summary="Cancel; refunds the employer after kickoff (employer or ops)",
+)
+async def cancel(
+    internship_id: InternshipId,
+    body: schemas.CancellationIn,
+    caller: CallerDep,
+    client: TemporalDep,
+) -> schemas.InternshipDetail:
+    return await _transition(
+        client,
+        internship_id,
+        caller,
+        InternshipWorkflow.cancel,
+        Cancellation(caller.actor, body.reason, body.refund),
+    )
+
+
+@router.post(
+    "/{internship_id}/withdrawal",
+    response_model=schemas.InternshipDetail,
+    summary="Withdraw an application, or leave before submitting (launcher)",
+)
+async def withdraw(
+    internship_id: InternshipId, caller: CallerDep, client: TemporalDep
+) -> schemas.InternshipDetail:
+    return await _transition(
+        client, internship_id, caller, InternshipWorkflow.withdraw, Withdrawal(caller.actor)
+    )
+
+
+@router.post(
+    "/{internship_id}/dispute",
+    response_model=schemas.InternshipDetail,
+    summary="Open a dispute for ops to resolve (employer or launcher)",
+)
+async def dispute(
+    internship_id: InternshipId, body: schemas.DisputeIn, caller: CallerDep, client: TemporalDep
+) -> schemas.InternshipDetail:
+    return await _transition(
+        client,
+        internship_id,
+        caller,
+        InternshipWorkflow.open_dispute,
+        Dispute(caller.actor, body.reason),
+    )
+
+
+@router.post(
+    "/{internship_id}/resolution",
+    response_model=schemas.InternshipDetail,
+    summary="Resolve a dispute: pay the launcher, split, or refund (ops)",
+)
+async def resolve(
+    internship_id: InternshipId, body: schemas.ResolutionIn, caller: CallerDep, client: TemporalDep
+) -> schemas.InternshipDetail:
+    return await _transition(
+        client,
+        internship_id,
+        caller,
+        InternshipWorkflow.resolve,
+        Resolution(caller.actor, body.outcome, body.launcher_percent, body.note),
+    )
+
+
+@router.post(
+    "/{internship_id}/feedback",
+    response_model=schemas.InternshipDetail,
+    summary="Rate the other side 1-5 (employer or launcher)",
+)
+async def feedback(
+    internship_id: InternshipId, body: schemas.FeedbackIn, caller: CallerDep, client: TemporalDep
+) -> schemas.InternshipDetail:
+    return await _transition(
+        client,
+        internship_id,
+        caller,
+        InternshipWorkflow.feedback,
+        Feedback(caller.actor, body.rating, body.comment),
+    )

@@ -1,0 +1,95 @@
+"""Launcher sign-up (with a Stripe Express payout account) and public portfolios."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from sqlalchemy import select
+
+from api import schemas
+from api.deps import CallerDep, DbDep, SettingsDep, StripeDep, require
+from api.errors import not_found
+from core.accounts import sign_up_launcher
+from core.db import Internship, Launcher, TimelineEvent
+from core.stripe_api import onboarding_link
+from core.types import Role, Stage
+
+router = APIRouter(prefix="/v1/launchers", tags=["launchers"])
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=schemas.LauncherOut,
+    summary="Sign up as a Career Launcher; open onboarding_url to get paid",
+)
+def create_launcher(
+    body: schemas.LauncherIn, db: DbDep, client: StripeDep, settings: SettingsDep
+) -> schemas.LauncherOut:
+    launcher, token, url = sign_up_launcher(
+        db,
+        client,
+        name=body.name,
+        email=body.email,
+        skills=body.skills,
+        public_base_url=settings.public_base_url,
+    )
+    return schemas.LauncherOut(id=launcher.id, api_token=token, onboarding_url=url)
+
+
+@router.post(
+    "/me/onboarding_link",
+    response_model=schemas.OnboardingLinkOut,
+    summary="A fresh payout onboarding link (links expire)",
+)
+def new_onboarding_link(
+    caller: CallerDep, client: StripeDep, settings: SettingsDep
+) -> schemas.OnboardingLinkOut:
+    require(caller, Role.LAUNCHER)
+    assert caller.launcher is not None
+    url = onboarding_link(client, caller.launcher.stripe_account_id, settings.public_base_url)
+    return schemas.OnboardingLinkOut(onboarding_url=url)
+
+
+@router.get(
+    "/{launcher_id}/portfolio",
+    response_model=schemas.Portfolio,
+    summary="Completed internships with the ratings employers gave",
+)
+def portfolio(
+    launcher_id: Annotated[str, Path(max_length=40)], caller: CallerDep, db: DbDep
+) -> schemas.Portfolio:
+    launcher = db.get(Launcher, launcher_id)
+    if launcher is None:
+        raise not_found("launcher")
+    completed_at = (
+        select(TimelineEvent.at)
+        .where(TimelineEvent.internship_id == Internship.id, TimelineEvent.event == "completed")
+        .scalar_subquery()
+    )
+    rows = db.execute(
+        select(Internship, completed_at)
+        .where(Internship.launcher_id == launcher_id, Internship.stage == Stage.COMPLETED.value)
+        .order_by(completed_at.desc())
+    ).all()
+    items = [
+        schemas.PortfolioItem(
+            internship_id=r.id,
+            title=r.title,
+            company=r.company,
+            category=r.category,
+            completed_at=at,
+            rating=r.employer_rating,
+            comment=r.employer_comment,
+        )
+        for r, at in rows
+    ]
+    ratings = [i.rating for i in items if i.rating is not None]
+    return schemas.Portfolio(
+        launcher_id=launcher.id,
+        name=launcher.name,
+        skills=launcher.skills,
+        completed=items,
+        average_rating=round(sum(ratings) / len(ratings), 2) if ratings else None,
+    )

@@ -1,0 +1,90 @@
+"""Ops endpoints: liveness, Prometheus metrics, and the Temporal payload codec."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import JSONResponse
+from google.protobuf import json_format
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from temporalio.api.common.v1 import Payloads
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+
+from api.deps import DbDep, SettingsDep, TemporalDep, bearer
+from api.errors import ApiError
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/healthz", summary="Liveness of the database and Temporal")
+async def healthz(db: DbDep, client: TemporalDep) -> JSONResponse:
+    checks: dict[str, str] = {}
+    try:
+        db.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as err:  # noqa: BLE001 - any failure means "down", reported as such
+        checks["database"] = f"down: {type(err).__name__}"
+    try:
+        await client.workflow_service.get_system_info(
+            GetSystemInfoRequest(), timeout=timedelta(seconds=3)
+        )
+        checks["temporal"] = "ok"
+    except Exception as err:  # noqa: BLE001
+        checks["temporal"] = f"down: {type(err).__name__}"
+    healthy = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ok" if healthy else "degraded", **checks}, 200 if healthy else 503
+    )
+
+
+@router.get("/metrics", summary="Prometheus metrics")
+def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _codec_access(request: Request, settings: SettingsDep, authorization: str | None) -> None:
+    token = bearer(authorization)
+    if token and secrets.compare_digest(token.encode(), settings.ops_api_token.encode()):
+        return
+    host = request.client.host if request.client else ""
+    if settings.codec_allow_loopback and host in ("127.0.0.1", "::1"):
+        return
+    raise ApiError(401, "unauthorized", "The codec decrypts PII: send the ops token")
+
+
+async def _codec(
+    request: Request, settings: SettingsDep, authorization: str | None, decode: bool
+) -> dict[str, Any]:
+    _codec_access(request, settings, authorization)
+    codec = request.app.state.codec
+    if codec is None:
+        raise ApiError(404, "not_found", "No CODEC_KEY is configured: payloads are not encrypted")
+    try:
+        payloads = json_format.Parse(await request.body(), Payloads())
+    except json_format.ParseError as err:
+        raise ApiError(
+            422, "invalid_request", f'body must be {{"payloads": [...]}}: {err}'
+        ) from err
+    try:
+        out = await (codec.decode if decode else codec.encode)(payloads.payloads)
+    except ValueError as err:
+        raise ApiError(422, "invalid_request", f"cannot decode payload: {err}") from err
+    return json_format.MessageToDict(Payloads(payloads=out))
+
+
+@router.post("/codec/decode", summary="Temporal remote codec: decrypt payloads (ops)")
+async def codec_decode(
+    request: Request, settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
+) -> dict[str, Any]:
+    return await _codec(request, settings, authorization, decode=True)
+
+
+@router.post("/codec/encode", summary="Temporal remote codec: encrypt payloads (ops)")
+async def codec_encode(
+    request: Request, settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
+) -> dict[str, Any]:
+    return await _codec(request, settings, authorization, decode=False)

@@ -1,0 +1,218 @@
+"""The app database: profiles and tokens (the API's own) and the lifecycle projection.
+
+Lifecycle rows are written only by the workflow's activities; the API reads them for lists.
+SQLite by default, Postgres through DATABASE_URL; Alembic owns the schema (see migrations/).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, also on SQLite (which stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime stored; use UTC-aware datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Employer(Base):
+    __tablename__ = "employers"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    company: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    stripe_customer_id: Mapped[str] = mapped_column(String(64))
+    stripe_payment_method: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Launcher(Base):
+    __tablename__ = "launchers"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    skills: Mapped[list[str]] = mapped_column(JSON, default=list)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    stripe_account_id: Mapped[str] = mapped_column(String(64), unique=True)
+    payouts_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Internship(Base):
+    """One row per internship, rewritten from the workflow's state after every event."""
+
+    __tablename__ = "internships"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    employer_id: Mapped[str] = mapped_column(ForeignKey("employers.id"), index=True)
+    launcher_id: Mapped[str | None] = mapped_column(ForeignKey("launchers.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    company: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(32))
+    stage: Mapped[str] = mapped_column(String(32))
+    estimated_hours: Mapped[int] = mapped_column(Integer)
+    fee_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    duration_days: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    disputed: Mapped[bool] = mapped_column(Boolean, default=False)
+    charged_cents: Mapped[int] = mapped_column(Integer, default=0)
+    paid_cents: Mapped[int] = mapped_column(Integer, default=0)
+    refunded_cents: Mapped[int] = mapped_column(Integer, default=0)
+    # Ratings each side gave the other; shown only once the internship is completed.
+    employer_rating: Mapped[int | None] = mapped_column(Integer)
+    employer_comment: Mapped[str | None] = mapped_column(Text)
+    launcher_rating: Mapped[int | None] = mapped_column(Integer)
+    launcher_comment: Mapped[str | None] = mapped_column(Text)
+    posted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        # The list endpoint's filters and its (posted_at, id) cursor order.
+        Index("ix_internships_stage_posted", "stage", "posted_at", "id"),
+        Index("ix_internships_category_posted", "category", "posted_at", "id"),
+        Index("ix_internships_posted", "posted_at", "id"),
+    )
+
+
+class InternshipSkill(Base):
+    __tablename__ = "internship_skills"
+
+    internship_id: Mapped[str] = mapped_column(ForeignKey("internships.id"), primary_key=True)
+    skill: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class TimelineEvent(Base):
+    __tablename__ = "timeline_events"
+
+    internship_id: Mapped[str] = mapped_column(ForeignKey("internships.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    stage: Mapped[str] = mapped_column(String(32))
+    event: Mapped[str] = mapped_column(String(64))
+    actor_role: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class OutboxEmail(Base):
+    """One email per (internship, event, recipient): the unique key makes retries send once."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    internship_id: Mapped[str] = mapped_column(String(40), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(64))
+    recipient_role: Mapped[str] = mapped_column(String(16))
+    recipient_id: Mapped[str] = mapped_column(String(40))
+    to_email: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(300))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint(
+            "internship_id",
+            "seq",
+            "kind",
+            "recipient_role",
+            "recipient_id",
+            name="uq_outbox_event_recipient",
+        ),
+    )
+
+
+class StripeEvent(Base):
+    """Webhook events already handled (Stripe delivers at least once)."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain `postgresql://` URLs and use the psycopg 3 driver we ship."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    url = normalize_url(url)
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # WAL lets the API read while the worker writes; busy_timeout waits out the writer.
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+    return engine
+
+
+def make_sessions(url: str) -> sessionmaker:
+    return sessionmaker(make_engine(url), expire_on_commit=False)

@@ -1,0 +1,96 @@
+"""Every setting of the service, read from the environment (or a `.env` file).
+
+Lifecycle policy durations live here and nowhere else; the API snapshots them into each
+internship's input at posting time so a running workflow never re-reads configuration.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.types import Policy
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///data/app.db"
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "internships"
+
+    stripe_api_key: str = "sk_test_local"
+    stripe_api_base: str = "http://127.0.0.1:12111"
+    stripe_webhook_secret: str = "whsec_local_dev_secret"
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    mail_from: str = "Micro-internships <noreply@microinternships.local>"
+    ops_email: str = "ops@microinternships.local"
+
+    ops_api_token: str = "ops-dev-token"
+    # Base64 of 32 random bytes; unset means payloads are stored unencrypted (dev only).
+    codec_key: str | None = None
+    # Let the Temporal UI on this machine decode without a token (dev); production keeps it off.
+    codec_allow_loopback: bool = False
+    codec_cors_origins: list[str] = ["http://127.0.0.1:8233", "http://localhost:8233"]
+
+    public_base_url: str = "http://127.0.0.1:8000"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    # Lifecycle policies (DESIGN.md section 3), in days unless named otherwise.
+    applicants_reminder_days: float = 7
+    posting_expiry_days: float = 14
+    kickoff_reminder_days: float = 5
+    kickoff_escalation_days: float = 10
+    due_reminder_hours: float = 48
+    overdue_escalation_days: float = 3
+    overdue_cancel_days: float = 10
+    review_reminder_days: float = 5
+    review_auto_approve_days: float = 7
+    max_revision_rounds: int = 2
+    revision_days: float = 3
+    max_extension_days: float = 14
+    payout_reminder_days: float = 3
+    feedback_window_days: float = 14
+    launcher_share_percent: int = 90
+    min_duration_days: int = 7
+    max_duration_days: int = 30
+    min_hours: int = 5
+    max_hours: int = 40
+    min_hourly_fee_cents: int = 2000
+    # Divides every duration a workflow waits for: 86400 makes a day last one second.
+    time_scale: float = Field(default=1, gt=0)
+
+    def policy(self) -> Policy:
+        def days(n: float) -> timedelta:
+            return timedelta(days=n)
+
+        return Policy(
+            applicants_reminder=days(self.applicants_reminder_days),
+            posting_expiry=days(self.posting_expiry_days),
+            kickoff_reminder=days(self.kickoff_reminder_days),
+            kickoff_escalation=days(self.kickoff_escalation_days),
+            due_reminder=timedelta(hours=self.due_reminder_hours),
+            overdue_escalation=days(self.overdue_escalation_days),
+            overdue_cancel=days(self.overdue_cancel_days),
+            review_reminder=days(self.review_reminder_days),
+            review_auto_approve=days(self.review_auto_approve_days),
+            max_revision_rounds=self.max_revision_rounds,
+            revision_time=days(self.revision_days),
+            max_extension=days(self.max_extension_days),
+            payout_reminder=days(self.payout_reminder_days),
+            feedback_window=days(self.feedback_window_days),
+            launcher_share_percent=self.launcher_share_percent,
+            time_scale=self.time_scale,
+        )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

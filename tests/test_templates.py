@@ -1,0 +1,471 @@
+"""Email templates: every event renders a subject, a text body and an HTML body from exactly the
+documented context, under the same Jinja environment the mailer uses.
+
+The context given to templates is::
+
+    recipient  {"name", "role"}                      role: employer | launcher | ops
+    internship {"id", "title", "company", "category", "stage", "fee", "due_at", "url"}
+    event      {"kind", "actor", "at"}
+    details    event-specific, see CONTRACT (optional keys must be read with details.get(...))
+"""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    UndefinedError,
+    select_autoescape,
+)
+from markupsafe import escape
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
+EMAIL_DIR = TEMPLATES_DIR / "email"
+
+# event -> (required detail keys, optional detail keys)
+CONTRACT: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "applied": (frozenset({"launcher_name", "pitch"}), frozenset()),
+    "application_withdrawn": (frozenset({"launcher_name"}), frozenset()),
+    "selected": (frozenset(), frozenset()),
+    "not_selected": (frozenset(), frozenset()),
+    "kickoff": (frozenset({"amount"}), frozenset()),
+    "reminder": (frozenset({"reason"}), frozenset({"onboarding_url"})),
+    "overdue": (frozenset(), frozenset()),
+    "escalation": (frozenset({"reason", "level"}), frozenset()),
+    "submission": (frozenset({"url", "note", "round"}), frozenset()),
+    "revision_requested": (frozenset({"feedback", "round", "rounds_left"}), frozenset()),
+    "approved": (frozenset({"auto"}), frozenset({"feedback"})),
+    "payout_waiting": (frozenset(), frozenset({"onboarding_url"})),
+    "paid": (frozenset({"amount"}), frozenset()),
+    "cancelled": (frozenset({"reason", "refunded"}), frozenset({"amount"})),
+    "expired": (frozenset(), frozenset()),
+    "launcher_withdrew": (frozenset({"launcher_name"}), frozenset()),
+    "dispute_opened": (frozenset({"opened_by", "reason"}), frozenset()),
+    "dispute_resolved": (
+        frozenset({"outcome"}),
+        frozenset({"launcher_amount", "refund_amount", "note"}),
+    ),
+    "feedback_requested": (frozenset(), frozenset()),
+    "completed": (frozenset(), frozenset({"rating_received", "comment_received"})),
+}
+ROLES = ("employer", "launcher", "ops")
+REMINDER_REASONS = (
+    "review_applicants",
+    "kickoff",
+    "due_soon",
+    "review_submission",
+    "payout_onboarding",
+)
+RECIPIENT_KEYS = frozenset({"name", "role"})
+INTERNSHIP_KEYS = frozenset({"id", "title", "company", "category", "stage", "fee", "due_at", "url"})
+EVENT_KEYS = frozenset({"kind", "actor", "at"})
+
+XSS = "<script>alert(1)</script>"
+TITLE = "Brand audit & launch plan"
+DUE_AT = "2026-12-03 17:00 UTC"
+INTERNSHIP_URL = "https://api.example.com/internships/int_123"
+ONBOARDING_URL = "https://connect.example.com/onboarding/acct_123"
+LAUNCHER_NAME = f"Ada Lovelace {XSS}"
+PITCH = f"I ran social media for my campus club.\nHappy to start Monday! {XSS}"
+NOTE = f"Deck and summary attached. {XSS}"
+FEEDBACK = f"Please tighten the competitor section. {XSS}"
+
+
+def make_env() -> Environment:
+    """The mailer's environment, with the loader pointed at this checkout's templates."""
+    return Environment(
+        loader=FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+class ContractDict(dict):
+    """A dict that fails the test when a template asks for a key outside the contract.
+
+    Missing contract keys behave like a plain dict (Jinja turns them into StrictUndefined,
+    which raises as soon as the template uses the value).
+    """
+
+    def __init__(self, data: dict[str, Any], allowed: frozenset[str]) -> None:
+        super().__init__(data)
+        self._allowed = allowed
+
+    def _check(self, key: object) -> None:
+        if key not in self._allowed:
+            raise AssertionError(f"template reads {key!r}, which is not in the contract")
+
+    def __getitem__(self, key: str) -> Any:
+        self._check(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._check(key)
+        return super().get(key, default)
+
+
+def build_context(
+    event: str,
+    role: str,
+    actor: str,
+    details: dict[str, Any],
+    *,
+    due_at: str | None = DUE_AT,
+    with_optional: bool = True,
+) -> dict[str, Any]:
+    required, optional = CONTRACT[event]
+    if not with_optional:
+        details = {k: v for k, v in details.items() if k in required}
+    return {
+        "recipient": ContractDict({"name": f"Sam {XSS}", "role": role}, RECIPIENT_KEYS),
+        "internship": ContractDict(
+            {
+                "id": "int_123",
+                "title": TITLE,
+                "company": "Northwind Labs",
+                "category": "marketing",
+                "stage": "in_progress",
+                "fee": "$400.00",
+                "due_at": due_at,
+                "url": INTERNSHIP_URL,
+            },
+            INTERNSHIP_KEYS,
+        ),
+        "event": ContractDict(
+            {"kind": event, "actor": actor, "at": "2026-11-28 09:30 UTC"}, EVENT_KEYS
+        ),
+        "details": ContractDict(details, required | optional),
+    }
+
+
+def render(env: Environment, event: str, ctx: dict[str, Any]) -> tuple[str, str, str]:
+    """Render exactly as the mailer does: (subject, text, html)."""
+    txt: Template = env.get_template(f"email/{event}.txt")
+    subject = "".join(txt.blocks["subject"](txt.new_context(ctx))).strip()
+    text = txt.render(ctx)
+    html = env.get_template(f"email/{event}.html").render(ctx)
+    return subject, text, html
+
+
+def _cases() -> list[Any]:
+    cases: list[Any] = []
+
+    def add(event: str, role: str, label: str = "", actor: str = "system", **details: Any):
+        case_id = f"{event}-{role}" + (f"-{label}" if label else "")
+        cases.append(pytest.param(event, role, actor, details, id=case_id))
+
+    add("applied", "employer", actor="launcher", launcher_name=LAUNCHER_NAME, pitch=PITCH)
+    add("application_withdrawn", "employer", actor="launcher", launcher_name=LAUNCHER_NAME)
+    add("selected", "launcher", actor="employer")
+    add("not_selected", "launcher", actor="employer")
+    for role in ("employer", "launcher"):
+        add("kickoff", role, actor="employer", amount="$400.00")
+    for reason in REMINDER_REASONS:
+        for role in ROLES:
+            add("reminder", role, reason, reason=reason, onboarding_url=ONBOARDING_URL)
+    for role in ROLES:
+        add("overdue", role)
+    add("escalation", "ops", reason=f"no submission 3 days after due date {XSS}", level=2)
+    for rnd in (1, 2):
+        add(
+            "submission",
+            "employer",
+            f"round{rnd}",
+            actor="launcher",
+            url="https://drive.example.com/deliverable?id=1&v=2",
+            note=NOTE,
+            round=rnd,
+        )
+    for rnd, left in ((1, 1), (2, 0)):
+        add(
+            "revision_requested",
+            "launcher",
+            f"left{left}",
+            actor="employer",
+            feedback=FEEDBACK,
+            round=rnd,
+            rounds_left=left,
+        )
+    for auto in (True, False):
+        add(
+            "approved",
+            "launcher",
+            "auto" if auto else "manual",
+            actor="system" if auto else "employer",
+            auto=auto,
+            feedback=FEEDBACK,
+        )
+    add("payout_waiting", "launcher", onboarding_url=ONBOARDING_URL)
+    add("paid", "launcher", amount="$360.00")
+    for role in ("employer", "launcher"):
+        for refunded in (True, False):
+            for actor in ROLES + ("system",):
+                add(
+                    "cancelled",
+                    role,
+                    f"{'refunded' if refunded else 'kept'}-by-{actor}",
+                    actor=actor,
+                    reason=f"Scope changed {XSS}",
+                    refunded=refunded,
+                    amount="$400.00",
+                )
+    add("expired", "employer")
+    add("launcher_withdrew", "employer", actor="launcher", launcher_name=LAUNCHER_NAME)
+    for role, opened_by in (
+        ("ops", "employer"),
+        ("ops", "launcher"),
+        ("employer", "launcher"),
+        ("launcher", "employer"),
+    ):
+        add(
+            "dispute_opened",
+            role,
+            f"by-{opened_by}",
+            actor=opened_by,
+            opened_by=opened_by,
+            reason=f"Work does not match the brief {XSS}",
+        )
+    for outcome in ("pay_launcher", "split", "refund"):
+        for role in ("employer", "launcher"):
+            add(
+                "dispute_resolved",
+                role,
+                outcome,
+                actor="ops",
+                outcome=outcome,
+                launcher_amount="$180.00",
+                refund_amount="$200.00",
+                note=f"Half the deliverables were met. {XSS}",
+            )
+    for role in ("employer", "launcher"):
+        add("feedback_requested", role)
+        add(
+            "completed",
+            role,
+            rating_received=4,
+            comment_received=f"Great communication! {XSS}",
+        )
+    return cases
+
+
+CASES = _cases()
+
+
+class _HtmlChecker(HTMLParser):
+    """Collects unbalanced tags, h1 count and link targets of a rendered HTML email."""
+
+    VOID = frozenset({"area", "base", "br", "col", "hr", "img", "input", "link", "meta", "wbr"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.h1 = 0
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "h1":
+            self.h1 += 1
+        if tag == "a":
+            self.hrefs.append(dict(attrs).get("href") or "")
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"unexpected </{tag}> with open {self.stack}")
+        else:
+            self.stack.pop()
+
+
+def check_html(html: str) -> _HtmlChecker:
+    checker = _HtmlChecker()
+    checker.feed(html)
+    checker.close()
+    assert not checker.errors, checker.errors
+    assert not checker.stack, f"unclosed tags: {checker.stack}"
+    return checker
+
+
+def template_events(ext: str) -> set[str]:
+    return {
+        p.stem
+        for p in EMAIL_DIR.glob(f"*.{ext}")
+        if p.stem != "base" and not p.name.startswith("_")
+    }
+
+
+def test_every_event_has_a_text_and_an_html_template() -> None:
+    assert template_events("txt") == set(CONTRACT)
+    assert template_events("html") == set(CONTRACT)
+
+
+def test_cases_cover_every_event_reason_role_and_detail_key() -> None:
+    seen = {(p.values[0], p.values[1]) for p in CASES}
+    assert {event for event, _ in seen} == set(CONTRACT)
+    assert {role for event, role in seen if event == "overdue"} == set(ROLES)
+    reasons = {p.values[3]["reason"] for p in CASES if p.values[0] == "reminder"}
+    assert reasons == set(REMINDER_REASONS)
+    for p in CASES:
+        event, details = p.values[0], p.values[3]
+        required, optional = CONTRACT[event]
+        assert set(details) == required | optional, p.id
+
+
+def test_templates_have_the_expected_shape() -> None:
+    env = make_env()
+    for event in CONTRACT:
+        txt_source = (EMAIL_DIR / f"{event}.txt").read_text()
+        html_source = (EMAIL_DIR / f"{event}.html").read_text()
+        assert txt_source.startswith('{% extends "email/base.txt" %}'), event
+        assert html_source.startswith('{% extends "email/base.html" %}'), event
+        assert {"subject", "body"} <= set(env.get_template(f"email/{event}.txt").blocks)
+        assert "body" in env.get_template(f"email/{event}.html").blocks
+
+
+def test_no_template_disables_escaping() -> None:
+    for path in sorted(EMAIL_DIR.iterdir()):
+        source = path.read_text().replace(" ", "")
+        for forbidden in ("|safe", "autoescapefalse", "Markup("):
+            assert forbidden not in source, f"{path.name} contains {forbidden!r}"
+
+
+@pytest.mark.parametrize("with_optional", [True, False], ids=["full", "required-only"])
+@pytest.mark.parametrize("due_at", [DUE_AT, None], ids=["due", "no-due"])
+@pytest.mark.parametrize(("event", "role", "actor", "details"), CASES)
+def test_renders(
+    event: str,
+    role: str,
+    actor: str,
+    details: dict[str, Any],
+    due_at: str | None,
+    with_optional: bool,
+) -> None:
+    ctx = build_context(event, role, actor, details, due_at=due_at, with_optional=with_optional)
+    subject, text, html = render(make_env(), event, ctx)
+
+    assert subject
+    assert "\n" not in subject and "\r" not in subject
+    assert "&amp;" not in subject and "&lt;" not in subject  # plain text, never escaped
+
+    assert TITLE in text
+    assert "&amp;" not in text and "&lt;" not in text
+    assert text.rstrip().splitlines()[-1].startswith("Micro-internships")
+    assert "\n\n\n" not in text
+
+    assert str(escape(TITLE)) in html
+    assert f"<title>{escape(TITLE)}</title>" in html
+    assert html.lstrip().startswith("<!DOCTYPE html>")
+    assert "<script" not in html.lower()
+    assert "&lt;script&gt;" in html  # the recipient name, at least, carries the payload
+    checker = check_html(html)
+    assert checker.h1 == 1
+    assert checker.hrefs, "every email links somewhere"
+    for href in checker.hrefs:
+        assert href.startswith("https://"), href
+
+    for rendered in (subject, text, html):
+        assert "None" not in rendered
+        assert "{{" not in rendered and "{%" not in rendered
+
+
+def test_applicant_pitch_is_escaped_in_html_and_verbatim_in_text() -> None:
+    ctx = build_context(
+        "applied", "employer", "launcher", {"launcher_name": LAUNCHER_NAME, "pitch": PITCH}
+    )
+    _, text, html = render(make_env(), "applied", ctx)
+    assert XSS in text
+    assert "Happy to start Monday! &lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>" not in html
+
+
+def test_reminder_subjects_differ_per_reason() -> None:
+    env = make_env()
+    subjects = {
+        reason: render(
+            env,
+            "reminder",
+            build_context("reminder", "employer", "system", {"reason": reason}),
+        )[0]
+        for reason in REMINDER_REASONS
+    }
+    assert len(set(subjects.values())) == len(REMINDER_REASONS), subjects
+
+
+def test_overdue_tone_differs_per_role() -> None:
+    env = make_env()
+    bodies = {
+        role: render(env, "overdue", build_context("overdue", role, "system", {}))[1]
+        for role in ROLES
+    }
+    assert len(set(bodies.values())) == len(ROLES)
+
+
+@pytest.mark.parametrize("event", ["reminder", "payout_waiting"])
+def test_onboarding_link_used_when_given(event: str) -> None:
+    env = make_env()
+    base = {"reason": "payout_onboarding"} if event == "reminder" else {}
+    with_url = build_context(
+        event, "launcher", "system", {**base, "onboarding_url": ONBOARDING_URL}
+    )
+    _, text, html = render(env, event, with_url)
+    assert ONBOARDING_URL in text
+    assert f'href="{ONBOARDING_URL}"' in html
+
+    _, text, html = render(env, event, build_context(event, "launcher", "system", base))
+    assert ONBOARDING_URL not in text + html
+    assert f'href="{INTERNSHIP_URL}"' in html
+
+
+def test_submission_link_is_not_clickable_unless_http() -> None:
+    env = make_env()
+    details = {"url": "javascript:alert(1)", "note": "", "round": 1}
+    _, _, html = render(env, "submission", build_context("submission", "employer", "x", details))
+    assert "javascript:alert(1)" in html
+    assert 'href="javascript' not in html.lower()
+    details["url"] = "https://drive.example.com/deliverable?id=1&v=2"
+    _, _, html = render(env, "submission", build_context("submission", "employer", "x", details))
+    assert 'href="https://drive.example.com/deliverable?id=1&amp;v=2"' in html
+
+
+def test_strict_undefined_rejects_anything_outside_the_contract() -> None:
+    env = make_env()
+    ctx = build_context("selected", "launcher", "employer", {})
+    # With the plain dicts the mailer passes, StrictUndefined raises on anything unknown...
+    plain = {name: dict(value) for name, value in ctx.items()}
+    for source in ("{{ internship.nope }}", "{{ sender }}", "{% if details.nope %}x{% endif %}"):
+        with pytest.raises(UndefinedError):
+            env.from_string(source).render(plain)
+    # ...and the test's ContractDict also catches lookups that would silently be None.
+    for source in ("{{ internship.nope }}", "{{ details.get('nope') }}"):
+        with pytest.raises(AssertionError, match="not in the contract"):
+            env.from_string(source).render(ctx)
+
+
+@pytest.mark.parametrize(
+    ("event", "key"),
+    [(event, key) for event, (required, _) in CONTRACT.items() for key in sorted(required)],
+)
+def test_every_required_detail_is_used(event: str, key: str) -> None:
+    """Dropping a required key breaks at least one rendering of the event: templates read it
+    strictly (so a mailer that forgets it fails loudly instead of sending a blank)."""
+    env = make_env()
+    failures = 0
+    cases = [p for p in CASES if p.values[0] == event]
+    for p in cases:
+        _, role, actor, details = p.values
+        ctx = build_context(event, role, actor, {k: v for k, v in details.items() if k != key})
+        try:
+            render(env, event, ctx)
+        except UndefinedError:
+            failures += 1
+    assert failures, f"{event} never uses details[{key!r}]"
