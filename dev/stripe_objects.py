@@ -222,11 +222,8 @@ class Params:
             raise invalid("Invalid array", "expand")
         return value
 
-    def currency(self, *, required: bool = True) -> str | None:
-        code = self.string("currency", required=required)
-        if code is None:
-            return None
-        code = code.lower()
+    def currency(self) -> str:
+        code = str(self.string("currency", required=True)).lower()
         if code not in CURRENCIES:
             raise invalid(
                 f"Invalid currency: {code}. Stripe currently supports these currencies: "

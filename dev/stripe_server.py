@@ -715,7 +715,7 @@ class LocalStripe:
     def create_payment_intent(self, ctx: Ctx, p: Params) -> dict[str, Any]:
         amount = p.integer("amount", required=True)
         currency = p.currency()
-        assert amount is not None and currency is not None
+        assert amount is not None  # required=True
         info = so.CURRENCIES[currency]
         if amount < info.minimum:
             raise invalid(
@@ -1068,11 +1068,11 @@ class LocalStripe:
                 return _page(404, "Link expired", "This onboarding link has expired." + more)
             acct = self._get("account", account_id)
             if not submit:
-                who = html.escape(acct["email"] or account_id)
+                email = f" ({html.escape(acct['email'])})" if acct["email"] else ""
                 return _page(
                     200,
                     "Complete onboarding",
-                    f"Test-mode onboarding for <b>{who}</b> ({account_id}).",
+                    f"Test-mode onboarding for connected account <b>{account_id}</b>{email}.",
                     f'<form method="post"><input type="hidden" name="link" '
                     f'value="{html.escape(token)}"><button type="submit">Complete onboarding'
                     "</button></form>",
@@ -1120,7 +1120,7 @@ class LocalStripe:
         destination = p.string("destination")
         if not destination:
             raise missing("destination")
-        assert amount is not None and currency is not None
+        assert amount is not None  # required=True
         source_id = p.string("source_transaction")
         p.string("source_type", choices=("card", "bank_account", "fpx"))
         description, transfer_group = p.string("description"), p.string("transfer_group")

@@ -42,6 +42,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from api.app import create_app
 from core import search_attributes
 from core.accounts import new_id, sign_up_employer, sign_up_launcher
 from core.codec import data_converter, new_key
@@ -263,7 +264,7 @@ class World:
                 db,
                 self.stripe,
                 name="Ada Employer",
-                email="ada@acme.test",
+                email="ada@acme.example.com",
                 company="Acme",
                 payment_method=card,
             )
@@ -275,7 +276,7 @@ class World:
                 db,
                 self.stripe,
                 name="Lin Launcher",
-                email=f"lin-{uuid.uuid4().hex[:6]}@uni.test",
+                email=f"lin-{uuid.uuid4().hex[:6]}@uni.example.com",
                 skills=["writing"],
                 public_base_url=self.settings.public_base_url,
             )
@@ -340,3 +341,34 @@ async def world(
     w = World(env, settings, sessions, inbox)
     yield w
     await w.close()
+
+
+class Api:
+    """The API served over real HTTP by uvicorn, on the test session's event loop."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        self.http = httpx.AsyncClient(base_url=self.url, timeout=30)
+
+    async def __aenter__(self) -> Api:
+        self.task = asyncio.create_task(self.server.serve())
+        async with asyncio.timeout(15):
+            while not self.server.started:
+                await asyncio.sleep(0.02)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.http.aclose()
+        self.server.should_exit = True
+        await self.task
+
+
+@pytest.fixture(scope="session")
+async def api(
+    env: WorkflowEnvironment, worker: Worker, settings: Settings, sessions: sessionmaker
+) -> AsyncIterator[Api]:
+    async with Api(create_app(settings, temporal=env.client), settings.api_port) as served:
+        yield served

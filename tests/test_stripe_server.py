@@ -336,6 +336,20 @@ def test_idempotent_replay_creates_nothing_new(
     made = [e for e in log if e["status"] == 200 and not e["replayed"]]
     assert len(made) == 3 and sum(e["replayed"] for e in log) == 1
 
+    # Racing retries of one request still make one object.
+    racing = str(uuid.uuid4())
+    ids: list[str] = []
+
+    def create() -> None:
+        ids.append(client.v1.customers.create(options={"idempotency_key": racing}).id)
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(ids) == 8 and len(set(ids)) == 1
+
 
 class _Receiver(BaseHTTPRequestHandler):
     received: list[tuple[str, bytes]] = []

@@ -1,0 +1,497 @@
+"""The v1 API over real HTTP, against a real worker on the time-skipping server."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import stripe
+
+from core.settings import Settings
+from tests.conftest import OPS_TOKEN, WEBHOOK_SECRET, Api, Inbox, World
+
+Json = dict[str, Any]
+POSTING = {
+    "title": "Competitor pricing analysis",
+    "description": "Compare five competitors' pricing pages and summarise in a deck.",
+    "category": "marketing",
+    "skills": ["Research", "Excel"],
+    "estimated_hours": 10,
+    "fee_cents": 40000,
+    "currency": "usd",
+    "duration_days": 7,
+}
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+OPS = auth(OPS_TOKEN)
+
+
+async def ok(response: httpx.Response, status: int = 200) -> Json:
+    assert response.status_code == status, response.text
+    body: Json = response.json()
+    return body
+
+
+def error_of(response: httpx.Response, status: int) -> Json:
+    """Every error has the one shape, with a message that says what to fix."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["message"]
+    error: Json = body["error"]
+    return error
+
+
+async def employer(api: Api, card: str = "pm_card_visa") -> Json:
+    return await ok(
+        await api.http.post(
+            "/v1/employers",
+            json={
+                "name": "Ada Lovelace",
+                "email": "ada@acme.example.com",
+                "company": "Acme",
+                "payment_method": card,
+            },
+        ),
+        201,
+    )
+
+
+async def launcher(api: Api, onboard: bool = True) -> Json:
+    body = await ok(
+        await api.http.post(
+            "/v1/launchers",
+            json={"name": "Lin Chen", "email": "lin@uni.example.com", "skills": ["research"]},
+        ),
+        201,
+    )
+    if onboard:
+        async with httpx.AsyncClient() as browser:
+            page = await browser.get(body["onboarding_url"])
+            assert page.status_code == 200 and "<form" in page.text
+            done = await browser.post(body["onboarding_url"])
+            assert done.status_code in (200, 303)
+    return body
+
+
+async def post(api: Api, emp: Json, **changes: Any) -> Json:
+    return await ok(
+        await api.http.post(
+            "/v1/internships", json={**POSTING, **changes}, headers=auth(emp["api_token"])
+        ),
+        201,
+    )
+
+
+async def act(
+    api: Api,
+    who: Json | dict[str, str],
+    iid: str,
+    action: str,
+    body: Json | None = None,
+    status: int = 200,
+) -> Json:
+    headers = who if "Authorization" in who else auth(who["api_token"])
+    response = await api.http.post(
+        f"/v1/internships/{iid}/{action}", json=body or {}, headers=headers
+    )
+    return await ok(response, status) if status < 400 else error_of(response, status)
+
+
+async def until_stage(api: Api, who: Json, iid: str, stage: str, within: float = 15) -> Json:
+    async with asyncio.timeout(within):
+        while True:
+            body = await ok(
+                await api.http.get(f"/v1/internships/{iid}", headers=auth(who["api_token"]))
+            )
+            if body["stage"] == stage:
+                return body
+            await asyncio.sleep(0.05)
+
+
+async def test_walkthrough_from_sign_up_to_completed(api: Api, inbox: Inbox) -> None:
+    emp, lnc = await employer(api), await launcher(api)
+    internship = await post(api, emp)
+    iid = internship["id"]
+    assert internship["stage"] == "posted" and internship["skills"] == ["excel", "research"]
+
+    # Lists read the projection, which the workflow writes within moments of each event.
+    async with asyncio.timeout(10):
+        while iid not in [
+            i["id"]
+            for i in (
+                await ok(
+                    await api.http.get(
+                        "/v1/internships",
+                        params={"stage": "posted"},
+                        headers=auth(lnc["api_token"]),
+                    )
+                )
+            )["items"]
+        ]:
+            await asyncio.sleep(0.02)
+
+    applied = await act(api, lnc, iid, "applications", {"pitch": "I love spreadsheets"})
+    assert [a["launcher_id"] for a in applied["applicants"]] == [lnc["id"]]
+    assert (await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]}))["stage"] == "matched"
+    started = await act(api, emp, iid, "kickoff")
+    assert started["stage"] == "in_progress" and started["due_at"]
+    assert started["payment"]["charged_cents"] == 40000
+    review = await act(
+        api, lnc, iid, "submissions", {"url": "https://docs.test/deck", "note": "Deck attached"}
+    )
+    assert review["stage"] == "in_review"
+    approved = await act(api, emp, iid, "review", {"decision": "approve", "feedback": "Great"})
+    assert approved["stage"] in ("approved", "paid")
+    paid = await until_stage(api, emp, iid, "paid")
+    assert paid["payment"]["paid_to_launcher_cents"] == 36000
+
+    mine = await act(api, emp, iid, "feedback", {"rating": 5, "comment": "Thorough"})
+    assert mine["ratings"] == {"employer": {"rating": 5, "comment": "Thorough"}}
+    theirs = await ok(await api.http.get(f"/v1/internships/{iid}", headers=auth(lnc["api_token"])))
+    assert theirs["ratings"] == {}  # hidden until both are in
+    done = await act(api, lnc, iid, "feedback", {"rating": 4, "comment": "Clear brief"})
+    assert done["stage"] == "completed" and set(done["ratings"]) == {"employer", "launcher"}
+    assert [e["event"] for e in done["timeline"]][-1] == "completed"
+
+    portfolio = await ok(
+        await api.http.get(f"/v1/launchers/{lnc['id']}/portfolio", headers=auth(emp["api_token"]))
+    )
+    assert [(p["internship_id"], p["rating"]) for p in portfolio["completed"]] == [(iid, 5)]
+    assert portfolio["average_rating"] == 5
+    await inbox.wait_for(iid, "completed", 2)
+
+
+async def test_authentication_and_ownership(api: Api) -> None:
+    emp, other, lnc, outsider = (
+        await employer(api),
+        await employer(api),
+        await launcher(api),
+        await launcher(api),
+    )
+    iid = (await post(api, emp))["id"]
+    assert error_of(await api.http.get(f"/v1/internships/{iid}"), 401)["code"] == "unauthorized"
+    error_of(await api.http.get("/v1/internships", headers=auth("nope")), 401)
+    # Someone else's internship does not exist for an employer; unknown ids are 404 too.
+    error_of(await api.http.get(f"/v1/internships/{iid}", headers=auth(other["api_token"])), 404)
+    await act(api, other, iid, "selection", {"launcher_id": lnc["id"]}, status=404)
+    error_of(await api.http.get("/v1/internships/doesnotexist", headers=OPS), 404)
+    await act(api, OPS, "doesnotexist", "kickoff", status=404)
+    # Wrong role: 403.
+    assert (await act(api, lnc, iid, "selection", {"launcher_id": lnc["id"]}, status=403))[
+        "code"
+    ] == "forbidden"
+    await act(api, emp, iid, "applications", {"pitch": "me"}, status=403)
+    error_of(
+        await api.http.post("/v1/internships", json=POSTING, headers=auth(lnc["api_token"])), 403
+    )
+    # Wrong stage: 409 with the stage and what is allowed now.
+    conflict = await act(api, emp, iid, "kickoff", status=409)
+    assert conflict["details"] == {
+        "stage": "posted",
+        "allowed_actions": ["applications", "selection", "cancellation", "withdrawal"],
+    }
+    await act(api, lnc, iid, "applications", {"pitch": "Pick me"})
+    await act(api, lnc, iid, "applications", {"pitch": "Pick me again"}, status=409)
+    await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]})
+    # Once matched, launchers who did not apply no longer see it.
+    error_of(await api.http.get(f"/v1/internships/{iid}", headers=auth(outsider["api_token"])), 404)
+    # After it finishes, any transition is a 409 naming the final stage.
+    await act(api, emp, iid, "cancellation", {"reason": "Budget cut"})
+    gone = await act(api, emp, iid, "cancellation", {"reason": "Again"}, status=409)
+    assert gone["details"]["stage"] == "cancelled"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/internships", {**POSTING, "fee_cents": 19999}, "fee_cents"),
+        ("/v1/internships", {**POSTING, "estimated_hours": 41}, "estimated_hours"),
+        ("/v1/internships", {**POSTING, "duration_days": 6}, "duration_days"),
+        ("/v1/internships", {**POSTING, "category": "astrology"}, "category"),
+        ("/v1/internships", {**POSTING, "title": "   "}, "title"),
+        ("/v1/internships", {**POSTING, "surprise": 1}, "surprise"),
+        ("/v1/internships", {k: v for k, v in POSTING.items() if k != "title"}, "title"),
+    ],
+)
+async def test_invalid_postings_are_422_and_start_nothing(
+    api: Api, path: str, body: Json, field: str
+) -> None:
+    emp = await employer(api)
+    before = await ok(
+        await api.http.get("/v1/internships", params={"employer": emp["id"]}, headers=OPS)
+    )
+    error = error_of(await api.http.post(path, json=body, headers=auth(emp["api_token"])), 422)
+    assert field in error["message"]
+    after = await ok(
+        await api.http.get("/v1/internships", params={"employer": emp["id"]}, headers=OPS)
+    )
+    assert after["items"] == before["items"] == []
+
+
+async def test_bad_input_on_transitions_is_422_and_changes_nothing(api: Api) -> None:
+    emp, lnc = await employer(api), await launcher(api)
+    iid = (await post(api, emp))["id"]
+    await act(api, lnc, iid, "applications", {"pitch": ""}, status=422)
+    await act(api, lnc, iid, "applications", {"pitch": "x" * 2001}, status=422)
+    await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]}, status=422)  # no application
+    response = await api.http.post(
+        f"/v1/internships/{iid}/applications",
+        content=b"{not json",
+        headers={**auth(lnc["api_token"]), "Content-Type": "application/json"},
+    )
+    error_of(response, 422)
+    await act(api, lnc, iid, "applications", {"pitch": "Now properly"})
+    await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]})
+    await act(api, emp, iid, "kickoff")
+    await act(api, lnc, iid, "submissions", {"url": "not a url"}, status=422)
+    await act(api, emp, iid, "extension", {"due_at": "2020-01-01T00:00:00"}, status=422)
+    await act(api, emp, iid, "extension", {"due_at": "2020-01-01T00:00:00Z"}, status=422)
+    detail = await ok(await api.http.get(f"/v1/internships/{iid}", headers=auth(emp["api_token"])))
+    assert detail["stage"] == "in_progress" and detail["submissions"] == []
+    later = datetime.fromisoformat(detail["due_at"]) + timedelta(days=3)
+    moved = await act(api, emp, iid, "extension", {"due_at": later.isoformat()})
+    assert datetime.fromisoformat(moved["due_at"]) == later
+    await act(api, emp, iid, "review", {"decision": "maybe"}, status=422)
+    await act(api, emp, iid, "feedback", {"rating": 9}, status=422)
+
+
+async def test_list_filters_and_cursor_pagination(api: Api) -> None:
+    emp = await employer(api)
+    ids = [
+        (await post(api, emp, category=c, skills=[s]))["id"]
+        for c, s in [("finance", "excel"), ("finance", "sql"), ("hr", "excel")]
+    ]
+    async with asyncio.timeout(10):  # the projection lands moments after each posting
+        while (
+            len(
+                (
+                    await ok(
+                        await api.http.get(
+                            "/v1/internships", params={"employer": emp["id"]}, headers=OPS
+                        )
+                    )
+                )["items"]
+            )
+            < 3
+        ):
+            await asyncio.sleep(0.02)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"employer": emp["id"], "limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = await ok(await api.http.get("/v1/internships", params=params, headers=OPS))
+        seen += [i["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == list(reversed(ids))  # newest first, each exactly once
+    finance = await ok(
+        await api.http.get(
+            "/v1/internships", headers=OPS, params={"employer": emp["id"], "category": "finance"}
+        )
+    )
+    assert {i["id"] for i in finance["items"]} == set(ids[:2])
+    excel = await ok(
+        await api.http.get(
+            "/v1/internships", headers=OPS, params={"employer": emp["id"], "skill": "Excel"}
+        )
+    )
+    assert {i["id"] for i in excel["items"]} == {ids[0], ids[2]}
+    error_of(await api.http.get("/v1/internships", params={"cursor": "garbage"}, headers=OPS), 422)
+    error_of(await api.http.get("/v1/internships", params={"stage": "sleeping"}, headers=OPS), 422)
+
+
+async def test_declined_card_is_402_and_ops_hear_of_it(api: Api, inbox: Inbox) -> None:
+    emp, lnc = await employer(api, card="pm_card_chargeDeclined"), await launcher(api)
+    iid = (await post(api, emp))["id"]
+    await act(api, lnc, iid, "applications", {"pitch": "Hello"})
+    await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]})
+    declined = await act(api, emp, iid, "kickoff", status=402)
+    assert declined["code"] == "payment_declined"
+    detail = await ok(await api.http.get(f"/v1/internships/{iid}", headers=OPS))
+    assert (detail["stage"], detail["escalation_level"]) == ("matched", 2)
+    assert await inbox.wait_for(iid, "escalation")
+
+
+async def test_sign_up_rejects_unknown_payment_method(api: Api) -> None:
+    response = await api.http.post(
+        "/v1/employers",
+        json={
+            "name": "Bo",
+            "email": "bo@x.example.com",
+            "company": "X",
+            "payment_method": "pm_card_unknown",
+        },
+    )
+    assert "payment_method" in error_of(response, 422)["message"]
+    error_of(
+        await api.http.post(
+            "/v1/employers",
+            json={
+                "name": "Bo",
+                "email": "not-an-email",
+                "company": "X",
+                "payment_method": "pm_card_visa",
+            },
+        ),
+        422,
+    )
+
+
+async def test_payout_waits_for_onboarding_then_webhook_pays(api: Api) -> None:
+    emp, lnc = await employer(api), await launcher(api, onboard=False)
+    iid = (await post(api, emp))["id"]
+    await act(api, lnc, iid, "applications", {"pitch": "Hello"})
+    await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]})
+    await act(api, emp, iid, "kickoff")
+    await act(api, lnc, iid, "submissions", {"url": "https://docs.test/x"})
+    await act(api, emp, iid, "review", {"decision": "approve"})
+    waiting = await until_stage(api, emp, iid, "approved")
+    assert waiting["payment"]["paid_to_launcher_cents"] == 0
+    # Stripe's hosted onboarding completes; its signed webhook reaches the API, which signals.
+    async with httpx.AsyncClient() as browser:
+        fresh = await ok(
+            await api.http.post("/v1/launchers/me/onboarding_link", headers=auth(lnc["api_token"]))
+        )
+        assert (await browser.post(fresh["onboarding_url"])).status_code in (200, 303)
+    paid = await until_stage(api, emp, iid, "paid")
+    assert paid["payment"]["paid_to_launcher_cents"] == 36000
+
+
+def signed(payload: bytes, secret: str = WEBHOOK_SECRET) -> dict[str, str]:
+    ts = int(time.time())
+    sig = stripe.WebhookSignature._compute_signature(f"{ts}.{payload.decode()}", secret)
+    return {"Stripe-Signature": f"t={ts},v1={sig}", "Content-Type": "application/json"}
+
+
+async def test_webhook_checks_signatures_and_ignores_duplicates(api: Api) -> None:
+    event = json.dumps(
+        {
+            "id": "evt_test_dup",
+            "object": "event",
+            "type": "charge.succeeded",
+            "data": {"object": {"id": "ch_1", "object": "charge"}},
+        }
+    ).encode()
+    bad = await api.http.post(
+        "/v1/stripe/webhook", content=event, headers=signed(event, "whsec_wrong")
+    )
+    assert error_of(bad, 400)["code"] == "bad_signature"
+    error_of(await api.http.post("/v1/stripe/webhook", content=event), 400)
+    first = await ok(
+        await api.http.post("/v1/stripe/webhook", content=event, headers=signed(event))
+    )
+    again = await ok(
+        await api.http.post("/v1/stripe/webhook", content=event, headers=signed(event))
+    )
+    assert (first["status"], again["status"]) == ("ok", "duplicate")
+
+
+async def test_health_metrics_and_openapi(api: Api) -> None:
+    health = await ok(await api.http.get("/healthz"))
+    assert health == {"status": "ok", "database": "ok", "temporal": "ok"}
+    metrics = await api.http.get("/metrics")
+    assert "api_requests_total" in metrics.text
+    spec = await ok(await api.http.get("/openapi.json"))
+    for path in (
+        "/v1/employers",
+        "/v1/launchers",
+        "/v1/internships",
+        "/v1/internships/{internship_id}/review",
+        "/v1/stripe/webhook",
+        "/v1/launchers/{launcher_id}/portfolio",
+    ):
+        assert path in spec["paths"], path
+    assert (await api.http.get("/docs")).status_code == 200
+
+
+async def test_codec_endpoint_decrypts_history_for_ops_only(
+    api: Api, world: World, settings: Settings
+) -> None:
+    emp, lnc = await employer(api), await launcher(api)
+    iid = (await post(api, emp))["id"]
+    await act(api, lnc, iid, "applications", {"pitch": "secret pitch 4711"})
+    history = await world.env.client.get_workflow_handle(f"internship-{iid}").fetch_history()
+    raw = [
+        p
+        for e in history.events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+        for p in e.workflow_execution_update_accepted_event_attributes.accepted_request.input.args.payloads
+    ]
+    assert raw and all(b"4711" not in p.data for p in raw)  # encrypted at rest in Temporal
+    body = {
+        "payloads": [
+            {
+                "metadata": {k: base64.b64encode(v).decode() for k, v in p.metadata.items()},
+                "data": base64.b64encode(p.data).decode(),
+            }
+            for p in raw
+        ]
+    }
+    error_of(await api.http.post("/codec/decode", json=body), 401)
+    error_of(await api.http.post("/codec/decode", json=body, headers=auth(lnc["api_token"])), 401)
+    decoded = await ok(await api.http.post("/codec/decode", json=body, headers=OPS))
+    plain = b"".join(base64.b64decode(p["data"]) for p in decoded["payloads"])
+    assert b"secret pitch 4711" in plain
+    assert settings.codec_key
+
+
+async def test_every_transition_without_token_is_401(api: Api) -> None:
+    for action in (
+        "applications",
+        "selection",
+        "kickoff",
+        "submissions",
+        "review",
+        "extension",
+        "cancellation",
+        "withdrawal",
+        "dispute",
+        "resolution",
+        "feedback",
+    ):
+        error_of(await api.http.post(f"/v1/internships/x/{action}", json={}), 401)
+
+
+async def test_dispute_resolution_through_the_api(api: Api) -> None:
+    emp, lnc = await employer(api), await launcher(api)
+    iid = (await post(api, emp))["id"]
+    await act(api, lnc, iid, "applications", {"pitch": "Hello"})
+    await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]})
+    await act(api, emp, iid, "kickoff")
+    disputed = await act(api, emp, iid, "dispute", {"reason": "No contact for a week"})
+    assert disputed["dispute"]["opened_by"] == "employer"
+    assert disputed["allowed_actions"] == ["cancellation"]  # for the employer; ops may resolve
+    await act(api, emp, iid, "resolution", {"outcome": "refund"}, status=403)
+    await act(
+        api, OPS, iid, "resolution", {"outcome": "split", "launcher_percent": 100}, status=422
+    )
+    done = await act(
+        api,
+        OPS,
+        iid,
+        "resolution",
+        {"outcome": "split", "launcher_percent": 25, "note": "Partial work"},
+    )
+    assert done["stage"] == "resolved"
+    assert done["dispute"]["outcome"] == "split"
+    assert done["payment"]["refunded_cents"] == 30000
+    # The launcher's share follows from the workflow on its own.
+    async with asyncio.timeout(15):
+        while (await until_stage(api, emp, iid, "resolved"))["payment"][
+            "paid_to_launcher_cents"
+        ] != 9000:
+            await asyncio.sleep(0.05)
