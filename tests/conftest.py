@@ -18,13 +18,13 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -58,6 +58,21 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 WEBHOOK_SECRET = "whsec_test_secret"
 OPS_TOKEN = "ops-test-token"
+
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], within: float = 15, every: float = 0.05
+) -> T:
+    """Poll until `probe` returns something truthy: for work that finishes on its own (a
+    projection write, an email, a payout after approval), never for a timer."""
+    async with asyncio.timeout(within):
+        while True:
+            if value := await probe():
+                return value
+            await asyncio.sleep(every)
 
 
 def free_port() -> int:
@@ -115,22 +130,15 @@ class Inbox:
             out.append((parts[2], parts[3]))
         return out
 
-    async def wait_for(
-        self, internship_id: str, kind: str, count: int = 1, within: float = 15
-    ) -> list[EmailMessage]:
-        """Delivery is asynchronous (the workflow's mailer); poll briefly for it."""
-        deadline = time.monotonic() + within
-        while True:
-            found = [
-                m
-                for m, (k, _) in zip(
-                    self.about(internship_id), self.kinds(internship_id), strict=True
-                )
-                if k == kind
-            ]
-            if len(found) >= count or time.monotonic() > deadline:
-                return found
-            await asyncio.sleep(0.05)
+    async def wait_for(self, internship_id: str, kind: str, count: int = 1) -> list[EmailMessage]:
+        """Delivery is asynchronous (the workflow's mailer): wait for `count` emails of a kind."""
+
+        async def arrived() -> list[EmailMessage]:
+            pairs = zip(self.about(internship_id), self.kinds(internship_id), strict=True)
+            found = [m for m, (k, _) in pairs if k == kind]
+            return found if len(found) >= count else []
+
+        return await eventually(arrived)
 
 
 @pytest.fixture(scope="session")
@@ -355,9 +363,11 @@ class Api:
 
     async def __aenter__(self) -> Api:
         self.task = asyncio.create_task(self.server.serve())
-        async with asyncio.timeout(15):
-            while not self.server.started:
-                await asyncio.sleep(0.02)
+
+        async def started() -> bool:
+            return self.server.started
+
+        await eventually(started, every=0.02)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,7 +14,7 @@ import pytest
 import stripe
 
 from core.settings import Settings
-from tests.conftest import OPS_TOKEN, WEBHOOK_SECRET, Api, Inbox, World
+from tests.conftest import OPS_TOKEN, WEBHOOK_SECRET, Api, Inbox, World, eventually
 
 Json = dict[str, Any]
 POSTING = {
@@ -108,15 +108,31 @@ async def act(
     return await ok(response, status) if status < 400 else error_of(response, status)
 
 
-async def until_stage(api: Api, who: Json, iid: str, stage: str, within: float = 15) -> Json:
-    async with asyncio.timeout(within):
-        while True:
-            body = await ok(
-                await api.http.get(f"/v1/internships/{iid}", headers=auth(who["api_token"]))
-            )
-            if body["stage"] == stage:
-                return body
-            await asyncio.sleep(0.05)
+async def until(api: Api, who: Json, iid: str, check: Callable[[Json], bool]) -> Json:
+    """Poll the internship until `check` holds (for work the workflow finishes on its own)."""
+
+    async def probe() -> Json | None:
+        body = await ok(
+            await api.http.get(f"/v1/internships/{iid}", headers=auth(who["api_token"]))
+        )
+        return body if check(body) else None
+
+    return await eventually(probe)
+
+
+async def until_stage(api: Api, who: Json, iid: str, stage: str) -> Json:
+    return await until(api, who, iid, lambda body: body["stage"] == stage)
+
+
+async def listed(api: Api, headers: dict[str, str], count: int, **params: Any) -> list[Json]:
+    """The list endpoint once the projection holds at least `count` matching internships."""
+
+    async def probe() -> list[Json]:
+        page = await ok(await api.http.get("/v1/internships", params=params, headers=headers))
+        items: list[Json] = page["items"]
+        return items if len(items) >= count else []
+
+    return await eventually(probe)
 
 
 async def test_walkthrough_from_sign_up_to_completed(api: Api, inbox: Inbox) -> None:
@@ -126,20 +142,8 @@ async def test_walkthrough_from_sign_up_to_completed(api: Api, inbox: Inbox) -> 
     assert internship["stage"] == "posted" and internship["skills"] == ["excel", "research"]
 
     # Lists read the projection, which the workflow writes within moments of each event.
-    async with asyncio.timeout(10):
-        while iid not in [
-            i["id"]
-            for i in (
-                await ok(
-                    await api.http.get(
-                        "/v1/internships",
-                        params={"stage": "posted"},
-                        headers=auth(lnc["api_token"]),
-                    )
-                )
-            )["items"]
-        ]:
-            await asyncio.sleep(0.02)
+    posted = await listed(api, auth(lnc["api_token"]), 1, stage="posted")
+    assert iid in [i["id"] for i in posted]
 
     applied = await act(api, lnc, iid, "applications", {"pitch": "I love spreadsheets"})
     assert [a["launcher_id"] for a in applied["applicants"]] == [lnc["id"]]
@@ -272,20 +276,7 @@ async def test_list_filters_and_cursor_pagination(api: Api) -> None:
         (await post(api, emp, category=c, skills=[s]))["id"]
         for c, s in [("finance", "excel"), ("finance", "sql"), ("hr", "excel")]
     ]
-    async with asyncio.timeout(10):  # the projection lands moments after each posting
-        while (
-            len(
-                (
-                    await ok(
-                        await api.http.get(
-                            "/v1/internships", params={"employer": emp["id"]}, headers=OPS
-                        )
-                    )
-                )["items"]
-            )
-            < 3
-        ):
-            await asyncio.sleep(0.02)
+    await listed(api, OPS, 3, employer=emp["id"])
     seen: list[str] = []
     cursor = None
     while True:
@@ -425,12 +416,12 @@ async def test_codec_endpoint_decrypts_history_for_ops_only(
     iid = (await post(api, emp))["id"]
     await act(api, lnc, iid, "applications", {"pitch": "secret pitch 4711"})
     history = await world.env.client.get_workflow_handle(f"internship-{iid}").fetch_history()
-    raw = [
-        p
+    accepted = [
+        e.workflow_execution_update_accepted_event_attributes
         for e in history.events
         if e.HasField("workflow_execution_update_accepted_event_attributes")
-        for p in e.workflow_execution_update_accepted_event_attributes.accepted_request.input.args.payloads
     ]
+    raw = [p for a in accepted for p in a.accepted_request.input.args.payloads]
     assert raw and all(b"4711" not in p.data for p in raw)  # encrypted at rest in Temporal
     body = {
         "payloads": [
@@ -490,8 +481,4 @@ async def test_dispute_resolution_through_the_api(api: Api) -> None:
     assert done["dispute"]["outcome"] == "split"
     assert done["payment"]["refunded_cents"] == 30000
     # The launcher's share follows from the workflow on its own.
-    async with asyncio.timeout(15):
-        while (await until_stage(api, emp, iid, "resolved"))["payment"][
-            "paid_to_launcher_cents"
-        ] != 9000:
-            await asyncio.sleep(0.05)
+    await until(api, emp, iid, lambda body: body["payment"]["paid_to_launcher_cents"] == 9000)

@@ -8,7 +8,6 @@ the database.
 from __future__ import annotations
 
 import asyncio
-
 from datetime import timedelta
 from typing import Any
 
@@ -37,7 +36,7 @@ from core.types import (
     Submission,
     Withdrawal,
 )
-from tests.conftest import Party, World, complete_onboarding
+from tests.conftest import Party, World, complete_onboarding, eventually
 from workflows.internship import InternshipWorkflow
 
 DAY = timedelta(days=1)
@@ -60,12 +59,14 @@ async def state(h: Handle) -> InternshipState:
     return await h.query(InternshipWorkflow.state)
 
 
-async def reaches(h: Handle, stage: Stage, within: float = 15) -> InternshipState:
+async def reaches(h: Handle, stage: Stage) -> InternshipState:
     """Wait for work the workflow does on its own (a payout after approval), not for a timer."""
-    async with asyncio.timeout(within):
-        while (s := await state(h)).stage != stage:
-            await asyncio.sleep(0.05)
-    return s
+
+    async def probe() -> InternshipState | None:
+        s = await state(h)
+        return s if s.stage == stage else None
+
+    return await eventually(probe)
 
 
 async def rejected(call: Any) -> ApplicationError:

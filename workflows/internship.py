@@ -14,9 +14,10 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -833,7 +834,10 @@ class InternshipWorkflow:
         """One search-attribute upsert per transition, so the UI filters on the current stage."""
         s = self._s
         sa = search_attributes
-        updates = [sa.STAGE.value_set(s.stage.value), sa.ESCALATION.value_set(s.escalation_level)]
+        updates: list[SearchAttributeUpdate[Any]] = [
+            sa.STAGE.value_set(s.stage.value),
+            sa.ESCALATION.value_set(s.escalation_level),
+        ]
         # Launcher and due date are cleared only when a launcher withdraws (back to posted).
         if s.launcher_id:
             updates += [sa.LAUNCHER.value_set(s.launcher_id)]
