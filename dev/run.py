@@ -161,10 +161,13 @@ def main() -> None:
             check_alive(procs)
             time.sleep(1)
     except KeyboardInterrupt:
-        print("\nstopping...", flush=True)
+        pass
     finally:
+        # A second Ctrl-C must not abandon the children half-stopped.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("\nstopping...", flush=True)
         stop()
-
 
 if __name__ == "__main__":
     main()
