@@ -40,12 +40,12 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from api.app import create_app
 from core import search_attributes
 from core.accounts import new_id, sign_up_employer, sign_up_launcher
-from core.codec import data_converter, new_key
+from core.codec import data_converter
 from core.db import Base, make_engine, make_sessions
 from core.settings import Settings
 from core.stripe_api import stripe_client
@@ -58,6 +58,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 WEBHOOK_SECRET = "whsec_test_secret"
 OPS_TOKEN = "ops-test-token"
+# Fixed so that histories recorded by the tests (tests/histories/) can be decoded to replay.
+HISTORY_CODEC_KEY = "dGVzdHMtb25seSBrZXkgZm9yIHJlcGxheWluZyAhISE="
+HISTORIES = Path(__file__).resolve().parent / "histories"
 
 
 T = TypeVar("T")
@@ -180,7 +183,7 @@ def settings(
         smtp_host="127.0.0.1",
         smtp_port=ports["smtp"],
         ops_api_token=OPS_TOKEN,
-        codec_key=new_key(),
+        codec_key=HISTORY_CODEC_KEY,
         public_base_url=f"http://127.0.0.1:{ports['api']}",
         api_port=ports["api"],
     )
@@ -331,15 +334,26 @@ class World:
     async def skip(self, duration: timedelta) -> None:
         await self.env.sleep(duration)
 
-    async def close(self) -> None:
-        """Leave nothing running for the next test: open workflows would fire their timers."""
-        for handle in self.handles:
+    async def close(self, test_name: str) -> None:
+        """Replay what each workflow did (it must be deterministic), then stop it so its
+        timers don't fire during later tests. RECORD_HISTORIES=1 stores the histories as
+        fixtures for tests/test_replay.py."""
+        replayer = Replayer(
+            workflows=[InternshipWorkflow], data_converter=self.env.client.data_converter
+        )
+        for n, handle in enumerate(self.handles):
+            history = await handle.fetch_history()
+            await replayer.replay_workflow(history)
+            if os.environ.get("RECORD_HISTORIES"):
+                HISTORIES.mkdir(exist_ok=True)
+                (HISTORIES / f"{test_name}-{n}.json").write_text(history.to_json())
             with contextlib.suppress(RPCError):  # already finished
                 await handle.terminate("test finished")
 
 
 @pytest.fixture
 async def world(
+    request: pytest.FixtureRequest,
     env: WorkflowEnvironment,
     worker: Worker,
     settings: Settings,
@@ -348,7 +362,7 @@ async def world(
 ) -> AsyncIterator[World]:
     w = World(env, settings, sessions, inbox)
     yield w
-    await w.close()
+    await w.close(request.node.name)
 
 
 class Api:
