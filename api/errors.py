@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import stripe
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.service import RPCError
+
+log = logging.getLogger("api")
 
 
 class ApiError(Exception):
@@ -56,6 +62,45 @@ def install(app: FastAPI) -> None:
         summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
         return JSONResponse(
             error_body("invalid_request", f"Invalid request: {summary}", {"errors": problems}), 422
+        )
+
+    @app.exception_handler(RPCError)
+    async def _temporal_down(_: Request, exc: RPCError) -> JSONResponse:
+        return JSONResponse(
+            error_body(
+                "unavailable",
+                f"Temporal did not answer ({exc.status.name}); "
+                "nothing was changed, try again shortly",
+            ),
+            503,
+        )
+
+    @app.exception_handler(stripe.StripeError)
+    async def _stripe_down(_: Request, exc: stripe.StripeError) -> JSONResponse:
+        return JSONResponse(
+            error_body(
+                "payment_unavailable",
+                f"The payment provider did not answer ({type(exc).__name__}); try again shortly",
+            ),
+            503,
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(_: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database unavailable: %s", exc)
+        return JSONResponse(
+            error_body(
+                "unavailable", "The database did not answer; nothing was changed, try again shortly"
+            ),
+            503,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse(
+            error_body("internal_error", "Something went wrong on our side; it has been logged"),
+            500,
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -169,5 +169,6 @@ def main() -> None:
         print("\nstopping...", flush=True)
         stop()
 
+
 if __name__ == "__main__":
     main()

@@ -12,9 +12,22 @@ from typing import Any
 import httpx
 import pytest
 import stripe
+from sqlalchemy.orm import sessionmaker
+from temporalio.testing import WorkflowEnvironment
 
+from api.app import create_app
+from core.codec import data_converter
 from core.settings import Settings
-from tests.conftest import OPS_TOKEN, WEBHOOK_SECRET, Api, Inbox, World, eventually
+from tests.conftest import (
+    BIN,
+    OPS_TOKEN,
+    WEBHOOK_SECRET,
+    Api,
+    Inbox,
+    World,
+    eventually,
+    free_port,
+)
 
 Json = dict[str, Any]
 POSTING = {
@@ -482,3 +495,26 @@ async def test_dispute_resolution_through_the_api(api: Api) -> None:
     assert done["payment"]["refunded_cents"] == 30000
     # The launcher's share follows from the workflow on its own.
     await until(api, emp, iid, lambda body: body["payment"]["paid_to_launcher_cents"] == 9000)
+
+
+async def test_temporal_outage_is_503_and_starts_nothing(
+    settings: Settings, sessions: sessionmaker
+) -> None:
+    """Infrastructure down is not the caller's fault, and never an unexplained 500."""
+    # A Temporal server that was there when the API started, then went away.
+    gone = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(BIN / "temporal"),
+        data_converter=data_converter(settings.codec_key),
+        dev_server_log_level="error",
+    )
+    dead = gone.client
+    await gone.shutdown()
+    local = settings.model_copy(update={"api_port": free_port()})
+    async with Api(create_app(local, temporal=dead), local.api_port) as down:
+        emp = await employer(down)
+        assert error_of(
+            await down.http.post("/v1/internships", json=POSTING, headers=auth(emp["api_token"])),
+            503,
+        )["message"]
+        health = await down.http.get("/healthz")
+        assert health.status_code == 503 and health.json()["temporal"].startswith("down")
