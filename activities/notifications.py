@@ -6,6 +6,7 @@ delivery is a separate local activity so a slow or down relay retries without bl
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -62,25 +63,36 @@ class Mailer:
         sent = 0
         with self.sessions() as db:
             rows = db.scalars(
-                select(OutboxEmail).where(OutboxEmail.id.in_(outbox_ids)).order_by(OutboxEmail.id)
+                select(OutboxEmail)
+                .where(OutboxEmail.id.in_(outbox_ids), OutboxEmail.status == "pending")
+                .order_by(OutboxEmail.id)
             ).all()
-            for row in rows:
-                if row.status == "sent":
-                    continue
-                try:
-                    self._send(row)
-                except (OSError, smtplib.SMTPException) as err:
+            if not rows:
+                return 0
+            smtp: smtplib.SMTP | None = None
+            try:
+                smtp = smtplib.SMTP(self.host, self.port, timeout=10)
+                for row in rows:
+                    smtp.send_message(self._message(row))
+                    row.status, row.sent_at = "sent", utcnow()
                     row.attempts += 1
-                    row.last_error = f"{type(err).__name__}: {err}"
-                    db.commit()
-                    raise
-                row.status, row.sent_at = "sent", utcnow()
-                row.attempts += 1
+                    db.commit()  # marked at once: a later failure must not resend this one
+                    sent += 1
+            except (OSError, smtplib.SMTPException) as err:
+                db.rollback()
+                for row in rows:
+                    if row.status == "pending":
+                        row.attempts += 1
+                        row.last_error = f"{type(err).__name__}: {err}"
                 db.commit()
-                sent += 1
+                raise
+            finally:
+                if smtp is not None:
+                    with contextlib.suppress(OSError, smtplib.SMTPException):
+                        smtp.quit()
         return sent
 
-    def _send(self, row: OutboxEmail) -> None:
+    def _message(self, row: OutboxEmail) -> EmailMessage:
         msg = EmailMessage()
         msg["From"] = self.sender
         msg["To"] = row.to_email
@@ -92,5 +104,4 @@ class Mailer:
         )
         msg.set_content(row.text_body)
         msg.add_alternative(row.html_body, subtype="html")
-        with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
-            smtp.send_message(msg)
+        return msg

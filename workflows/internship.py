@@ -112,7 +112,8 @@ class InternshipWorkflow:
     async def run(self, posting: Posting) -> InternshipState:
         mailer = asyncio.create_task(self._mailer())
         self._details()
-        await self._record("posted", Actor(Role.EMPLOYER, posting.employer_id))
+        async with self._lock:  # an application may already be arriving
+            await self._record("posted", Actor(Role.EMPLOYER, posting.employer_id))
         stages: dict[Stage, Callable[[], Awaitable[None]]] = {
             Stage.POSTED: self._posted,
             Stage.MATCHED: self._matched,
