@@ -20,8 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
-from temporalio.api.history.v1 import History
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -59,7 +58,7 @@ from worker.main import ACTIVITY_THREADS, build_worker
 from workflows.internship import InternshipWorkflow, workflow_id
 
 
-def billable_actions(history: History) -> int:
+def billable_actions(history: WorkflowHistory) -> int:
     actions, marker_tasks, task_has_marker = 0, 0, False
     for event in history.events:
         kind = event.WhichOneof("attributes")

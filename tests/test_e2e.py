@@ -11,13 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy.orm import sessionmaker
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from core import search_attributes
 from core.codec import data_converter
 from core.settings import Settings
-from core.types import Stage
+from core.types import InternshipState, Stage
 from tests.conftest import BIN, Api, Inbox, eventually, free_port
 from tests.test_api import act, employer, launcher, post, until_stage
 from worker.main import ACTIVITY_THREADS, build_worker
@@ -66,7 +67,9 @@ async def test_posting_to_completed_on_the_dev_server(
     assert done["stage"] == "completed"
 
     client = dev_server.client
-    handle = client.get_workflow_handle_for(InternshipWorkflow.run, workflow_id(iid))
+    handle: WorkflowHandle[InternshipWorkflow, InternshipState] = client.get_workflow_handle_for(
+        InternshipWorkflow.run, workflow_id(iid)
+    )
     result = await handle.result()
     assert result.stage == Stage.COMPLETED
 
