@@ -8,6 +8,8 @@ non-retryable and surface to the workflow, which escalates to ops.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import stripe
 from sqlalchemy.orm import sessionmaker
 from temporalio import activity
@@ -24,6 +26,9 @@ PERMANENT_ERRORS = (
     stripe.PermissionError,
     stripe.IdempotencyError,
 )
+
+
+P = TypeVar("P", Employer, Launcher)
 
 
 def _group(internship_id: str) -> str:
@@ -43,12 +48,7 @@ class Payments:
 
     @activity.defn(name="charge_employer")
     def charge_employer(self, req: ChargeRequest) -> ChargeResult:
-        with self.sessions() as db:
-            employer = db.get(Employer, req.employer_id)
-        if employer is None:
-            raise ApplicationError(
-                f"employer {req.employer_id} not found", type=self.PERMANENT, non_retryable=True
-            )
+        employer = self._party(Employer, req.employer_id)
         try:
             intent = self.client.v1.payment_intents.create(
                 params={
@@ -86,12 +86,7 @@ class Payments:
     @activity.defn(name="pay_launcher")
     def pay_launcher(self, req: PayoutRequest) -> PayoutResult:
         """Transfer the launcher's share, or say (with a fresh link) they can't be paid yet."""
-        with self.sessions() as db:
-            launcher = db.get(Launcher, req.launcher_id)
-        if launcher is None:
-            raise ApplicationError(
-                f"launcher {req.launcher_id} not found", type=self.PERMANENT, non_retryable=True
-            )
+        launcher = self._party(Launcher, req.launcher_id)
         try:
             account = self.client.v1.accounts.retrieve(launcher.stripe_account_id)
             if not payouts_ready(account):
@@ -135,6 +130,17 @@ class Payments:
         except PERMANENT_ERRORS as err:
             raise self._permanent(err) from err
         return refund.id
+
+    def _party(self, model: type[P], party_id: str) -> P:
+        with self.sessions() as db:
+            party = db.get(model, party_id)
+        if party is None:
+            raise ApplicationError(
+                f"{model.__tablename__} {party_id} not found",
+                type=self.PERMANENT,
+                non_retryable=True,
+            )
+        return party
 
     def _permanent(self, err: stripe.StripeError) -> ApplicationError:
         return ApplicationError(

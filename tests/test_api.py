@@ -445,6 +445,16 @@ async def test_codec_endpoint_decrypts_history_for_ops_only(
             for p in raw
         ]
     }
+    # The Temporal UI calls from its own origin; the browser's preflight must pass.
+    preflight = await api.http.options(
+        "/codec/decode",
+        headers={
+            "Origin": "http://localhost:8233",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,x-namespace",
+        },
+    )
+    assert preflight.headers["access-control-allow-origin"] == "http://localhost:8233"
     error_of(await api.http.post("/codec/decode", json=body), 401)
     error_of(await api.http.post("/codec/decode", json=body, headers=auth(lnc["api_token"])), 401)
     decoded = await ok(await api.http.post("/codec/decode", json=body, headers=OPS))
