@@ -32,13 +32,24 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+PaymentMethodId = Annotated[
+    str, Field(pattern=r"^pm_[A-Za-z0-9_]+$", max_length=100, examples=["pm_card_visa"])
+]
+
+
 class EmployerIn(Strict):
     name: Name
     email: EmailStr
     company: Name
-    payment_method: Annotated[
-        str, Field(pattern=r"^pm_[A-Za-z0-9_]+$", max_length=100, examples=["pm_card_visa"])
-    ]
+    payment_method: PaymentMethodId
+
+
+class PaymentMethodIn(Strict):
+    payment_method: PaymentMethodId
+
+
+class PaymentMethodOut(BaseModel):
+    payment_method: str
 
 
 class EmployerOut(BaseModel):

@@ -39,6 +39,15 @@ def create_customer(
     return customer.id, card_id
 
 
+def replace_card(client: stripe.StripeClient, customer_id: str, payment_method: str) -> str:
+    """Attach a new card and make it the default; returns the attached card's id."""
+    card = client.v1.payment_methods.attach(payment_method, params={"customer": customer_id})
+    client.v1.customers.update(
+        customer_id, params={"invoice_settings": {"default_payment_method": card.id}}
+    )
+    return card.id
+
+
 def create_payout_account(client: stripe.StripeClient, email: str, key: str) -> str:
     account = client.v1.accounts.create(
         params={

@@ -328,6 +328,26 @@ async def test_declined_card_is_402_and_ops_hear_of_it(api: Api, inbox: Inbox) -
     detail = await ok(await api.http.get(f"/v1/internships/{iid}", headers=OPS))
     assert (detail["stage"], detail["escalation_level"]) == ("matched", 2)
     assert await inbox.wait_for(iid, "escalation")
+    # The employer replaces the card and kicks off again: charged once, with the new card.
+    error_of(
+        await api.http.put(
+            "/v1/employers/me/payment_method",
+            headers=auth(emp["api_token"]),
+            json={"payment_method": "pm_card_nonsense"},
+        ),
+        422,
+    )
+    card = await ok(
+        await api.http.put(
+            "/v1/employers/me/payment_method",
+            headers=auth(emp["api_token"]),
+            json={"payment_method": "pm_card_visa"},
+        )
+    )
+    assert card["payment_method"].startswith("pm_") and card["payment_method"] != "pm_card_visa"
+    started = await act(api, emp, iid, "kickoff")
+    assert (started["stage"], started["payment"]["charged_cents"]) == ("in_progress", 40000)
+    assert started["escalation_level"] == 0
 
 
 async def test_sign_up_rejects_unknown_payment_method(api: Api) -> None:

@@ -1,34 +1,28 @@
-"""Employer sign-up: a Stripe customer with the card the fees will be charged to."""
+"""Employers: sign-up with the card fees are charged to, and replacing that card."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import stripe
 from fastapi import APIRouter
 
 from api import schemas
-from api.deps import DbDep, StripeDep
+from api.deps import CallerDep, DbDep, StripeDep, require
 from api.errors import ApiError
 from core.accounts import sign_up_employer
+from core.stripe_api import replace_card
+from core.types import Role
 
 router = APIRouter(prefix="/v1/employers", tags=["employers"])
 
 
-@router.post(
-    "",
-    status_code=201,
-    response_model=schemas.EmployerOut,
-    summary="Sign up as an employer (keep the api_token: it is shown once)",
-)
-def create_employer(body: schemas.EmployerIn, db: DbDep, client: StripeDep) -> schemas.EmployerOut:
+@contextmanager
+def card_refusals() -> Iterator[None]:
+    """Stripe refusing the card is the caller's input problem: 422 or 402, never 5xx."""
     try:
-        employer, token = sign_up_employer(
-            db,
-            client,
-            name=body.name,
-            email=body.email,
-            company=body.company,
-            payment_method=body.payment_method,
-        )
+        yield
     except stripe.InvalidRequestError as err:
         raise ApiError(
             422,
@@ -43,4 +37,41 @@ def create_employer(body: schemas.EmployerIn, db: DbDep, client: StripeDep) -> s
             f"The card was declined: {err.user_message}",
             {"field": "payment_method"},
         ) from err
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=schemas.EmployerOut,
+    summary="Sign up as an employer (keep the api_token: it is shown once)",
+)
+def create_employer(body: schemas.EmployerIn, db: DbDep, client: StripeDep) -> schemas.EmployerOut:
+    with card_refusals():
+        employer, token = sign_up_employer(
+            db,
+            client,
+            name=body.name,
+            email=body.email,
+            company=body.company,
+            payment_method=body.payment_method,
+        )
     return schemas.EmployerOut(id=employer.id, api_token=token)
+
+
+@router.put(
+    "/me/payment_method",
+    response_model=schemas.PaymentMethodOut,
+    summary="Replace the card fees are charged to (then retry a declined kickoff)",
+)
+def change_card(
+    body: schemas.PaymentMethodIn, caller: CallerDep, db: DbDep, client: StripeDep
+) -> schemas.PaymentMethodOut:
+    require(caller, Role.EMPLOYER)
+    employer = caller.employer  # loaded in this request's session, so changes are tracked
+    assert employer is not None
+    with card_refusals():
+        employer.stripe_payment_method = replace_card(
+            client, employer.stripe_customer_id, body.payment_method
+        )
+    db.commit()
+    return schemas.PaymentMethodOut(payment_method=employer.stripe_payment_method)
