@@ -63,7 +63,8 @@ STAGE_ACTIONS: dict[Stage, frozenset[Action]] = {
         {Action.SUBMIT, Action.EXTEND, Action.CANCEL, Action.WITHDRAW, Action.DISPUTE}
     ),
     Stage.IN_REVIEW: frozenset({Action.REVIEW, Action.CANCEL, Action.DISPUTE}),
-    Stage.APPROVED: frozenset({Action.CANCEL, Action.DISPUTE}),
+    # Approved work is owed its payout: nothing may stop it, however long onboarding takes.
+    Stage.APPROVED: frozenset(),
     Stage.PAID: frozenset({Action.FEEDBACK}),
 }
 DISPUTED_ACTIONS = frozenset({Action.RESOLVE, Action.CANCEL})

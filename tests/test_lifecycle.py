@@ -328,6 +328,9 @@ async def test_payout_waits_for_onboarding_with_reminders(world: World) -> None:
     iid = s.posting.internship_id
     assert s.stage == Stage.APPROVED and transfers(world, iid) == []
     [waiting] = await world.inbox.wait_for(iid, "payout_waiting")
+    # Approved work is owed: not even ops can cancel it into a refund now.
+    err = await rejected(h.execute_update(InternshipWorkflow.cancel, Cancellation(OPS, "x")))
+    assert err.type == errors.CONFLICT
     await world.skip(3 * DAY + HOUR)
     assert await world.inbox.wait_for(iid, "reminder")
     assert (await state(h)).stage == Stage.APPROVED
