@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, HttpUrl
@@ -102,8 +102,15 @@ class ReviewIn(Strict):
     feedback: Annotated[str, Field(max_length=2000)] = ""
 
 
+def _utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as err:  # e.g. 9999-12-31T23:59-23:59 is past year 9999 in UTC
+        raise ValueError("must be a date that exists in UTC") from err
+
+
 class ExtensionIn(Strict):
-    due_at: AwareDatetime
+    due_at: Annotated[AwareDatetime, AfterValidator(_utc)]
 
 
 class CancellationIn(Strict):

@@ -274,6 +274,7 @@ async def test_bad_input_on_transitions_is_422_and_changes_nothing(api: Api) -> 
     await act(api, lnc, iid, "submissions", {"url": "not a url"}, status=422)
     await act(api, emp, iid, "extension", {"due_at": "2020-01-01T00:00:00"}, status=422)
     await act(api, emp, iid, "extension", {"due_at": "2020-01-01T00:00:00Z"}, status=422)
+    await act(api, emp, iid, "extension", {"due_at": "9999-12-31T23:59:59-23:59"}, status=422)
     detail = await ok(await api.http.get(f"/v1/internships/{iid}", headers=auth(emp["api_token"])))
     assert detail["stage"] == "in_progress" and detail["submissions"] == []
     later = datetime.fromisoformat(detail["due_at"]) + timedelta(days=3)

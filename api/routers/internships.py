@@ -452,7 +452,7 @@ async def extend(
         internship_id,
         caller,
         InternshipWorkflow.extend,
-        Extension(caller.actor, body.due_at.astimezone(UTC)),
+        Extension(caller.actor, body.due_at),
     )
 
 
