@@ -6,7 +6,6 @@ delivery is a separate local activity so a slow or down relay retries without bl
 
 from __future__ import annotations
 
-import contextlib
 import smtplib
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -59,7 +58,11 @@ class Mailer:
 
     @activity.defn(name="deliver_emails")
     def deliver(self, outbox_ids: list[int]) -> int:
-        """Send each pending outbox row once; a row already sent is skipped on retry."""
+        """Send each pending outbox row once; rows already sent are skipped on retry.
+
+        A relay that is down (connection errors, 4xx) fails the activity so it retries; an
+        address the relay refuses for good (5xx) marks that row failed and the rest go on.
+        """
         sent = 0
         with self.sessions() as db:
             rows = db.scalars(
@@ -69,27 +72,29 @@ class Mailer:
             ).all()
             if not rows:
                 return 0
-            smtp: smtplib.SMTP | None = None
             try:
-                smtp = smtplib.SMTP(self.host, self.port, timeout=10)
-                for row in rows:
-                    smtp.send_message(self._message(row))
-                    row.status, row.sent_at = "sent", utcnow()
-                    row.attempts += 1
-                    db.commit()  # marked at once: a later failure must not resend this one
-                    sent += 1
+                with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
+                    for row in rows:
+                        row.attempts += 1
+                        try:
+                            smtp.send_message(self._message(row))
+                        except (
+                            smtplib.SMTPRecipientsRefused,
+                            smtplib.SMTPResponseException,
+                        ) as err:
+                            if not _permanent(err):
+                                raise
+                            row.status, row.last_error = "failed", f"{type(err).__name__}: {err}"
+                        else:
+                            row.status, row.sent_at = "sent", utcnow()
+                            sent += 1
+                        db.commit()  # at once: a later failure must not resend this one
             except (OSError, smtplib.SMTPException) as err:
-                db.rollback()
                 for row in rows:
                     if row.status == "pending":
-                        row.attempts += 1
                         row.last_error = f"{type(err).__name__}: {err}"
                 db.commit()
                 raise
-            finally:
-                if smtp is not None:
-                    with contextlib.suppress(OSError, smtplib.SMTPException):
-                        smtp.quit()
         return sent
 
     def _message(self, row: OutboxEmail) -> EmailMessage:
@@ -105,3 +110,9 @@ class Mailer:
         msg.set_content(row.text_body)
         msg.add_alternative(row.html_body, subtype="html")
         return msg
+
+
+def _permanent(err: smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException) -> bool:
+    if isinstance(err, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in err.recipients.values())
+    return err.smtp_code >= 500

@@ -13,7 +13,9 @@ import hashlib
 import os
 from collections.abc import Sequence
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, PayloadCodec
@@ -48,8 +50,10 @@ class EncryptionCodec(PayloadCodec):
             return payload
         if payload.metadata.get("encryption-key-id") != self.key_id:
             raise ValueError("payload was encrypted with another key")
-        plain = self._aes.decrypt(payload.data[:12], payload.data[12:], None)
-        return Payload.FromString(plain)
+        try:
+            return Payload.FromString(self._aes.decrypt(payload.data[:12], payload.data[12:], None))
+        except (InvalidTag, DecodeError) as err:
+            raise ValueError("payload is corrupt or was not encrypted by this codec") from err
 
 
 def codec_from_key(key_b64: str | None) -> EncryptionCodec | None:

@@ -59,10 +59,6 @@ class Settings(BaseSettings):
     payout_reminder_days: float = 3
     feedback_window_days: float = 14
     launcher_share_percent: int = 90
-    min_duration_days: int = 7
-    max_duration_days: int = 30
-    min_hours: int = 5
-    max_hours: int = 40
     min_hourly_fee_cents: int = 2000
     # Divides every duration a workflow waits for: 86400 makes a day last one second.
     time_scale: float = Field(default=1, gt=0)

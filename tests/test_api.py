@@ -219,7 +219,8 @@ async def test_authentication_and_ownership(api: Api) -> None:
         "allowed_actions": ["applications", "selection", "cancellation", "withdrawal"],
     }
     await act(api, lnc, iid, "applications", {"pitch": "Pick me"})
-    await act(api, lnc, iid, "applications", {"pitch": "Pick me again"}, status=409)
+    again = await act(api, lnc, iid, "applications", {"pitch": "Pick me again"}, status=409)
+    assert again["details"]["stage"] == "posted"
     await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]})
     # Once matched, launchers who did not apply no longer see it.
     error_of(await api.http.get(f"/v1/internships/{iid}", headers=auth(outsider["api_token"])), 404)
@@ -315,7 +316,11 @@ async def test_list_filters_and_cursor_pagination(api: Api) -> None:
         )
     )
     assert {i["id"] for i in excel["items"]} == {ids[0], ids[2]}
-    error_of(await api.http.get("/v1/internships", params={"cursor": "garbage"}, headers=OPS), 422)
+    for cursor in ("garbage", "2024-01-01T00:00:00|abc", "0001-01-01T00:00:00+05:00|abc"):
+        token = (
+            cursor if cursor == "garbage" else base64.urlsafe_b64encode(cursor.encode()).decode()
+        )
+        error_of(await api.http.get("/v1/internships", params={"cursor": token}, headers=OPS), 422)
     error_of(await api.http.get("/v1/internships", params={"stage": "sleeping"}, headers=OPS), 422)
 
 
@@ -478,6 +483,8 @@ async def test_codec_endpoint_decrypts_history_for_ops_only(
     assert preflight.headers["access-control-allow-origin"] == "http://localhost:8233"
     error_of(await api.http.post("/codec/decode", json=body), 401)
     error_of(await api.http.post("/codec/decode", json=body, headers=auth(lnc["api_token"])), 401)
+    tampered = {"payloads": [{**body["payloads"][0], "data": base64.b64encode(b"x" * 40).decode()}]}
+    error_of(await api.http.post("/codec/decode", json=tampered, headers=OPS), 422)
     decoded = await ok(await api.http.post("/codec/decode", json=body, headers=OPS))
     plain = b"".join(base64.b64decode(p["data"]) for p in decoded["payloads"])
     assert b"secret pitch 4711" in plain

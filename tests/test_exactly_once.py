@@ -12,22 +12,49 @@ from typing import Any
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
 
 from activities.notifications import Mailer, Templates
 from activities.projection import Projection
+from core import errors
 from core.db import OutboxEmail, TimelineEvent
-from core.types import Notice, Recipient, Review, Role, Stage, Submission, TransitionRecord
+from core.types import Kickoff, Notice, Recipient, Review, Role, Stage, Submission, TransitionRecord
 from tests.conftest import World, free_port
-from tests.test_lifecycle import emp, in_progress, in_review, lnc, money_calls, reaches, state
+from tests.test_lifecycle import (
+    DAY,
+    HOUR,
+    emp,
+    in_progress,
+    in_review,
+    lnc,
+    matched,
+    money_calls,
+    reaches,
+    rejected,
+    state,
+)
 from workflows.internship import InternshipWorkflow
 
 
-def fail_next(world: World, path: str, count: int) -> None:
+def fail_next(world: World, path: str, count: int, status: int = 500) -> None:
+    """The next `count` requests to `path` fail at Stripe: 5xx is an outage, 4xx a refusal."""
     httpx.post(
         f"{world.settings.stripe_api_base}/_test/failures",
-        json={"path_prefix": path, "status": 500, "count": count},
+        json={"path_prefix": path, "status": status, "count": count},
     ).raise_for_status()
+
+
+def idempotency_keys(world: World, path: str, internship_id: str) -> set[str]:
+    log = httpx.get(
+        f"{world.settings.stripe_api_base}/_test/requests", params={"path_prefix": path}
+    ).json()["data"]
+    return {
+        e["idempotency_key"]
+        for e in log
+        if f"internship-{internship_id}/" in (e["idempotency_key"] or "")
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -114,3 +141,112 @@ async def test_mail_outage_retries_without_duplicates(world: World) -> None:
     assert await asyncio.to_thread(up.deliver, ids) == len(ids)
     assert await asyncio.to_thread(up.deliver, ids) == 0  # a retry after success sends nothing
     assert len(world.inbox.about(iid)) == before + len(ids)
+
+
+async def test_refund_refused_by_stripe_escalates_and_waits_for_ops(world: World) -> None:
+    employer, launcher = world.employer(), world.launcher()
+    h = await in_progress(world, employer, launcher)
+    iid = (await state(h)).posting.internship_id
+    # Stripe refuses the auto-cancel's refund for good (a 400, stored under its key).
+    fail_next(world, "/v1/refunds", 1, status=400)
+    await world.skip(17 * DAY + HOUR)
+    s = await state(h)
+    assert (s.stage, s.escalation_level, s.money.refunded_cents) == (Stage.IN_PROGRESS, 2, 0)
+    escalations = await world.inbox.wait_for(iid, "escalation", 2)
+    assert any("refund" in plain_text(m) for m in escalations)
+    # Ops fix it at Stripe and say so; the refund goes through under a fresh key, once.
+    await h.signal(InternshipWorkflow.retry_payment)
+    s = await reaches(h, Stage.REFUNDED)
+    assert s.money.refunded_cents == 40000
+    assert len(money_calls(world, "/v1/refunds", iid)) == 1
+
+
+async def test_payout_refused_by_stripe_waits_for_ops_then_pays_once(world: World) -> None:
+    employer, launcher = world.employer(), world.launcher()
+    h = await in_review(world, employer, launcher)
+    fail_next(world, "/v1/transfers", 1, status=400)
+    await h.execute_update(InternshipWorkflow.review, Review(emp(employer), "approve"))
+    iid = (await state(h)).posting.internship_id
+    await world.inbox.wait_for(iid, "escalation")
+    assert (await state(h)).stage == Stage.APPROVED
+    await h.signal(InternshipWorkflow.retry_payment)
+    s = await reaches(h, Stage.PAID)
+    assert s.money.paid_cents == 36000
+    assert len(money_calls(world, "/v1/transfers", iid)) == 1
+
+
+async def test_charge_after_an_outage_reuses_its_key(world: World) -> None:
+    """Stripe may have charged before the answers got lost: the retry must not charge again."""
+    employer, launcher = world.employer(), world.launcher()
+    h = await matched(world, employer, launcher)
+    fail_next(world, "/v1/payment_intents", 3)  # every try of the first kickoff fails
+    err = await rejected(h.execute_update(InternshipWorkflow.kickoff, Kickoff(emp(employer))))
+    assert err.type == errors.PAYMENT_UNAVAILABLE
+    await h.execute_update(InternshipWorkflow.kickoff, Kickoff(emp(employer)))
+    iid = (await state(h)).posting.internship_id
+    keys = idempotency_keys(world, "/v1/payment_intents", iid)
+    assert keys == {f"internship-{iid}/charge/1"}
+
+
+def plain_text(msg: Any) -> str:
+    body = msg.get_body(("plain",))
+    return str(body.get_content()).lower() if body is not None else ""
+
+
+class RefusingRelay:
+    """An SMTP relay that refuses one mailbox for good (550) and accepts the rest."""
+
+    def __init__(self) -> None:
+        self.accepted: list[str] = []
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address.startswith("gone@"):
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.accepted += envelope.rcpt_tos
+        return "250 OK"
+
+
+def test_a_refused_address_does_not_block_the_others(sessions: sessionmaker) -> None:
+    relay = RefusingRelay()
+    controller = Controller(relay, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        with sessions.begin() as db:
+            rows = [
+                OutboxEmail(
+                    internship_id="mailtest",
+                    seq=1,
+                    kind="overdue",
+                    recipient_role=role,
+                    recipient_id=role,
+                    to_email=to,
+                    subject="s",
+                    text_body="t",
+                    html_body="<p>h</p>",
+                )
+                for role, to in (
+                    ("launcher", "gone@uni.example.com"),
+                    ("employer", "ada@acme.example.com"),
+                )
+            ]
+            db.add_all(rows)
+            db.flush()
+            ids = [r.id for r in rows]
+        mailer = Mailer(sessions, "127.0.0.1", controller.port, "noreply@example.com")
+        assert mailer.deliver(ids) == 1
+        assert mailer.deliver(ids) == 0  # nothing left to retry
+        with sessions() as db:
+            status = {
+                r.to_email: r.status
+                for r in db.scalars(select(OutboxEmail).where(OutboxEmail.id.in_(ids)))
+            }
+        assert status == {"gone@uni.example.com": "failed", "ada@acme.example.com": "sent"}
+        assert relay.accepted == ["ada@acme.example.com"]
+    finally:
+        controller.stop()

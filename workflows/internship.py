@@ -68,11 +68,12 @@ LOCAL_RETRY = RetryPolicy(
 )
 MAIL_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10))
 MONEY_TIMEOUT = timedelta(seconds=30)
-# A charge is attempted while the employer waits: a few tries, then ops hear of it.
+# A charge is attempted while the employer waits for the answer: a few quick tries, then the
+# kickoff fails with "try again" and ops hear of it.
 CHARGE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=6,
+    maximum_interval=timedelta(seconds=4),
+    maximum_attempts=3,
     non_retryable_error_types=[Payments.CARD_DECLINED, Payments.PERMANENT],
 )
 # Refunds and payouts owed must happen however long Stripe is down.
@@ -81,6 +82,9 @@ SETTLE_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=10),
     non_retryable_error_types=[Payments.PERMANENT],
 )
+
+# Patches to logic that running workflows may be in the middle of (see tests/test_replay.py).
+PAYOUT_RECHECKS_STRIPE = "payout-wait-rechecks-stripe"
 
 Step = tuple[datetime, str, Callable[[], Awaitable[None]]]
 
@@ -100,7 +104,9 @@ class InternshipWorkflow:
         self._since = self._s.posted_at  # when the current stage (or its due date) began
         self._epoch = 0  # bumped whenever the current stage's timers must restart
         self._fired: set[str] = set()
-        self._charge_attempts = 0
+        self._charge_attempts = 0  # definitive refusals so far: each needs a new Stripe key
+        self._refusals: dict[str, int] = {}  # the same, per refund or payout step
+        self._retry_requested = False
         self._mail: list[int] = []
         self._resolution_payout = 0
         self._finished = False
@@ -236,15 +242,21 @@ class InternshipWorkflow:
         """Fire each step at its deadline unless the stage moves on first; then wait for it to."""
         epoch = self._epoch
         for at, summary, act in steps:
-            if summary in self._fired:
-                continue
-            if not await self._sleep_until(at, summary, epoch):
-                return
-            async with self._lock:
-                if self._epoch != epoch:
+            while summary not in self._fired:
+                if not await self._sleep_until(at, summary, epoch):
                     return
-                self._fired.add(summary)
-                await act()
+                async with self._lock:
+                    if self._epoch != epoch:
+                        return
+                    try:
+                        await act()
+                        self._fired.add(summary)
+                    except ApplicationError as err:
+                        if err.type != errors.PAYMENT_UNAVAILABLE:
+                            raise
+                # Stripe refused a refund: ops were told; try again once they say so.
+                if summary not in self._fired:
+                    await self._ops_retry()
         await self._until_changed(epoch)
 
     async def _sleep_until(self, at: datetime, summary: str, epoch: int) -> bool:
@@ -411,13 +423,12 @@ class InternshipWorkflow:
 
     async def _charge(self, by: Actor) -> None:
         s = self._s
-        self._charge_attempts += 1
         request = ChargeRequest(
             s.posting.internship_id,
             s.posting.employer_id,
             s.posting.fee_cents,
             s.posting.currency,
-            self._charge_attempts,
+            self._charge_attempts + 1,
         )
         try:
             charge = await workflow.execute_activity_method(
@@ -428,9 +439,12 @@ class InternshipWorkflow:
                 summary=f"Charge employer {self._fmt(request.amount_cents)}",
             )
         except ActivityError as err:
-            declined = (
-                isinstance(err.cause, ApplicationError) and err.cause.type == Payments.CARD_DECLINED
-            )
+            cause = err.cause.type if isinstance(err.cause, ApplicationError) else None
+            declined = cause == Payments.CARD_DECLINED
+            if cause in (Payments.CARD_DECLINED, Payments.PERMANENT):
+                # Stripe stored that answer under this key: the next try needs a new one. After
+                # a mere outage the same key is reused, so a charge that did land is not repeated.
+                self._charge_attempts += 1
             reason = "card declined at kickoff" if declined else "payment service failed at kickoff"
             await self._escalate(2, reason)
             if declined:
@@ -541,6 +555,8 @@ class InternshipWorkflow:
         s, p = self._s, self._p
         assert s.due_at is not None and s.original_due_at is not None
         latest = s.original_due_at + p.scaled(p.max_extension)
+        if req.due_at <= workflow.now():
+            raise self._error(errors.INVALID, "due_at must be in the future")
         if req.due_at <= s.due_at:
             raise self._error(
                 errors.INVALID,
@@ -614,6 +630,11 @@ class InternshipWorkflow:
             a.launcher_id == req.by.id and not a.withdrawn for a in s.applicants
         ):
             raise self._error(errors.CONFLICT, "You have no open application to withdraw")
+        if s.submissions:
+            raise self._error(
+                errors.CONFLICT,
+                "Work has been submitted, so it can no longer be left; open a dispute instead",
+            )
 
     @workflow.update
     async def open_dispute(self, req: Dispute) -> InternshipState:
@@ -721,12 +742,14 @@ class InternshipWorkflow:
         is_party = is_owner or (by.role == Role.LAUNCHER and by.id == s.launcher_id)
         if not can_see(s, by):
             raise self._error(errors.NOT_FOUND, "internship not found")
+        disputed = bool(s.dispute and not s.dispute.outcome)
         roles = {
             Action.APPLY: by.role == Role.LAUNCHER,
             Action.WITHDRAW: by.role == Role.LAUNCHER and (s.stage == Stage.POSTED or is_party),
             Action.SUBMIT: is_party and by.role == Role.LAUNCHER,
             Action.EXTEND: is_owner or by.role == Role.OPS,
-            Action.CANCEL: is_owner or by.role == Role.OPS,
+            # An open dispute is for ops to settle; the employer can't cancel their way out.
+            Action.CANCEL: (is_owner and not disputed) or by.role == Role.OPS,
             Action.DISPUTE: is_party,
             Action.FEEDBACK: is_party,
             Action.RESOLVE: by.role == Role.OPS,
@@ -735,19 +758,20 @@ class InternshipWorkflow:
             raise self._error(
                 errors.FORBIDDEN, f"a {by.role.value} may not ask for {action.value} here"
             )
-        allowed = allowed_actions(s.stage, bool(s.dispute and not s.dispute.outcome))
-        if action not in allowed:
+        if action not in allowed_actions(s.stage, disputed):
             raise self._error(
                 errors.CONFLICT,
                 f"{action.value} is not possible while the internship is {s.stage.value}",
-                {"stage": s.stage.value, "allowed_actions": [a.value for a in allowed]},
             )
 
-    @staticmethod
-    def _error(
-        kind: str, message: str, details: dict[str, object] | None = None
-    ) -> ApplicationError:
-        return ApplicationError(message, details or {}, type=kind, non_retryable=True)
+    def _error(self, kind: str, message: str) -> ApplicationError:
+        """A refusal the API maps to its status; a 409 also says what is possible now."""
+        s = self._s
+        details: dict[str, object] = {}
+        if kind == errors.CONFLICT:
+            allowed = allowed_actions(s.stage, bool(s.dispute and not s.dispute.outcome))
+            details = {"stage": s.stage.value, "allowed_actions": [a.value for a in allowed]}
+        return ApplicationError(message, details, type=kind, non_retryable=True)
 
     # ------------------------------------------------------------------ money
 
@@ -759,66 +783,111 @@ class InternshipWorkflow:
             return owed
         return 0
 
+    def _money_key(self, step: str) -> str:
+        """The idempotency step for a money movement: a new one only after Stripe refused it."""
+        refusals = self._refusals.get(step, 0)
+        return step if refusals == 0 else f"{step}-{refusals + 1}"
+
+    async def _refused(self, step: str, what: str, err: ActivityError) -> None:
+        self._refusals[step] = self._refusals.get(step, 0) + 1
+        cause = err.cause.message if isinstance(err.cause, ApplicationError) else str(err.cause)
+        await self._escalate(
+            2, f"{what} refused by Stripe ({cause}); signal retry_payment once it is fixed"
+        )
+
     async def _refund(self, amount: int, step: str) -> None:
+        """Refund the employer; if Stripe refuses for good, ops are told and the caller fails."""
         m = self._s.money
         assert m.payment_intent_id is not None
-        m.refund_id = await workflow.execute_activity_method(
-            Payments.refund_employer,
-            RefundRequest(self._s.posting.internship_id, m.payment_intent_id, amount, step),
-            start_to_close_timeout=MONEY_TIMEOUT,
-            retry_policy=SETTLE_RETRY,
-            summary=f"Refund employer {self._fmt(amount)}",
+        request = RefundRequest(
+            self._s.posting.internship_id, m.payment_intent_id, amount, self._money_key(step)
         )
-        m.refunded_cents += amount
-
-    async def _pay_launcher(self, amount: int, step: str) -> None:
-        """Transfer to the launcher, waiting durably (with reminders) until they can be paid."""
-        s = self._s
-        assert s.launcher_id is not None
-        assert s.money.payment_intent_id is not None
-        request = PayoutRequest(
-            s.posting.internship_id,
-            s.money.payment_intent_id,
-            s.launcher_id,
-            amount,
-            s.posting.currency,
-            step,
-        )
-        while True:
-            # Cleared before asking Stripe, so a webhook signal arriving meanwhile is not lost.
-            s.payout_account_ready = False
-            result = await workflow.execute_activity_method(
-                Payments.pay_launcher,
+        try:
+            m.refund_id = await workflow.execute_activity_method(
+                Payments.refund_employer,
                 request,
                 start_to_close_timeout=MONEY_TIMEOUT,
                 retry_policy=SETTLE_RETRY,
-                summary=f"Transfer {self._fmt(amount)} to launcher",
+                summary=f"Refund employer {self._fmt(amount)}",
             )
+        except ActivityError as err:
+            await self._refused(step, f"refund of {self._fmt(amount)}", err)
+            raise self._error(
+                errors.PAYMENT_UNAVAILABLE,
+                "The refund could not be made; ops have been told and will follow up.",
+            ) from err
+        m.refunded_cents += amount
+
+    async def _pay_launcher(self, amount: int, step: str) -> None:
+        """Transfer to the launcher, waiting durably (with reminders) until they can be paid.
+
+        Each round asks Stripe again, so a lost onboarding webhook only delays the payout.
+        """
+        s = self._s
+        assert s.launcher_id is not None and s.money.payment_intent_id is not None
+        reminded = False
+        while True:
+            # Cleared before asking Stripe, so a webhook signal arriving meanwhile is not lost.
+            s.payout_account_ready = False
+            request = PayoutRequest(
+                s.posting.internship_id,
+                s.money.payment_intent_id,
+                s.launcher_id,
+                amount,
+                s.posting.currency,
+                self._money_key(step),
+            )
+            try:
+                result = await workflow.execute_activity_method(
+                    Payments.pay_launcher,
+                    request,
+                    start_to_close_timeout=MONEY_TIMEOUT,
+                    retry_policy=SETTLE_RETRY,
+                    summary=f"Transfer {self._fmt(amount)} to launcher",
+                )
+            except ActivityError as err:
+                await self._refused(step, f"payout of {self._fmt(amount)}", err)
+                await self._ops_retry()
+                continue
             if result.transfer_id:
                 s.money.transfer_id = result.transfer_id
                 s.money.paid_cents += result.amount_cents
                 return
-            await self._record(
-                "payout_waiting",
-                SYSTEM,
-                Notice(
-                    "payout_waiting", [self._launcher()], {"onboarding_url": result.onboarding_url}
-                ),
-            )
+            link = {"onboarding_url": result.onboarding_url}
+            if reminded:
+                await self._remind("payout_onboarding", [self._launcher()], **link)
+            else:
+                notice = Notice("payout_waiting", [self._launcher()], link)
+                await self._record("payout_waiting", SYSTEM, notice)
+                reminded = True
+            if workflow.patched(PAYOUT_RECHECKS_STRIPE):
+                with contextlib.suppress(TimeoutError):
+                    await self._await_payout_account()
+                continue
+            # Workflows that began waiting before the patch: only the webhook's signal ends it.
             while not s.payout_account_ready:
                 try:
-                    await workflow.wait_condition(
-                        lambda: s.payout_account_ready,
-                        timeout=self._p.scaled(self._p.payout_reminder),
-                        timeout_summary="Remind launcher to finish payout onboarding",
-                    )
+                    await self._await_payout_account()
                 except TimeoutError:
                     async with self._lock:
-                        await self._remind(
-                            "payout_onboarding",
-                            [self._launcher()],
-                            onboarding_url=result.onboarding_url,
-                        )
+                        await self._remind("payout_onboarding", [self._launcher()], **link)
+            reminded = False
+
+    async def _await_payout_account(self) -> None:
+        await workflow.wait_condition(
+            lambda: self._s.payout_account_ready,
+            timeout=self._p.scaled(self._p.payout_reminder),
+            timeout_summary="Remind launcher to finish payout onboarding",
+        )
+
+    @workflow.signal
+    def retry_payment(self) -> None:
+        """Ops, from the Temporal UI or CLI: Stripe's refusal is fixed, try the money again."""
+        self._retry_requested = True
+
+    async def _ops_retry(self) -> None:
+        self._retry_requested = False
+        await workflow.wait_condition(lambda: self._retry_requested)
 
     # ------------------------------------------------------------------ recording
 

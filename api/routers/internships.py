@@ -119,8 +119,11 @@ def _cursor(value: str | None) -> tuple[datetime, str] | None:
         return None
     try:
         at, _, id_ = base64.urlsafe_b64decode(value.encode()).decode().partition("|")
-        return datetime.fromisoformat(at), id_
-    except (ValueError, binascii.Error) as err:
+        posted_at = datetime.fromisoformat(at)
+        if posted_at.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return posted_at.astimezone(UTC), id_
+    except (ValueError, OverflowError, binascii.Error) as err:
         raise ApiError(
             422,
             "invalid_request",
