@@ -436,8 +436,13 @@ class LocalStripe:
         return key
 
     def _inject_failure(self, req: ApiRequest) -> None:
+        key = req.headers.get("idempotency-key") or ""
         for rule in self.failures:
-            if req.path.startswith(rule["path_prefix"]) and rule["method"] in (None, req.method):
+            if (
+                req.path.startswith(rule["path_prefix"])
+                and rule["method"] in (None, req.method)
+                and key.startswith(rule["idempotency_key_prefix"] or "")
+            ):
                 rule["count"] -= 1
                 if rule["count"] <= 0:
                     self.failures.remove(rule)
@@ -1270,6 +1275,10 @@ class LocalStripe:
     def add_failure(self, spec: dict[str, Any]) -> dict[str, Any]:
         prefix, status = spec.get("path_prefix"), spec.get("status", 500)
         count, method = spec.get("count", 1), spec.get("method")
+        # Narrows a rule to one caller's requests (e.g. one internship's), for parallel tests.
+        key_prefix = spec.get("idempotency_key_prefix")
+        if key_prefix is not None and not isinstance(key_prefix, str):
+            raise ValueError("idempotency_key_prefix must be a string")
         if not isinstance(prefix, str) or not prefix.startswith("/"):
             raise ValueError("path_prefix must be a path starting with '/'")
         if not isinstance(status, int) or not 400 <= status <= 599:
@@ -1278,7 +1287,13 @@ class LocalStripe:
             raise ValueError("count must be a positive integer")
         if method is not None and method not in ("GET", "POST"):
             raise ValueError("method must be GET, POST or absent")
-        rule = {"path_prefix": prefix, "status": status, "count": count, "method": method}
+        rule = {
+            "path_prefix": prefix,
+            "status": status,
+            "count": count,
+            "method": method,
+            "idempotency_key_prefix": key_prefix,
+        }
         with self.lock:
             self.failures.append(rule)
         return rule

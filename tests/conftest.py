@@ -32,7 +32,7 @@ import uvicorn
 from aiosmtpd.controller import Controller
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import sessionmaker
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -46,10 +46,10 @@ from api.app import create_app
 from core import search_attributes
 from core.accounts import new_id, sign_up_employer, sign_up_launcher
 from core.codec import data_converter
-from core.db import Base, make_engine, make_sessions
+from core.db import Base, Internship, make_engine, make_sessions
 from core.settings import Settings
 from core.stripe_api import stripe_client
-from core.types import Posting, Stage
+from core.types import TERMINAL_STAGES, Posting, Stage
 from dev.stripe_server import create_app as create_stripe_app
 from worker.main import ACTIVITY_THREADS, build_worker
 from workflows.internship import InternshipWorkflow, workflow_id
@@ -391,8 +391,24 @@ class Api:
 
 
 @pytest.fixture(scope="session")
-async def api(
+async def api_server(
     env: WorkflowEnvironment, worker: Worker, settings: Settings, sessions: sessionmaker
 ) -> AsyncIterator[Api]:
     async with Api(create_app(settings, temporal=env.client), settings.api_port) as served:
         yield served
+
+
+@pytest.fixture
+async def api(
+    api_server: Api, env: WorkflowEnvironment, sessions: sessionmaker
+) -> AsyncIterator[Api]:
+    """The API for one test; internships it left open are stopped so that time skipped by
+    later tests doesn't fire their timers."""
+    yield api_server
+    with sessions() as db:
+        open_ids = db.scalars(
+            select(Internship.id).where(Internship.stage.not_in([s.value for s in TERMINAL_STAGES]))
+        ).all()
+    for internship_id in open_ids:
+        with contextlib.suppress(RPCError):
+            await env.client.get_workflow_handle(workflow_id(internship_id)).terminate("test over")

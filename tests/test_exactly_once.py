@@ -38,11 +38,19 @@ from tests.test_lifecycle import (
 from workflows.internship import InternshipWorkflow
 
 
-def fail_next(world: World, path: str, count: int, status: int = 500) -> None:
-    """The next `count` requests to `path` fail at Stripe: 5xx is an outage, 4xx a refusal."""
+def fail_next(
+    world: World, path: str, count: int, status: int = 500, internship_id: str = ""
+) -> None:
+    """The next `count` requests to `path` (about one internship, if given) fail at Stripe:
+    5xx is an outage, 4xx a refusal."""
     httpx.post(
         f"{world.settings.stripe_api_base}/_test/failures",
-        json={"path_prefix": path, "status": status, "count": count},
+        json={
+            "path_prefix": path,
+            "status": status,
+            "count": count,
+            "idempotency_key_prefix": f"internship-{internship_id}/" if internship_id else "",
+        },
     ).raise_for_status()
 
 
@@ -64,9 +72,11 @@ def no_failures_left(world: World) -> Any:
 
 
 async def test_charge_retried_after_stripe_errors_charges_once(world: World) -> None:
-    fail_next(world, "/v1/payment_intents", 2)
-    h = await in_progress(world, world.employer(), world.launcher())
-    s = await state(h)
+    employer, launcher = world.employer(), world.launcher()
+    h = await matched(world, employer, launcher)
+    iid = (await state(h)).posting.internship_id
+    fail_next(world, "/v1/payment_intents", 2, internship_id=iid)
+    s = await h.execute_update(InternshipWorkflow.kickoff, Kickoff(emp(employer)))
     assert s.money.charged_cents == 40000
     calls = money_calls(world, "/v1/payment_intents", s.posting.internship_id)
     assert len(calls) == 1
@@ -75,7 +85,7 @@ async def test_charge_retried_after_stripe_errors_charges_once(world: World) -> 
 async def test_payout_retried_after_stripe_errors_pays_once(world: World) -> None:
     employer, launcher = world.employer(), world.launcher()
     h = await in_review(world, employer, launcher)
-    fail_next(world, "/v1/transfers", 2)
+    fail_next(world, "/v1/transfers", 2, internship_id=(await state(h)).posting.internship_id)
     await h.execute_update(InternshipWorkflow.review, Review(emp(employer), "approve"))
     s = await reaches(h, Stage.PAID)
     assert len(money_calls(world, "/v1/transfers", s.posting.internship_id)) == 1
@@ -148,7 +158,7 @@ async def test_refund_refused_by_stripe_escalates_and_waits_for_ops(world: World
     h = await in_progress(world, employer, launcher)
     iid = (await state(h)).posting.internship_id
     # Stripe refuses the auto-cancel's refund for good (a 400, stored under its key).
-    fail_next(world, "/v1/refunds", 1, status=400)
+    fail_next(world, "/v1/refunds", 1, status=400, internship_id=iid)
     await world.skip(17 * DAY + HOUR)
     s = await state(h)
     assert (s.stage, s.escalation_level, s.money.refunded_cents) == (Stage.IN_PROGRESS, 2, 0)
@@ -164,9 +174,9 @@ async def test_refund_refused_by_stripe_escalates_and_waits_for_ops(world: World
 async def test_payout_refused_by_stripe_waits_for_ops_then_pays_once(world: World) -> None:
     employer, launcher = world.employer(), world.launcher()
     h = await in_review(world, employer, launcher)
-    fail_next(world, "/v1/transfers", 1, status=400)
-    await h.execute_update(InternshipWorkflow.review, Review(emp(employer), "approve"))
     iid = (await state(h)).posting.internship_id
+    fail_next(world, "/v1/transfers", 1, status=400, internship_id=iid)
+    await h.execute_update(InternshipWorkflow.review, Review(emp(employer), "approve"))
     await world.inbox.wait_for(iid, "escalation")
     assert (await state(h)).stage == Stage.APPROVED
     await h.signal(InternshipWorkflow.retry_payment)
@@ -179,11 +189,11 @@ async def test_charge_after_an_outage_reuses_its_key(world: World) -> None:
     """Stripe may have charged before the answers got lost: the retry must not charge again."""
     employer, launcher = world.employer(), world.launcher()
     h = await matched(world, employer, launcher)
-    fail_next(world, "/v1/payment_intents", 3)  # every try of the first kickoff fails
+    iid = (await state(h)).posting.internship_id
+    fail_next(world, "/v1/payment_intents", 3, internship_id=iid)  # every try of the kickoff
     err = await rejected(h.execute_update(InternshipWorkflow.kickoff, Kickoff(emp(employer))))
     assert err.type == errors.PAYMENT_UNAVAILABLE
     await h.execute_update(InternshipWorkflow.kickoff, Kickoff(emp(employer)))
-    iid = (await state(h)).posting.internship_id
     keys = idempotency_keys(world, "/v1/payment_intents", iid)
     assert keys == {f"internship-{iid}/charge/1"}
 
