@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from core.settings import Settings, get_settings
 from core.stripe_api import stripe_client
 from core.temporal import connect
 
+log = logging.getLogger("api")
 REQUESTS = Counter("api_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("api_request_seconds", "HTTP request latency", ["method", "route"])
 
@@ -31,6 +33,8 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.ops_api_token == Settings.model_fields["ops_api_token"].default:
+            log.warning("OPS_API_TOKEN is the development default: set it outside development")
         app.state.temporal = temporal or await connect(settings)
         yield
 
