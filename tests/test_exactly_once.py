@@ -20,11 +20,22 @@ from activities.notifications import Mailer, Templates
 from activities.projection import Projection
 from core import errors
 from core.db import OutboxEmail, TimelineEvent
-from core.types import Kickoff, Notice, Recipient, Review, Role, Stage, Submission, TransitionRecord
+from core.types import (
+    Cancellation,
+    Kickoff,
+    Notice,
+    Recipient,
+    Review,
+    Role,
+    Stage,
+    Submission,
+    TransitionRecord,
+)
 from tests.conftest import World, free_port
 from tests.test_lifecycle import (
     DAY,
     HOUR,
+    OPS,
     emp,
     in_progress,
     in_review,
@@ -260,3 +271,19 @@ def test_a_refused_address_does_not_block_the_others(sessions: sessionmaker) -> 
         assert relay.accepted == ["ada@acme.example.com"]
     finally:
         controller.stop()
+
+
+async def test_ops_can_settle_a_refused_refund_themselves(world: World) -> None:
+    employer, launcher = world.employer(), world.launcher()
+    h = await in_progress(world, employer, launcher)
+    iid = (await state(h)).posting.internship_id
+    fail_next(world, "/v1/refunds", 1, status=400, internship_id=iid)
+    await world.skip(17 * DAY + HOUR)
+    assert (await state(h)).escalation_level == 2
+    # Ops refunded by hand at Stripe, and close the internship without another refund.
+    s = await h.execute_update(
+        InternshipWorkflow.cancel, Cancellation(OPS, "Refunded by hand", refund=False)
+    )
+    assert s.stage == Stage.CANCELLED
+    assert (await h.result()).stage == Stage.CANCELLED
+    assert money_calls(world, "/v1/refunds", iid) == []

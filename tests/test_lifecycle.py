@@ -273,6 +273,8 @@ async def test_extension_moves_the_due_date_within_bounds(world: World) -> None:
     )
     assert err.type == errors.FORBIDDEN
     s = await h.execute_update(InternshipWorkflow.extend, Extension(OPS, s.due_at + 7 * DAY))
+    [extended] = await world.inbox.wait_for(s.posting.internship_id, "extended")
+    assert extended["To"].startswith("lin-") and "New due date" in extended["Subject"]
     await world.skip(8 * DAY)  # past the old due date, not the new one
     s = await state(h)
     assert not s.overdue and s.stage == Stage.IN_PROGRESS

@@ -47,6 +47,7 @@ CONTRACT: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "cancelled": (frozenset({"reason", "refunded"}), frozenset({"amount"})),
     "expired": (frozenset(), frozenset()),
     "launcher_withdrew": (frozenset({"launcher_name"}), frozenset()),
+    "extended": (frozenset(), frozenset()),
     "dispute_opened": (frozenset({"opened_by", "reason"}), frozenset()),
     "dispute_resolved": (
         frozenset({"outcome"}),
@@ -220,6 +221,8 @@ def _cases() -> list[Any]:
                 )
     add("expired", "employer")
     add("launcher_withdrew", "employer", actor="launcher", launcher_name=LAUNCHER_NAME)
+    for actor in ("employer", "ops"):
+        add("extended", "launcher", f"by-{actor}", actor=actor)
     for role, opened_by in (
         ("ops", "employer"),
         ("ops", "launcher"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -104,7 +104,7 @@ class InternshipWorkflow:
         self._since = self._s.posted_at  # when the current stage (or its due date) began
         self._epoch = 0  # bumped whenever the current stage's timers must restart
         self._fired: set[str] = set()
-        self._charge_attempts = 0  # definitive refusals so far: each needs a new Stripe key
+        self._charge_refusals = 0  # definitive refusals so far: each needs a new Stripe key
         self._refusals: dict[str, int] = {}  # the same, per refund or payout step
         self._retry_requested = False
         self._mail: list[int] = []
@@ -254,9 +254,10 @@ class InternshipWorkflow:
                     except ApplicationError as err:
                         if err.type != errors.PAYMENT_UNAVAILABLE:
                             raise
-                # Stripe refused a refund: ops were told; try again once they say so.
+                # Stripe refused a refund: ops were told; try again once they say so (or
+                # settle it themselves, which moves the stage on).
                 if summary not in self._fired:
-                    await self._ops_retry()
+                    await self._ops_retry(epoch)
         await self._until_changed(epoch)
 
     async def _sleep_until(self, at: datetime, summary: str, epoch: int) -> bool:
@@ -428,7 +429,7 @@ class InternshipWorkflow:
             s.posting.employer_id,
             s.posting.fee_cents,
             s.posting.currency,
-            self._charge_attempts + 1,
+            self._charge_refusals + 1,
         )
         try:
             charge = await workflow.execute_activity_method(
@@ -444,7 +445,7 @@ class InternshipWorkflow:
             if cause in (Payments.CARD_DECLINED, Payments.PERMANENT):
                 # Stripe stored that answer under this key: the next try needs a new one. After
                 # a mere outage the same key is reused, so a charge that did land is not repeated.
-                self._charge_attempts += 1
+                self._charge_refusals += 1
             reason = "card declined at kickoff" if declined else "payment service failed at kickoff"
             await self._escalate(2, reason)
             if declined:
@@ -544,7 +545,7 @@ class InternshipWorkflow:
             await self._record(
                 "extended",
                 req.by,
-                Notice("reminder", [self._launcher()], {"reason": "due_soon"}),
+                Notice("extended", [self._launcher()]),
                 note=req.due_at.isoformat(),
             )
             return s
@@ -885,9 +886,12 @@ class InternshipWorkflow:
         """Ops, from the Temporal UI or CLI: Stripe's refusal is fixed, try the money again."""
         self._retry_requested = True
 
-    async def _ops_retry(self) -> None:
+    async def _ops_retry(self, epoch: int | None = None) -> None:
+        """Wait for ops' retry_payment signal, or for the stage to move on without it."""
         self._retry_requested = False
-        await workflow.wait_condition(lambda: self._retry_requested)
+        await workflow.wait_condition(
+            lambda: self._retry_requested or (epoch is not None and self._epoch != epoch)
+        )
 
     # ------------------------------------------------------------------ recording
 
@@ -975,6 +979,3 @@ class InternshipWorkflow:
 
 def workflow_id(internship_id: str) -> str:
     return f"internship-{internship_id}"
-
-
-__all__: Sequence[str] = ["InternshipWorkflow", "workflow_id"]
