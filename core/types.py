@@ -85,11 +85,14 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
 }
 
 
-def allowed_actions(stage: Stage, disputed: bool) -> list[Action]:
-    if stage in TERMINAL_STAGES:
+def allowed_actions(stage: Stage, disputed: bool, role: Role | None = None) -> list[Action]:
+    """What the stage admits now; with `role`, only what that role may ask for (an open
+    dispute is for ops alone to settle)."""
+    if stage in TERMINAL_STAGES or (disputed and role not in (None, Role.OPS)):
         return []
     actions = DISPUTED_ACTIONS if disputed else STAGE_ACTIONS[stage]
-    return sorted(actions, key=list(Action).index)
+    permitted = [a for a in actions if role is None or role in ACTION_ROLES[a]]
+    return sorted(permitted, key=list(Action).index)
 
 
 CURRENCY_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£"}

@@ -516,7 +516,9 @@ async def test_dispute_resolution_through_the_api(api: Api) -> None:
     await act(api, emp, iid, "kickoff")
     disputed = await act(api, emp, iid, "dispute", {"reason": "No contact for a week"})
     assert disputed["dispute"]["opened_by"] == "employer"
-    assert disputed["allowed_actions"] == ["cancellation"]  # for the employer; ops may resolve
+    assert disputed["allowed_actions"] == []  # ops settle it
+    as_ops = await ok(await api.http.get(f"/v1/internships/{iid}", headers=OPS))
+    assert as_ops["allowed_actions"] == ["cancellation", "resolution"]
     await act(api, emp, iid, "resolution", {"outcome": "refund"}, status=403)
     await act(
         api, OPS, iid, "resolution", {"outcome": "split", "launcher_percent": 100}, status=422

@@ -27,7 +27,6 @@ from core import errors, search_attributes
 from core.accounts import new_id
 from core.db import Internship, InternshipSkill
 from core.types import (
-    ACTION_ROLES,
     Application,
     Cancellation,
     Dispute,
@@ -268,9 +267,7 @@ def detail(s: InternshipState, caller: Caller) -> schemas.InternshipDetail:
         overdue=s.overdue,
         escalation_level=s.escalation_level,
         revision_rounds=s.revision_rounds,
-        allowed_actions=[
-            a.value for a in allowed_actions(s.stage, disputed) if caller.role in ACTION_ROLES[a]
-        ],
+        allowed_actions=[a.value for a in allowed_actions(s.stage, disputed, caller.role)],
         applicants=[
             schemas.ApplicantOut(
                 launcher_id=a.launcher_id,
