@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from inspect import Parameter, Signature
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel
 from sqlalchemy import and_, or_, select
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
@@ -27,6 +31,8 @@ from core import errors, search_attributes
 from core.accounts import new_id
 from core.db import Internship, InternshipSkill
 from core.types import (
+    Action,
+    Actor,
     Application,
     Cancellation,
     Dispute,
@@ -358,183 +364,121 @@ def _refusal(cause: BaseException | None) -> ApiError:
     return ApiError(409, "conflict", f"the transition was not applied: {cause}")
 
 
-@router.post(
-    "/{internship_id}/applications",
-    response_model=schemas.InternshipDetail,
-    summary="Apply with a pitch (launcher)",
-)
-async def apply(
-    internship_id: InternshipId, body: schemas.ApplicationIn, caller: CallerDep, client: TemporalDep
-) -> schemas.InternshipDetail:
-    return await _transition(
-        client,
-        internship_id,
-        caller,
+@dataclass(frozen=True)
+class Transition:
+    """One lifecycle endpoint: POST /v1/internships/{id}/<action> runs `update`."""
+
+    action: Action
+    update: UpdateMethodMultiParam[[InternshipWorkflow, Any], InternshipState]
+    body: type[BaseModel] | None
+    request: Callable[[Actor, Any], Any]  # (caller, validated body) -> the update's input
+    summary: str
+
+
+TRANSITIONS = (
+    Transition(
+        Action.APPLY,
         InternshipWorkflow.apply,
-        Application(caller.actor, body.pitch),
-    )
-
-
-@router.post(
-    "/{internship_id}/selection",
-    response_model=schemas.InternshipDetail,
-    summary="Choose a launcher among the applicants (employer)",
-)
-async def select_launcher(
-    internship_id: InternshipId, body: schemas.SelectionIn, caller: CallerDep, client: TemporalDep
-) -> schemas.InternshipDetail:
-    return await _transition(
-        client,
-        internship_id,
-        caller,
+        schemas.ApplicationIn,
+        lambda by, b: Application(by, b.pitch),
+        "Apply with a pitch (launcher)",
+    ),
+    Transition(
+        Action.SELECT,
         InternshipWorkflow.select,
-        Selection(caller.actor, body.launcher_id),
-    )
-
-
-@router.post(
-    "/{internship_id}/kickoff",
-    response_model=schemas.InternshipDetail,
-    summary="Start the clock and charge the fee (employer)",
-)
-async def kickoff(
-    internship_id: InternshipId, caller: CallerDep, client: TemporalDep
-) -> schemas.InternshipDetail:
-    return await _transition(
-        client, internship_id, caller, InternshipWorkflow.kickoff, Kickoff(caller.actor)
-    )
-
-
-@router.post(
-    "/{internship_id}/submissions",
-    response_model=schemas.InternshipDetail,
-    summary="Submit the deliverable (launcher)",
-)
-async def submit(
-    internship_id: InternshipId, body: schemas.SubmissionIn, caller: CallerDep, client: TemporalDep
-) -> schemas.InternshipDetail:
-    return await _transition(
-        client,
-        internship_id,
-        caller,
+        schemas.SelectionIn,
+        lambda by, b: Selection(by, b.launcher_id),
+        "Choose a launcher among the applicants (employer)",
+    ),
+    Transition(
+        Action.KICKOFF,
+        InternshipWorkflow.kickoff,
+        None,
+        lambda by, _: Kickoff(by),
+        "Start the clock and charge the fee (employer)",
+    ),
+    Transition(
+        Action.SUBMIT,
         InternshipWorkflow.submit,
-        Submission(caller.actor, str(body.url), body.note),
-    )
-
-
-@router.post(
-    "/{internship_id}/review",
-    response_model=schemas.InternshipDetail,
-    summary="Approve, or request a revision (employer)",
-)
-async def review(
-    internship_id: InternshipId, body: schemas.ReviewIn, caller: CallerDep, client: TemporalDep
-) -> schemas.InternshipDetail:
-    return await _transition(
-        client,
-        internship_id,
-        caller,
+        schemas.SubmissionIn,
+        lambda by, b: Submission(by, str(b.url), b.note),
+        "Submit the deliverable (launcher)",
+    ),
+    Transition(
+        Action.REVIEW,
         InternshipWorkflow.review,
-        Review(caller.actor, body.decision, body.feedback),
-    )
-
-
-@router.post(
-    "/{internship_id}/extension",
-    response_model=schemas.InternshipDetail,
-    summary="Move the due date later, within bounds (employer or ops)",
-)
-async def extend(
-    internship_id: InternshipId, body: schemas.ExtensionIn, caller: CallerDep, client: TemporalDep
-) -> schemas.InternshipDetail:
-    return await _transition(
-        client,
-        internship_id,
-        caller,
+        schemas.ReviewIn,
+        lambda by, b: Review(by, b.decision, b.feedback),
+        "Approve, or request a revision (employer)",
+    ),
+    Transition(
+        Action.EXTEND,
         InternshipWorkflow.extend,
-        Extension(caller.actor, body.due_at),
-    )
-
-
-@router.post(
-    "/{internship_id}/cancellation",
-    response_model=schemas.InternshipDetail,
-    summary="Cancel; refunds the employer after kickoff (employer or ops)",
-)
-async def cancel(
-    internship_id: InternshipId,
-    body: schemas.CancellationIn,
-    caller: CallerDep,
-    client: TemporalDep,
-) -> schemas.InternshipDetail:
-    return await _transition(
-        client,
-        internship_id,
-        caller,
+        schemas.ExtensionIn,
+        lambda by, b: Extension(by, b.due_at),
+        "Move the due date later, within bounds (employer or ops)",
+    ),
+    Transition(
+        Action.CANCEL,
         InternshipWorkflow.cancel,
-        Cancellation(caller.actor, body.reason, body.refund),
-    )
-
-
-@router.post(
-    "/{internship_id}/withdrawal",
-    response_model=schemas.InternshipDetail,
-    summary="Withdraw an application, or leave before submitting (launcher)",
-)
-async def withdraw(
-    internship_id: InternshipId, caller: CallerDep, client: TemporalDep
-) -> schemas.InternshipDetail:
-    return await _transition(
-        client, internship_id, caller, InternshipWorkflow.withdraw, Withdrawal(caller.actor)
-    )
-
-
-@router.post(
-    "/{internship_id}/dispute",
-    response_model=schemas.InternshipDetail,
-    summary="Open a dispute for ops to resolve (employer or launcher)",
-)
-async def dispute(
-    internship_id: InternshipId, body: schemas.DisputeIn, caller: CallerDep, client: TemporalDep
-) -> schemas.InternshipDetail:
-    return await _transition(
-        client,
-        internship_id,
-        caller,
+        schemas.CancellationIn,
+        lambda by, b: Cancellation(by, b.reason, b.refund),
+        "Cancel; refunds the employer after kickoff (employer or ops)",
+    ),
+    Transition(
+        Action.WITHDRAW,
+        InternshipWorkflow.withdraw,
+        None,
+        lambda by, _: Withdrawal(by),
+        "Withdraw an application, or leave before submitting (launcher)",
+    ),
+    Transition(
+        Action.DISPUTE,
         InternshipWorkflow.open_dispute,
-        Dispute(caller.actor, body.reason),
-    )
-
-
-@router.post(
-    "/{internship_id}/resolution",
-    response_model=schemas.InternshipDetail,
-    summary="Resolve a dispute: pay the launcher, split, or refund (ops)",
-)
-async def resolve(
-    internship_id: InternshipId, body: schemas.ResolutionIn, caller: CallerDep, client: TemporalDep
-) -> schemas.InternshipDetail:
-    return await _transition(
-        client,
-        internship_id,
-        caller,
+        schemas.DisputeIn,
+        lambda by, b: Dispute(by, b.reason),
+        "Open a dispute for ops to resolve (employer or launcher)",
+    ),
+    Transition(
+        Action.RESOLVE,
         InternshipWorkflow.resolve,
-        Resolution(caller.actor, body.outcome, body.launcher_percent, body.note),
-    )
-
-
-@router.post(
-    "/{internship_id}/feedback",
-    response_model=schemas.InternshipDetail,
-    summary="Rate the other side 1-5 (employer or launcher)",
-)
-async def feedback(
-    internship_id: InternshipId, body: schemas.FeedbackIn, caller: CallerDep, client: TemporalDep
-) -> schemas.InternshipDetail:
-    return await _transition(
-        client,
-        internship_id,
-        caller,
+        schemas.ResolutionIn,
+        lambda by, b: Resolution(by, b.outcome, b.launcher_percent, b.note),
+        "Resolve a dispute: pay the launcher, split, or refund (ops)",
+    ),
+    Transition(
+        Action.FEEDBACK,
         InternshipWorkflow.feedback,
-        Feedback(caller.actor, body.rating, body.comment),
-    )
+        schemas.FeedbackIn,
+        lambda by, b: Feedback(by, b.rating, b.comment),
+        "Rate the other side 1-5 (employer or launcher)",
+    ),
+)
+
+
+def _route(t: Transition) -> None:
+    async def endpoint(
+        internship_id: str, caller: Caller, client: Client, body: BaseModel | None = None
+    ) -> schemas.InternshipDetail:
+        request = t.request(caller.actor, body)
+        return await _transition(client, internship_id, caller, t.update, request)
+
+    # FastAPI reads the signature: give each endpoint its own body model for validation and docs.
+    params = [
+        Parameter("internship_id", Parameter.KEYWORD_ONLY, annotation=InternshipId),
+        Parameter("caller", Parameter.KEYWORD_ONLY, annotation=CallerDep),
+        Parameter("client", Parameter.KEYWORD_ONLY, annotation=TemporalDep),
+    ]
+    if t.body is not None:
+        params.append(Parameter("body", Parameter.KEYWORD_ONLY, annotation=t.body))
+    endpoint.__signature__ = Signature(params)  # type: ignore[attr-defined]
+    router.post(
+        f"/{{internship_id}}/{t.action.value}",
+        response_model=schemas.InternshipDetail,
+        summary=t.summary,
+        name=t.action.value,
+    )(endpoint)
+
+
+for transition in TRANSITIONS:
+    _route(transition)
