@@ -31,6 +31,7 @@ from core.codec import data_converter, new_key
 from core.db import make_sessions
 from core.settings import Settings
 from core.stripe_api import stripe_client
+from core.temporal import start_internship
 from core.types import (
     Actor,
     Application,
@@ -55,7 +56,7 @@ from tests.conftest import (
     migrate,
 )
 from worker.main import ACTIVITY_THREADS, build_worker
-from workflows.internship import InternshipWorkflow, workflow_id
+from workflows.internship import InternshipWorkflow
 
 
 def billable_actions(history: WorkflowHistory) -> int:
@@ -93,12 +94,7 @@ async def happy_path(client: Client, settings: Settings, employer: str, launcher
         7,
         settings.policy(),
     )
-    h = await client.start_workflow(
-        InternshipWorkflow.run,
-        posting,
-        id=workflow_id(posting.internship_id),
-        task_queue=settings.task_queue,
-    )
+    h = await start_internship(client, posting, settings.task_queue)
     emp, lnc = Actor(Role.EMPLOYER, employer), Actor(Role.LAUNCHER, launcher)
     await h.execute_update(InternshipWorkflow.apply, Application(lnc, "pitch"))
     await h.execute_update(InternshipWorkflow.select, Selection(emp, launcher))

@@ -37,7 +37,6 @@ from sqlalchemy.orm import sessionmaker
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
@@ -49,7 +48,8 @@ from core.codec import data_converter
 from core.db import Base, Internship, make_engine, make_sessions
 from core.settings import Settings
 from core.stripe_api import stripe_client
-from core.types import TERMINAL_STAGES, Posting, Stage
+from core.temporal import start_internship
+from core.types import TERMINAL_STAGES, Posting
 from dev.stripe_server import create_app as create_stripe_app
 from worker.main import ACTIVITY_THREADS, build_worker
 from workflows.internship import InternshipWorkflow, workflow_id
@@ -313,21 +313,7 @@ class World:
         return replace(base, **overrides)
 
     async def start(self, posting: Posting) -> WorkflowHandle[InternshipWorkflow, Any]:
-        sa = search_attributes
-        handle = await self.env.client.start_workflow(
-            InternshipWorkflow.run,
-            posting,
-            id=workflow_id(posting.internship_id),
-            task_queue=self.settings.task_queue,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.STAGE, Stage.POSTED.value),
-                    SearchAttributePair(sa.EMPLOYER, posting.employer_id),
-                    SearchAttributePair(sa.CATEGORY, posting.category),
-                ]
-            ),
-            static_summary=f"{posting.title} · {posting.company}",
-        )
+        handle = await start_internship(self.env.client, posting, self.settings.task_queue)
         self.handles.append(handle)
         return handle
 

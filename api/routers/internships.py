@@ -19,7 +19,6 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 from sqlalchemy import and_, or_, select
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
@@ -27,9 +26,10 @@ from temporalio.workflow import UpdateMethodMultiParam
 from api import schemas
 from api.deps import Caller, CallerDep, DbDep, SettingsDep, TemporalDep, require
 from api.errors import ApiError, not_found
-from core import errors, search_attributes
+from core import errors
 from core.accounts import new_id
 from core.db import Internship, InternshipSkill
+from core.temporal import start_internship
 from core.types import (
     Action,
     Actor,
@@ -99,22 +99,7 @@ async def post_internship(
         duration_days=body.duration_days,
         policy=settings.policy(),
     )
-    sa = search_attributes
-    await client.start_workflow(
-        InternshipWorkflow.run,
-        posting,
-        id=workflow_id(posting.internship_id),
-        task_queue=settings.task_queue,
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(sa.STAGE, Stage.POSTED.value),
-                SearchAttributePair(sa.EMPLOYER, posting.employer_id),
-                SearchAttributePair(sa.CATEGORY, posting.category),
-                SearchAttributePair(sa.ESCALATION, 0),
-            ]
-        ),
-        static_summary=f"{posting.title} · {posting.company}",
-    )
+    await start_internship(client, posting, settings.task_queue)
     state = InternshipState(posting=posting, stage=Stage.POSTED, posted_at=datetime.now(UTC))
     return detail(state, caller)
 
