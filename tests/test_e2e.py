@@ -86,3 +86,32 @@ async def test_posting_to_completed_on_the_dev_server(
     desc = await handle.describe()
     assert await desc.static_summary() == "Competitor pricing analysis · Acme"
     assert await inbox.wait_for(iid, "completed", 2)
+
+
+async def test_a_new_worker_carries_on_where_the_old_one_stopped(
+    dev_server: WorkflowEnvironment, settings: Settings, sessions: sessionmaker, inbox: Inbox
+) -> None:
+    """Workers are disposable: a fresh one rebuilds each internship from its history, and no
+    money or email is repeated."""
+    local = settings.model_copy(update={"api_port": free_port(), "task_queue": "restarts"})
+    client = dev_server.client
+    with ThreadPoolExecutor(ACTIVITY_THREADS) as executor:
+        async with Api(create_app(local, temporal=client), local.api_port) as api:
+            async with build_worker(client, local, sessions, executor):
+                emp, lnc = await employer(api), await launcher(api)
+                iid = (await post(api, emp))["id"]
+                await act(api, lnc, iid, "applications", {"pitch": "Hello"})
+                await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]})
+                await act(api, emp, iid, "kickoff")
+            async with build_worker(client, local, sessions, executor):
+                await act(api, lnc, iid, "submissions", {"url": "https://docs.example.com/a"})
+                await act(api, emp, iid, "review", {"decision": "approve"})
+                paid = await until_stage(api, emp, iid, "paid")
+    assert paid["payment"] == {
+        "charged_cents": 40000,
+        "paid_to_launcher_cents": 36000,
+        "refunded_cents": 0,
+    }
+    await inbox.wait_for(iid, "feedback_requested", 2)
+    kinds = inbox.kinds(iid)
+    assert len(kinds) == len(set(kinds)) == 9  # each email once, across both workers
