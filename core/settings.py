@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///data/app.db"
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
+    temporal_ui_port: int = 8233  # the dev server's UI under `make run`
     task_queue: str = "internships"
 
     stripe_api_key: str = "sk_test_local"

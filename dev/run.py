@@ -7,6 +7,7 @@ Run it again and everything carries on from data/.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -20,7 +21,8 @@ from core.search_attributes import ALL
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "data"
+# Everything `make run` keeps between runs; DATA_DIR moves it (tests use a temporary one).
+DATA = Path(os.environ.get("DATA_DIR", ROOT / "data")).resolve()
 BIN = Path(sys.executable).parent
 SA_TYPES = {"KEYWORD": "Keyword", "DATETIME": "Datetime", "INT": "Int"}
 
@@ -48,7 +50,7 @@ def _interrupt(*_: object) -> None:
 
 def dev_environment() -> dict[str, str]:
     """Child processes share these; anything already set in the environment wins."""
-    DATA.mkdir(exist_ok=True)
+    DATA.mkdir(parents=True, exist_ok=True)
     key_file = DATA / "codec.key"
     if not key_file.exists():
         key_file.write_text(new_key())
@@ -67,6 +69,10 @@ def main() -> None:
     py = sys.executable
     api = f"http://{settings.api_host}:{settings.api_port}"
     temporal_host, temporal_port = settings.temporal_address.rsplit(":", 1)
+    ui = f"http://{temporal_host}:{settings.temporal_ui_port}"
+    # The UI calls the API's codec from the browser, from whichever port it is on.
+    origins = [f"http://{host}:{settings.temporal_ui_port}" for host in ("127.0.0.1", "localhost")]
+    env.setdefault("CODEC_CORS_ORIGINS", json.dumps(origins))
     stripe_port = int(settings.stripe_api_base.rsplit(":", 1)[1])
 
     subprocess.run([py, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True)
@@ -80,7 +86,7 @@ def main() -> None:
         "--port",
         temporal_port,
         "--ui-port",
-        "8233",
+        str(settings.temporal_ui_port),
         "--namespace",
         settings.temporal_namespace,
         "--db-filename",
@@ -149,7 +155,7 @@ def main() -> None:
   Micro-internships is running (TIME_SCALE={settings.time_scale:g}); Ctrl-C stops everything.
 
     API            {api}        (OpenAPI: {api}/docs)
-    Temporal UI    http://127.0.0.1:8233   (gRPC {settings.temporal_address})
+    Temporal UI    {ui}   (gRPC {settings.temporal_address})
     Stripe (local) {settings.stripe_api_base}
     SMTP sink      {settings.smtp_host}:{settings.smtp_port}  (emails saved in {DATA / "mail"})
     Database       {env["DATABASE_URL"]}
