@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # Everything `make run` keeps between runs; DATA_DIR moves it (tests use a temporary one).
 DATA = Path(os.environ.get("DATA_DIR", ROOT / "data")).resolve()
 BIN = Path(sys.executable).parent
-SA_TYPES = {"KEYWORD": "Keyword", "DATETIME": "Datetime", "INT": "Int"}
 
 
 def wait_for_port(host: str, port: int, timeout: float, procs: list[subprocess.Popen]) -> None:
@@ -97,7 +96,7 @@ def main() -> None:
         f"{api}/codec",
     ]
     for key in ALL:
-        kind = SA_TYPES[key.indexed_value_type.name.split("_")[-1]]
+        kind = key.indexed_value_type.name.title()  # KEYWORD -> Keyword, as the CLI spells it
         temporal_cmd += ["--search-attribute", f"{key.name}={kind}"]
     procs: list[subprocess.Popen] = []
 

@@ -209,16 +209,12 @@ def sessions(settings: Settings) -> sessionmaker:
 
 
 async def register_search_attributes(client: Client) -> None:
-    kinds = {
-        "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-        "DATETIME": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-        "INT": IndexedValueType.INDEXED_VALUE_TYPE_INT,
-    }
+    """The time-skipping server rejects unknown search attributes, so register ours first."""
     await client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
             namespace=client.namespace,
             search_attributes={
-                k.name: kinds[k.indexed_value_type.name.split("_")[-1]]
+                k.name: IndexedValueType.ValueType(k.indexed_value_type.value)
                 for k in search_attributes.ALL
             },
         )

@@ -246,15 +246,12 @@ async def test_invalid_postings_are_422_and_start_nothing(
     api: Api, path: str, body: Json, field: str
 ) -> None:
     emp = await employer(api)
-    before = await ok(
-        await api.http.get("/v1/internships", params={"employer": emp["id"]}, headers=OPS)
-    )
     error = error_of(await api.http.post(path, json=body, headers=auth(emp["api_token"])), 422)
     assert field in error["message"]
-    after = await ok(
-        await api.http.get("/v1/internships", params={"employer": emp["id"]}, headers=OPS)
-    )
-    assert after["items"] == before["items"] == []
+    # A valid posting afterwards is the employer's only one: the refused one started nothing.
+    valid = await post(api, emp)
+    listed_now = await listed(api, OPS, 1, employer=emp["id"])
+    assert [i["id"] for i in listed_now] == [valid["id"]]
 
 
 async def test_bad_input_on_transitions_is_422_and_changes_nothing(api: Api) -> None:
@@ -448,9 +445,7 @@ async def test_health_metrics_and_openapi(api: Api) -> None:
     assert (await api.http.get("/docs")).status_code == 200
 
 
-async def test_codec_endpoint_decrypts_history_for_ops_only(
-    api: Api, world: World, settings: Settings
-) -> None:
+async def test_codec_endpoint_decrypts_history_for_ops_only(api: Api, world: World) -> None:
     emp, lnc = await employer(api), await launcher(api)
     iid = (await post(api, emp))["id"]
     await act(api, lnc, iid, "applications", {"pitch": "secret pitch 4711"})
@@ -488,7 +483,6 @@ async def test_codec_endpoint_decrypts_history_for_ops_only(
     decoded = await ok(await api.http.post("/codec/decode", json=body, headers=OPS))
     plain = b"".join(base64.b64decode(p["data"]) for p in decoded["payloads"])
     assert b"secret pitch 4711" in plain
-    assert settings.codec_key
 
 
 async def test_every_transition_without_token_is_401(api: Api) -> None:
