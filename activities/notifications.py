@@ -22,6 +22,16 @@ from core.db import OutboxEmail, utcnow
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
 
+CURRENCY_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£"}
+
+
+def format_money(cents: int, currency: str) -> str:
+    """An amount as people read it in emails and on pages: $1,234.50, or 1,234.50 CHF."""
+    symbol = CURRENCY_SYMBOLS.get(currency.lower())
+    amount = f"{cents / 100:,.2f}"
+    return f"{symbol}{amount}" if symbol else f"{amount} {currency.upper()}"
+
+
 @dataclass
 class RenderedEmail:
     subject: str

@@ -8,6 +8,7 @@ non-retryable and surface to the workflow, which escalates to ops.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TypeVar
 
 import stripe
@@ -16,8 +17,49 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from core.db import Employer, Launcher
+from core.internship import workflow_id
 from core.stripe_api import onboarding_link, payouts_ready
-from core.types import ChargeRequest, ChargeResult, PayoutRequest, PayoutResult, RefundRequest
+
+
+@dataclass
+class ChargeRequest:
+    internship_id: str
+    employer_id: str
+    amount_cents: int
+    currency: str
+    attempt: int  # part of the idempotency key: a declined card may be retried after a fix
+
+
+@dataclass
+class ChargeResult:
+    payment_intent_id: str
+    amount_cents: int
+
+
+@dataclass
+class PayoutRequest:
+    internship_id: str
+    payment_intent_id: str
+    launcher_id: str
+    amount_cents: int
+    currency: str
+    step: str  # part of the idempotency key: "payout", "resolution"
+
+
+@dataclass
+class PayoutResult:
+    transfer_id: str | None  # None: the launcher's payout account is not ready yet
+    amount_cents: int = 0
+    onboarding_url: str | None = None
+
+
+@dataclass
+class RefundRequest:
+    internship_id: str
+    payment_intent_id: str
+    amount_cents: int
+    step: str
+
 
 # Errors a retry cannot fix; network errors, 5xx and rate limits are left to Temporal's retry.
 PERMANENT_ERRORS = (
@@ -31,8 +73,9 @@ PERMANENT_ERRORS = (
 P = TypeVar("P", Employer, Launcher)
 
 
-def _group(internship_id: str) -> str:
-    return f"internship-{internship_id}"
+def _key(internship_id: str, step: str) -> str:
+    """Stripe idempotency key: the same money step of the same internship is one request."""
+    return f"{workflow_id(internship_id)}/{step}"
 
 
 class Payments:
@@ -60,11 +103,11 @@ class Payments:
                     "off_session": True,
                     # Off-session card charge: no redirect-based methods, so no return_url.
                     "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
-                    "transfer_group": _group(req.internship_id),
+                    "transfer_group": workflow_id(req.internship_id),
                     "description": f"Micro-internship {req.internship_id}",
                     "metadata": {"internship_id": req.internship_id},
                 },
-                options={"idempotency_key": f"{_group(req.internship_id)}/charge/{req.attempt}"},
+                options={"idempotency_key": _key(req.internship_id, f"charge/{req.attempt}")},
             )
         except stripe.CardError as err:
             raise ApplicationError(
@@ -106,11 +149,11 @@ class Payments:
                     "amount": req.amount_cents,
                     "currency": req.currency,
                     "destination": account.id,
-                    "transfer_group": _group(req.internship_id),
+                    "transfer_group": workflow_id(req.internship_id),
                     "source_transaction": charge_id,
                     "metadata": {"internship_id": req.internship_id, "step": req.step},
                 },
-                options={"idempotency_key": f"{_group(req.internship_id)}/transfer/{req.step}"},
+                options={"idempotency_key": _key(req.internship_id, f"transfer/{req.step}")},
             )
         except PERMANENT_ERRORS as err:
             raise self._permanent(err) from err
@@ -125,7 +168,7 @@ class Payments:
                     "amount": req.amount_cents,
                     "metadata": {"internship_id": req.internship_id, "step": req.step},
                 },
-                options={"idempotency_key": f"{_group(req.internship_id)}/refund/{req.step}"},
+                options={"idempotency_key": _key(req.internship_id, f"refund/{req.step}")},
             )
         except PERMANENT_ERRORS as err:
             raise self._permanent(err) from err

@@ -7,7 +7,7 @@ outbox rows, so an email is queued once per event.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -15,9 +15,33 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
-from activities.notifications import Templates
+from activities.notifications import Templates, format_money
 from core.db import Employer, Internship, InternshipSkill, Launcher, OutboxEmail, TimelineEvent
-from core.types import InternshipState, Notice, Role, TransitionRecord, format_money
+from core.internship import InternshipState, Role, TimelineEntry
+
+
+@dataclass
+class Recipient:
+    role: Role
+    id: str
+
+
+@dataclass
+class Notice:
+    """One email event: the template `kind`, who gets it, and template details (no PII)."""
+
+    kind: str
+    to: list[Recipient]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TransitionRecord:
+    """What the projection activity writes: the state after one event, and its notices."""
+
+    state: InternshipState
+    entry: TimelineEntry
+    notices: list[Notice] = field(default_factory=list)
 
 
 @dataclass

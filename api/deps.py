@@ -16,8 +16,8 @@ from temporalio.client import Client
 from api.errors import ApiError
 from core.accounts import token_hash
 from core.db import Employer, Launcher
+from core.internship import Actor, Role
 from core.settings import Settings
-from core.types import Actor, Role
 
 
 def get_settings(request: Request) -> Settings:
@@ -43,19 +43,13 @@ TemporalDep = Annotated[Client, Depends(get_temporal)]
 StripeDep = Annotated[stripe.StripeClient, Depends(get_stripe)]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Caller:
+    """Who is calling: the actor the workflow and the rulebook judge, and their record."""
+
     actor: Actor
     employer: Employer | None = None
     launcher: Launcher | None = None
-
-    @property
-    def role(self) -> Role:
-        return self.actor.role
-
-    @property
-    def id(self) -> str:
-        return self.actor.id
 
 
 def bearer(authorization: str | None) -> str | None:
@@ -66,8 +60,10 @@ def bearer(authorization: str | None) -> str | None:
 
 
 def current_caller(
-    settings: SettingsDep, db: DbDep, authorization: Annotated[str | None, Header()] = None
+    request: Request, settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
 ) -> Caller:
+    """Resolved in a session of its own, closed before the endpoint waits on Temporal or
+    Stripe: a request never holds a pooled connection while it waits."""
     token = bearer(authorization)
     if token is None:
         raise ApiError(
@@ -76,17 +72,40 @@ def current_caller(
     if secrets.compare_digest(token.encode(), settings.ops_api_token.encode()):
         return Caller(Actor(Role.OPS, "ops"))
     digest = token_hash(token)
-    if employer := db.scalar(select(Employer).where(Employer.token_hash == digest)):
-        return Caller(Actor(Role.EMPLOYER, employer.id), employer=employer)
-    if launcher := db.scalar(select(Launcher).where(Launcher.token_hash == digest)):
-        return Caller(Actor(Role.LAUNCHER, launcher.id), launcher=launcher)
+    with request.app.state.sessions() as db:
+        if employer := db.scalar(select(Employer).where(Employer.token_hash == digest)):
+            return Caller(Actor(Role.EMPLOYER, employer.id), employer=employer)
+        if launcher := db.scalar(select(Launcher).where(Launcher.token_hash == digest)):
+            return Caller(Actor(Role.LAUNCHER, launcher.id), launcher=launcher)
     raise ApiError(401, "unauthorized", "Unknown API token")
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
-def require(caller: Caller, *roles: Role) -> None:
-    if caller.role not in roles:
-        allowed = " or ".join(r.value for r in roles)
-        raise ApiError(403, "forbidden", f"Only a {allowed} may do this")
+def _forbidden(role: Role) -> ApiError:
+    article = "an" if role == Role.EMPLOYER else "a"
+    return ApiError(403, "forbidden", f"Only {article} {role.value} may do this")
+
+
+def current_employer(caller: CallerDep) -> Employer:
+    if caller.employer is None:
+        raise _forbidden(Role.EMPLOYER)
+    return caller.employer
+
+
+def current_launcher(caller: CallerDep) -> Launcher:
+    if caller.launcher is None:
+        raise _forbidden(Role.LAUNCHER)
+    return caller.launcher
+
+
+def current_ops(caller: CallerDep) -> Actor:
+    if caller.actor.role != Role.OPS:
+        raise _forbidden(Role.OPS)
+    return caller.actor
+
+
+EmployerDep = Annotated[Employer, Depends(current_employer)]
+LauncherDep = Annotated[Launcher, Depends(current_launcher)]
+OpsDep = Annotated[Actor, Depends(current_ops)]

@@ -24,15 +24,13 @@ from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from api.lifecycle import start_internship
 from bench.baseline import BareLifecycle
 from core import search_attributes
 from core.accounts import new_id, sign_up_employer, sign_up_launcher
 from core.codec import data_converter, new_key
 from core.db import make_sessions
-from core.settings import Settings
-from core.stripe_api import stripe_client
-from core.temporal import start_internship
-from core.types import (
+from core.internship import (
     Actor,
     Application,
     Feedback,
@@ -45,6 +43,8 @@ from core.types import (
     Stage,
     Submission,
 )
+from core.settings import Settings
+from core.stripe_api import stripe_client
 from dev.stripe_server import create_app
 from tests.conftest import (
     BIN,

@@ -6,6 +6,8 @@ its HTTP status, so a rule is written once, where the state is.
 
 from __future__ import annotations
 
+from temporalio.exceptions import ApplicationError
+
 NOT_FOUND = "NotFound"
 FORBIDDEN = "Forbidden"
 CONFLICT = "Conflict"
@@ -30,3 +32,8 @@ ERROR_CODES = {
     PAYMENT_DECLINED: "payment_declined",
     PAYMENT_UNAVAILABLE: "payment_unavailable",
 }
+
+
+def refusal(kind: str, message: str, details: dict[str, object] | None = None) -> ApplicationError:
+    """A refusal raised in the workflow for the API to map to its status; never retried."""
+    return ApplicationError(message, details or {}, type=kind, non_retryable=True)

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.types import Policy
+from core.internship import TASK_QUEUE, Policy
 
 
 class Settings(BaseSettings):
@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     temporal_ui_port: int = 8233  # the dev server's UI under `make run`
-    task_queue: str = "internships"
+    task_queue: str = TASK_QUEUE
 
     stripe_api_key: str = "sk_test_local"
     stripe_api_base: str = "http://127.0.0.1:12111"

@@ -42,17 +42,17 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from api.app import create_app
+from api.lifecycle import start_internship
 from core import search_attributes
 from core.accounts import new_id, sign_up_employer, sign_up_launcher
 from core.codec import data_converter
 from core.db import Base, Internship, make_engine, make_sessions
+from core.internship import TERMINAL_STAGES, Posting, workflow_id
 from core.settings import Settings
 from core.stripe_api import stripe_client
-from core.temporal import start_internship
-from core.types import TERMINAL_STAGES, Posting
 from dev.stripe_server import create_app as create_stripe_app
 from worker.main import ACTIVITY_THREADS, build_worker
-from workflows.internship import InternshipWorkflow, workflow_id
+from workflows.internship import InternshipWorkflow
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

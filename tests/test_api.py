@@ -216,7 +216,7 @@ async def test_authentication_and_ownership(api: Api) -> None:
     conflict = await act(api, emp, iid, "kickoff", status=409)
     assert conflict["details"] == {
         "stage": "posted",
-        "allowed_actions": ["applications", "selection", "cancellation", "withdrawal"],
+        "allowed_actions": ["selection", "cancellation"],
     }
     await act(api, lnc, iid, "applications", {"pitch": "Pick me"})
     again = await act(api, lnc, iid, "applications", {"pitch": "Pick me again"}, status=409)
@@ -524,11 +524,13 @@ async def test_dispute_resolution_through_the_api(api: Api) -> None:
         "resolution",
         {"outcome": "split", "launcher_percent": 25, "note": "Partial work"},
     )
-    assert done["stage"] == "resolved"
+    # Resolved, with the launcher's share still owed: settling until it is paid.
+    assert done["stage"] == "settling" and done["allowed_actions"] == []
     assert done["dispute"]["outcome"] == "split"
     assert done["payment"]["refunded_cents"] == 30000
     # The launcher's share follows from the workflow on its own.
-    await until(api, emp, iid, lambda body: body["payment"]["paid_to_launcher_cents"] == 9000)
+    paid = await until_stage(api, emp, iid, "resolved")
+    assert paid["payment"]["paid_to_launcher_cents"] == 9000
 
 
 async def test_temporal_outage_is_503_and_starts_nothing(

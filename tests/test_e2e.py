@@ -17,12 +17,12 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from core import search_attributes
 from core.codec import data_converter
+from core.internship import InternshipState, Stage, workflow_id
 from core.settings import Settings
-from core.types import InternshipState, Stage
 from tests.conftest import BIN, Api, Inbox, eventually, free_port
 from tests.test_api import act, employer, launcher, post, until_stage
 from worker.main import ACTIVITY_THREADS, build_worker
-from workflows.internship import InternshipWorkflow, workflow_id
+from workflows.internship import InternshipWorkflow
 
 
 @pytest.fixture(scope="module")

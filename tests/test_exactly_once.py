@@ -17,20 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from activities.notifications import Mailer, Templates
-from activities.projection import Projection
+from activities.projection import Notice, Projection, Recipient, TransitionRecord
 from core import errors
 from core.db import OutboxEmail, TimelineEvent
-from core.types import (
-    Cancellation,
-    Kickoff,
-    Notice,
-    Recipient,
-    Review,
-    Role,
-    Stage,
-    Submission,
-    TransitionRecord,
-)
+from core.internship import Cancellation, Kickoff, Review, Role, Stage, Submission
 from tests.conftest import World, free_port
 from tests.test_lifecycle import (
     DAY,

@@ -19,7 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core import errors
 from core.db import Internship, OutboxEmail, TimelineEvent
-from core.types import (
+from core.internship import (
     Actor,
     Application,
     Cancellation,
@@ -318,7 +318,8 @@ async def test_two_revision_rounds_then_ops(world: World) -> None:
         h.execute_update(InternshipWorkflow.review, Review(emp(employer), "approve"))
     )
     assert err.type == errors.CONFLICT
-    assert err.details[0]["allowed_actions"] == ["cancellation", "resolution"]
+    # An open dispute is for ops: the employer may do nothing until it is settled.
+    assert err.details[0]["allowed_actions"] == []
     assert await world.inbox.wait_for(s.posting.internship_id, "dispute_opened", 2)
 
 
@@ -497,7 +498,7 @@ async def test_who_may_do_what(world: World) -> None:
     assert err.type == errors.CONFLICT
     assert err.details[0] == {
         "stage": "posted",
-        "allowed_actions": ["applications", "selection", "cancellation", "withdrawal"],
+        "allowed_actions": ["selection", "cancellation"],  # what the employer may do
     }
     await h.execute_update(InternshipWorkflow.apply, Application(lnc(launcher), "Hi"))
     await h.execute_update(InternshipWorkflow.select, Selection(emp(employer), launcher.id))
@@ -551,5 +552,5 @@ async def test_submitted_work_cannot_be_walked_away_from(world: World) -> None:
     assert err.type == errors.CONFLICT
     assert err.details[0] == {
         "stage": "in_progress",
-        "allowed_actions": ["submissions", "extension", "cancellation", "withdrawal", "dispute"],
+        "allowed_actions": ["submissions", "dispute"],  # what the launcher may do now
     }

@@ -7,13 +7,14 @@ from contextlib import contextmanager
 
 import stripe
 from fastapi import APIRouter
+from sqlalchemy import update
 
 from api import schemas
-from api.deps import CallerDep, DbDep, StripeDep, require
+from api.deps import DbDep, EmployerDep, StripeDep
 from api.errors import ApiError
 from core.accounts import sign_up_employer
+from core.db import Employer
 from core.stripe_api import replace_card
-from core.types import Role
 
 router = APIRouter(prefix="/v1/employers", tags=["employers"])
 
@@ -64,14 +65,12 @@ def create_employer(body: schemas.EmployerIn, db: DbDep, client: StripeDep) -> s
     summary="Replace the card fees are charged to (then retry a declined kickoff)",
 )
 def change_card(
-    body: schemas.PaymentMethodIn, caller: CallerDep, db: DbDep, client: StripeDep
+    body: schemas.PaymentMethodIn, employer: EmployerDep, db: DbDep, client: StripeDep
 ) -> schemas.PaymentMethodOut:
-    require(caller, Role.EMPLOYER)
-    employer = caller.employer  # loaded in this request's session, so changes are tracked
-    assert employer is not None
     with card_refusals():
-        employer.stripe_payment_method = replace_card(
-            client, employer.stripe_customer_id, body.payment_method
-        )
+        card = replace_card(client, employer.stripe_customer_id, body.payment_method)
+    db.execute(
+        update(Employer).where(Employer.id == employer.id).values(stripe_payment_method=card)
+    )
     db.commit()
-    return schemas.PaymentMethodOut(payment_method=employer.stripe_payment_method)
+    return schemas.PaymentMethodOut(payment_method=card)

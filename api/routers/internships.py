@@ -1,37 +1,28 @@
-"""Internships: post, list, read, and every lifecycle transition.
+"""Internships: post, list, read, and the eleven lifecycle transitions.
 
-Transitions are Temporal updates: the workflow's validators decide (who, which stage, what
-input) and the API maps their verdict to a status, so rules live in one place. Lists come from
-the database projection; one internship is read from the workflow itself.
+Transitions are Temporal updates: the workflow's validators decide (asking the rulebook) and
+the API maps their verdict to a status. Lists come from the database projection, scoped by the
+same rulebook; one internship is read from the workflow itself.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from inspect import Parameter, Signature
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel
-from sqlalchemy import and_, or_, select
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
-from temporalio.workflow import UpdateMethodMultiParam
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
-from api import schemas
-from api.deps import Caller, CallerDep, DbDep, SettingsDep, TemporalDep, require
-from api.errors import ApiError, not_found
-from core import errors
+from api import lifecycle, schemas
+from api.deps import CallerDep, DbDep, EmployerDep, SettingsDep, TemporalDep
+from api.errors import ApiError
+from api.presenters import internship_detail, internship_summary
+from core import rulebook
 from core.accounts import new_id
 from core.db import Internship, InternshipSkill
-from core.temporal import start_internship
-from core.types import (
-    Action,
+from core.internship import (
     Actor,
     Application,
     Cancellation,
@@ -48,34 +39,21 @@ from core.types import (
     Stage,
     Submission,
     Withdrawal,
-    allowed_actions,
-    can_see,
 )
-from workflows.internship import InternshipWorkflow, workflow_id
+from workflows.internship import InternshipWorkflow
 
 router = APIRouter(prefix="/v1/internships", tags=["internships"])
 InternshipId = Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
-Handle = WorkflowHandle[InternshipWorkflow, InternshipState]
-
-
-def _handle(client: Client, internship_id: str) -> Handle:
-    return client.get_workflow_handle_for(InternshipWorkflow.run, workflow_id(internship_id))
+Detail = schemas.InternshipDetail
 
 
 # ---------------------------------------------------------------- post and read
 
 
-@router.post(
-    "",
-    status_code=201,
-    response_model=schemas.InternshipDetail,
-    summary="Post an internship (employer)",
-)
+@router.post("", status_code=201, response_model=Detail, summary="Post an internship (employer)")
 async def post_internship(
-    body: schemas.InternshipIn, caller: CallerDep, settings: SettingsDep, client: TemporalDep
-) -> schemas.InternshipDetail:
-    require(caller, Role.EMPLOYER)
-    assert caller.employer is not None
+    body: schemas.InternshipIn, employer: EmployerDep, settings: SettingsDep, client: TemporalDep
+) -> Detail:
     floor = body.estimated_hours * settings.min_hourly_fee_cents
     if body.fee_cents < floor:
         raise ApiError(
@@ -87,8 +65,8 @@ async def post_internship(
         )
     posting = Posting(
         internship_id=new_id(),
-        employer_id=caller.employer.id,
-        company=caller.employer.company,
+        employer_id=employer.id,
+        company=employer.company,
         title=body.title,
         description=body.description,
         category=body.category,
@@ -99,9 +77,9 @@ async def post_internship(
         duration_days=body.duration_days,
         policy=settings.policy(),
     )
-    await start_internship(client, posting, settings.task_queue)
+    await lifecycle.start_internship(client, posting, settings.task_queue)
     state = InternshipState(posting=posting, stage=Stage.POSTED, posted_at=datetime.now(UTC))
-    return detail(state, caller)
+    return internship_detail(state, Actor(Role.EMPLOYER, employer.id))
 
 
 def _cursor(value: str | None) -> tuple[datetime, str] | None:
@@ -122,6 +100,20 @@ def _cursor(value: str | None) -> tuple[datetime, str] | None:
         ) from err
 
 
+def _in_scope(scope: rulebook.ListScope) -> ColumnElement[bool]:
+    """`rulebook.in_scope` as SQL."""
+    if scope.everything:
+        return true()
+    clauses: list[ColumnElement[bool]] = []
+    if scope.employer_id is not None:
+        clauses.append(Internship.employer_id == scope.employer_id)
+    if scope.launcher_id is not None:
+        clauses.append(Internship.launcher_id == scope.launcher_id)
+    if scope.open_postings:
+        clauses.append(Internship.stage == Stage.POSTED.value)
+    return or_(false(), *clauses)
+
+
 @router.get("", response_model=schemas.InternshipPage, summary="List internships")
 def list_internships(
     caller: CallerDep,
@@ -133,16 +125,9 @@ def list_internships(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> schemas.InternshipPage:
-    """Newest first. Launchers and employers see open postings and their own internships."""
-    q = select(Internship)
-    if caller.role == Role.EMPLOYER:
-        q = q.where(
-            or_(Internship.stage == Stage.POSTED.value, Internship.employer_id == caller.id)
-        )
-    elif caller.role == Role.LAUNCHER:
-        q = q.where(
-            or_(Internship.stage == Stage.POSTED.value, Internship.launcher_id == caller.id)
-        )
+    """Newest first: what the caller may see (employers their own internships, launchers open
+    postings and the work they were selected for, ops everything)."""
+    q = select(Internship).where(_in_scope(rulebook.list_scope(caller.actor)))
     if stage:
         q = q.where(Internship.stage == stage.value)
     if category:
@@ -171,27 +156,7 @@ def list_internships(
         .order_by(InternshipSkill.skill)
     ):
         skills.setdefault(internship_id, []).append(name)
-    items = [
-        schemas.InternshipSummary(
-            id=r.id,
-            title=r.title,
-            company=r.company,
-            category=r.category,
-            skills=skills.get(r.id, []),
-            stage=r.stage,
-            estimated_hours=r.estimated_hours,
-            fee_cents=r.fee_cents,
-            currency=r.currency,
-            duration_days=r.duration_days,
-            due_at=r.due_at,
-            overdue=r.overdue,
-            escalation_level=r.escalation_level,
-            employer_id=r.employer_id,
-            launcher_id=r.launcher_id,
-            posted_at=r.posted_at,
-        )
-        for r in page
-    ]
+    items = [internship_summary(r, skills.get(r.id, [])) for r in page]
     next_cursor = None
     if more:
         last = page[-1]
@@ -201,269 +166,166 @@ def list_internships(
     return schemas.InternshipPage(items=items, next_cursor=next_cursor)
 
 
-async def _state(client: Client, internship_id: str, caller: Caller) -> InternshipState:
-    try:
-        state = await _handle(client, internship_id).query(InternshipWorkflow.state)
-    except RPCError as err:
-        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
-            raise not_found() from err
-        raise
-    if not can_see(state, caller.actor):
-        raise not_found()
-    return state
-
-
 @router.get(
     "/{internship_id}",
-    response_model=schemas.InternshipDetail,
+    response_model=Detail,
     summary="One internship: stage, due date, applicants, submissions, timeline",
 )
 async def get_internship(
     internship_id: InternshipId, caller: CallerDep, client: TemporalDep
-) -> schemas.InternshipDetail:
-    return detail(await _state(client, internship_id, caller), caller)
-
-
-def detail(s: InternshipState, caller: Caller) -> schemas.InternshipDetail:
-    p = s.posting
-    party = caller.role == Role.OPS or caller.id in (p.employer_id, s.launcher_id)
-    sees_all_applicants = caller.role == Role.OPS or caller.id == p.employer_id
-    disputed = bool(s.dispute and not s.dispute.outcome)
-    ratings = None
-    if party:
-        shown = (
-            s.ratings
-            if s.stage == Stage.COMPLETED
-            else {k: v for k, v in s.ratings.items() if k == caller.role.value}
-        )
-        ratings = {
-            k: schemas.RatingOut(rating=v.rating, comment=v.comment) for k, v in shown.items()
-        }
-    return schemas.InternshipDetail(
-        id=p.internship_id,
-        title=p.title,
-        description=p.description,
-        company=p.company,
-        category=p.category,
-        skills=p.skills,
-        estimated_hours=p.estimated_hours,
-        fee_cents=p.fee_cents,
-        currency=p.currency,
-        duration_days=p.duration_days,
-        employer_id=p.employer_id,
-        launcher_id=s.launcher_id,
-        stage=s.stage.value,
-        posted_at=s.posted_at,
-        due_at=s.due_at,
-        overdue=s.overdue,
-        escalation_level=s.escalation_level,
-        revision_rounds=s.revision_rounds,
-        allowed_actions=[a.value for a in allowed_actions(s.stage, disputed, caller.role)],
-        applicants=[
-            schemas.ApplicantOut(
-                launcher_id=a.launcher_id,
-                pitch=a.pitch,
-                applied_at=a.applied_at,
-                withdrawn=a.withdrawn,
-            )
-            for a in s.applicants
-            if sees_all_applicants or a.launcher_id == caller.id
-        ],
-        submissions=[
-            schemas.SubmissionOut(
-                round=x.round, url=x.url, note=x.note, submitted_at=x.submitted_at
-            )
-            for x in s.submissions
-        ]
-        if party
-        else [],
-        payment=schemas.PaymentOut(
-            charged_cents=s.money.charged_cents,
-            paid_to_launcher_cents=s.money.paid_cents,
-            refunded_cents=s.money.refunded_cents,
-        )
-        if party
-        else None,
-        dispute=schemas.DisputeOut(
-            opened_by=s.dispute.opened_by.value,
-            reason=s.dispute.reason,
-            opened_at=s.dispute.opened_at,
-            outcome=s.dispute.outcome,
-            note=s.dispute.note,
-        )
-        if s.dispute and party
-        else None,
-        ratings=ratings,
-        timeline=[
-            schemas.TimelineOut(
-                seq=e.seq,
-                at=e.at,
-                stage=e.stage.value,
-                event=e.event,
-                actor_role=e.actor_role.value,
-                actor_id=e.actor_id,
-                note=e.note,
-            )
-            for e in s.timeline
-        ]
-        if party
-        else [],
+) -> Detail:
+    return internship_detail(
+        await lifecycle.read(client, internship_id, caller.actor), caller.actor
     )
 
 
 # ---------------------------------------------------------------- transitions
+#
+# Each asks the workflow for one update on behalf of the caller; the workflow decides.
 
 
 async def _transition(
-    client: Client,
-    internship_id: str,
-    caller: Caller,
-    update: UpdateMethodMultiParam[[InternshipWorkflow, Any], InternshipState],
-    arg: Any,
-) -> schemas.InternshipDetail:
-    handle = _handle(client, internship_id)
-    try:
-        state = await handle.execute_update(update, arg)
-    except WorkflowUpdateFailedError as err:
-        raise _refusal(err.cause) from err
-    except RPCError as err:
-        if err.status != RPCStatusCode.NOT_FOUND:
-            raise
-        # Either no such internship, or it has finished: a finished one answers queries.
-        state = await _state(client, internship_id, caller)
-        raise ApiError(
-            409,
-            "invalid_stage",
-            f"the internship is {state.stage.value}; nothing more can happen to it",
-            {"stage": state.stage.value, "allowed_actions": []},
-        ) from err
-    return detail(state, caller)
+    client: TemporalDep, internship_id: str, by: Actor, update: lifecycle.Update, request: Any
+) -> Detail:
+    state = await lifecycle.transition(client, internship_id, by, update, request)
+    return internship_detail(state, by)
 
 
-def _refusal(cause: BaseException | None) -> ApiError:
-    if isinstance(cause, ApplicationError) and cause.type in errors.HTTP_STATUS:
-        details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
-        return ApiError(
-            errors.HTTP_STATUS[cause.type], errors.ERROR_CODES[cause.type], cause.message, details
-        )
-    return ApiError(409, "conflict", f"the transition was not applied: {cause}")
-
-
-@dataclass(frozen=True)
-class Transition:
-    """One lifecycle endpoint: POST /v1/internships/{id}/<action> runs `update`."""
-
-    action: Action
-    update: UpdateMethodMultiParam[[InternshipWorkflow, Any], InternshipState]
-    body: type[BaseModel] | None
-    request: Callable[[Actor, Any], Any]  # (caller, validated body) -> the update's input
-    summary: str
-
-
-TRANSITIONS = (
-    Transition(
-        Action.APPLY,
-        InternshipWorkflow.apply,
-        schemas.ApplicationIn,
-        lambda by, b: Application(by, b.pitch),
-        "Apply with a pitch (launcher)",
-    ),
-    Transition(
-        Action.SELECT,
-        InternshipWorkflow.select,
-        schemas.SelectionIn,
-        lambda by, b: Selection(by, b.launcher_id),
-        "Choose a launcher among the applicants (employer)",
-    ),
-    Transition(
-        Action.KICKOFF,
-        InternshipWorkflow.kickoff,
-        None,
-        lambda by, _: Kickoff(by),
-        "Start the clock and charge the fee (employer)",
-    ),
-    Transition(
-        Action.SUBMIT,
-        InternshipWorkflow.submit,
-        schemas.SubmissionIn,
-        lambda by, b: Submission(by, str(b.url), b.note),
-        "Submit the deliverable (launcher)",
-    ),
-    Transition(
-        Action.REVIEW,
-        InternshipWorkflow.review,
-        schemas.ReviewIn,
-        lambda by, b: Review(by, b.decision, b.feedback),
-        "Approve, or request a revision (employer)",
-    ),
-    Transition(
-        Action.EXTEND,
-        InternshipWorkflow.extend,
-        schemas.ExtensionIn,
-        lambda by, b: Extension(by, b.due_at),
-        "Move the due date later, within bounds (employer or ops)",
-    ),
-    Transition(
-        Action.CANCEL,
-        InternshipWorkflow.cancel,
-        schemas.CancellationIn,
-        lambda by, b: Cancellation(by, b.reason, b.refund),
-        "Cancel; refunds the employer after kickoff (employer or ops)",
-    ),
-    Transition(
-        Action.WITHDRAW,
-        InternshipWorkflow.withdraw,
-        None,
-        lambda by, _: Withdrawal(by),
-        "Withdraw an application, or leave before submitting (launcher)",
-    ),
-    Transition(
-        Action.DISPUTE,
-        InternshipWorkflow.open_dispute,
-        schemas.DisputeIn,
-        lambda by, b: Dispute(by, b.reason),
-        "Open a dispute for ops to resolve (employer or launcher)",
-    ),
-    Transition(
-        Action.RESOLVE,
-        InternshipWorkflow.resolve,
-        schemas.ResolutionIn,
-        lambda by, b: Resolution(by, b.outcome, b.launcher_percent, b.note),
-        "Resolve a dispute: pay the launcher, split, or refund (ops)",
-    ),
-    Transition(
-        Action.FEEDBACK,
-        InternshipWorkflow.feedback,
-        schemas.FeedbackIn,
-        lambda by, b: Feedback(by, b.rating, b.comment),
-        "Rate the other side 1-5 (employer or launcher)",
-    ),
+@router.post(
+    "/{internship_id}/applications", response_model=Detail, summary="Apply with a pitch (launcher)"
 )
+async def apply(
+    internship_id: InternshipId, body: schemas.ApplicationIn, caller: CallerDep, client: TemporalDep
+) -> Detail:
+    by = caller.actor
+    return await _transition(
+        client, internship_id, by, InternshipWorkflow.apply, Application(by, body.pitch)
+    )
 
 
-def _route(t: Transition) -> None:
-    async def endpoint(
-        internship_id: str, caller: Caller, client: Client, body: BaseModel | None = None
-    ) -> schemas.InternshipDetail:
-        request = t.request(caller.actor, body)
-        return await _transition(client, internship_id, caller, t.update, request)
-
-    # FastAPI reads the signature: give each endpoint its own body model for validation and docs.
-    params = [
-        Parameter("internship_id", Parameter.KEYWORD_ONLY, annotation=InternshipId),
-        Parameter("caller", Parameter.KEYWORD_ONLY, annotation=CallerDep),
-        Parameter("client", Parameter.KEYWORD_ONLY, annotation=TemporalDep),
-    ]
-    if t.body is not None:
-        params.append(Parameter("body", Parameter.KEYWORD_ONLY, annotation=t.body))
-    endpoint.__signature__ = Signature(params)  # type: ignore[attr-defined]
-    router.post(
-        f"/{{internship_id}}/{t.action.value}",
-        response_model=schemas.InternshipDetail,
-        summary=t.summary,
-        name=t.action.value,
-    )(endpoint)
+@router.post(
+    "/{internship_id}/selection",
+    response_model=Detail,
+    summary="Choose a launcher among the applicants (employer)",
+)
+async def select_launcher(
+    internship_id: InternshipId, body: schemas.SelectionIn, caller: CallerDep, client: TemporalDep
+) -> Detail:
+    by = caller.actor
+    request = Selection(by, body.launcher_id)
+    return await _transition(client, internship_id, by, InternshipWorkflow.select, request)
 
 
-for transition in TRANSITIONS:
-    _route(transition)
+@router.post(
+    "/{internship_id}/kickoff",
+    response_model=Detail,
+    summary="Start the clock and charge the fee (employer)",
+)
+async def kickoff(internship_id: InternshipId, caller: CallerDep, client: TemporalDep) -> Detail:
+    by = caller.actor
+    return await _transition(client, internship_id, by, InternshipWorkflow.kickoff, Kickoff(by))
+
+
+@router.post(
+    "/{internship_id}/submissions",
+    response_model=Detail,
+    summary="Submit the deliverable (launcher)",
+)
+async def submit(
+    internship_id: InternshipId, body: schemas.SubmissionIn, caller: CallerDep, client: TemporalDep
+) -> Detail:
+    by = caller.actor
+    request = Submission(by, str(body.url), body.note)
+    return await _transition(client, internship_id, by, InternshipWorkflow.submit, request)
+
+
+@router.post(
+    "/{internship_id}/review",
+    response_model=Detail,
+    summary="Approve, or request a revision (employer)",
+)
+async def review(
+    internship_id: InternshipId, body: schemas.ReviewIn, caller: CallerDep, client: TemporalDep
+) -> Detail:
+    by = caller.actor
+    request = Review(by, body.decision, body.feedback)
+    return await _transition(client, internship_id, by, InternshipWorkflow.review, request)
+
+
+@router.post(
+    "/{internship_id}/extension",
+    response_model=Detail,
+    summary="Move the due date later, within bounds (employer or ops)",
+)
+async def extend(
+    internship_id: InternshipId, body: schemas.ExtensionIn, caller: CallerDep, client: TemporalDep
+) -> Detail:
+    by = caller.actor
+    request = Extension(by, body.due_at)
+    return await _transition(client, internship_id, by, InternshipWorkflow.extend, request)
+
+
+@router.post(
+    "/{internship_id}/cancellation",
+    response_model=Detail,
+    summary="Cancel; refunds the employer after kickoff (employer or ops)",
+)
+async def cancel(
+    internship_id: InternshipId,
+    body: schemas.CancellationIn,
+    caller: CallerDep,
+    client: TemporalDep,
+) -> Detail:
+    by = caller.actor
+    request = Cancellation(by, body.reason, body.refund)
+    return await _transition(client, internship_id, by, InternshipWorkflow.cancel, request)
+
+
+@router.post(
+    "/{internship_id}/withdrawal",
+    response_model=Detail,
+    summary="Withdraw an application, or leave before submitting (launcher)",
+)
+async def withdraw(internship_id: InternshipId, caller: CallerDep, client: TemporalDep) -> Detail:
+    by = caller.actor
+    request = Withdrawal(by)
+    return await _transition(client, internship_id, by, InternshipWorkflow.withdraw, request)
+
+
+@router.post(
+    "/{internship_id}/dispute",
+    response_model=Detail,
+    summary="Open a dispute for ops to resolve (employer or launcher)",
+)
+async def open_dispute(
+    internship_id: InternshipId, body: schemas.DisputeIn, caller: CallerDep, client: TemporalDep
+) -> Detail:
+    by = caller.actor
+    request = Dispute(by, body.reason)
+    return await _transition(client, internship_id, by, InternshipWorkflow.open_dispute, request)
+
+
+@router.post(
+    "/{internship_id}/resolution",
+    response_model=Detail,
+    summary="Resolve a dispute: pay the launcher, split, or refund (ops)",
+)
+async def resolve(
+    internship_id: InternshipId, body: schemas.ResolutionIn, caller: CallerDep, client: TemporalDep
+) -> Detail:
+    by = caller.actor
+    request = Resolution(by, body.outcome, body.launcher_percent, body.note)
+    return await _transition(client, internship_id, by, InternshipWorkflow.resolve, request)
+
+
+@router.post(
+    "/{internship_id}/feedback",
+    response_model=Detail,
+    summary="Rate the other side 1-5 (employer or launcher)",
+)
+async def feedback(
+    internship_id: InternshipId, body: schemas.FeedbackIn, caller: CallerDep, client: TemporalDep
+) -> Detail:
+    by = caller.actor
+    request = Feedback(by, body.rating, body.comment)
+    return await _transition(client, internship_id, by, InternshipWorkflow.feedback, request)

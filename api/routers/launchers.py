@@ -8,12 +8,12 @@ from fastapi import APIRouter, Path
 from sqlalchemy import select
 
 from api import schemas
-from api.deps import CallerDep, DbDep, SettingsDep, StripeDep, require
+from api.deps import CallerDep, DbDep, LauncherDep, SettingsDep, StripeDep
 from api.errors import not_found
 from core.accounts import sign_up_launcher
 from core.db import Internship, Launcher, TimelineEvent
+from core.internship import Stage
 from core.stripe_api import onboarding_link
-from core.types import Role, Stage
 
 router = APIRouter(prefix="/v1/launchers", tags=["launchers"])
 
@@ -44,11 +44,9 @@ def create_launcher(
     summary="A fresh payout onboarding link (links expire)",
 )
 def new_onboarding_link(
-    caller: CallerDep, client: StripeDep, settings: SettingsDep
+    launcher: LauncherDep, client: StripeDep, settings: SettingsDep
 ) -> schemas.OnboardingLinkOut:
-    require(caller, Role.LAUNCHER)
-    assert caller.launcher is not None
-    url = onboarding_link(client, caller.launcher.stripe_account_id, settings.public_base_url)
+    url = onboarding_link(client, launcher.stripe_account_id, settings.public_base_url)
     return schemas.OnboardingLinkOut(onboarding_url=url)
 
 

@@ -17,14 +17,16 @@ from temporalio.service import RPCError
 
 from api.deps import DbDep, SettingsDep, TemporalDep
 from api.errors import ApiError
+from api.lifecycle import handle
 from core.db import Internship, Launcher, StripeEvent
+from core.internship import Stage
 from core.stripe_api import payouts_ready
-from core.types import Stage
-from workflows.internship import InternshipWorkflow, workflow_id
+from workflows.internship import InternshipWorkflow
 
 router = APIRouter(prefix="/v1/stripe", tags=["stripe"])
-# A resolved dispute may still owe the launcher a payout, like an approved internship.
-WAITING_FOR_PAYOUT = (Stage.APPROVED.value, Stage.RESOLVED.value)
+# Stages that may be waiting for the launcher's payout account (a dispute resolved before
+# the `settling` stage existed waited as `resolved`).
+WAITING_FOR_PAYOUT = (Stage.APPROVED.value, Stage.SETTLING.value, Stage.RESOLVED.value)
 
 
 @router.post("/webhook", summary="Stripe events (signed)")
@@ -71,6 +73,4 @@ async def _account_updated(account: stripe.Account, db: DbDep, client: TemporalD
     for internship_id in waiting:
         # A workflow that finished meanwhile has nothing waiting any more.
         with contextlib.suppress(RPCError):
-            await client.get_workflow_handle(workflow_id(internship_id)).signal(
-                InternshipWorkflow.payout_account_ready
-            )
+            await handle(client, internship_id).signal(InternshipWorkflow.payout_account_ready)

@@ -1,7 +1,8 @@
-"""Dataclasses shared by the workflow, its activities and the API.
+"""The internship workflow's contract: its id, task queue, input, update inputs and state.
 
-Everything here crosses the Temporal boundary (serialized by the pydantic data converter), so it
-holds plain data only: no clients, no behaviour that touches I/O.
+The API, the worker, the tests and the bench all speak to the workflow through these types.
+Everything here crosses the Temporal boundary (serialized by the pydantic data converter), so
+it holds plain data only; who may see and do what is decided in `core.rulebook`.
 """
 
 from __future__ import annotations
@@ -9,7 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+
+# The default task queue (deployments may name another in settings).
+TASK_QUEUE = "internships"
+WORKFLOW_ID_PREFIX = "internship-"
+
+
+def workflow_id(internship_id: str) -> str:
+    """The workflow id of an internship; also its Stripe transfer group and key prefix."""
+    return f"{WORKFLOW_ID_PREFIX}{internship_id}"
 
 
 class Stage(StrEnum):
@@ -19,6 +28,8 @@ class Stage(StrEnum):
     IN_REVIEW = "in_review"
     APPROVED = "approved"
     PAID = "paid"
+    # A resolved dispute still owes the launcher their share: resolved once it is paid.
+    SETTLING = "settling"
     COMPLETED = "completed"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
@@ -52,56 +63,6 @@ class Action(StrEnum):
     DISPUTE = "dispute"
     RESOLVE = "resolution"
     FEEDBACK = "feedback"
-
-
-# Which actions each stage admits (who may take them is checked separately). A dispute freezes
-# the stage: only its resolution, or an ops cancellation, moves on.
-STAGE_ACTIONS: dict[Stage, frozenset[Action]] = {
-    Stage.POSTED: frozenset({Action.APPLY, Action.SELECT, Action.CANCEL, Action.WITHDRAW}),
-    Stage.MATCHED: frozenset({Action.KICKOFF, Action.CANCEL, Action.WITHDRAW}),
-    Stage.IN_PROGRESS: frozenset(
-        {Action.SUBMIT, Action.EXTEND, Action.CANCEL, Action.WITHDRAW, Action.DISPUTE}
-    ),
-    Stage.IN_REVIEW: frozenset({Action.REVIEW, Action.CANCEL, Action.DISPUTE}),
-    # Approved work is owed its payout: nothing may stop it, however long onboarding takes.
-    Stage.APPROVED: frozenset(),
-    Stage.PAID: frozenset({Action.FEEDBACK}),
-}
-DISPUTED_ACTIONS = frozenset({Action.RESOLVE, Action.CANCEL})
-
-# Who may ask for each action at all (ownership is checked against the internship).
-ACTION_ROLES: dict[Action, frozenset[Role]] = {
-    Action.APPLY: frozenset({Role.LAUNCHER}),
-    Action.SELECT: frozenset({Role.EMPLOYER}),
-    Action.KICKOFF: frozenset({Role.EMPLOYER}),
-    Action.SUBMIT: frozenset({Role.LAUNCHER}),
-    Action.REVIEW: frozenset({Role.EMPLOYER}),
-    Action.EXTEND: frozenset({Role.EMPLOYER, Role.OPS}),
-    Action.CANCEL: frozenset({Role.EMPLOYER, Role.OPS}),
-    Action.WITHDRAW: frozenset({Role.LAUNCHER}),
-    Action.DISPUTE: frozenset({Role.EMPLOYER, Role.LAUNCHER}),
-    Action.RESOLVE: frozenset({Role.OPS}),
-    Action.FEEDBACK: frozenset({Role.EMPLOYER, Role.LAUNCHER}),
-}
-
-
-def allowed_actions(stage: Stage, disputed: bool, role: Role | None = None) -> list[Action]:
-    """What the stage admits now; with `role`, only what that role may ask for (an open
-    dispute is for ops alone to settle)."""
-    if stage in TERMINAL_STAGES or (disputed and role not in (None, Role.OPS)):
-        return []
-    actions = DISPUTED_ACTIONS if disputed else STAGE_ACTIONS[stage]
-    permitted = [a for a in actions if role is None or role in ACTION_ROLES[a]]
-    return sorted(permitted, key=list(Action).index)
-
-
-CURRENCY_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£"}
-
-
-def format_money(cents: int, currency: str) -> str:
-    symbol = CURRENCY_SYMBOLS.get(currency.lower())
-    amount = f"{cents / 100:,.2f}"
-    return f"{symbol}{amount}" if symbol else f"{amount} {currency.upper()}"
 
 
 @dataclass
@@ -308,79 +269,7 @@ class InternshipState:
     ratings: dict[str, Rating] = field(default_factory=dict)
     timeline: list[TimelineEntry] = field(default_factory=list)
 
-
-def can_see(state: InternshipState, actor: Actor) -> bool:
-    """Ops see everything, employers their own, launchers open postings and their own."""
-    if actor.role == Role.OPS:
-        return True
-    if actor.role == Role.EMPLOYER:
-        return actor.id == state.posting.employer_id
-    return actor.role == Role.LAUNCHER and (
-        state.stage == Stage.POSTED
-        or actor.id == state.launcher_id
-        or any(a.launcher_id == actor.id for a in state.applicants)
-    )
-
-
-@dataclass
-class Recipient:
-    role: Role
-    id: str
-
-
-@dataclass
-class Notice:
-    """One email event: the template `kind`, who gets it, and template details (no PII)."""
-
-    kind: str
-    to: list[Recipient]
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class TransitionRecord:
-    """What the projection activity writes: the state after one event, and its notices."""
-
-    state: InternshipState
-    entry: TimelineEntry
-    notices: list[Notice] = field(default_factory=list)
-
-
-@dataclass
-class ChargeRequest:
-    internship_id: str
-    employer_id: str
-    amount_cents: int
-    currency: str
-    attempt: int  # part of the idempotency key: a declined card may be retried after a fix
-
-
-@dataclass
-class ChargeResult:
-    payment_intent_id: str
-    amount_cents: int
-
-
-@dataclass
-class PayoutRequest:
-    internship_id: str
-    payment_intent_id: str
-    launcher_id: str
-    amount_cents: int
-    currency: str
-    step: str  # part of the idempotency key: "payout", "resolution"
-
-
-@dataclass
-class PayoutResult:
-    transfer_id: str | None  # None: the launcher's payout account is not ready yet
-    amount_cents: int = 0
-    onboarding_url: str | None = None
-
-
-@dataclass
-class RefundRequest:
-    internship_id: str
-    payment_intent_id: str
-    amount_cents: int
-    step: str
+    @property
+    def disputed(self) -> bool:
+        """A dispute is open: the stage is frozen until ops resolve it."""
+        return self.dispute is not None and self.dispute.outcome is None

@@ -1,0 +1,90 @@
+"""The API's side of the internship workflow: start it, read it, ask it for a transition.
+
+A transition is a Temporal update: the workflow's validators (which ask the rulebook) decide,
+and their refusal becomes the API's error with the status its kind names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
+
+from api.errors import ApiError, not_found
+from core import errors, rulebook, search_attributes
+from core.internship import Actor, InternshipState, Posting, Stage, workflow_id
+from workflows.internship import InternshipWorkflow
+
+Handle = WorkflowHandle[InternshipWorkflow, InternshipState]
+Update = UpdateMethodMultiParam[[InternshipWorkflow, Any], InternshipState]
+
+
+async def start_internship(client: Client, posting: Posting, task_queue: str) -> Handle:
+    """Start an internship's workflow with what ops filter and read on from its first moment."""
+    keys = search_attributes
+    return await client.start_workflow(
+        InternshipWorkflow.run,
+        posting,
+        id=workflow_id(posting.internship_id),
+        task_queue=task_queue,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(keys.STAGE, Stage.POSTED.value),
+                SearchAttributePair(keys.EMPLOYER, posting.employer_id),
+                SearchAttributePair(keys.CATEGORY, posting.category),
+                SearchAttributePair(keys.ESCALATION, 0),
+            ]
+        ),
+        static_summary=f"{posting.title} · {posting.company}",
+    )
+
+
+def handle(client: Client, internship_id: str) -> Handle:
+    return client.get_workflow_handle_for(InternshipWorkflow.run, workflow_id(internship_id))
+
+
+async def read(client: Client, internship_id: str, viewer: Actor) -> InternshipState:
+    """The internship as its workflow holds it; 404 unless the rulebook lets `viewer` see it."""
+    try:
+        state = await handle(client, internship_id).query(InternshipWorkflow.state)
+    except RPCError as err:
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+            raise not_found() from err
+        raise
+    if not rulebook.can_see(state, viewer):
+        raise not_found()
+    return state
+
+
+async def transition(
+    client: Client, internship_id: str, viewer: Actor, update: Update, request: Any
+) -> InternshipState:
+    """Run one transition; the workflow's refusal becomes the matching API error."""
+    try:
+        return await handle(client, internship_id).execute_update(update, request)
+    except WorkflowUpdateFailedError as err:
+        raise _refusal(err.cause) from err
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        # Either no such internship, or it has finished: a finished one answers queries.
+        state = await read(client, internship_id, viewer)
+        raise ApiError(
+            409,
+            "invalid_stage",
+            f"the internship is {state.stage.value}; nothing more can happen to it",
+            {"stage": state.stage.value, "allowed_actions": []},
+        ) from err
+
+
+def _refusal(cause: BaseException | None) -> ApiError:
+    if isinstance(cause, ApplicationError) and cause.type in errors.HTTP_STATUS:
+        details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+        return ApiError(
+            errors.HTTP_STATUS[cause.type], errors.ERROR_CODES[cause.type], cause.message, details
+        )
+    return ApiError(409, "conflict", f"the transition was not applied: {cause}")

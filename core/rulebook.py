@@ -1,0 +1,217 @@
+"""Who may see and do what with an internship: every rule, written once.
+
+Pure functions over the workflow's state and the caller, with no Temporal and no database. The
+workflow's validators, the API's presenters and list query, and the pages all ask this module,
+so a page never offers a button the workflow would refuse, and a list never shows a row that
+the detail would answer 404 for.
+
+A refusal comes in the order the API reports it: not visible (404), wrong role or not yours
+(403), not possible in this stage (409), then what this caller already did (409).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from core import errors
+from core.internship import TERMINAL_STAGES, Action, Actor, InternshipState, Role, Stage
+
+# Which actions each stage admits; who may take them is decided by `_role_allows`.
+STAGE_ACTIONS: dict[Stage, frozenset[Action]] = {
+    Stage.POSTED: frozenset({Action.APPLY, Action.SELECT, Action.CANCEL, Action.WITHDRAW}),
+    Stage.MATCHED: frozenset({Action.KICKOFF, Action.CANCEL, Action.WITHDRAW}),
+    Stage.IN_PROGRESS: frozenset(
+        {Action.SUBMIT, Action.EXTEND, Action.CANCEL, Action.WITHDRAW, Action.DISPUTE}
+    ),
+    Stage.IN_REVIEW: frozenset({Action.REVIEW, Action.CANCEL, Action.DISPUTE}),
+    # Money owed to the launcher (approved work, a resolution in their favour) is paid,
+    # however long onboarding takes: nothing may stop it.
+    Stage.APPROVED: frozenset(),
+    Stage.SETTLING: frozenset(),
+    Stage.PAID: frozenset({Action.FEEDBACK}),
+}
+# A dispute freezes the stage: only its resolution, or an ops cancellation, moves on.
+DISPUTED_ACTIONS = frozenset({Action.RESOLVE, Action.CANCEL})
+
+
+class Relation(StrEnum):
+    """How a caller stands to one internship."""
+
+    OPS = "ops"
+    OWNER = "owner"  # the employer who posted it
+    LAUNCHER = "launcher"  # the launcher selected for it
+    APPLICANT = "applicant"  # a launcher with an open application (while posted)
+    PROSPECT = "prospect"  # any other launcher, while the posting is open
+    STRANGER = "stranger"  # anyone else: the internship does not exist for them
+
+
+def relation(state: InternshipState, actor: Actor) -> Relation:
+    if actor.role == Role.OPS:
+        return Relation.OPS
+    if actor.role == Role.EMPLOYER and actor.id == state.posting.employer_id:
+        return Relation.OWNER
+    if actor.role == Role.LAUNCHER:
+        if actor.id == state.launcher_id:
+            return Relation.LAUNCHER
+        if state.stage == Stage.POSTED:
+            open_application = any(
+                a.launcher_id == actor.id and not a.withdrawn for a in state.applicants
+            )
+            return Relation.APPLICANT if open_application else Relation.PROSPECT
+    return Relation.STRANGER
+
+
+PARTIES = frozenset({Relation.OPS, Relation.OWNER, Relation.LAUNCHER})
+
+
+# ---------------------------------------------------------------- seeing
+
+
+def can_see(state: InternshipState, actor: Actor) -> bool:
+    """Ops see everything; employers their own; launchers open postings and the work they
+    were selected for. An applicant who was not chosen, or withdrew, loses sight of it once
+    someone else is matched."""
+    return relation(state, actor) != Relation.STRANGER
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """What one caller may read of an internship they can see."""
+
+    all_applicants: bool  # every application and pitch, or only the caller's own
+    work: bool  # submissions, payment, dispute and timeline
+    ratings: frozenset[str]  # the roles whose rating the caller may read
+
+
+def visibility(state: InternshipState, actor: Actor) -> Visibility:
+    rel = relation(state, actor)
+    party = rel in PARTIES
+    return Visibility(
+        all_applicants=rel in (Relation.OPS, Relation.OWNER),
+        work=party,
+        ratings=_ratings_shown(state, actor, rel),
+    )
+
+
+def ratings_revealed(stage: Stage) -> bool:
+    """Ratings stay hidden until both are in or the feedback window closes: either completes."""
+    return stage == Stage.COMPLETED
+
+
+def _ratings_shown(state: InternshipState, actor: Actor, rel: Relation) -> frozenset[str]:
+    if rel not in PARTIES:
+        return frozenset()
+    if rel == Relation.OPS or ratings_revealed(state.stage):
+        return frozenset(state.ratings)
+    return frozenset(state.ratings) & {actor.role.value}
+
+
+@dataclass(frozen=True)
+class ListScope:
+    """Which rows of the internship list a caller sees: the same rule as `can_see`, put so a
+    query can apply it (the API turns it into SQL; `in_scope` is its reference)."""
+
+    everything: bool = False
+    employer_id: str | None = None  # internships this employer posted
+    launcher_id: str | None = None  # internships this launcher was selected for
+    open_postings: bool = False  # every posting still open for applications
+
+
+def list_scope(actor: Actor) -> ListScope:
+    if actor.role == Role.OPS:
+        return ListScope(everything=True)
+    if actor.role == Role.EMPLOYER:
+        return ListScope(employer_id=actor.id)
+    if actor.role == Role.LAUNCHER:
+        return ListScope(launcher_id=actor.id, open_postings=True)
+    return ListScope()
+
+
+def in_scope(scope: ListScope, stage: Stage, employer_id: str, launcher_id: str | None) -> bool:
+    return (
+        scope.everything
+        or (scope.employer_id is not None and scope.employer_id == employer_id)
+        or (scope.launcher_id is not None and scope.launcher_id == launcher_id)
+        or (scope.open_postings and stage == Stage.POSTED)
+    )
+
+
+# ---------------------------------------------------------------- doing
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an action is refused: `kind` is one of `core.errors`, which the API maps to a status."""
+
+    kind: str
+    message: str
+
+
+def _role_allows(action: Action, state: InternshipState, rel: Relation) -> bool:
+    owner_or_ops = rel in (Relation.OWNER, Relation.OPS)
+    match action:
+        case Action.APPLY | Action.WITHDRAW:
+            return rel in (Relation.LAUNCHER, Relation.APPLICANT, Relation.PROSPECT)
+        case Action.SUBMIT:
+            return rel == Relation.LAUNCHER
+        case Action.SELECT | Action.KICKOFF | Action.REVIEW:
+            return rel == Relation.OWNER
+        case Action.EXTEND:
+            return owner_or_ops
+        case Action.CANCEL:
+            # An open dispute is for ops to settle; the employer can't cancel their way out.
+            return rel == Relation.OPS or (rel == Relation.OWNER and not state.disputed)
+        case Action.DISPUTE | Action.FEEDBACK:
+            return rel in (Relation.OWNER, Relation.LAUNCHER)
+        case Action.RESOLVE:
+            return rel == Relation.OPS
+
+
+def _stage_allows(action: Action, state: InternshipState) -> bool:
+    if state.stage in TERMINAL_STAGES:
+        return False
+    return action in (DISPUTED_ACTIONS if state.disputed else STAGE_ACTIONS[state.stage])
+
+
+def _already_done(action: Action, state: InternshipState, actor: Actor) -> str | None:
+    """What this caller's own history rules out, whatever the stage allows."""
+    if action == Action.APPLY and any(a.launcher_id == actor.id for a in state.applicants):
+        return "You have already applied to this internship"
+    if action == Action.WITHDRAW:
+        if state.submissions:
+            return "Work has been submitted, so it can no longer be left; open a dispute instead"
+        if state.stage == Stage.POSTED and relation(state, actor) != Relation.APPLICANT:
+            return "You have no open application to withdraw"
+    if action == Action.FEEDBACK and actor.role.value in state.ratings:
+        return "You have already left feedback"
+    return None
+
+
+def refusal(action: Action, state: InternshipState, actor: Actor) -> Refusal | None:
+    """None if `actor` may ask for `action` now; otherwise why not."""
+    rel = relation(state, actor)
+    if rel == Relation.STRANGER:
+        return Refusal(errors.NOT_FOUND, "internship not found")
+    if not _role_allows(action, state, rel):
+        reason = " while a dispute is open" if state.disputed and rel != Relation.OPS else " here"
+        return Refusal(errors.FORBIDDEN, f"a {actor.role.value} may not ask for {action}{reason}")
+    if not _stage_allows(action, state):
+        if state.disputed:
+            reason = "a dispute is open and only ops can settle it"
+        else:
+            reason = f"the internship is {state.stage.value}"
+        return Refusal(errors.CONFLICT, f"{action.value} is not possible now: {reason}")
+    if done := _already_done(action, state, actor):
+        return Refusal(errors.CONFLICT, done)
+    return None
+
+
+def allowed_actions(state: InternshipState, actor: Actor) -> list[Action]:
+    """Every action `actor` may ask for now, in the lifecycle's order."""
+    return [a for a in Action if refusal(a, state, actor) is None]
+
+
+def may_withhold_refund(actor: Actor) -> bool:
+    """Cancelling after kickoff refunds the employer unless ops decide otherwise."""
+    return actor.role == Role.OPS

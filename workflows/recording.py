@@ -1,0 +1,137 @@
+"""Recording what happened: the timeline, the UI's view of the workflow, and the emails.
+
+Every event is projected to the database by a local activity (cheap, in the same workflow task)
+that also queues its emails in the outbox; a background mailer delivers them so a slow relay
+never holds a caller. Search attributes and current details change with the stage, so ops can
+filter and read workflows in the Temporal UI.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
+
+with workflow.unsafe.imports_passed_through():
+    from activities.notifications import Mailer
+    from activities.projection import Notice, Projection, Recipient, TransitionRecord
+    from core import search_attributes
+    from core.internship import SYSTEM, Actor, InternshipState, Role, Stage, TimelineEntry
+
+LOCAL_TIMEOUT = timedelta(seconds=15)
+# A projection write must land eventually; the database being down stalls, never loses.
+PROJECTION_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+)
+MAIL_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10))
+
+OPS_TEAM = Recipient(Role.OPS, "ops")
+
+
+def employer_of(state: InternshipState) -> Recipient:
+    return Recipient(Role.EMPLOYER, state.posting.employer_id)
+
+
+def launcher_of(state: InternshipState) -> Recipient:
+    assert state.launcher_id is not None
+    return Recipient(Role.LAUNCHER, state.launcher_id)
+
+
+class Recorder:
+    """Owns the timeline, the search attributes, the current details and the mail queue."""
+
+    def __init__(self, state: InternshipState) -> None:
+        self._state = state
+        self._mail: list[int] = []  # outbox ids, in the order they must go out
+        self._finished = False
+
+    async def record(self, event: str, by: Actor, *notices: Notice, note: str = "") -> None:
+        """Append to the timeline, project the state, and queue the event's emails."""
+        s = self._state
+        entry = TimelineEntry(
+            len(s.timeline) + 1, workflow.now(), s.stage, event, by.role, by.id, note
+        )
+        s.timeline.append(entry)
+        outbox = await workflow.execute_local_activity_method(
+            Projection.record,
+            TransitionRecord(s, entry, list(notices)),
+            start_to_close_timeout=LOCAL_TIMEOUT,
+            retry_policy=PROJECTION_RETRY,
+            summary=f"Record {event}",
+        )
+        self._mail.extend(outbox)
+
+    async def enter(
+        self, stage: Stage, event: str, by: Actor, *notices: Notice, note: str = ""
+    ) -> None:
+        """Move to `stage`: a new stage starts with no escalation."""
+        self._state.stage = stage
+        self._state.escalation_level = 0
+        self.publish()
+        await self.record(event, by, *notices, note=note)
+
+    async def raise_level(self, level: int, event: str, *notices: Notice, note: str = "") -> None:
+        self._state.escalation_level = max(self._state.escalation_level, level)
+        self.publish()
+        await self.record(event, SYSTEM, *notices, note=note)
+
+    async def remind(self, reason: str, to: list[Recipient], **details: object) -> None:
+        notice = Notice("reminder", to, {"reason": reason, **details})
+        await self.raise_level(1, f"reminder_{reason}", notice)
+
+    async def escalate(self, reason: str) -> None:
+        """Ops must act: email them and put the workflow at the top of their filter."""
+        notice = Notice("escalation", [OPS_TEAM], {"reason": reason, "level": 2})
+        await self.raise_level(2, "escalated", notice, note=reason)
+
+    def publish(self) -> None:
+        """One search-attribute upsert per change, so the UI filters on the current state."""
+        s = self._state
+        keys = search_attributes
+        updates: list[SearchAttributeUpdate[Any]] = [
+            keys.STAGE.value_set(s.stage.value),
+            keys.ESCALATION.value_set(s.escalation_level),
+        ]
+        # Launcher and due date are cleared only when a launcher withdraws (back to posted).
+        if s.launcher_id:
+            updates.append(keys.LAUNCHER.value_set(s.launcher_id))
+        elif s.stage == Stage.POSTED:
+            updates.append(keys.LAUNCHER.value_unset())
+        if s.due_at:
+            updates.append(keys.DUE_AT.value_set(s.due_at))
+        elif s.stage == Stage.POSTED:
+            updates.append(keys.DUE_AT.value_unset())
+        workflow.upsert_search_attributes(updates)
+        self.show_details()
+
+    def show_details(self) -> None:
+        """The line the Temporal UI shows under the workflow: stage, escalation, due date."""
+        s = self._state
+        parts = [f"**{s.stage.value}**", f"escalation {s.escalation_level}"]
+        if s.due_at:
+            parts.append(f"due {s.due_at:%Y-%m-%d %H:%M} UTC" + (" (overdue)" if s.overdue else ""))
+        if s.disputed:
+            parts.append("disputed")
+        workflow.set_current_details(" · ".join(parts))
+
+    async def deliver_mail(self) -> None:
+        """Deliver queued emails in order until `close_mail`; retries never block a transition."""
+        while True:
+            await workflow.wait_condition(lambda: bool(self._mail) or self._finished)
+            if not self._mail:
+                return
+            batch = list(self._mail)
+            await workflow.execute_local_activity_method(
+                Mailer.deliver,
+                batch,
+                start_to_close_timeout=LOCAL_TIMEOUT,
+                retry_policy=MAIL_RETRY,
+                summary=f"Email {len(batch)} notification(s)",
+            )
+            del self._mail[: len(batch)]
+
+    def close_mail(self) -> None:
+        """Nothing more will be recorded: the mailer drains what is queued and stops."""
+        self._finished = True
