@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.sessions = make_sessions(settings.database_url)
+    app.state.sessions = make_sessions(settings.database_url, **settings.pool_options())
     app.state.stripe = stripe_client(settings)
     app.state.codec = codec_from_key(settings.codec_key)
     errors.install(app)

@@ -10,7 +10,7 @@ from typing import Annotated
 import stripe
 from fastapi import Depends, Header, Request
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
 from api.errors import ApiError
@@ -22,6 +22,10 @@ from core.settings import Settings
 
 def get_settings(request: Request) -> Settings:
     return request.app.state.settings
+
+
+def get_sessions(request: Request) -> sessionmaker:
+    return request.app.state.sessions
 
 
 def get_db(request: Request) -> Iterator[Session]:
@@ -38,7 +42,9 @@ def get_stripe(request: Request) -> stripe.StripeClient:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+# For sync endpoints (run on a worker thread); async ones use short sessions via SessionsDep.
 DbDep = Annotated[Session, Depends(get_db)]
+SessionsDep = Annotated[sessionmaker, Depends(get_sessions)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 StripeDep = Annotated[stripe.StripeClient, Depends(get_stripe)]
 
@@ -72,7 +78,7 @@ def current_caller(
     if secrets.compare_digest(token.encode(), settings.ops_api_token.encode()):
         return Caller(Actor(Role.OPS, "ops"))
     digest = token_hash(token)
-    with request.app.state.sessions() as db:
+    with get_sessions(request)() as db:
         if employer := db.scalar(select(Employer).where(Employer.token_hash == digest)):
             return Caller(Actor(Role.EMPLOYER, employer.id), employer=employer)
         if launcher := db.scalar(select(Launcher).where(Launcher.token_hash == digest)):
@@ -100,12 +106,5 @@ def current_launcher(caller: CallerDep) -> Launcher:
     return caller.launcher
 
 
-def current_ops(caller: CallerDep) -> Actor:
-    if caller.actor.role != Role.OPS:
-        raise _forbidden(Role.OPS)
-    return caller.actor
-
-
 EmployerDep = Annotated[Employer, Depends(current_employer)]
 LauncherDep = Annotated[Launcher, Depends(current_launcher)]
-OpsDep = Annotated[Actor, Depends(current_ops)]

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
@@ -44,10 +45,22 @@ HTTP_CODES = {
 }
 
 
+# Seconds a client should wait before retrying a 503.
+RETRY_AFTER = 1
+
+
+def unavailable(code: str, message: str) -> JSONResponse:
+    """Not the caller's fault and nothing changed: try again shortly."""
+    return JSONResponse(error_body(code, message), 503, {"Retry-After": str(RETRY_AFTER)})
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {
+            401: {"WWW-Authenticate": "Bearer"},
+            503: {"Retry-After": str(RETRY_AFTER)},
+        }.get(exc.status)
         return JSONResponse(error_body(exc.code, exc.message, exc.details), exc.status, headers)
 
     @app.exception_handler(RequestValidationError)
@@ -66,34 +79,29 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RPCError)
     async def _temporal_down(_: Request, exc: RPCError) -> JSONResponse:
-        return JSONResponse(
-            error_body(
-                "unavailable",
-                f"Temporal did not answer ({exc.status.name}); "
-                "nothing was changed, try again shortly",
-            ),
-            503,
+        return unavailable(
+            "unavailable",
+            f"Temporal did not answer ({exc.status.name}); nothing was changed, try again shortly",
         )
 
     @app.exception_handler(stripe.StripeError)
     async def _stripe_down(_: Request, exc: stripe.StripeError) -> JSONResponse:
-        return JSONResponse(
-            error_body(
-                "payment_unavailable",
-                f"The payment provider did not answer ({type(exc).__name__}); try again shortly",
-            ),
-            503,
+        return unavailable(
+            "payment_unavailable",
+            f"The payment provider did not answer ({type(exc).__name__}); try again shortly",
         )
 
     @app.exception_handler(OperationalError)
     async def _database_down(_: Request, exc: OperationalError) -> JSONResponse:
         log.error("database unavailable: %s", exc)
-        return JSONResponse(
-            error_body(
-                "unavailable", "The database did not answer; nothing was changed, try again shortly"
-            ),
-            503,
+        return unavailable(
+            "unavailable", "The database did not answer; nothing was changed, try again shortly"
         )
+
+    @app.exception_handler(PoolTimeout)
+    async def _overloaded(_: Request, exc: PoolTimeout) -> JSONResponse:
+        log.warning("database pool exhausted: %s", exc)
+        return unavailable("overloaded", "The service is busy; nothing was changed, try again")
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

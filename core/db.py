@@ -194,9 +194,10 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, **pool: Any) -> Engine:
+    """`pool`: pool_size, max_overflow and pool_timeout (see Settings.pool_options)."""
     url = normalize_url(url)
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, **pool}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     engine = create_engine(url, **kwargs)
@@ -216,5 +217,5 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def make_sessions(url: str) -> sessionmaker:
-    return sessionmaker(make_engine(url), expire_on_commit=False)
+def make_sessions(url: str, **pool: Any) -> sessionmaker:
+    return sessionmaker(make_engine(url, **pool), expire_on_commit=False)

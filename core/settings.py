@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import lru_cache
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +20,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     database_url: str = "sqlite:///data/app.db"
+    # Connections each process keeps, may add under load, and waits for before answering 503.
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=20, ge=0)
+    db_pool_timeout_seconds: float = Field(default=5, gt=0)
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     temporal_ui_port: int = 8233  # the dev server's UI under `make run`
@@ -44,7 +49,7 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 
-    # Lifecycle policies (DESIGN.md section 3), in days unless named otherwise.
+    # Lifecycle policies (docs/architecture.md), in days unless named otherwise.
     applicants_reminder_days: float = 7
     posting_expiry_days: float = 14
     kickoff_reminder_days: float = 5
@@ -63,6 +68,13 @@ class Settings(BaseSettings):
     min_hourly_fee_cents: int = 2000
     # Divides every duration a workflow waits for: 86400 makes a day last one second.
     time_scale: float = Field(default=1, gt=0)
+
+    def pool_options(self) -> dict[str, Any]:
+        return {
+            "pool_size": self.db_pool_size,
+            "max_overflow": self.db_max_overflow,
+            "pool_timeout": self.db_pool_timeout_seconds,
+        }
 
     def policy(self) -> Policy:
         def days(n: float) -> timedelta:

@@ -55,7 +55,12 @@ async def main() -> None:
         logging.warning("CODEC_KEY is not set: workflow payloads are stored unencrypted")
     client = await connect(settings)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        worker = build_worker(client, settings, make_sessions(settings.database_url), executor)
+        worker = build_worker(
+            client,
+            settings,
+            make_sessions(settings.database_url, **settings.pool_options()),
+            executor,
+        )
         logging.info(
             "worker polling task queue %r on %s", settings.task_queue, settings.temporal_address
         )

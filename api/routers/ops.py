@@ -11,20 +11,22 @@ from fastapi.responses import JSONResponse
 from google.protobuf import json_format
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from sqlalchemy.orm import sessionmaker
+from starlette.concurrency import run_in_threadpool
 from temporalio.api.common.v1 import Payloads
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
-from api.deps import DbDep, SettingsDep, TemporalDep, bearer
+from api.deps import SessionsDep, SettingsDep, TemporalDep, bearer
 from api.errors import ApiError
 
 router = APIRouter(tags=["ops"])
 
 
 @router.get("/healthz", summary="Liveness of the database and Temporal")
-async def healthz(db: DbDep, client: TemporalDep) -> JSONResponse:
+async def healthz(sessions: SessionsDep, client: TemporalDep) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
-        db.execute(text("SELECT 1"))
+        await run_in_threadpool(_ping, sessions)
         checks["database"] = "ok"
     except Exception as err:  # noqa: BLE001 - any failure means "down", reported as such
         checks["database"] = f"down: {type(err).__name__}"
@@ -39,6 +41,11 @@ async def healthz(db: DbDep, client: TemporalDep) -> JSONResponse:
     return JSONResponse(
         {"status": "ok" if healthy else "degraded", **checks}, 200 if healthy else 503
     )
+
+
+def _ping(sessions: sessionmaker) -> None:
+    with sessions() as db:
+        db.execute(text("SELECT 1"))
 
 
 @router.get("/metrics", summary="Prometheus metrics")

@@ -1,7 +1,9 @@
 """Stripe webhooks: signature-verified, each event handled once.
 
-`account.updated` tells us a launcher finished payout onboarding; internships waiting to pay
-them are signalled so the payout goes out without waiting for the next reminder.
+`account.updated` tells us a launcher finished payout onboarding: their record is updated and
+every internship waiting to pay them is signalled. The database work runs on a worker thread in
+short sessions, closed before Temporal is signalled, so the event loop and the connection pool
+never wait on Temporal.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import stripe
 from fastapi import APIRouter, Header, Request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import sessionmaker
+from starlette.concurrency import run_in_threadpool
 from temporalio.service import RPCError
 
-from api.deps import DbDep, SettingsDep, TemporalDep
+from api.deps import SessionsDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.lifecycle import handle
 from core.db import Internship, Launcher, StripeEvent
@@ -32,7 +36,7 @@ WAITING_FOR_PAYOUT = (Stage.APPROVED.value, Stage.SETTLING.value, Stage.RESOLVED
 @router.post("/webhook", summary="Stripe events (signed)")
 async def webhook(
     request: Request,
-    db: DbDep,
+    sessions: SessionsDep,
     settings: SettingsDep,
     client: TemporalDep,
     stripe_signature: Annotated[str | None, Header()] = None,
@@ -44,33 +48,44 @@ async def webhook(
         )
     except (ValueError, stripe.SignatureVerificationError) as err:
         raise ApiError(400, "bad_signature", f"webhook rejected: {err}") from err
-    if db.get(StripeEvent, event.id):
+    if await run_in_threadpool(_seen, sessions, event.id):
         return {"status": "duplicate"}
     # Handled before it is marked done: if this fails, Stripe's redelivery tries again.
     if event.type == "account.updated":
-        await _account_updated(event.data.object, db, client)
-    db.add(StripeEvent(id=event.id, type=event.type))
-    try:
-        db.commit()
-    except IntegrityError:
-        db.rollback()  # a concurrent delivery of the same event got there first
+        waiting = await run_in_threadpool(_account_updated, sessions, event.data.object)
+        for internship_id in waiting:
+            # A workflow that finished meanwhile has nothing waiting any more.
+            with contextlib.suppress(RPCError):
+                await handle(client, internship_id).signal(InternshipWorkflow.payout_account_ready)
+    await run_in_threadpool(_mark_handled, sessions, event)
     return {"status": "ok"}
 
 
-async def _account_updated(account: stripe.Account, db: DbDep, client: TemporalDep) -> None:
-    launcher = db.scalar(select(Launcher).where(Launcher.stripe_account_id == account.id))
-    if launcher is None:
-        return
-    launcher.payouts_enabled = payouts_ready(account)
-    db.commit()
-    if not launcher.payouts_enabled:
-        return
-    waiting = db.scalars(
-        select(Internship.id).where(
+def _seen(sessions: sessionmaker, event_id: str) -> bool:
+    with sessions() as db:
+        return db.get(StripeEvent, event_id) is not None
+
+
+def _account_updated(sessions: sessionmaker, account: stripe.Account) -> list[str]:
+    """Record the launcher's payout status; the internships to signal if they can be paid."""
+    with sessions() as db:
+        launcher = db.scalar(select(Launcher).where(Launcher.stripe_account_id == account.id))
+        if launcher is None:
+            return []
+        launcher.payouts_enabled = payouts_ready(account)
+        db.commit()
+        if not launcher.payouts_enabled:
+            return []
+        waiting = select(Internship.id).where(
             Internship.launcher_id == launcher.id, Internship.stage.in_(WAITING_FOR_PAYOUT)
         )
-    ).all()
-    for internship_id in waiting:
-        # A workflow that finished meanwhile has nothing waiting any more.
-        with contextlib.suppress(RPCError):
-            await handle(client, internship_id).signal(InternshipWorkflow.payout_account_ready)
+        return list(db.scalars(waiting))
+
+
+def _mark_handled(sessions: sessionmaker, event: stripe.Event) -> None:
+    with sessions() as db:
+        db.add(StripeEvent(id=event.id, type=event.type))
+        try:
+            db.commit()
+        except IntegrityError:
+            db.rollback()  # a concurrent delivery of the same event got there first
