@@ -58,7 +58,9 @@ async def tight_api(
     """The API with one pooled connection and no overflow, and a probe on its Temporal calls.
     (Depends on `api` so internships left open are stopped after the test.)"""
     probe = PoolProbe()
-    client = temporal.Client(**{**env.client.config(), "interceptors": [probe]})
+    config = env.client.config()
+    config["interceptors"] = [probe]
+    client = temporal.Client(**config)
     tight = settings.model_copy(
         update={
             "api_port": free_port(),
