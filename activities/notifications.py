@@ -1,23 +1,24 @@
 """Email: Jinja2 templates rendered into the outbox, and SMTP delivery of outbox rows.
 
 Rendering happens when the projection records an event (same transaction as the outbox row);
-delivery is a separate local activity so a slow or down relay retries without blocking anyone.
+delivery is the worker's outbox relay's job (worker/outbox.py), outside any workflow task, so a
+slow or down mail relay never holds up a transition.
 """
 
 from __future__ import annotations
 
 import smtplib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
 from temporalio import activity
 
-from core.db import OutboxEmail, utcnow
+from core.db import OutboxEmail
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 
@@ -59,53 +60,62 @@ class Templates:
         )
 
 
+class Outcome(StrEnum):
+    SENT = "sent"
+    REFUSED = "refused"  # for good: this address or message will never be accepted
+    DEFERRED = "deferred"  # tried and not taken now: try again after a backoff
+    WAITING = "waiting"  # not tried: an earlier email to the same address was deferred
+
+
+@dataclass
+class Delivery:
+    row_id: int
+    outcome: Outcome
+    error: str | None = None
+
+
 class Mailer:
-    def __init__(self, sessions: sessionmaker, host: str, port: int, sender: str) -> None:
-        self.sessions = sessions
+    """SMTP delivery of outbox rows, in order, over one connection per batch."""
+
+    def __init__(self, host: str, port: int, sender: str) -> None:
         self.host = host
         self.port = port
         self.sender = sender
 
-    @activity.defn(name="deliver_emails")
-    def deliver(self, outbox_ids: list[int]) -> int:
-        """Send each pending outbox row once; rows already sent are skipped on retry.
+    def send(self, rows: Sequence[OutboxEmail]) -> Iterator[Delivery]:
+        """One outcome per row, as it happens, so each can be recorded at once.
 
-        A relay that is down (connection errors, 4xx) fails the activity so it retries; an
-        address the relay refuses for good (5xx) marks that row failed and the rest go on.
+        An address refused for good fails that row alone; a temporary refusal defers the row
+        and holds back that address's later rows (each address hears in order); a relay that
+        is down or drops the session defers every row not yet sent.
         """
-        sent = 0
-        with self.sessions() as db:
-            rows = db.scalars(
-                select(OutboxEmail)
-                .where(OutboxEmail.id.in_(outbox_ids), OutboxEmail.status == "pending")
-                .order_by(OutboxEmail.id)
-            ).all()
-            if not rows:
-                return 0
-            try:
-                with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
-                    for row in rows:
-                        row.attempts += 1
-                        try:
-                            smtp.send_message(self._message(row))
-                        except (
-                            smtplib.SMTPRecipientsRefused,
-                            smtplib.SMTPResponseException,
-                        ) as err:
-                            if not _permanent(err):
-                                raise
-                            row.status, row.last_error = "failed", f"{type(err).__name__}: {err}"
-                        else:
-                            row.status, row.sent_at = "sent", utcnow()
-                            sent += 1
-                        db.commit()  # at once: a later failure must not resend this one
-            except (OSError, smtplib.SMTPException) as err:
-                for row in rows:
-                    if row.status == "pending":
-                        row.last_error = f"{type(err).__name__}: {err}"
-                db.commit()
-                raise
-        return sent
+        deferred: set[str] = set()
+        pending = list(rows)
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
+                while pending:
+                    row = pending[0]
+                    if row.to_email in deferred:
+                        delivery = Delivery(row.id, Outcome.WAITING)
+                    else:
+                        delivery = self._send_one(smtp, row)
+                    if delivery.outcome == Outcome.DEFERRED:
+                        deferred.add(row.to_email)
+                    pending.pop(0)
+                    yield delivery
+        except (OSError, smtplib.SMTPException) as err:
+            for row in pending:
+                yield Delivery(row.id, Outcome.DEFERRED, _describe(err))
+
+    def _send_one(self, smtp: smtplib.SMTP, row: OutboxEmail) -> Delivery:
+        try:
+            smtp.send_message(self._message(row))
+        except PERMANENT_ERRORS as err:
+            return Delivery(row.id, Outcome.REFUSED, _describe(err))
+        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as err:
+            outcome = Outcome.REFUSED if _permanent(err) else Outcome.DEFERRED
+            return Delivery(row.id, outcome, _describe(err))
+        return Delivery(row.id, Outcome.SENT)
 
     def _message(self, row: OutboxEmail) -> EmailMessage:
         msg = EmailMessage()
@@ -120,6 +130,21 @@ class Mailer:
         msg.set_content(row.text_body)
         msg.add_alternative(row.html_body, subtype="html")
         return msg
+
+
+@activity.defn(name="deliver_emails")
+def deliver_emails(outbox_ids: list[int]) -> int:
+    """Kept for workflows started before the outbox relay: they still ask, the relay sends."""
+    return 0
+
+
+# Refusals no retry can fix: the relay can't take a non-ASCII address (no SMTPUTF8), or the
+# address can't even be encoded.
+PERMANENT_ERRORS = (smtplib.SMTPNotSupportedError, UnicodeError)
+
+
+def _describe(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"[:2000]
 
 
 def _permanent(err: smtplib.SMTPRecipientsRefused | smtplib.SMTPResponseException) -> bool:

@@ -7,6 +7,7 @@ outbox rows, so an email is queued once per event.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,7 +17,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
 from activities.notifications import Templates, format_money
-from core.db import Employer, Internship, InternshipSkill, Launcher, OutboxEmail, TimelineEvent
+from core.db import (
+    PENDING,
+    Employer,
+    Internship,
+    InternshipSkill,
+    Launcher,
+    OutboxEmail,
+    TimelineEvent,
+)
 from core.internship import InternshipState, Role, TimelineEntry
 
 
@@ -56,9 +65,15 @@ def _when(at: datetime | None) -> str | None:
 
 class Projection:
     def __init__(
-        self, sessions: sessionmaker, templates: Templates, public_base_url: str, ops_email: str
+        self,
+        sessions: sessionmaker,
+        templates: Templates,
+        public_base_url: str,
+        ops_email: str,
+        emails_queued: Callable[[], None] = lambda: None,
     ) -> None:
         self.sessions = sessions
+        self.emails_queued = emails_queued  # wakes this process's outbox relay
         self.templates = templates
         self.public_base_url = public_base_url.rstrip("/")
         self.ops = Contact("Ops team", ops_email)
@@ -66,6 +81,12 @@ class Projection:
     @activity.defn(name="record_transition")
     def record(self, rec: TransitionRecord) -> list[int]:
         """Project the state after one event; return the ids of its emails still to send."""
+        outbox = self._project(rec)
+        if outbox:
+            self.emails_queued()
+        return outbox
+
+    def _project(self, rec: TransitionRecord) -> list[int]:
         s, entry = rec.state, rec.entry
         internship_id = s.posting.internship_id
         with self.sessions.begin() as db:
@@ -102,7 +123,7 @@ class Projection:
                     .where(
                         OutboxEmail.internship_id == internship_id,
                         OutboxEmail.seq == entry.seq,
-                        OutboxEmail.status == "pending",
+                        OutboxEmail.status == PENDING,
                     )
                     .order_by(OutboxEmail.id)
                 )

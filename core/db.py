@@ -143,6 +143,9 @@ class TimelineEvent(Base):
     note: Mapped[str] = mapped_column(Text, default="")
 
 
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+
+
 class OutboxEmail(Base):
     """One email per (internship, event, recipient): the unique key makes retries send once."""
 
@@ -158,13 +161,17 @@ class OutboxEmail(Base):
     subject: Mapped[str] = mapped_column(String(300))
     text_body: Mapped[str] = mapped_column(Text)
     html_body: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)  # PENDING, SENT or FAILED
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Not before: a relay's lease while it sends, or the backoff after a temporary refusal.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
+        Index("ix_outbox_status_id", "status", "id"),
+        Index("ix_outbox_status_to_email", "status", "to_email", "id"),
         UniqueConstraint(
             "internship_id",
             "seq",

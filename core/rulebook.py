@@ -1,7 +1,7 @@
 """Who may see and do what with an internship: every rule, written once.
 
 Pure functions over the workflow's state and the caller, with no Temporal and no database. The
-workflow's validators, the API's presenters and list query, and the pages all ask this module,
+workflow's validators, the API's presenters and list query (and any page built on them) ask this module,
 so a page never offers a button the workflow would refuse, and a list never shows a row that
 the detail would answer 404 for.
 

@@ -33,6 +33,16 @@ class Settings(BaseSettings):
     stripe_api_base: str = "http://127.0.0.1:12111"
     stripe_webhook_secret: str = "whsec_local_dev_secret"
 
+    # The worker (each process): activity threads (synchronous SQLAlchemy, Stripe and SMTP
+    # calls; also the database connections it may use at once), workflow tasks processed at
+    # once, and workflows kept in memory between tasks (the sticky cache: more is faster replay-
+    # free work, at the cost of memory).
+    worker_activity_threads: int = Field(default=32, ge=1)
+    worker_workflow_tasks: int = Field(default=100, ge=2)
+    worker_cached_workflows: int = Field(default=1000, ge=0)
+    # The outbox relay checks for due emails this often (it is woken at once by its own worker).
+    mail_poll_seconds: float = Field(default=1, gt=0)
+
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
     mail_from: str = "Micro-internships <noreply@microinternships.local>"

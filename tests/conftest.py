@@ -19,7 +19,6 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from email.message import EmailMessage
@@ -51,7 +50,7 @@ from core.internship import TERMINAL_STAGES, Posting, workflow_id
 from core.settings import Settings
 from core.stripe_api import stripe_client
 from dev.stripe_server import create_app as create_stripe_app
-from worker.main import ACTIVITY_THREADS, build_worker
+from worker.main import running
 from workflows.internship import InternshipWorkflow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -236,10 +235,8 @@ async def env(settings: Settings) -> AsyncIterator[WorkflowEnvironment]:
 async def worker(
     env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker
 ) -> AsyncIterator[Worker]:
-    with ThreadPoolExecutor(ACTIVITY_THREADS) as executor:
-        w = build_worker(env.client, settings, sessions, executor)
-        async with w:
-            yield w
+    async with running(env.client, settings, sessions) as w:
+        yield w
 
 
 def complete_onboarding(url: str) -> None:

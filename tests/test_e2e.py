@@ -7,7 +7,6 @@ the Temporal UI to find the internship by its stage.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy.orm import sessionmaker
@@ -21,7 +20,7 @@ from core.internship import InternshipState, Stage, workflow_id
 from core.settings import Settings
 from tests.conftest import BIN, Api, Inbox, eventually, free_port
 from tests.test_api import act, employer, launcher, post, until_stage
-from worker.main import ACTIVITY_THREADS, build_worker
+from worker.main import running
 from workflows.internship import InternshipWorkflow
 
 
@@ -43,12 +42,11 @@ async def dev_api(
 ) -> AsyncIterator[Api]:
     port = free_port()
     local = settings.model_copy(update={"api_port": port})
-    with ThreadPoolExecutor(ACTIVITY_THREADS) as executor:
-        async with (
-            build_worker(dev_server.client, local, sessions, executor),
-            Api(create_app(local, temporal=dev_server.client), port) as served,
-        ):
-            yield served
+    async with (
+        running(dev_server.client, local, sessions),
+        Api(create_app(local, temporal=dev_server.client), port) as served,
+    ):
+        yield served
 
 
 async def test_posting_to_completed_on_the_dev_server(
@@ -95,18 +93,17 @@ async def test_a_new_worker_carries_on_where_the_old_one_stopped(
     money or email is repeated."""
     local = settings.model_copy(update={"api_port": free_port(), "task_queue": "restarts"})
     client = dev_server.client
-    with ThreadPoolExecutor(ACTIVITY_THREADS) as executor:
-        async with Api(create_app(local, temporal=client), local.api_port) as api:
-            async with build_worker(client, local, sessions, executor):
-                emp, lnc = await employer(api), await launcher(api)
-                iid = (await post(api, emp))["id"]
-                await act(api, lnc, iid, "applications", {"pitch": "Hello"})
-                await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]})
-                await act(api, emp, iid, "kickoff")
-            async with build_worker(client, local, sessions, executor):
-                await act(api, lnc, iid, "submissions", {"url": "https://docs.example.com/a"})
-                await act(api, emp, iid, "review", {"decision": "approve"})
-                paid = await until_stage(api, emp, iid, "paid")
+    async with Api(create_app(local, temporal=client), local.api_port) as api:
+        async with running(client, local, sessions):
+            emp, lnc = await employer(api), await launcher(api)
+            iid = (await post(api, emp))["id"]
+            await act(api, lnc, iid, "applications", {"pitch": "Hello"})
+            await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]})
+            await act(api, emp, iid, "kickoff")
+        async with running(client, local, sessions):
+            await act(api, lnc, iid, "submissions", {"url": "https://docs.example.com/a"})
+            await act(api, emp, iid, "review", {"decision": "approve"})
+            paid = await until_stage(api, emp, iid, "paid")
     assert paid["payment"] == {
         "charged_cents": 40000,
         "paid_to_launcher_cents": 36000,

@@ -12,16 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
 
-from activities.notifications import Mailer, Templates
+from activities.notifications import Templates
 from activities.projection import Notice, Projection, Recipient, TransitionRecord
 from core import errors
 from core.db import OutboxEmail, TimelineEvent
 from core.internship import Cancellation, Kickoff, Review, Role, Stage, Submission
-from tests.conftest import World, free_port
+from tests.conftest import World
 from tests.test_lifecycle import (
     DAY,
     HOUR,
@@ -131,29 +129,6 @@ async def test_recording_an_event_twice_queues_its_emails_once(world: World) -> 
     assert len(await world.inbox.wait_for(iid, "submission")) == 1
 
 
-async def test_mail_outage_retries_without_duplicates(world: World) -> None:
-    employer, launcher = world.employer(), world.launcher()
-    h = await in_progress(world, employer, launcher)
-    iid = (await state(h)).posting.internship_id
-    await world.inbox.wait_for(iid, "kickoff", 2)
-    with world.sessions() as db:
-        ids = list(db.scalars(select(OutboxEmail.id).where(OutboxEmail.internship_id == iid)))
-        for row in db.scalars(select(OutboxEmail).where(OutboxEmail.id.in_(ids))):
-            row.status = "pending"  # as if the relay had been down when they were queued
-        db.commit()
-    before = len(world.inbox.about(iid))
-    down = Mailer(world.sessions, "127.0.0.1", free_port(), world.settings.mail_from)
-    with pytest.raises(OSError):
-        await asyncio.to_thread(down.deliver, ids)
-    with world.sessions() as db:
-        first = db.get(OutboxEmail, ids[0])
-        assert first is not None and first.status == "pending" and first.last_error
-    up = Mailer(world.sessions, "127.0.0.1", world.settings.smtp_port, world.settings.mail_from)
-    assert await asyncio.to_thread(up.deliver, ids) == len(ids)
-    assert await asyncio.to_thread(up.deliver, ids) == 0  # a retry after success sends nothing
-    assert len(world.inbox.about(iid)) == before + len(ids)
-
-
 async def test_refund_refused_by_stripe_escalates_and_waits_for_ops(world: World) -> None:
     employer, launcher = world.employer(), world.launcher()
     h = await in_progress(world, employer, launcher)
@@ -202,65 +177,6 @@ async def test_charge_after_an_outage_reuses_its_key(world: World) -> None:
 def plain_text(msg: Any) -> str:
     body = msg.get_body(("plain",))
     return str(body.get_content()).lower() if body is not None else ""
-
-
-class RefusingRelay:
-    """An SMTP relay that refuses one mailbox for good (550) and accepts the rest."""
-
-    def __init__(self) -> None:
-        self.accepted: list[str] = []
-
-    async def handle_RCPT(  # noqa: N802
-        self, server: Any, session: Any, envelope: Any, address: str, options: Any
-    ) -> str:
-        if address.startswith("gone@"):
-            return "550 5.1.1 No such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.accepted += envelope.rcpt_tos
-        return "250 OK"
-
-
-def test_a_refused_address_does_not_block_the_others(sessions: sessionmaker) -> None:
-    relay = RefusingRelay()
-    controller = Controller(relay, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        with sessions.begin() as db:
-            rows = [
-                OutboxEmail(
-                    internship_id="mailtest",
-                    seq=1,
-                    kind="overdue",
-                    recipient_role=role,
-                    recipient_id=role,
-                    to_email=to,
-                    subject="s",
-                    text_body="t",
-                    html_body="<p>h</p>",
-                )
-                for role, to in (
-                    ("launcher", "gone@uni.example.com"),
-                    ("employer", "ada@acme.example.com"),
-                )
-            ]
-            db.add_all(rows)
-            db.flush()
-            ids = [r.id for r in rows]
-        mailer = Mailer(sessions, "127.0.0.1", controller.port, "noreply@example.com")
-        assert mailer.deliver(ids) == 1
-        assert mailer.deliver(ids) == 0  # nothing left to retry
-        with sessions() as db:
-            status = {
-                r.to_email: r.status
-                for r in db.scalars(select(OutboxEmail).where(OutboxEmail.id.in_(ids)))
-            }
-        assert status == {"gone@uni.example.com": "failed", "ada@acme.example.com": "sent"}
-        assert relay.accepted == ["ada@acme.example.com"]
-    finally:
-        controller.stop()
 
 
 async def test_ops_can_settle_a_refused_refund_themselves(world: World) -> None:

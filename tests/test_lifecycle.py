@@ -210,6 +210,7 @@ async def test_posted_without_applicants_expires_without_reminder(world: World) 
     await world.skip(14 * DAY + HOUR)
     s = await h.result()
     assert s.stage == Stage.EXPIRED and s.escalation_level == 0
+    await world.inbox.wait_for(s.posting.internship_id, "expired")
     assert [k for k, _ in world.inbox.kinds(s.posting.internship_id)] == ["expired"]
 
 

@@ -1,36 +1,52 @@
-"""The worker: runs the internship workflow and its activities on one task queue.
+"""The worker: runs the internship workflow and its activities on one task queue, and the
+outbox relay that delivers their emails.
 
-Start as many as you like (`python -m worker`); Temporal spreads the work among them.
+Start as many as you like (`python -m worker`); Temporal spreads the work among them, and the
+relays share the outbox.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 
 from sqlalchemy.orm import sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.notifications import Mailer, Templates
+from activities.notifications import Mailer, Templates, deliver_emails
 from activities.payments import Payments
 from activities.projection import Projection
 from core.db import make_sessions
 from core.settings import Settings, get_settings
 from core.stripe_api import stripe_client
 from core.temporal import connect
+from worker.outbox import OutboxRelay
 from workflows.internship import InternshipWorkflow
 
-# Activities are synchronous (SQLAlchemy, Stripe SDK, smtplib) and run on this many threads.
-ACTIVITY_THREADS = 32
+
+def build_relay(settings: Settings, sessions: sessionmaker) -> OutboxRelay:
+    mailer = Mailer(settings.smtp_host, settings.smtp_port, settings.mail_from)
+    return OutboxRelay(sessions, mailer, poll_seconds=settings.mail_poll_seconds)
 
 
 def build_worker(
-    client: Client, settings: Settings, sessions: sessionmaker, executor: ThreadPoolExecutor
+    client: Client,
+    settings: Settings,
+    sessions: sessionmaker,
+    executor: ThreadPoolExecutor,
+    relay: OutboxRelay,
 ) -> Worker:
-    projection = Projection(sessions, Templates(), settings.public_base_url, settings.ops_email)
-    mailer = Mailer(sessions, settings.smtp_host, settings.smtp_port, settings.mail_from)
+    projection = Projection(
+        sessions,
+        Templates(),
+        settings.public_base_url,
+        settings.ops_email,
+        emails_queued=relay.wake.set,
+    )
     payments = Payments(stripe_client(settings), sessions, settings.public_base_url)
     return Worker(
         client,
@@ -38,14 +54,34 @@ def build_worker(
         workflows=[InternshipWorkflow],
         activities=[
             projection.record,
-            mailer.deliver,
+            deliver_emails,
             payments.charge_employer,
             payments.pay_launcher,
             payments.refund_employer,
         ],
         activity_executor=executor,
-        max_concurrent_activities=ACTIVITY_THREADS,
+        max_concurrent_activities=settings.worker_activity_threads,
+        max_concurrent_local_activities=settings.worker_activity_threads,
+        max_concurrent_workflow_tasks=settings.worker_workflow_tasks,
+        max_cached_workflows=settings.worker_cached_workflows,
     )
+
+
+@asynccontextmanager
+async def running(
+    client: Client, settings: Settings, sessions: sessionmaker
+) -> AsyncIterator[Worker]:
+    """The Temporal worker and the outbox relay, running until the block ends."""
+    relay = build_relay(settings, sessions)
+    with ThreadPoolExecutor(max_workers=settings.worker_activity_threads) as executor:
+        worker = build_worker(client, settings, sessions, executor, relay)
+        async with worker:
+            delivering = asyncio.create_task(relay.run())
+            try:
+                yield worker
+            finally:
+                relay.stop()
+                await delivering
 
 
 async def main() -> None:
@@ -54,17 +90,12 @@ async def main() -> None:
     if not settings.codec_key:
         logging.warning("CODEC_KEY is not set: workflow payloads are stored unencrypted")
     client = await connect(settings)
-    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        worker = build_worker(
-            client,
-            settings,
-            make_sessions(settings.database_url, **settings.pool_options()),
-            executor,
-        )
+    sessions = make_sessions(settings.database_url, **settings.pool_options())
+    async with running(client, settings, sessions):
         logging.info(
             "worker polling task queue %r on %s", settings.task_queue, settings.temporal_address
         )
-        await worker.run()
+        await asyncio.Event().wait()  # until interrupted; leaving the block shuts down cleanly
 
 
 if __name__ == "__main__":

@@ -49,6 +49,8 @@ with workflow.unsafe.imports_passed_through():
 # Changes to logic that running workflows may be in the middle of (see tests/test_replay.py).
 # Since this patch, a resolution that owes the launcher money stays `settling` until it is paid.
 RESOLUTION_SETTLES = "resolution-settles-before-resolved"
+# Since this patch, the worker's outbox relay sends email; no workflow task waits on SMTP.
+MAIL_RELAY = "mail-sent-by-outbox-relay"
 
 
 def _days(policy: timedelta) -> str:
@@ -75,7 +77,11 @@ class InternshipWorkflow:
 
     @workflow.run
     async def run(self, posting: Posting) -> InternshipState:
-        mailer = asyncio.create_task(self._recorder.deliver_mail())
+        mailer = None
+        if workflow.patched(MAIL_RELAY):
+            self._recorder.leave_mail_to_relay()
+        else:
+            mailer = asyncio.create_task(self._recorder.deliver_mail())
         self._recorder.show_details()
         async with self._lock:  # an application may already be arriving
             await self._recorder.record("posted", Actor(Role.EMPLOYER, posting.employer_id))
@@ -96,10 +102,12 @@ class InternshipWorkflow:
         # Resolved before RESOLUTION_SETTLES: the payout owed followed the final stage.
         if self._money.resolution_payout:
             await self._money.pay_resolution()
-        # A handler may still be recording the last event; only then can the mailer drain and stop.
+        # A handler may still be recording the last event: let it finish (and an older
+        # workflow's own mailer drain) before the workflow completes.
         await workflow.wait_condition(workflow.all_handlers_finished)
-        self._recorder.close_mail()
-        await mailer
+        if mailer:
+            self._recorder.close_mail()
+            await mailer
         return self._state
 
     async def _posted(self) -> None:

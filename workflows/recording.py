@@ -1,8 +1,8 @@
 """Recording what happened: the timeline, the UI's view of the workflow, and the emails.
 
 Every event is projected to the database by a local activity (cheap, in the same workflow task)
-that also queues its emails in the outbox; a background mailer delivers them so a slow relay
-never holds a caller. Search attributes and current details change with the stage, so ops can
+that also queues its emails in the outbox; the worker's outbox relay delivers them, outside any
+workflow task, so SMTP never holds a caller. Search attributes and current details change with the stage, so ops can
 filter and read workflows in the Temporal UI.
 """
 
@@ -15,7 +15,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
-    from activities.notifications import Mailer
+    from activities.notifications import deliver_emails
     from activities.projection import Notice, Projection, Recipient, TransitionRecord
     from core import search_attributes
     from core.internship import SYSTEM, Actor, InternshipState, Role, Stage, TimelineEntry
@@ -44,7 +44,9 @@ class Recorder:
 
     def __init__(self, state: InternshipState) -> None:
         self._state = state
+        # Workflows started before the outbox relay deliver their own email (see `deliver_mail`).
         self._mail: list[int] = []  # outbox ids, in the order they must go out
+        self._delivers_mail = True
         self._finished = False
 
     async def record(self, event: str, by: Actor, *notices: Notice, note: str = "") -> None:
@@ -61,7 +63,8 @@ class Recorder:
             retry_policy=PROJECTION_RETRY,
             summary=f"Record {event}",
         )
-        self._mail.extend(outbox)
+        if self._delivers_mail:
+            self._mail.extend(outbox)
 
     async def enter(
         self, stage: Stage, event: str, by: Actor, *notices: Notice, note: str = ""
@@ -116,15 +119,20 @@ class Recorder:
             parts.append("disputed")
         workflow.set_current_details(" · ".join(parts))
 
+    def leave_mail_to_relay(self) -> None:
+        """The worker's outbox relay delivers this workflow's email: none is sent from here."""
+        self._delivers_mail = False
+        self._mail.clear()
+
     async def deliver_mail(self) -> None:
-        """Deliver queued emails in order until `close_mail`; retries never block a transition."""
+        """Before the outbox relay: deliver queued emails in order until `close_mail`."""
         while True:
             await workflow.wait_condition(lambda: bool(self._mail) or self._finished)
             if not self._mail:
                 return
             batch = list(self._mail)
-            await workflow.execute_local_activity_method(
-                Mailer.deliver,
+            await workflow.execute_local_activity(
+                deliver_emails,
                 batch,
                 start_to_close_timeout=LOCAL_TIMEOUT,
                 retry_policy=MAIL_RETRY,

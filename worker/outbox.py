@@ -1,0 +1,151 @@
+"""The outbox relay: delivers queued emails from the database, beside the Temporal worker.
+
+Workflows only queue emails (the projection writes them in the same transaction as the event),
+so no workflow task and no update's answer waits on SMTP. Every worker process runs a relay;
+they share the outbox safely:
+
+- a relay claims due rows with a short lease (`next_attempt_at`), on Postgres with
+  `FOR UPDATE SKIP LOCKED`, and a conditional update so two relays never claim the same row;
+- an address hears in order: a row is claimed only with every earlier pending row of its
+  address, and never while an earlier one is leased or backing off;
+- each outcome is written as soon as it happens: sent, failed for good (kept, with the error,
+  for ops), or deferred with exponential backoff. A relay that dies mid-batch leaves leases that
+  expire, so another relay sends those rows (the Message-ID is stable, for de-duplication).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.orm import aliased, sessionmaker
+
+from activities.notifications import Delivery, Mailer, Outcome
+from core.db import FAILED, PENDING, SENT, OutboxEmail, utcnow
+
+log = logging.getLogger("worker.outbox")
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        sessions: sessionmaker,
+        mailer: Mailer,
+        *,
+        batch: int = 50,
+        lease: timedelta = timedelta(minutes=2),
+        max_backoff: timedelta = timedelta(minutes=10),
+        poll_seconds: float = 1.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.sessions = sessions
+        self.mailer = mailer
+        self.batch = batch
+        self.lease = lease
+        self.max_backoff = max_backoff
+        self.poll_seconds = poll_seconds
+        self.clock = clock
+        # Set when this process queues email, so it goes out at once rather than at the next poll.
+        self.wake = threading.Event()
+        self._stopping = False
+
+    async def run(self) -> None:
+        """Deliver until `stop`: at once when woken, else every `poll_seconds`."""
+        while not self._stopping:
+            try:
+                busy = await asyncio.to_thread(self.deliver_due)
+            except Exception:  # the database is down: keep the relay alive and try again
+                log.exception("outbox relay pass failed")
+                busy = 0
+            if not busy and not self._stopping:
+                await asyncio.to_thread(self.wake.wait, self.poll_seconds)
+                self.wake.clear()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.wake.set()
+
+    def deliver_due(self) -> int:
+        """One pass: claim due rows, send them, record each outcome. Returns rows claimed."""
+        rows = self._claim()
+        for delivery in self.mailer.send(rows):
+            self._record(delivery)
+        return len(rows)
+
+    def _claim(self) -> list[OutboxEmail]:
+        now = self.clock()
+        row, earlier = OutboxEmail, aliased(OutboxEmail)
+        due = or_(row.next_attempt_at.is_(None), row.next_attempt_at <= now)
+        held_back = exists().where(
+            earlier.status == PENDING,
+            earlier.to_email == row.to_email,
+            earlier.id < row.id,
+            earlier.next_attempt_at > now,
+        )
+        with self.sessions.begin() as db:
+            candidates = db.execute(
+                select(row.id, row.to_email)
+                .where(row.status == PENDING, due, ~held_back)
+                .order_by(row.id)
+                .limit(self.batch)
+                .with_for_update(skip_locked=True, of=row)
+            ).all()
+            if not candidates:
+                return []
+            # Every earlier pending row of an address must come along (a concurrent relay may
+            # hold one that the query above skipped): keep only each address's leading rows.
+            addresses = {to for _, to in candidates}
+            queued: dict[str, list[int]] = defaultdict(list)
+            for id_, to in db.execute(
+                select(row.id, row.to_email)
+                .where(
+                    row.status == PENDING,
+                    row.to_email.in_(addresses),
+                    row.id <= max(id_ for id_, _ in candidates),
+                )
+                .order_by(row.id)
+            ):
+                queued[to].append(id_)
+            claimed: list[int] = []
+            taken: dict[str, int] = defaultdict(int)
+            lease_until = now + self.lease
+            for id_, to in candidates:
+                if queued[to][taken[to] : taken[to] + 1] != [id_]:
+                    continue  # an earlier email to this address is not ours to send first
+                won = db.execute(
+                    update(row)
+                    .where(row.id == id_, row.status == PENDING, due)
+                    .values(next_attempt_at=lease_until)
+                ).rowcount
+                if won:
+                    claimed.append(id_)
+                    taken[to] += 1
+            return list(db.scalars(select(row).where(row.id.in_(claimed)).order_by(row.id)))
+
+    def _record(self, delivery: Delivery) -> None:
+        now = self.clock()
+        row = OutboxEmail
+        with self.sessions.begin() as db:
+            email = db.get(row, delivery.row_id)
+            if email is None or email.status != PENDING:
+                return
+            if delivery.outcome == Outcome.WAITING:
+                email.next_attempt_at = None  # released: it follows its address's earlier email
+                return
+            email.attempts += 1
+            email.last_error = delivery.error
+            if delivery.outcome == Outcome.SENT:
+                email.status, email.sent_at, email.next_attempt_at = SENT, now, None
+            elif delivery.outcome == Outcome.REFUSED:
+                email.status, email.next_attempt_at = FAILED, None
+                log.warning(
+                    "email %s to %s failed for good: %s", email.id, email.to_email, delivery.error
+                )
+            else:
+                backoff = min(timedelta(seconds=2**email.attempts), self.max_backoff)
+                email.next_attempt_at = now + backoff
