@@ -1,9 +1,9 @@
 """Who may see and do what with an internship: every rule, written once.
 
 Pure functions over the workflow's state and the caller, with no Temporal and no database. The
-workflow's validators, the API's presenters and list query (and any page built on them) ask this module,
-so a page never offers a button the workflow would refuse, and a list never shows a row that
-the detail would answer 404 for.
+workflow's validators and the API's presenters and list query all ask this module, so a client
+is never offered an action the workflow would refuse, and a list never shows a row that the
+detail would answer 404 for.
 
 A refusal comes in the order the API reports it: not visible (404), wrong role or not yours
 (403), not possible in this stage (409), then what this caller already did (409).

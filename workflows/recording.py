@@ -2,8 +2,8 @@
 
 Every event is projected to the database by a local activity (cheap, in the same workflow task)
 that also queues its emails in the outbox; the worker's outbox relay delivers them, outside any
-workflow task, so SMTP never holds a caller. Search attributes and current details change with the stage, so ops can
-filter and read workflows in the Temporal UI.
+workflow task, so SMTP never holds a caller. Search attributes and current details change with
+the stage, so ops can filter and read workflows in the Temporal UI.
 """
 
 from __future__ import annotations
