@@ -21,7 +21,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True))
         # The relay's claim: pending rows in order, and "an earlier pending row for this address".
         batch_op.create_index("ix_outbox_status_id", ["status", "id"], unique=False)
-        batch_op.create_index("ix_outbox_status_to_email", ["status", "to_email", "id"], unique=False)
+        batch_op.create_index(
+            "ix_outbox_status_to_email", ["status", "to_email", "id"], unique=False
+        )
 
 
 def downgrade() -> None:
