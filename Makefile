@@ -1,7 +1,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install run test lint
+.PHONY: install run test unit lint
 
 # Re-installs only when the dependencies change.
 $(VENV)/.installed: pyproject.toml
@@ -12,11 +12,16 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# dev/ (runner, local Stripe, SMTP sink) is not part of the installed package: it runs from this
+# checkout, on the dependencies of the dev extra.
 run: install
 	$(PY) -m dev.run
 
 test: install
 	$(PY) -m pytest
+
+unit: install
+	$(PY) -m pytest -m unit
 
 lint: install
 	$(VENV)/bin/ruff check .

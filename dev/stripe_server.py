@@ -141,6 +141,17 @@ def route(method: str, path: str, kind: str, params: str = "") -> Callable[[Any]
     return register
 
 
+def list_route(path: str, kind: str, filters: str = "") -> None:
+    """Register Stripe's list endpoint for `kind` at `path`: newest first, paged by LIST_PARAMS,
+    and narrowed to the objects whose field equals each of `filters` that the request gives."""
+    names = filters.split()
+
+    def handler(self: LocalStripe, ctx: Ctx, p: Params) -> dict[str, Any]:
+        return self._list(kind, p, path, {name: p.string(name) for name in names})
+
+    route("GET", path, f"list:{kind}", f"{LIST_PARAMS} {filters}")(handler)
+
+
 def _idempotency_error(message: str) -> StripeError:
     return StripeError(400, message, type="idempotency_error", stored=False)
 
@@ -893,6 +904,8 @@ class LocalStripe:
         decline.error["payment_intent"] = self._render(pi)
         raise decline
 
+    list_route("/v1/payment_intents", "payment_intent", "customer")
+
     @route("GET", "/v1/payment_intents/{id}", "payment_intent")
     def retrieve_payment_intent(self, ctx: Ctx, p: Params, pi_id: str) -> dict[str, Any]:
         return self._render(self._get("payment_intent", pi_id), p.expand())
@@ -928,6 +941,8 @@ class LocalStripe:
         pi["payment_method"] = pm["id"]
         self._confirm(ctx, pi, pm)
         return self._render(pi, p.expand())
+
+    list_route("/v1/charges", "charge", "payment_intent customer")
 
     @route("GET", "/v1/charges/{id}", "charge")
     def retrieve_charge(self, ctx: Ctx, p: Params, ch_id: str) -> dict[str, Any]:
@@ -1190,10 +1205,7 @@ class LocalStripe:
         self._emit(ctx, "transfer.created", tr)
         return self._render(tr, p.expand())
 
-    @route("GET", "/v1/transfers", "list:transfer", LIST_PARAMS + " transfer_group destination")
-    def list_transfers(self, ctx: Ctx, p: Params) -> dict[str, Any]:
-        filters = {name: p.string(name) for name in ("transfer_group", "destination")}
-        return self._list("transfer", p, "/v1/transfers", filters)
+    list_route("/v1/transfers", "transfer", "transfer_group destination")
 
     @route("GET", "/v1/transfers/{id}", "transfer")
     def retrieve_transfer(self, ctx: Ctx, p: Params, tr_id: str) -> dict[str, Any]:
@@ -1256,15 +1268,15 @@ class LocalStripe:
         self._emit(ctx, "charge.refunded", ch, previous)
         return self._render(re_obj, p.expand())
 
+    list_route("/v1/refunds", "refund", "payment_intent charge")
+
     @route("GET", "/v1/refunds/{id}", "refund")
     def retrieve_refund(self, ctx: Ctx, p: Params, re_id: str) -> dict[str, Any]:
         return self._render(self._get("refund", re_id), p.expand())
 
     # --- events --------------------------------------------------------------------------------
 
-    @route("GET", "/v1/events", "list:event", LIST_PARAMS + " type")
-    def list_events(self, ctx: Ctx, p: Params) -> dict[str, Any]:
-        return self._list("event", p, "/v1/events", {"type": p.string("type")})
+    list_route("/v1/events", "event", "type")
 
     @route("GET", "/v1/events/{id}", "event")
     def retrieve_event(self, ctx: Ctx, p: Params, evt_id: str) -> dict[str, Any]:

@@ -22,7 +22,8 @@ from stripe.params import CustomerCreateParams, TransferCreateParams
 
 from dev.stripe_server import create_app
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "stripe" / "fixtures3.json"
+# Stripe's own published example of each resource (from github.com/stripe/openapi).
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "stripe_objects.json"
 API_KEY = "sk_test_local"
 WEBHOOK_SECRET = "whsec_test_secret"
 
@@ -71,14 +72,18 @@ def client(stripe_server: str) -> stripe.StripeClient:
     return sdk(stripe_server)
 
 
-def paid_intent(client: stripe.StripeClient, amount: int = 10_000, group: str = "g1") -> dict:
-    """A card payment the way the service takes one: a saved card, charged off-session."""
-    customer = client.v1.customers.create(params={"payment_method": "pm_card_visa"})
+def paid_intent(
+    client: stripe.StripeClient, amount: int = 10_000, group: str = "g1", customer: str = ""
+) -> dict:
+    """A card payment the way the service takes one: a saved card, charged off-session (by a new
+    customer unless `customer` is given)."""
+    if not customer:
+        customer = client.v1.customers.create(params={"payment_method": "pm_card_visa"}).id
     intent = client.v1.payment_intents.create(
         params={
             "amount": amount,
             "currency": "usd",
-            "customer": customer.id,
+            "customer": customer,
             "payment_method": "pm_card_visa",
             "allowed_payment_method_types": ["card"],
             "confirm": True,
@@ -305,6 +310,111 @@ def test_refunds_full_partial_and_too_much(client: stripe.StripeClient) -> None:
     assert client.v1.refunds.retrieve(rest.id).amount == 7_000
 
 
+def ids(page: stripe.ListObject[Any]) -> list[str]:
+    return [item.id for item in page.data]
+
+
+def test_payment_intents_are_listed_newest_first_by_customer(client: stripe.StripeClient) -> None:
+    first = paid_intent(client, 1_000)
+    customer = first["customer"]
+    second = paid_intent(client, 2_000, customer=customer)
+    third = paid_intent(client, 3_000)  # another customer's
+
+    mine = client.v1.payment_intents.list(params={"customer": customer})
+    assert ids(mine) == [second["id"], first["id"]]
+    assert {k: v for k, v in raw(mine).items() if k != "data"} == {
+        "object": "list",
+        "has_more": False,
+        "url": "/v1/payment_intents",
+    }
+    assert raw(mine)["data"][0] == raw(client.v1.payment_intents.retrieve(second["id"]))
+    assert ids(client.v1.payment_intents.list(params={"customer": "cus_nobody"})) == []
+
+    page = client.v1.payment_intents.list(params={"limit": 2})
+    assert ids(page) == [third["id"], second["id"]] and page.has_more
+    rest = client.v1.payment_intents.list(params={"limit": 2, "starting_after": second["id"]})
+    assert ids(rest) == [first["id"]] and not rest.has_more
+    back = client.v1.payment_intents.list(params={"limit": 1, "ending_before": first["id"]})
+    assert ids(back) == [second["id"]] and back.has_more
+    every = client.v1.payment_intents.list(params={"limit": 1}).auto_paging_iter()
+    assert [intent.id for intent in every] == [third["id"], second["id"], first["id"]]
+
+    with pytest.raises(stripe.InvalidRequestError) as too_many:
+        client.v1.payment_intents.list(params={"limit": 101})
+    assert (too_many.value.http_status, too_many.value.param) == (400, "limit")
+    with pytest.raises(stripe.InvalidRequestError) as gone:
+        client.v1.payment_intents.list(params={"starting_after": "pi_missing"})
+    assert (gone.value.http_status, gone.value.code) == (404, "resource_missing")
+    assert gone.value.param == "starting_after"
+
+
+def test_charges_are_listed_by_payment_intent_and_customer(client: stripe.StripeClient) -> None:
+    first = paid_intent(client, 1_000)
+    customer = first["customer"]
+    with pytest.raises(stripe.CardError) as declined:
+        client.v1.payment_intents.create(
+            params={
+                "amount": 1_500,
+                "currency": "usd",
+                "customer": customer,
+                "payment_method": "pm_card_chargeDeclined",
+                "allowed_payment_method_types": ["card"],
+                "confirm": True,
+            }
+        )
+    failed = declined.value.error.charge if declined.value.error else None
+    second = paid_intent(client, 2_000, customer=customer)
+    other = paid_intent(client, 3_000)
+    charges = [first["latest_charge"], failed, second["latest_charge"], other["latest_charge"]]
+
+    # Like Stripe, failed charges are listed too.
+    assert ids(client.v1.charges.list()) == charges[::-1]
+    mine = client.v1.charges.list(params={"customer": customer})
+    assert ids(mine) == [second["latest_charge"], failed, first["latest_charge"]]
+    assert raw(mine)["url"] == "/v1/charges" and raw(mine)["object"] == "list"
+    by_intent = client.v1.charges.list(params={"payment_intent": second["id"]})
+    assert ids(by_intent) == [second["latest_charge"]]
+    assert raw(by_intent)["data"][0] == raw(client.v1.charges.retrieve(second["latest_charge"]))
+    assert ids(client.v1.charges.list(params={"payment_intent": "pi_nothing"})) == []
+
+    page = client.v1.charges.list(params={"customer": customer, "limit": 2})
+    assert ids(page) == [second["latest_charge"], failed] and page.has_more
+    last = client.v1.charges.list(
+        params={"customer": customer, "limit": 2, "starting_after": str(failed)}
+    )
+    assert ids(last) == [first["latest_charge"]] and not last.has_more
+    expanded = client.v1.charges.list(
+        params={"payment_intent": first["id"], "expand": ["data.payment_intent"]}
+    )
+    assert raw(expanded)["data"][0]["payment_intent"]["id"] == first["id"]
+
+
+def test_refunds_are_listed_by_payment_intent_and_charge(client: stripe.StripeClient) -> None:
+    intent = paid_intent(client, 10_000)
+    charge = intent["latest_charge"]
+    first = client.v1.refunds.create(params={"payment_intent": intent["id"], "amount": 1_000})
+    second = client.v1.refunds.create(params={"charge": charge, "amount": 2_000})
+    other = paid_intent(client, 5_000)
+    elsewhere = client.v1.refunds.create(params={"payment_intent": other["id"]})
+
+    assert ids(client.v1.refunds.list()) == [elsewhere.id, second.id, first.id]
+    by_intent = client.v1.refunds.list(params={"payment_intent": intent["id"]})
+    assert ids(by_intent) == [second.id, first.id] and not by_intent.has_more
+    assert raw(by_intent)["url"] == "/v1/refunds" and raw(by_intent)["object"] == "list"
+    assert raw(by_intent)["data"][1] == raw(client.v1.refunds.retrieve(first.id))
+    assert ids(client.v1.refunds.list(params={"charge": charge})) == [second.id, first.id]
+    assert ids(client.v1.refunds.list(params={"charge": other["latest_charge"]})) == [elsewhere.id]
+
+    page = client.v1.refunds.list(params={"limit": 2})
+    assert ids(page) == [elsewhere.id, second.id] and page.has_more
+    rest = client.v1.refunds.list(params={"limit": 2, "starting_after": second.id})
+    assert ids(rest) == [first.id] and not rest.has_more
+    newer = client.v1.refunds.list(params={"charge": charge, "ending_before": first.id})
+    assert ids(newer) == [second.id] and not newer.has_more
+    expanded = client.v1.refunds.list(params={"charge": charge, "expand": ["data.charge"]})
+    assert raw(expanded)["data"][0]["charge"]["amount_refunded"] == 3_000
+
+
 def test_idempotent_replay_creates_nothing_new(
     client: stripe.StripeClient, stripe_server: str
 ) -> None:
@@ -437,8 +547,6 @@ def _json_type(value: Any) -> str:
 def test_objects_have_stripes_published_shape(
     client: stripe.StripeClient, stripe_server: str
 ) -> None:
-    if not FIXTURES.exists():
-        pytest.skip(f"../shared/stripe/fixtures3.json absent (user clone): no {FIXTURES}")
     fixtures = json.loads(FIXTURES.read_text())["resources"]
     account = onboarded_account(client)
     intent = paid_intent(client)
