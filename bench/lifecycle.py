@@ -16,7 +16,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
@@ -45,8 +44,7 @@ from core.internship import (
 )
 from core.settings import Settings
 from core.stripe_api import stripe_client
-from dev.stripe_server import create_app
-from tests.conftest import (
+from dev.harness import (
     BIN,
     Inbox,
     ServerThread,
@@ -55,7 +53,8 @@ from tests.conftest import (
     free_port,
     migrate,
 )
-from worker.main import ACTIVITY_THREADS, build_worker
+from dev.stripe_server import create_app
+from worker.main import running
 from workflows.internship import InternshipWorkflow
 
 
@@ -163,18 +162,15 @@ async def main(count: int) -> None:
             dev_server_log_level="error",
         )
         client = env.client
-        with ThreadPoolExecutor(ACTIVITY_THREADS) as executor:
-            async with (
-                build_worker(client, settings, sessions, executor),
-                Worker(client, task_queue="bare", workflows=[BareLifecycle]),
-            ):
-                one = await happy_path(client, settings, employer.id, launcher.id)
-                history = await client.get_workflow_handle(one).fetch_history()
-                await bare(client, "bare")  # warm-up
-                baseline = await rate(count, lambda: bare(client, "bare"))
-                ours = await rate(
-                    count, lambda: happy_path(client, settings, employer.id, launcher.id)
-                )
+        async with (
+            running(client, settings, sessions),
+            Worker(client, task_queue="bare", workflows=[BareLifecycle]),
+        ):
+            one = await happy_path(client, settings, employer.id, launcher.id)
+            history = await client.get_workflow_handle(one).fetch_history()
+            await bare(client, "bare")  # warm-up
+            baseline = await rate(count, lambda: bare(client, "bare"))
+            ours = await rate(count, lambda: happy_path(client, settings, employer.id, launcher.id))
         await env.shutdown()
     controller.stop()
     print(

@@ -40,8 +40,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from dev import stripe_objects as so
-from dev.stripe_objects import Params, StripeError, invalid, missing, no_such
+from dev import stripe_objects
+from dev.stripe_objects import Params, StripeError, invalid, missing, money, no_such
 
 DEFAULT_WEBHOOK_URL = "http://127.0.0.1:8000/v1/stripe/webhook"
 DEFAULT_WEBHOOK_SECRET = "whsec_local_dev_secret"
@@ -328,7 +328,7 @@ class LocalStripe:
     # --- request pipeline --------------------------------------------------------------------
 
     def handle(self, req: ApiRequest) -> ApiResponse:
-        request_id = so.new_id("req", 14)
+        request_id = stripe_objects.new_id("req", 14)
         headers = {"Request-Id": request_id}
         idem_key = req.headers.get("idempotency-key") if req.method == "POST" else None
         if idem_key:
@@ -344,7 +344,7 @@ class LocalStripe:
                         "replayed": response.headers.get("Idempotent-Replayed") == "true",
                         "status": response.status,
                         "request_id": request_id,
-                        "created": so.now(),
+                        "created": stripe_objects.now(),
                     }
                 )
                 self.store.save()
@@ -363,7 +363,7 @@ class LocalStripe:
                 raise invalid("The Stripe-Account header is not supported by this local server.")
             if req.method == "POST" and "json" in req.headers.get("content-type", ""):
                 raise invalid("Request bodies must be application/x-www-form-urlencoded.")
-            raw = so.decode_form(req.body if req.method == "POST" else req.query)
+            raw = stripe_objects.decode_form(req.body if req.method == "POST" else req.query)
         except StripeError as error:
             return fail(error)
         version = req.headers.get("stripe-version")
@@ -375,7 +375,7 @@ class LocalStripe:
         record_key = f"{api_key}\n{idem_key}"
         if idem_key:
             record = self.store.data["idempotency"].get(record_key)
-            if record and record["created"] < so.now() - IDEMPOTENCY_TTL:
+            if record and record["created"] < stripe_objects.now() - IDEMPOTENCY_TTL:
                 record = None
             if record:
                 if record["path"] != req.path:
@@ -418,7 +418,7 @@ class LocalStripe:
                 "status": status,
                 "body": body,
                 "request_id": request_id,
-                "created": so.now(),
+                "created": stripe_objects.now(),
             }
         self._send_events(ctx.events)
         return ApiResponse(status, body, headers)
@@ -551,7 +551,7 @@ class LocalStripe:
             start = ids.index(after) + 1 if after else 0
             page, has_more = items[start : start + limit], start + limit < len(items)
         data = [self._render(o) for o in page]
-        return self._render(so.list_object(data, url, has_more), p.expand())
+        return self._render(stripe_objects.list_object(data, url, has_more), p.expand())
 
     # --- events --------------------------------------------------------------------------------
 
@@ -562,7 +562,7 @@ class LocalStripe:
         obj: dict[str, Any],
         previous: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        event = so.event(
+        event = stripe_objects.event(
             kind=kind,
             obj=self._render(obj),
             previous=previous,
@@ -592,18 +592,22 @@ class LocalStripe:
 
     # --- customers and payment methods --------------------------------------------------------
 
-    def _resolve_pm(self, ref: str, param: str) -> tuple[so.TestCard, dict[str, Any] | None]:
+    def _resolve_pm(
+        self, ref: str, param: str
+    ) -> tuple[stripe_objects.TestCard, dict[str, Any] | None]:
         """A payment method reference: a magic test id (not yet an object) or a stored `pm_`."""
-        if ref in so.TEST_CARDS:
-            return so.TEST_CARDS[ref], None
+        if ref in stripe_objects.TEST_CARDS:
+            return stripe_objects.TEST_CARDS[ref], None
         stored = self.store.objects("payment_method").get(ref)
         if stored is None:
             raise no_such("PaymentMethod", ref, param)
-        return so.TEST_CARDS[stored["_test_card"]], stored
+        return stripe_objects.TEST_CARDS[stored["_test_card"]], stored
 
-    def _materialize_pm(self, card: so.TestCard, customer_id: str | None) -> dict[str, Any]:
-        pm = so.payment_method(card, customer_id)
-        pm["_test_card"] = next(k for k, v in so.TEST_CARDS.items() if v is card)
+    def _materialize_pm(
+        self, card: stripe_objects.TestCard, customer_id: str | None
+    ) -> dict[str, Any]:
+        pm = stripe_objects.payment_method(card, customer_id)
+        pm["_test_card"] = next(k for k, v in stripe_objects.TEST_CARDS.items() if v is card)
         return self.store.put(pm)
 
     def _attach(
@@ -646,7 +650,7 @@ class LocalStripe:
             fields["email"] = p.email()
         if p.has("address"):
             given = p.mapping("address")
-            fields["address"] = so.postal_address(given) if given else None
+            fields["address"] = stripe_objects.postal_address(given) if given else None
         default_pm = settings.get("default_payment_method")
         if default_pm is not None and not isinstance(default_pm, str):
             raise invalid("Invalid string", "invoice_settings[default_payment_method]")
@@ -666,13 +670,13 @@ class LocalStripe:
             self._attach(pm_ref, "payment_method", "", dry_run=True)
         if default_pm and default_pm != pm_ref:
             raise _not_attached(default_pm)
-        cus = so.customer(
+        cus = stripe_objects.customer(
             name=fields.get("name"),
             email=fields.get("email"),
             description=fields.get("description"),
             phone=fields.get("phone"),
             address=p.mapping("address"),
-            metadata=so.apply_metadata({}, metadata),
+            metadata=stripe_objects.apply_metadata({}, metadata),
         )
         self.store.put(cus)
         if pm_ref:
@@ -697,7 +701,7 @@ class LocalStripe:
         metadata = p.metadata()
         resolved = self._default_pm(cus_id, default_pm) if default_pm else None
         cus.update(fields)
-        cus["metadata"] = so.apply_metadata(cus["metadata"], metadata)
+        cus["metadata"] = stripe_objects.apply_metadata(cus["metadata"], metadata)
         if default_pm is not None:
             cus["invoice_settings"]["default_payment_method"] = resolved
         return self._render(cus, p.expand())
@@ -706,7 +710,7 @@ class LocalStripe:
     def retrieve_payment_method(self, ctx: Ctx, p: Params, pm_id: str) -> dict[str, Any]:
         card, stored = self._resolve_pm(pm_id, "id")
         # A magic test id used on its own yields a fresh, unattached card each time, as on Stripe.
-        return self._render(stored or so.payment_method(card, None), p.expand())
+        return self._render(stored or stripe_objects.payment_method(card, None), p.expand())
 
     @route("POST", "/v1/payment_methods/{id}/attach", "payment_method", "customer")
     def attach_payment_method(self, ctx: Ctx, p: Params, pm_id: str) -> dict[str, Any]:
@@ -732,16 +736,16 @@ class LocalStripe:
         amount = p.integer("amount", required=True)
         currency = p.currency()
         assert amount is not None  # required=True
-        info = so.CURRENCIES[currency]
+        info = stripe_objects.CURRENCIES[currency]
         if amount < info.minimum:
             raise invalid(
-                f"Amount must be at least {so.money(info.minimum, currency)} {currency}",
+                f"Amount must be at least {money(info.minimum, currency)} {currency}",
                 "amount",
                 "amount_too_small",
             )
         if amount > 99_999_999:
             raise invalid(
-                f"Amount must be no more than {so.money(99_999_999, currency)}",
+                f"Amount must be no more than {money(99_999_999, currency)}",
                 "amount",
                 "amount_too_large",
             )
@@ -755,7 +759,7 @@ class LocalStripe:
         customer_id = p.string("customer")
         pm_ref = p.string("payment_method")
         description, transfer_group = p.string("description"), p.string("transfer_group")
-        metadata = so.apply_metadata({}, p.metadata())
+        metadata = stripe_objects.apply_metadata({}, p.metadata())
         capture = p.string("capture_method", choices=("automatic", "automatic_async"))
         receipt_email = p.string("receipt_email")
         descriptor = p.string("statement_descriptor")
@@ -766,7 +770,7 @@ class LocalStripe:
         pm = self._intent_payment_method(
             pm_ref, customer_id, automatic, confirm=confirm, return_url=p.string("return_url")
         )
-        pi = so.payment_intent(
+        pi = stripe_objects.payment_intent(
             amount=amount,
             currency=currency,
             customer_id=customer_id,
@@ -868,13 +872,13 @@ class LocalStripe:
 
     def _confirm(self, ctx: Ctx, pi: dict[str, Any], pm: dict[str, Any]) -> None:
         """Charge the card: succeed, or record the decline and raise Stripe's 402 card error."""
-        card = so.TEST_CARDS[pm["_test_card"]]
-        charge = so.charge(
+        card = stripe_objects.TEST_CARDS[pm["_test_card"]]
+        charge = stripe_objects.charge(
             intent=pi, card=card, payment_method_id=pm["id"], receipt_base=ctx.base_url
         )
         pi["latest_charge"] = charge["id"]
         if card.decline_code is None:
-            self._book(charge, pi["amount"], "charge", so.processing_fee(pi["amount"]))
+            self._book(charge, pi["amount"], "charge", stripe_objects.processing_fee(pi["amount"]))
             pi.update(
                 status="succeeded",
                 amount_received=pi["amount"],
@@ -954,7 +958,7 @@ class LocalStripe:
 
     def _book(self, obj: dict[str, Any], amount: int, kind: str, fee: int = 0) -> None:
         """Store `obj` with the balance transaction that moves its money on the platform."""
-        txn = so.balance_transaction(
+        txn = stripe_objects.balance_transaction(
             amount=amount,
             currency=obj["currency"],
             source=obj["id"],
@@ -974,7 +978,7 @@ class LocalStripe:
 
     @route("GET", "/v1/balance", "balance")
     def retrieve_balance(self, ctx: Ctx, p: Params) -> dict[str, Any]:
-        return so.balance(self._available())
+        return stripe_objects.balance(self._available())
 
     # --- connected accounts -------------------------------------------------------------------
 
@@ -1021,7 +1025,7 @@ class LocalStripe:
     def create_account(self, ctx: Ctx, p: Params) -> dict[str, Any]:
         kind = p.string("type", required=True, choices=("express", "standard", "custom"))
         country = (p.string("country") or "US").upper()
-        if country not in so.COUNTRY_CURRENCY:
+        if country not in stripe_objects.COUNTRY_CURRENCY:
             raise invalid(
                 f"Country '{country}' is unknown. Try using a 2-character alphanumeric country "
                 "code instead, such as 'US', 'EG', or 'GB'.",
@@ -1030,11 +1034,11 @@ class LocalStripe:
         business_type = p.string(
             "business_type", choices=("individual", "company", "non_profit", "government_entity")
         )
-        acct = so.account(
+        acct = stripe_objects.account(
             kind=str(kind),
             country=country,
             email=p.email(),
-            metadata=so.apply_metadata({}, p.metadata()),
+            metadata=stripe_objects.apply_metadata({}, p.metadata()),
             capabilities=self._capabilities(p, {}),
             business_profile=self._business_profile(p),
             business_type=business_type,
@@ -1062,7 +1066,7 @@ class LocalStripe:
                 raise invalid("Not a valid URL", name, "url_invalid")
         self._get("account", acct_id, "account")
         token = secrets.token_urlsafe(16)
-        created = so.now()
+        created = stripe_objects.now()
         self.store.data["account_links"][token] = {
             "account": acct_id,
             "expires_at": created + ACCOUNT_LINK_TTL,
@@ -1070,7 +1074,7 @@ class LocalStripe:
             **urls,
         }
         url = f"{ctx.base_url}/connect/onboarding/{acct_id}?link={token}"
-        return so.account_link(url, created, created + ACCOUNT_LINK_TTL)
+        return stripe_objects.account_link(url, created, created + ACCOUNT_LINK_TTL)
 
     def onboarding(
         self, account_id: str, token: str, submit: bool, ip: str, agent: str
@@ -1082,7 +1086,7 @@ class LocalStripe:
                 return _page(404, "Link not found", "This onboarding link is not valid.")
             if link["used"]:
                 return _page(404, "Link already used", "Account links can be used only once.")
-            if link["expires_at"] < so.now():
+            if link["expires_at"] < stripe_objects.now():
                 retry = link["refresh_url"]
                 more = f' <a href="{html.escape(retry)}">Get a new link</a>.' if retry else ""
                 return _page(404, "Link expired", "This onboarding link has expired." + more)
@@ -1113,8 +1117,8 @@ class LocalStripe:
                 charges_enabled=True,
                 details_submitted=True,
                 payouts_enabled=True,
-                requirements=so.requirements([]),
-                tos_acceptance={"date": so.now(), "ip": ip, "user_agent": agent},
+                requirements=stripe_objects.requirements([]),
+                tos_acceptance={"date": stripe_objects.now(), "ip": ip, "user_agent": agent},
             )
             acct["business_type"] = acct["business_type"] or "individual"
             link["used"] = True
@@ -1144,7 +1148,7 @@ class LocalStripe:
         source_id = p.string("source_transaction")
         p.string("source_type", choices=("card", "bank_account", "fpx"))
         description, transfer_group = p.string("description"), p.string("transfer_group")
-        metadata = so.apply_metadata({}, p.metadata())
+        metadata = stripe_objects.apply_metadata({}, p.metadata())
         acct = self.store.objects("account").get(destination)
         if acct is None:
             raise no_such("destination", destination, "destination")
@@ -1178,8 +1182,8 @@ class LocalStripe:
                 raise StripeError(
                     400,
                     f"Insufficient funds in source_transaction {source_id}: the transfer amount "
-                    f"({so.money(amount, currency)}) is greater than what remains of that "
-                    f"charge ({so.money(remaining, currency)}).",
+                    f"({money(amount, currency)}) is greater than what remains of that "
+                    f"charge ({money(remaining, currency)}).",
                     code="balance_insufficient",
                     param="amount",
                 )
@@ -1192,7 +1196,7 @@ class LocalStripe:
                 "#available-balance",
                 code="balance_insufficient",
             )
-        tr = so.transfer(
+        tr = stripe_objects.transfer(
             amount=amount,
             currency=currency,
             destination=destination,
@@ -1227,7 +1231,7 @@ class LocalStripe:
             )
         amount = p.integer("amount", minimum=1)
         reason = p.string("reason", choices=REFUND_REASONS)
-        metadata = so.apply_metadata({}, p.metadata())
+        metadata = stripe_objects.apply_metadata({}, p.metadata())
         if pi_id:
             pi = self._get("payment_intent", pi_id, "payment_intent")
             if pi["status"] != "succeeded":
@@ -1255,11 +1259,13 @@ class LocalStripe:
         if amount > remaining:
             raise StripeError(
                 400,
-                f"Refund amount ({so.money(amount, ch['currency'])}) is greater than unrefunded "
-                f"amount on charge ({so.money(remaining, ch['currency'])})",
+                f"Refund amount ({money(amount, ch['currency'])}) is greater than unrefunded "
+                f"amount on charge ({money(remaining, ch['currency'])})",
                 param="amount",
             )
-        re_obj = so.refund(amount=amount, charge_obj=ch, reason=reason, metadata=metadata)
+        re_obj = stripe_objects.refund(
+            amount=amount, charge_obj=ch, reason=reason, metadata=metadata
+        )
         self._book(re_obj, -amount, "refund")
         previous = {"amount_refunded": ch["amount_refunded"], "refunded": ch["refunded"]}
         ch["amount_refunded"] += amount
@@ -1323,8 +1329,8 @@ class LocalStripe:
             ch = self.store.objects("charge").get(charge_id)
             if ch is None:
                 return _page(404, "Receipt not found", "There is no such charge.")
-            paid = so.money(ch["amount"], ch["currency"])
-            refunded = so.money(ch["amount_refunded"], ch["currency"])
+            paid = money(ch["amount"], ch["currency"])
+            refunded = money(ch["amount_refunded"], ch["currency"])
         return _page(200, "Receipt", f"{charge_id}: {paid} {ch['status']}, {refunded} refunded.")
 
 
@@ -1364,7 +1370,7 @@ def create_app(
         token = request.query_params.get("link", "")
         if request.method == "POST" and not token:
             body = (await request.body()).decode("utf-8", errors="replace")
-            token = so.decode_form(body).get("link", "")
+            token = stripe_objects.decode_form(body).get("link", "")
         return await run_in_threadpool(
             stripe.onboarding,
             request.path_params["account"],

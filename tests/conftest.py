@@ -10,28 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email
-import email.policy
 import os
-import socket
-import sys
-import threading
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 from aiosmtpd.controller import Controller
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -45,102 +36,28 @@ from api.lifecycle import start_internship
 from core import search_attributes
 from core.accounts import new_id, sign_up_employer, sign_up_launcher
 from core.codec import data_converter
-from core.db import Base, Internship, make_engine, make_sessions
+from core.db import Internship, make_sessions
 from core.internship import TERMINAL_STAGES, Posting, workflow_id
 from core.settings import Settings
 from core.stripe_api import stripe_client
+from dev.harness import (
+    BIN,
+    Inbox,
+    ServerThread,
+    complete_onboarding,
+    eventually,
+    free_port,
+    migrate,
+)
 from dev.stripe_server import create_app as create_stripe_app
 from worker.main import running
 from workflows.internship import InternshipWorkflow
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 WEBHOOK_SECRET = "whsec_test_secret"
 OPS_TOKEN = "ops-test-token"
 # Fixed so that histories recorded by the tests (tests/histories/) can be decoded to replay.
 HISTORY_CODEC_KEY = "dGVzdHMtb25seSBrZXkgZm9yIHJlcGxheWluZyAhISE="
 HISTORIES = Path(__file__).resolve().parent / "histories"
-
-
-T = TypeVar("T")
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]], within: float = 15, every: float = 0.05
-) -> T:
-    """Poll until `probe` returns something truthy: for work that finishes on its own (a
-    projection write, an email, a payout after approval), never for a timer."""
-    async with asyncio.timeout(within):
-        while True:
-            if value := await probe():
-                return value
-            await asyncio.sleep(every)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ServerThread:
-    """An ASGI app served by uvicorn on its own thread and loop (for apps with no async deps)."""
-
-    def __init__(self, app: Any, port: int) -> None:
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.url = f"http://127.0.0.1:{port}"
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server on {self.url} did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
-class Inbox:
-    """A real SMTP listener that keeps every message it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        with self._lock:
-            self.messages.append(msg)  # type: ignore[arg-type]
-        return "250 Message accepted for delivery"
-
-    def about(self, internship_id: str) -> list[EmailMessage]:
-        with self._lock:
-            return [m for m in self.messages if f"internship-{internship_id}." in m["Message-ID"]]
-
-    def kinds(self, internship_id: str) -> list[tuple[str, str]]:
-        """(event kind, recipient role) of every email about one internship, in arrival order."""
-        out = []
-        for m in self.about(internship_id):
-            parts = m["Message-ID"].strip("<>").split("@")[0].split(".")
-            out.append((parts[2], parts[3]))
-        return out
-
-    async def wait_for(self, internship_id: str, kind: str, count: int = 1) -> list[EmailMessage]:
-        """Delivery is asynchronous (the workflow's mailer): wait for `count` emails of a kind."""
-
-        async def arrived() -> list[EmailMessage]:
-            pairs = zip(self.about(internship_id), self.kinds(internship_id), strict=True)
-            found = [m for m, (k, _) in pairs if k == kind]
-            return found if len(found) >= count else []
-
-        return await eventually(arrived)
 
 
 @pytest.fixture(scope="session")
@@ -188,19 +105,6 @@ def settings(
     )
 
 
-def migrate(url: str) -> None:
-    """A clean schema from the Alembic migrations (what production runs), not create_all."""
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        Base.metadata.drop_all(conn)
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    engine.dispose()
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
-    config.attributes["url"] = url
-    command.upgrade(config, "head")
-
-
 @pytest.fixture(scope="session")
 def sessions(settings: Settings) -> sessionmaker:
     migrate(settings.database_url)
@@ -237,12 +141,6 @@ async def worker(
 ) -> AsyncIterator[Worker]:
     async with running(env.client, settings, sessions) as w:
         yield w
-
-
-def complete_onboarding(url: str) -> None:
-    """Submit Stripe's hosted onboarding page, as the launcher's browser would."""
-    response = httpx.post(url)
-    assert response.status_code in (200, 303), response.text
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import ROOT, free_port
+from dev.harness import ROOT, free_port
 
 
 def listening(port: int) -> bool:

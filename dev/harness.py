@@ -1,0 +1,131 @@
+"""Local stand-ins the tests and the benchmarks share: free ports, threaded servers, an SMTP
+inbox, a migrated database, and waiting for what finishes on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import socket
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import uvicorn
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+
+from core.db import Base, make_engine
+
+ROOT = Path(__file__).resolve().parents[1]
+# The Temporal CLI and test server that the dev extra installs beside this Python.
+BIN = Path(sys.executable).parent
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], within: float = 15, every: float = 0.05
+) -> T:
+    """Poll until `probe` returns something truthy: for work that finishes on its own (a
+    projection write, an email, a payout after approval), never for a timer."""
+    async with asyncio.timeout(within):
+        while True:
+            if value := await probe():
+                return value
+            await asyncio.sleep(every)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerThread:
+    """An ASGI app served by uvicorn on its own thread and loop (for apps with no async deps)."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = f"http://127.0.0.1:{port}"
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server on {self.url} did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+class Inbox:
+    """A real SMTP listener that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self._lock:
+            self.messages.append(msg)  # type: ignore[arg-type]
+        return "250 Message accepted for delivery"
+
+    def about(self, internship_id: str) -> list[EmailMessage]:
+        with self._lock:
+            return [m for m in self.messages if f"internship-{internship_id}." in m["Message-ID"]]
+
+    def kinds(self, internship_id: str) -> list[tuple[str, str]]:
+        """(event kind, recipient role) of every email about one internship, in arrival order."""
+        return [_kind(m) for m in self.about(internship_id)]
+
+    async def wait_for(self, internship_id: str, kind: str, count: int = 1) -> list[EmailMessage]:
+        """Delivery is asynchronous (the worker's outbox relay): wait for `count` emails of a
+        kind."""
+
+        async def arrived() -> list[EmailMessage]:
+            found = [m for m in self.about(internship_id) if _kind(m)[0] == kind]
+            return found if len(found) >= count else []
+
+        return await eventually(arrived)
+
+
+def _kind(message: EmailMessage) -> tuple[str, str]:
+    """(event kind, recipient role), from the stable Message-ID the mailer gives each email."""
+    parts = message["Message-ID"].strip("<>").split("@")[0].split(".")
+    return parts[2], parts[3]
+
+
+def migrate(url: str) -> None:
+    """A clean schema from the Alembic migrations (what production runs), not create_all."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        Base.metadata.drop_all(conn)
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.attributes["url"] = url
+    command.upgrade(config, "head")
+
+
+def complete_onboarding(url: str) -> None:
+    """Submit Stripe's hosted onboarding page, as the launcher's browser would."""
+    response = httpx.post(url)
+    if response.status_code not in (200, 303):
+        raise RuntimeError(f"onboarding failed: {response.status_code} {response.text}")
