@@ -1,12 +1,16 @@
-"""`python -m api`: serve the API with uvicorn on API_HOST:API_PORT."""
+"""`python -m api`: serve the API with uvicorn on API_HOST:API_PORT, in API_WORKERS processes."""
 
 import uvicorn
 
-from api.app import create_app
 from core.settings import get_settings
 
 if __name__ == "__main__":
     settings = get_settings()
     uvicorn.run(
-        create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info"
+        "api.app:create_app",
+        factory=True,
+        host=settings.api_host,
+        port=settings.api_port,
+        workers=settings.api_workers,
+        log_level="info",
     )

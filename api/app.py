@@ -7,11 +7,11 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
 from prometheus_client import Counter, Histogram
-from starlette.middleware.base import RequestResponseEndpoint
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from api import errors
@@ -25,6 +25,32 @@ from core.temporal import connect
 log = logging.getLogger("api")
 REQUESTS = Counter("api_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("api_request_seconds", "HTTP request latency", ["method", "route"])
+
+
+class Measured:
+    """Request counts and latency per route, as plain ASGI (no per-request task or copy)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start, status = time.perf_counter(), 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            REQUESTS.labels(scope["method"], route, str(status)).inc()
+            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - start)
 
 
 def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
@@ -58,14 +84,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         allow_credentials=True,
     )
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: RequestResponseEndpoint) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        LATENCY.labels(request.method, route).observe(time.perf_counter() - start)
-        return response
+    app.add_middleware(Measured)
 
     for module in (employers, launchers, internships, stripe_webhook, ops):
         app.include_router(module.router)

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # API processes serving the port (each with its own pool of DB_POOL_SIZE connections).
+    api_workers: int = Field(default=1, ge=1)
 
     # Lifecycle policies (docs/architecture.md), in days unless named otherwise.
     applicants_reminder_days: float = 7
