@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
-from prometheus_client import Counter, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from api import errors
+from api.middleware import Guarded, JsonBodies, Measured
 from api.routers import employers, internships, launchers, ops, stripe_webhook
 from core.codec import codec_from_key
 from core.db import make_sessions
@@ -23,34 +21,6 @@ from core.stripe_api import stripe_client
 from core.temporal import connect
 
 log = logging.getLogger("api")
-REQUESTS = Counter("api_requests_total", "HTTP requests", ["method", "route", "status"])
-LATENCY = Histogram("api_request_seconds", "HTTP request latency", ["method", "route"])
-
-
-class Measured:
-    """Request counts and latency per route, as plain ASGI (no per-request task or copy)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start, status = time.perf_counter(), 500
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            REQUESTS.labels(scope["method"], route, str(status)).inc()
-            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - start)
 
 
 def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
@@ -84,6 +54,9 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         allow_credentials=True,
     )
 
+    # Outermost last: metrics see every answer, including the guard's 500 and the 415.
+    app.add_middleware(Guarded)
+    app.add_middleware(JsonBodies)
     app.add_middleware(Measured)
 
     for module in (employers, launchers, internships, stripe_webhook, ops):

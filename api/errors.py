@@ -54,6 +54,17 @@ def unavailable(code: str, message: str) -> JSONResponse:
     return JSONResponse(error_body(code, message), 503, {"Retry-After": str(RETRY_AFTER)})
 
 
+def _problem(error: Any) -> dict[str, str]:
+    """One validation problem as the caller reads it: which field, and what to fix."""
+    loc = list(error["loc"])
+    if error["type"] == "json_invalid":
+        where = f" at character {loc[1]}" if len(loc) > 1 else ""
+        reason = error.get("ctx", {}).get("error", "malformed")
+        return {"field": "body", "problem": f"is not valid JSON ({reason}{where})"}
+    field = ".".join(str(p) for p in loc if p != "body") or "body"
+    return {"field": field, "problem": error["msg"].removeprefix("Value error, ")}
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -65,13 +76,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
-            {
-                "field": ".".join(str(p) for p in e["loc"] if p != "body") or "body",
-                "problem": e["msg"],
-            }
-            for e in exc.errors()
-        ]
+        problems = [_problem(e) for e in exc.errors()]
         summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
         return JSONResponse(
             error_body("invalid_request", f"Invalid request: {summary}", {"errors": problems}), 422
@@ -102,14 +107,6 @@ def install(app: FastAPI) -> None:
     async def _overloaded(_: Request, exc: PoolTimeout) -> JSONResponse:
         log.warning("database pool exhausted: %s", exc)
         return unavailable("overloaded", "The service is busy; nothing was changed, try again")
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return JSONResponse(
-            error_body("internal_error", "Something went wrong on our side; it has been logged"),
-            500,
-        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -2,30 +2,98 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, HttpUrl
+from pydantic.fields import FieldInfo
+
+# Control characters (C0, DEL, C1) and lone surrogates: never valid text, and a NUL is refused
+# by Postgres. Multi-line fields keep tab and newline (a CRLF from a form becomes LF).
+_CONTROL = r"\x00-\x1f\x7f-\x9f\ud800-\udfff"
+_CONTROL_BUT_TAB_NEWLINE = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff"
+_BAD_LINE = re.compile(f"[{_CONTROL}]")
+_BAD_TEXT = re.compile(f"[{_CONTROL_BUT_TAB_NEWLINE}]")
+# The same rules as JSON Schema patterns, so the OpenAPI document declares what is enforced.
+_VISIBLE = rf"[^\s{_CONTROL}]"
+LINE_PATTERN = f"^[^{_CONTROL}]*$"
+FILLED_LINE_PATTERN = f"^[^{_CONTROL}]*{_VISIBLE}[^{_CONTROL}]*$"
+TEXT_PATTERN = f"^[^{_CONTROL_BUT_TAB_NEWLINE}]*$"
+FILLED_TEXT_PATTERN = f"^[^{_CONTROL_BUT_TAB_NEWLINE}]*{_VISIBLE}[^{_CONTROL_BUT_TAB_NEWLINE}]*$"
 
 
-def _strip(value: str) -> str:
-    value = value.strip()
+def _refuse(bad: re.Pattern[str], value: str) -> str:
+    if found := bad.search(value):
+        raise ValueError(
+            f"must not contain control characters (U+{ord(found.group()):04X} at position "
+            f"{found.start()})"
+        )
+    return value
+
+
+def _line(value: str) -> str:
+    return _refuse(_BAD_LINE, value).strip()
+
+
+def _text(value: str) -> str:
+    return _refuse(_BAD_TEXT, value.replace("\r\n", "\n")).strip()
+
+
+def _filled(value: str) -> str:
     if not value:
         raise ValueError("must not be blank")
     return value
 
 
 def _skills(values: list[str]) -> list[str]:
-    cleaned = sorted({v.strip().lower() for v in values if v.strip()})
+    cleaned = sorted({v.lower() for v in values if v})
     if any(len(v) > 64 for v in cleaned):
         raise ValueError("each skill must be at most 64 characters")
     return cleaned
 
 
-Text = Annotated[str, Field(max_length=2000), AfterValidator(_strip)]
-Name = Annotated[str, Field(max_length=200), AfterValidator(_strip)]
-Skills = Annotated[list[str], Field(max_length=20), AfterValidator(_skills)]
+def _pattern(pattern: str) -> FieldInfo:
+    """Declared in the OpenAPI document; enforced, with a clearer message, by the validators."""
+    field: FieldInfo = Field(json_schema_extra={"pattern": pattern})
+    return field
+
+
+# Single-line fields: no control characters at all; multi-line: tab and newline allowed.
+Line = Annotated[str, _pattern(LINE_PATTERN), AfterValidator(_line)]
+Name = Annotated[
+    str,
+    Field(max_length=200),
+    _pattern(FILLED_LINE_PATTERN),
+    AfterValidator(_line),
+    AfterValidator(_filled),
+]
+Text = Annotated[
+    str,
+    Field(max_length=2000),
+    _pattern(FILLED_TEXT_PATTERN),
+    AfterValidator(_text),
+    AfterValidator(_filled),
+]
+LongText = Annotated[
+    str,
+    Field(max_length=10000),
+    _pattern(FILLED_TEXT_PATTERN),
+    AfterValidator(_text),
+    AfterValidator(_filled),
+]
+Note = Annotated[str, Field(max_length=2000), _pattern(TEXT_PATTERN), AfterValidator(_text)]
+Skill = Annotated[str, Field(max_length=64), _pattern(LINE_PATTERN), AfterValidator(_line)]
+Skills = Annotated[list[Skill], Field(max_length=20), AfterValidator(_skills)]
 Category = Literal["sales", "marketing", "technology", "hr", "finance", "other"]
+Id = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
+# Numbers and booleans as JSON has them: no "10" for 10, no true for 1.
+Hours = Annotated[int, Field(strict=True, ge=5, le=40)]
+Cents = Annotated[int, Field(strict=True, gt=0, le=10_000_000)]
+Days = Annotated[int, Field(strict=True, ge=7, le=30)]
+Percent = Annotated[int, Field(strict=True, ge=0, le=100)]
+Stars = Annotated[int, Field(strict=True, ge=1, le=5)]
+Flag = Annotated[bool, Field(strict=True)]
 
 
 class Strict(BaseModel):
@@ -75,13 +143,13 @@ class OnboardingLinkOut(BaseModel):
 
 class InternshipIn(Strict):
     title: Name
-    description: Annotated[str, Field(max_length=10000), AfterValidator(_strip)]
+    description: LongText
     category: Category
     skills: Skills = []
-    estimated_hours: int = Field(ge=5, le=40)
-    fee_cents: int = Field(gt=0, le=10_000_000)
+    estimated_hours: Hours
+    fee_cents: Cents
     currency: Literal["usd", "eur", "gbp"] = "usd"
-    duration_days: int = Field(ge=7, le=30)
+    duration_days: Days
 
 
 class ApplicationIn(Strict):
@@ -89,17 +157,17 @@ class ApplicationIn(Strict):
 
 
 class SelectionIn(Strict):
-    launcher_id: Annotated[str, Field(min_length=1, max_length=40)]
+    launcher_id: Id
 
 
 class SubmissionIn(Strict):
     url: HttpUrl
-    note: Annotated[str, Field(max_length=2000)] = ""
+    note: Note = ""
 
 
 class ReviewIn(Strict):
     decision: Literal["approve", "request_revision"]
-    feedback: Annotated[str, Field(max_length=2000)] = ""
+    feedback: Note = ""
 
 
 def _utc(value: datetime) -> datetime:
@@ -115,7 +183,7 @@ class ExtensionIn(Strict):
 
 class CancellationIn(Strict):
     reason: Text
-    refund: bool = True
+    refund: Flag = True
 
 
 class DisputeIn(Strict):
@@ -124,13 +192,13 @@ class DisputeIn(Strict):
 
 class ResolutionIn(Strict):
     outcome: Literal["pay_launcher", "split", "refund"]
-    launcher_percent: int = Field(default=0, ge=0, le=100)
-    note: Annotated[str, Field(max_length=2000)] = ""
+    launcher_percent: Percent = 0
+    note: Note = ""
 
 
 class FeedbackIn(Strict):
-    rating: int = Field(ge=1, le=5)
-    comment: Annotated[str, Field(max_length=2000)] = ""
+    rating: Stars
+    comment: Note = ""
 
 
 class InternshipSummary(BaseModel):

@@ -119,11 +119,11 @@ def list_internships(
     caller: CallerDep,
     db: DbDep,
     stage: Annotated[Stage | None, Query()] = None,
-    category: Annotated[str | None, Query(max_length=32)] = None,
-    skill: Annotated[str | None, Query(max_length=64)] = None,
-    employer: Annotated[str | None, Query(max_length=40)] = None,
+    category: Annotated[schemas.Category | None, Query()] = None,
+    skill: Annotated[schemas.Skill | None, Query()] = None,
+    employer: Annotated[schemas.Id | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=200, pattern=r"^[A-Za-z0-9_=-]+$")] = None,
 ) -> schemas.InternshipPage:
     """Newest first: what the caller may see (employers their own internships, launchers open
     postings and the work they were selected for, ops everything)."""

@@ -1,0 +1,116 @@
+"""Plain ASGI middleware around every request: metrics, JSON-only bodies, and a last guard.
+
+Plain ASGI rather than Starlette's BaseHTTPMiddleware: no extra task or body copy per request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import error_body
+
+log = logging.getLogger("api")
+REQUESTS = Counter("api_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram("api_request_seconds", "HTTP request latency", ["method", "route"])
+
+
+class Measured:
+    """Request counts and latency per route."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start, status = time.perf_counter(), 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            REQUESTS.labels(scope["method"], route, str(status)).inc()
+            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - start)
+
+
+async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps(error_body(code, message)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class JsonBodies:
+    """The v1 API reads JSON: any other body is a 415 that says so, before anything runs.
+    (Stripe's webhook is exempt: its body is whatever Stripe signed.)"""
+
+    def __init__(
+        self, app: ASGIApp, prefix: str = "/v1/", exempt: tuple[str, ...] = ("/v1/stripe/",)
+    ) -> None:
+        self.app = app
+        self.prefix = prefix
+        self.exempt = exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] in ("POST", "PUT", "PATCH")
+            and scope["path"].startswith(self.prefix)
+            and not scope["path"].startswith(self.exempt)
+        ):
+            headers = dict(scope["headers"])
+            has_body = (
+                headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
+            )
+            media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+            if has_body and not (media == b"application/json" or media.endswith(b"+json")):
+                shown = media.decode("latin-1") or "none"
+                await _send_error(
+                    send,
+                    415,
+                    "unsupported_media_type",
+                    f"Send the body as JSON with 'Content-Type: application/json' (got {shown})",
+                )
+                return
+        await self.app(scope, receive, send)
+
+
+class Guarded:
+    """An unexpected error answers 500 in the one error shape and is logged; it is not raised
+    further, so the server keeps the client's connection open for its next request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if started:
+                raise  # half a response is out: only closing the connection is honest
+            await _send_error(
+                send, 500, "internal_error", "Something went wrong on our side; it has been logged"
+            )
