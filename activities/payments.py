@@ -110,9 +110,16 @@ class Payments:
                 options={"idempotency_key": _key(req.internship_id, f"charge/{req.attempt}")},
             )
         except stripe.CardError as err:
+            decline = {
+                "code": err.code,
+                "decline_code": getattr(err.error, "decline_code", None) or err.code,
+                "message": err.user_message or str(err),
+                # Which card: a retry with the same one is the same decline, not a new one.
+                "payment_method": employer.stripe_payment_method,
+            }
             raise ApplicationError(
-                f"card declined: {err.user_message or err}",
-                {"code": err.code},
+                f"card declined: {decline['message']}",
+                decline,
                 type=self.CARD_DECLINED,
                 non_retryable=True,
             ) from err

@@ -65,6 +65,13 @@ def bearer(authorization: str | None) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+def is_ops_token(settings: Settings, authorization: str | None) -> bool:
+    token = bearer(authorization)
+    return token is not None and secrets.compare_digest(
+        token.encode(), settings.ops_api_token.encode()
+    )
+
+
 def current_caller(
     request: Request, settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
 ) -> Caller:
@@ -75,7 +82,7 @@ def current_caller(
         raise ApiError(
             401, "unauthorized", "Send your API token as 'Authorization: Bearer <token>'"
         )
-    if secrets.compare_digest(token.encode(), settings.ops_api_token.encode()):
+    if is_ops_token(settings, authorization):
         return Caller(Actor(Role.OPS, "ops"))
     digest = token_hash(token)
     with get_sessions(request)() as db:
@@ -106,5 +113,12 @@ def current_launcher(caller: CallerDep) -> Launcher:
     return caller.launcher
 
 
+def current_ops(caller: CallerDep) -> Actor:
+    if caller.actor.role != Role.OPS:
+        raise _forbidden(Role.OPS)
+    return caller.actor
+
+
 EmployerDep = Annotated[Employer, Depends(current_employer)]
+OpsDep = Annotated[Actor, Depends(current_ops)]
 LauncherDep = Annotated[Launcher, Depends(current_launcher)]

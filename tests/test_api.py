@@ -328,9 +328,28 @@ async def test_declined_card_is_402_and_ops_hear_of_it(api: Api, inbox: Inbox) -
     await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]})
     declined = await act(api, emp, iid, "kickoff", status=402)
     assert declined["code"] == "payment_declined"
+    assert declined["details"] == {
+        "decline_code": "generic_decline",
+        "message": "Your card was declined.",
+    }
+    # Retrying with the same card is the same decline: ops were told once.
+    await act(api, emp, iid, "kickoff", status=402)
     detail = await ok(await api.http.get(f"/v1/internships/{iid}", headers=OPS))
     assert (detail["stage"], detail["escalation_level"]) == ("matched", 2)
+    assert [e["event"] for e in detail["timeline"]].count("escalated") == 1
     assert await inbox.wait_for(iid, "escalation")
+    # Another card declined for another reason is news for ops.
+    await ok(
+        await api.http.put(
+            "/v1/employers/me/payment_method",
+            headers=auth(emp["api_token"]),
+            json={"payment_method": "pm_card_chargeDeclinedInsufficientFunds"},
+        )
+    )
+    poor = await act(api, emp, iid, "kickoff", status=402)
+    assert poor["details"]["decline_code"] == "insufficient_funds"
+    assert "insufficient funds" in poor["message"]
+    assert await inbox.wait_for(iid, "escalation", 2)
     # The employer replaces the card and kicks off again: charged once, with the new card.
     error_of(
         await api.http.put(
@@ -418,6 +437,11 @@ async def test_webhook_checks_signatures_and_ignores_duplicates(api: Api) -> Non
     )
     assert error_of(bad, 400)["code"] == "bad_signature"
     error_of(await api.http.post("/v1/stripe/webhook", content=event), 400)
+    # Signed, but not an event we can act on.
+    for hollow in ({"object": "event", "type": "account.updated"}, {"id": "evt_x", "type": "x"}):
+        body = json.dumps(hollow).encode()
+        response = await api.http.post("/v1/stripe/webhook", content=body, headers=signed(body))
+        assert error_of(response, 400)["code"] == "bad_event"
     first = await ok(
         await api.http.post("/v1/stripe/webhook", content=event, headers=signed(event))
     )
@@ -428,9 +452,13 @@ async def test_webhook_checks_signatures_and_ignores_duplicates(api: Api) -> Non
 
 
 async def test_health_metrics_and_openapi(api: Api) -> None:
-    health = await ok(await api.http.get("/healthz"))
+    assert await ok(await api.http.get("/healthz")) == {"status": "ok"}
+    health = await ok(await api.http.get("/healthz", headers=OPS))
     assert health == {"status": "ok", "database": "ok", "temporal": "ok"}
-    metrics = await api.http.get("/metrics")
+    error_of(await api.http.get("/metrics"), 401)
+    emp = await employer(api)
+    error_of(await api.http.get("/metrics", headers=auth(emp["api_token"])), 403)
+    metrics = await api.http.get("/metrics", headers=OPS)
     assert "api_requests_total" in metrics.text
     spec = await ok(await api.http.get("/openapi.json"))
     for path in (
@@ -552,5 +580,5 @@ async def test_temporal_outage_is_503_and_starts_nothing(
             await down.http.post("/v1/internships", json=POSTING, headers=auth(emp["api_token"])),
             503,
         )["message"]
-        health = await down.http.get("/healthz")
+        health = await down.http.get("/healthz", headers=OPS)
         assert health.status_code == 503 and health.json()["temporal"].startswith("down")

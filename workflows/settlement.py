@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from datetime import timedelta
+from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -44,6 +45,8 @@ SETTLE_RETRY = RetryPolicy(
 
 # Patch for workflows that were waiting for payout onboarding before payouts re-asked Stripe.
 PAYOUT_RECHECKS_STRIPE = "payout-wait-rechecks-stripe"
+# Since this patch, a kickoff retried with the card that was just declined doesn't email ops.
+DECLINES_TOLD_ONCE = "declined-card-told-once"
 
 
 class Settlement:
@@ -55,6 +58,7 @@ class Settlement:
         self._policy = policy
         self._recorder = recorder
         self._charge_refusals = 0
+        self._declined_card: str | None = None  # the card behind the last decline
         self._refusals: dict[str, int] = {}  # refund and payout steps Stripe refused, per step
         self._retry_requested = False
         # What a resolved dispute still owes the launcher.
@@ -101,26 +105,38 @@ class Settlement:
                 summary=f"Charge employer {self.fmt(request.amount_cents)}",
             )
         except ActivityError as err:
-            cause = err.cause.type if isinstance(err.cause, ApplicationError) else None
-            declined = cause == Payments.CARD_DECLINED
-            if cause in (Payments.CARD_DECLINED, Payments.PERMANENT):
-                # Stripe stored that answer under this key: the next try needs a new one. After
-                # a mere outage the same key is reused, so a charge that did land is not repeated.
-                self._charge_refusals += 1
-            reason = "card declined at kickoff" if declined else "payment service failed at kickoff"
-            await self._recorder.escalate(reason)
-            if declined:
-                raise errors.refusal(
-                    errors.PAYMENT_DECLINED,
-                    "The employer's card was declined; ops "
-                    "have been told. Update the payment method and kick off again.",
-                ) from err
+            await self._charge_refused(err)
+        s.money.payment_intent_id = charge.payment_intent_id
+        s.money.charged_cents = charge.amount_cents
+
+    async def _charge_refused(self, err: ActivityError) -> NoReturn:
+        """Tell ops (once per declined card) and answer the kickoff with what went wrong."""
+        cause = err.cause if isinstance(err.cause, ApplicationError) else None
+        kind = cause.type if cause else None
+        if kind in (Payments.CARD_DECLINED, Payments.PERMANENT):
+            # Stripe stored that answer under this key: the next try needs a new one. After
+            # a mere outage the same key is reused, so a charge that did land is not repeated.
+            self._charge_refusals += 1
+        if kind != Payments.CARD_DECLINED:
+            await self._recorder.escalate("payment service failed at kickoff")
             raise errors.refusal(
                 errors.PAYMENT_UNAVAILABLE,
                 "The payment service is unavailable; try the kickoff again later.",
             ) from err
-        s.money.payment_intent_id = charge.payment_intent_id
-        s.money.charged_cents = charge.amount_cents
+        decline = cause.details[0] if cause and cause.details else {}
+        code, message = decline.get("decline_code"), decline.get("message", "declined")
+        card = decline.get("payment_method")
+        same_card = card is not None and card == self._declined_card
+        self._declined_card = card
+        # Retrying a declined card tells ops nothing new (since DECLINES_TOLD_ONCE).
+        if not (same_card and workflow.patched(DECLINES_TOLD_ONCE)):
+            await self._recorder.escalate(f"card declined at kickoff ({code})")
+        raise errors.refusal(
+            errors.PAYMENT_DECLINED,
+            f"The employer's card was declined ({message}); ops have been told. "
+            "Update the payment method and kick off again.",
+            {"decline_code": code, "message": message},
+        ) from err
 
     async def refund_outstanding(self, step: str) -> int:
         """Refund whatever is still held; returns the amount."""

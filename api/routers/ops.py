@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -16,14 +15,22 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.api.common.v1 import Payloads
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
-from api.deps import SessionsDep, SettingsDep, TemporalDep, bearer
+from api.deps import OpsDep, SessionsDep, SettingsDep, TemporalDep, is_ops_token
 from api.errors import ApiError
 
 router = APIRouter(tags=["ops"])
 
 
-@router.get("/healthz", summary="Liveness of the database and Temporal")
-async def healthz(sessions: SessionsDep, client: TemporalDep) -> JSONResponse:
+@router.get(
+    "/healthz",
+    summary="Liveness of the database and Temporal (what is down: with the ops token)",
+)
+async def healthz(
+    sessions: SessionsDep,
+    client: TemporalDep,
+    settings: SettingsDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
         await run_in_threadpool(_ping, sessions)
@@ -38,9 +45,10 @@ async def healthz(sessions: SessionsDep, client: TemporalDep) -> JSONResponse:
     except Exception as err:  # noqa: BLE001
         checks["temporal"] = f"down: {type(err).__name__}"
     healthy = all(v == "ok" for v in checks.values())
-    return JSONResponse(
-        {"status": "ok" if healthy else "degraded", **checks}, 200 if healthy else 503
-    )
+    body = {"status": "ok" if healthy else "degraded"}
+    if is_ops_token(settings, authorization):
+        body |= checks  # which part is down, and how, is for ops
+    return JSONResponse(body, 200 if healthy else 503)
 
 
 def _ping(sessions: sessionmaker) -> None:
@@ -48,14 +56,13 @@ def _ping(sessions: sessionmaker) -> None:
         db.execute(text("SELECT 1"))
 
 
-@router.get("/metrics", summary="Prometheus metrics")
-def metrics() -> Response:
+@router.get("/metrics", summary="Prometheus metrics (ops token)")
+def metrics(_: OpsDep) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 def _codec_access(request: Request, settings: SettingsDep, authorization: str | None) -> None:
-    token = bearer(authorization)
-    if token and secrets.compare_digest(token.encode(), settings.ops_api_token.encode()):
+    if is_ops_token(settings, authorization):
         return
     host = request.client.host if request.client else ""
     if settings.codec_allow_loopback and host in ("127.0.0.1", "::1"):

@@ -48,6 +48,17 @@ async def webhook(
         )
     except (ValueError, stripe.SignatureVerificationError) as err:
         raise ApiError(400, "bad_signature", f"webhook rejected: {err}") from err
+    fields = event.to_dict()
+    data = fields.get("data")
+    if not (
+        isinstance(fields.get("id"), str)
+        and isinstance(fields.get("type"), str)
+        and isinstance(data, dict)
+        and isinstance(data.get("object"), dict)
+    ):
+        raise ApiError(
+            400, "bad_event", "webhook rejected: an event needs id, type and data.object"
+        )
     if await run_in_threadpool(_seen, sessions, event.id):
         return {"status": "duplicate"}
     # Handled before it is marked done: if this fails, Stripe's redelivery tries again.
