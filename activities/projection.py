@@ -7,14 +7,17 @@ outbox rows, so an email is queued once per event.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.notifications import Templates, format_money
 from core.db import (
@@ -27,6 +30,8 @@ from core.db import (
     TimelineEvent,
 )
 from core.internship import InternshipState, Role, TimelineEntry
+
+log = logging.getLogger("activities.projection")
 
 
 @dataclass
@@ -59,11 +64,18 @@ class Contact:
     email: str
 
 
+def _printable(text: str, limit: int) -> str:
+    return "".join(c for c in text if c.isprintable())[:limit]
+
+
 def _when(at: datetime | None) -> str | None:
     return at.strftime("%Y-%m-%d %H:%M UTC") if at else None
 
 
 class Projection:
+    # The database refused this state for good (a value it won't store): retrying can't help.
+    REJECTED = "ProjectionRejected"
+
     def __init__(
         self,
         sessions: sessionmaker,
@@ -80,8 +92,20 @@ class Projection:
 
     @activity.defn(name="record_transition")
     def record(self, rec: TransitionRecord) -> list[int]:
-        """Project the state after one event; return the ids of its emails still to send."""
-        outbox = self._project(rec)
+        """Project the state after one event; return the ids of its emails still to send.
+
+        A database that is down fails the call so it retries until it is back; a database that
+        refuses the data tells ops and fails for good, so the lifecycle goes on without it.
+        """
+        try:
+            outbox = self._project(rec)
+        except (IntegrityError, DataError) as err:
+            reason = (
+                f"the database refused to record '{rec.entry.event}' "
+                f"({type(err.orig).__name__}); the lifecycle went on without it"
+            )
+            self._tell_ops(rec, reason)
+            raise ApplicationError(reason, type=self.REJECTED, non_retryable=True) from err
         if outbox:
             self.emails_queued()
         return outbox
@@ -128,6 +152,23 @@ class Projection:
                     .order_by(OutboxEmail.id)
                 )
             )
+
+    def _tell_ops(self, rec: TransitionRecord, reason: str) -> None:
+        """Queue an escalation to ops, built only from values the database will take."""
+        p = rec.state.posting
+        safe = replace(
+            rec.state,
+            posting=replace(p, title=_printable(p.title, 200), company=_printable(p.company, 200)),
+        )
+        notice = Notice("escalation", [Recipient(Role.OPS, "ops")], {"reason": reason, "level": 2})
+        try:
+            with self.sessions.begin() as db:
+                entry = rec.entry
+                self._queue(db, safe, entry.seq, entry.at, Role.SYSTEM.value, notice)
+        except SQLAlchemyError:
+            log.exception("could not queue the ops alert for %s", p.internship_id)
+            return
+        self.emails_queued()
 
     @staticmethod
     def _update_row(row: Internship, s: InternshipState, at: datetime) -> None:

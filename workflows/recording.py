@@ -13,6 +13,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.notifications import deliver_emails
@@ -56,13 +57,24 @@ class Recorder:
             len(s.timeline) + 1, workflow.now(), s.stage, event, by.role, by.id, note
         )
         s.timeline.append(entry)
-        outbox = await workflow.execute_local_activity_method(
-            Projection.record,
-            TransitionRecord(s, entry, list(notices)),
-            start_to_close_timeout=LOCAL_TIMEOUT,
-            retry_policy=PROJECTION_RETRY,
-            summary=f"Record {event}",
-        )
+        try:
+            outbox = await workflow.execute_local_activity_method(
+                Projection.record,
+                TransitionRecord(s, entry, list(notices)),
+                start_to_close_timeout=LOCAL_TIMEOUT,
+                retry_policy=PROJECTION_RETRY,
+                summary=f"Record {event}",
+            )
+        except (ActivityError, ApplicationError) as err:
+            # A local activity's failure arrives as the activity's own error, unwrapped.
+            cause = err.cause if isinstance(err, ActivityError) else err
+            if not (isinstance(cause, ApplicationError) and cause.type == Projection.REJECTED):
+                raise
+            # The database refused this state for good and ops were emailed; the lifecycle goes
+            # on (the next event's record catches the projection up), flagged for ops to see.
+            s.escalation_level = 2
+            self.publish()
+            return
         if self._delivers_mail:
             self._mail.extend(outbox)
 
