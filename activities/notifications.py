@@ -10,6 +10,7 @@ from __future__ import annotations
 import smtplib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from enum import StrEnum
 from pathlib import Path
@@ -31,6 +32,36 @@ def format_money(cents: int, currency: str) -> str:
     symbol = CURRENCY_SYMBOLS.get(currency.lower())
     amount = f"{cents / 100:,.2f}"
     return f"{symbol}{amount}" if symbol else f"{amount} {currency.upper()}"
+
+
+def when(at: datetime | None) -> str | None:
+    """A moment as emails show it."""
+    return at.strftime("%Y-%m-%d %H:%M UTC") if at else None
+
+
+def internship_context(
+    *,
+    internship_id: str,
+    title: str,
+    company: str,
+    category: str,
+    stage: str,
+    fee_cents: int,
+    currency: str,
+    due_at: datetime | None,
+    public_base_url: str,
+) -> dict[str, Any]:
+    """What every email template knows of the internship it is about."""
+    return {
+        "id": internship_id,
+        "title": title,
+        "company": company,
+        "category": category,
+        "stage": stage,
+        "fee": format_money(fee_cents, currency),
+        "due_at": when(due_at),
+        "url": f"{public_base_url.rstrip('/')}/v1/internships/{internship_id}",
+    }
 
 
 @dataclass

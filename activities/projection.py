@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.notifications import Templates, format_money
+from activities.notifications import Templates, internship_context, when
 from core.db import (
     PENDING,
     Employer,
@@ -66,10 +66,6 @@ class Contact:
 
 def _printable(text: str, limit: int) -> str:
     return "".join(c for c in text if c.isprintable())[:limit]
-
-
-def _when(at: datetime | None) -> str | None:
-    return at.strftime("%Y-%m-%d %H:%M UTC") if at else None
 
 
 class Projection:
@@ -196,16 +192,17 @@ class Projection:
         details: dict[str, Any] = dict(notice.details)
         if launcher_id := details.pop("launcher_id", None):
             details["launcher_name"] = self._contact(db, Role.LAUNCHER, launcher_id).name
-        internship = {
-            "id": p.internship_id,
-            "title": p.title,
-            "company": p.company,
-            "category": p.category,
-            "stage": s.stage.value,
-            "fee": format_money(p.fee_cents, p.currency),
-            "due_at": _when(s.due_at),
-            "url": f"{self.public_base_url}/v1/internships/{p.internship_id}",
-        }
+        internship = internship_context(
+            internship_id=p.internship_id,
+            title=p.title,
+            company=p.company,
+            category=p.category,
+            stage=s.stage.value,
+            fee_cents=p.fee_cents,
+            currency=p.currency,
+            due_at=s.due_at,
+            public_base_url=self.public_base_url,
+        )
         for to in notice.to:
             contact = self._contact(db, to.role, to.id)
             email = self.templates.render(
@@ -213,7 +210,7 @@ class Projection:
                 {
                     "recipient": {"name": contact.name, "role": to.role.value},
                     "internship": internship,
-                    "event": {"kind": notice.kind, "actor": actor, "at": _when(at)},
+                    "event": {"kind": notice.kind, "actor": actor, "at": when(at)},
                     "details": details,
                 },
             )

@@ -1,8 +1,10 @@
 """`make run`: the whole service on one machine, from a fresh clone.
 
 Starts the Temporal dev server (UI, search attributes, state kept in data/), the local Stripe
-server, the SMTP sink, the worker and the API; prints where each is; Ctrl-C stops them all.
-Run it again and everything carries on from data/.
+server, the SMTP sink, the worker and the API; prints where each is, and keeps them running: a
+child that dies is started again after 1 s, then 2 s, 4 s... (at most 30 s; back to 1 s once it
+has stayed up for a minute). Ctrl-C (or SIGTERM) stops them all within 5 s. Run it again and
+everything carries on from data/.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from core.codec import new_key
 from core.search_attributes import ALL
@@ -25,26 +30,166 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("DATA_DIR", ROOT / "data")).resolve()
 BIN = Path(sys.executable).parent
 
-
-def wait_for_port(host: str, port: int, timeout: float, procs: list[subprocess.Popen]) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex((host, port)) == 0:
-                return
-        check_alive(procs)
-        time.sleep(0.2)
-    raise SystemExit(f"nothing is listening on {host}:{port} after {timeout:.0f}s")
+BACKOFF_FIRST = 1.0  # seconds before a dead child is started again...
+BACKOFF_MAX = 30.0  # ...doubling each time it dies again soon, up to this
+STABLE_AFTER = 60.0  # a child that stayed up this long starts over from BACKOFF_FIRST
+STOP_GRACE = 4.0  # on Ctrl-C, what has not stopped after this is killed
+TICK = 0.1
 
 
-def check_alive(procs: list[subprocess.Popen]) -> None:
-    for p in procs:
-        if p.poll() is not None:
-            raise SystemExit(f"{p.args!r} exited with code {p.returncode}")
+def backoff(deaths: int) -> float:
+    """How long to wait before restarting a child that died `deaths` times in a row (1, 2, ...),
+    each within STABLE_AFTER of being started."""
+    return min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (deaths - 1))
 
 
-def _interrupt(*_: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM stops everything the way Ctrl-C does
+def log(message: str) -> None:
+    print(f"[run {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def exit_status(code: int) -> str:
+    if code >= 0:
+        return f"code {code}"
+    try:
+        return f"code {code} ({signal.Signals(-code).name})"
+    except ValueError:
+        return f"code {code}"
+
+
+def listening(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex((host, port)) == 0
+
+
+@dataclass
+class Child:
+    """One supervised process: started in its own session (a Ctrl-C in the terminal reaches
+    only the runner, which stops the children itself), restarted when it dies."""
+
+    name: str
+    cmd: list[str]
+    # What stops it cleanly. The Python children that run asyncio (SMTP sink, worker) have no
+    # SIGTERM handler, so SIGTERM would end them on the spot; SIGINT cancels their main task and
+    # lets their `async with` blocks exit. Uvicorn treats both alike; Temporal's CLI takes SIGTERM.
+    stop_signal: signal.Signals = signal.SIGINT
+    address: tuple[str, int] | None = None  # where it listens: ready once that answers
+    needs: tuple[str, ...] = ()  # children that must be ready before this one (re)starts
+    proc: subprocess.Popen[bytes] | None = None
+    started: float = 0.0
+    deaths: int = 0  # in a row, each soon after being started
+    due: float = 0.0  # when to start it, while it is not running
+    waiting: bool = False  # due, but what it needs is not ready (said once)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def ready(self) -> bool:
+        return self.running() and (self.address is None or listening(*self.address))
+
+
+class Supervisor:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.children: dict[str, Child] = {}
+        self.stop_requested: str | None = None  # the name of the signal that asked
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stop_requested = self.stop_requested or signal.Signals(signum).name
+
+    def add(self, child: Child) -> None:
+        child.due = time.monotonic()
+        self.children[child.name] = child
+
+    def tick(self) -> None:
+        """Notice who died and schedule their restart; start whatever is due and can start."""
+        now = time.monotonic()
+        for child in self.children.values():
+            if child.proc is not None and child.proc.poll() is not None:
+                self._died(child, now)
+        for child in self.children.values():
+            if child.proc is None and child.due <= now and not self.stop_requested:
+                missing = [n for n in child.needs if not self.children[n].ready()]
+                if not missing:
+                    self._start(child)
+                elif child.deaths and not child.waiting:  # (at start-up, waiting is the plan)
+                    child.waiting = True
+                    log(f"{child.name} waits for {', '.join(missing)} before starting")
+
+    def _died(self, child: Child, now: float) -> None:
+        assert child.proc is not None
+        pid, code, up = child.proc.pid, child.proc.returncode, now - child.started
+        child.proc = None
+        child.deaths = 1 if up >= STABLE_AFTER else child.deaths + 1
+        delay = backoff(child.deaths)
+        child.due = now + delay
+        at = time.strftime("%H:%M:%S", time.localtime(time.time() + delay))
+        log(
+            f"{child.name} (pid {pid}) exited with {exit_status(code)} after {up:.1f}s; "
+            f"restarting it in {delay:g}s (at {at})"
+        )
+
+    def _start(self, child: Child) -> None:
+        child.proc = subprocess.Popen(child.cmd, cwd=ROOT, env=self.env, start_new_session=True)
+        child.started = time.monotonic()
+        child.waiting = False
+        log(f"started {child.name} (pid {child.proc.pid})")
+
+    def wait_ready(self, name: str, timeout: float) -> bool:
+        """Supervise until `name` is ready (True) or a stop is requested (False)."""
+        deadline = time.monotonic() + timeout
+        while not self.stop_requested:
+            self.tick()
+            if self.children[name].ready():
+                return True
+            if time.monotonic() > deadline:
+                where = self.children[name].address
+                listens = f", listening on {where[0]}:{where[1]}" if where else ""
+                raise SystemExit(f"{name} did not come up within {timeout:.0f}s{listens}")
+            time.sleep(TICK)
+        return False
+
+    def run(self) -> None:
+        """Supervise until a stop is requested."""
+        while not self.stop_requested:
+            self.tick()
+            time.sleep(TICK)
+
+    def stop(self) -> None:
+        """Ask every running child to stop, those that others need (Temporal) once those others
+        have stopped or half the grace period has gone by; kill what is left after STOP_GRACE."""
+        began = time.monotonic()
+        running = [c for c in self.children.values() if c.running()]
+        if not running:
+            return
+        log(f"stopping ({self.stop_requested or 'start-up failed'})")
+        signalled: set[str] = set()
+        while any(c.running() for c in running) and time.monotonic() < began + STOP_GRACE:
+            early = time.monotonic() < began + STOP_GRACE / 2
+            sent: dict[str, list[str]] = {}  # signal -> the children sent it in this round
+            for child in running:
+                waits_for = [c.name for c in running if child.name in c.needs and c.running()]
+                if child.name in signalled or not child.running() or (waits_for and early):
+                    continue
+                assert child.proc is not None
+                with suppress(ProcessLookupError):
+                    child.proc.send_signal(child.stop_signal)
+                signalled.add(child.name)
+                sent.setdefault(child.stop_signal.name, []).append(child.name)
+            for name, names in sent.items():
+                log(f"asked {', '.join(names)} to stop ({name})")
+            time.sleep(0.05)
+        for child in running:
+            assert child.proc is not None
+            if child.proc.poll() is None:
+                log(
+                    f"{child.name} (pid {child.proc.pid}) did not stop within {STOP_GRACE:g}s: "
+                    "killing it (SIGKILL)"
+                )
+                with suppress(ProcessLookupError):
+                    os.killpg(child.proc.pid, signal.SIGKILL)  # with anything it started
+                child.proc.wait()
+        codes = ", ".join(f"{c.name} {exit_status(c.proc.returncode)}" for c in running if c.proc)
+        log(f"stopped in {time.monotonic() - began:.1f}s ({codes})")
 
 
 def dev_environment() -> dict[str, str]:
@@ -74,7 +219,18 @@ def main() -> None:
     env.setdefault("CODEC_CORS_ORIGINS", json.dumps(origins))
     stripe_port = int(settings.stripe_api_base.rsplit(":", 1)[1])
 
-    subprocess.run([py, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True)
+    supervisor = Supervisor(env)
+    # Handled here, also when started in the background with SIGINT ignored: the children then
+    # start with the default SIGINT (a handled signal is reset by exec, an ignored one is not),
+    # which is what lets SIGINT stop the Python ones cleanly.
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+
+    migrated = subprocess.run([py, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env)
+    if supervisor.stop_requested:
+        return
+    if migrated.returncode:
+        raise SystemExit(f"migrations failed (alembic exited with code {migrated.returncode})")
 
     temporal_cmd = [
         str(BIN / "temporal"),
@@ -98,26 +254,15 @@ def main() -> None:
     for key in ALL:
         kind = key.indexed_value_type.name.title()  # KEYWORD -> Keyword, as the CLI spells it
         temporal_cmd += ["--search-attribute", f"{key.name}={kind}"]
-    procs: list[subprocess.Popen] = []
-
-    def start(cmd: list[str]) -> None:
-        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True))
-
-    def stop(*_: object) -> None:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + 15
-        for p in reversed(procs):
-            try:
-                p.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.kill()
-
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        start(temporal_cmd)
-        start(
+    children = [
+        Child(
+            "temporal",
+            temporal_cmd,
+            stop_signal=signal.SIGTERM,
+            address=(temporal_host, int(temporal_port)),
+        ),
+        Child(
+            "stripe",
             [
                 py,
                 "-m",
@@ -130,9 +275,11 @@ def main() -> None:
                 f"{api}/v1/stripe/webhook",
                 "--webhook-secret",
                 settings.stripe_webhook_secret,
-            ]
-        )
-        start(
+            ],
+            address=("127.0.0.1", stripe_port),
+        ),
+        Child(
+            "smtp",
             [
                 py,
                 "-m",
@@ -143,12 +290,24 @@ def main() -> None:
                 str(settings.smtp_port),
                 "--dir",
                 str(DATA / "mail"),
-            ]
-        )
-        wait_for_port(temporal_host, int(temporal_port), 60, procs)
-        start([py, "-m", "worker"])
-        start([py, "-m", "api"])
-        wait_for_port(settings.api_host, settings.api_port, 60, procs)
+            ],
+            address=(settings.smtp_host, settings.smtp_port),
+        ),
+        Child("worker", [py, "-m", "worker"], needs=("temporal",)),
+        Child(
+            "api",
+            [py, "-m", "api"],
+            address=(settings.api_host, settings.api_port),
+            needs=("temporal",),
+        ),
+    ]
+    try:
+        for child in children:
+            supervisor.add(child)
+        # Temporal first (the worker and the API start once it answers), then all it announces.
+        for name in ("temporal", "stripe", "smtp", "api"):
+            if not supervisor.wait_ready(name, 60):
+                return
         print(
             f"""
   Micro-internships is running (TIME_SCALE={settings.time_scale:g}); Ctrl-C stops everything.
@@ -162,17 +321,9 @@ def main() -> None:
 """,
             flush=True,
         )
-        while True:
-            check_alive(procs)
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
+        supervisor.run()
     finally:
-        # A second Ctrl-C must not abandon the children half-stopped.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        print("\nstopping...", flush=True)
-        stop()
+        supervisor.stop()
 
 
 if __name__ == "__main__":

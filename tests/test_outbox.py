@@ -18,12 +18,13 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from activities.notifications import Mailer
-from core.db import FAILED, PENDING, SENT, OutboxEmail
+from activities.notifications import Mailer, Templates
+from core.db import FAILED, PENDING, SENT, Employer, Internship, OutboxEmail
 from tests.conftest import free_port
-from worker.outbox import OutboxRelay
+from worker.outbox import OpsAlerts, OutboxRelay
 
 LATER = datetime(2100, 1, 1, tzinfo=UTC)
+OPS_EMAIL = "ops-outbox-test@example.com"
 
 
 class ScriptedRelay:
@@ -71,9 +72,9 @@ def address(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:8]}@example.com"
 
 
-def queue(sessions: sessionmaker, *recipients: str) -> list[int]:
+def queue(sessions: sessionmaker, *recipients: str, internship: str = "") -> list[int]:
     """Queue one email per recipient, in order, due only on the test relays' clock."""
-    internship = uuid.uuid4().hex[:16]
+    internship = internship or uuid.uuid4().hex[:16]
     with sessions.begin() as db:
         rows = [
             OutboxEmail(
@@ -96,7 +97,9 @@ def queue(sessions: sessionmaker, *recipients: str) -> list[int]:
 
 
 def relay(sessions: sessionmaker, port: int, at: datetime) -> OutboxRelay:
-    return OutboxRelay(sessions, Mailer("127.0.0.1", port, "noreply@example.com"), clock=lambda: at)
+    mailer = Mailer("127.0.0.1", port, "noreply@example.com")
+    ops = OpsAlerts(Templates(), OPS_EMAIL, "http://api.example.com")
+    return OutboxRelay(sessions, mailer, ops, clock=lambda: at)
 
 
 def statuses(sessions: sessionmaker, ids: list[int]) -> list[tuple[str, int]]:
@@ -222,3 +225,53 @@ def test_concurrent_relays_send_every_email_once_in_order(
     for person in people:
         theirs = [int(subject.split()[1]) for to, subject in handler.accepted if to == person]
         assert theirs == sorted(theirs)
+
+
+def test_ops_are_told_when_an_address_is_refused_for_good(
+    sessions: sessionmaker, smtp: tuple[ScriptedRelay, Controller]
+) -> None:
+    handler, controller = smtp
+    gone = address("gone")
+    handler.gone.add(gone)
+    internship = uuid.uuid4().hex[:16]
+    with sessions.begin() as db:
+        employer = Employer(
+            id=uuid.uuid4().hex[:16],
+            name="Ada",
+            email=address("ada"),
+            company="Acme",
+            token_hash=uuid.uuid4().hex,
+            stripe_customer_id="cus_x",
+            stripe_payment_method="pm_x",
+        )
+        db.add(employer)
+        db.flush()
+        db.add(
+            Internship(
+                id=internship,
+                employer_id=employer.id,
+                title="Blog article",
+                description="d",
+                company="Acme",
+                category="marketing",
+                stage="in_progress",
+                estimated_hours=10,
+                fee_cents=40000,
+                currency="usd",
+                duration_days=7,
+                posted_at=LATER,
+                updated_at=LATER,
+            )
+        )
+    [failed] = queue(sessions, gone, internship=internship)
+    relay(sessions, controller.port, LATER + timedelta(seconds=1)).deliver_due()
+    assert statuses(sessions, [failed]) == [(FAILED, 1)]
+    with sessions() as db:
+        [alert] = db.scalars(
+            select(OutboxEmail).where(
+                OutboxEmail.internship_id == internship, OutboxEmail.to_email == OPS_EMAIL
+            )
+        ).all()
+    assert alert.recipient_role == "ops" and alert.kind == "delivery_failed_overdue"
+    assert alert.subject.startswith("[Email failed] Blog article")
+    assert "550" in alert.text_body and "the launcher r1" in alert.text_body

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -24,13 +25,14 @@ from core.db import make_sessions
 from core.settings import Settings, get_settings
 from core.stripe_api import stripe_client
 from core.temporal import connect
-from worker.outbox import OutboxRelay
+from worker.outbox import OpsAlerts, OutboxRelay
 from workflows.internship import InternshipWorkflow
 
 
 def build_relay(settings: Settings, sessions: sessionmaker) -> OutboxRelay:
     mailer = Mailer(settings.smtp_host, settings.smtp_port, settings.mail_from)
-    return OutboxRelay(sessions, mailer, poll_seconds=settings.mail_poll_seconds)
+    ops = OpsAlerts(Templates(), settings.ops_email, settings.public_base_url)
+    return OutboxRelay(sessions, mailer, ops, poll_seconds=settings.mail_poll_seconds)
 
 
 def build_worker(
@@ -95,7 +97,11 @@ async def main() -> None:
         logging.info(
             "worker polling task queue %r on %s", settings.task_queue, settings.temporal_address
         )
-        await asyncio.Event().wait()  # until interrupted; leaving the block shuts down cleanly
+        # Until SIGTERM (docker stop, systemd) or SIGINT (Ctrl-C cancels the task): leaving the
+        # block stops polling, lets running activities finish and stops the relay cleanly.
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
 
 
 if __name__ == "__main__":

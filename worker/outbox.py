@@ -9,8 +9,9 @@ they share the outbox safely:
 - an address hears in order: a row is claimed only with every earlier pending row of its
   address, and never while an earlier one is leased or backing off;
 - each outcome is written as soon as it happens: sent, failed for good (kept, with the error,
-  for ops), or deferred with exponential backoff. A relay that dies mid-batch leaves leases that
-  expire, so another relay sends those rows (the Message-ID is stable, for de-duplication).
+  and ops are emailed about it), or deferred with exponential backoff. A relay that dies
+  mid-batch leaves leases that expire, so another relay sends those rows (the Message-ID is
+  stable, for de-duplication).
 """
 
 from __future__ import annotations
@@ -23,12 +24,72 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import exists, or_, select, update
-from sqlalchemy.orm import aliased, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from activities.notifications import Delivery, Mailer, Outcome
-from core.db import FAILED, PENDING, SENT, OutboxEmail, utcnow
+from activities.notifications import (
+    Delivery,
+    Mailer,
+    Outcome,
+    Templates,
+    internship_context,
+    when,
+)
+from core.db import FAILED, PENDING, SENT, Internship, OutboxEmail, utcnow
+from core.internship import Role
 
 log = logging.getLogger("worker.outbox")
+
+
+class OpsAlerts:
+    """Queues the email that tells ops an address was refused for good."""
+
+    def __init__(self, templates: Templates, ops_email: str, public_base_url: str) -> None:
+        self.templates = templates
+        self.ops_email = ops_email
+        self.public_base_url = public_base_url
+
+    def delivery_failed(self, db: Session, failed: OutboxEmail, error: str) -> None:
+        row = db.get(Internship, failed.internship_id)
+        if row is None:
+            return  # not an internship's email: the log line is all ops get
+        context = internship_context(
+            internship_id=row.id,
+            title=row.title,
+            company=row.company,
+            category=row.category,
+            stage=row.stage,
+            fee_cents=row.fee_cents,
+            currency=row.currency,
+            due_at=row.due_at,
+            public_base_url=self.public_base_url,
+        )
+        email = self.templates.render(
+            "delivery_failed",
+            {
+                "recipient": {"name": "Ops team", "role": Role.OPS.value},
+                "internship": context,
+                "event": {"kind": "delivery_failed", "actor": "system", "at": when(utcnow())},
+                "details": {
+                    "failed_kind": failed.kind,
+                    "recipient_role": failed.recipient_role,
+                    "recipient_id": failed.recipient_id,
+                    "error": error,
+                },
+            },
+        )
+        db.add(
+            OutboxEmail(
+                internship_id=failed.internship_id,
+                seq=failed.seq,
+                kind=f"delivery_failed_{failed.kind}"[:64],
+                recipient_role=Role.OPS.value,
+                recipient_id=f"{failed.recipient_role}-{failed.recipient_id}"[:40],
+                to_email=self.ops_email,
+                subject=email.subject[:300],
+                text_body=email.text,
+                html_body=email.html,
+            )
+        )
 
 
 class OutboxRelay:
@@ -36,6 +97,7 @@ class OutboxRelay:
         self,
         sessions: sessionmaker,
         mailer: Mailer,
+        ops: OpsAlerts,
         *,
         batch: int = 50,
         lease: timedelta = timedelta(minutes=2),
@@ -45,6 +107,7 @@ class OutboxRelay:
     ) -> None:
         self.sessions = sessions
         self.mailer = mailer
+        self.ops = ops
         self.batch = batch
         self.lease = lease
         self.max_backoff = max_backoff
@@ -146,6 +209,9 @@ class OutboxRelay:
                 log.warning(
                     "email %s to %s failed for good: %s", email.id, email.to_email, delivery.error
                 )
+                if email.recipient_role != Role.OPS.value:  # no alerts about alerts
+                    self.ops.delivery_failed(db, email, delivery.error or "refused")
+                    self.wake.set()
             else:
                 backoff = min(timedelta(seconds=2**email.attempts), self.max_backoff)
                 email.next_attempt_at = now + backoff
