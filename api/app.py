@@ -13,7 +13,7 @@ from temporalio.client import Client
 
 from api import errors
 from api.middleware import Guarded, JsonBodies, Measured
-from api.routers import employers, internships, launchers, ops, stripe_webhook
+from api.routers import employers, internships, launchers, me, ops, stripe_webhook
 from core.codec import codec_from_key
 from core.db import make_sessions
 from core.settings import Settings, get_settings
@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     app.add_middleware(JsonBodies)
     app.add_middleware(Measured)
 
-    for module in (employers, launchers, internships, stripe_webhook, ops):
+    for module in (employers, launchers, me, internships, stripe_webhook, ops):
         app.include_router(module.router)
 
     @app.get("/onboarding/complete", include_in_schema=False)

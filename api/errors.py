@@ -14,6 +14,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
+from core.accounts import AccountExists, TokenAlreadyRotated
+
 log = logging.getLogger("api")
 
 
@@ -81,6 +83,15 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             error_body("invalid_request", f"Invalid request: {summary}", {"errors": problems}), 422
         )
+
+    @app.exception_handler(AccountExists)
+    async def _account_exists(_: Request, exc: AccountExists) -> JSONResponse:
+        details = {"field": "email"}
+        return JSONResponse(error_body("account_exists", f"{exc}; sign in instead", details), 409)
+
+    @app.exception_handler(TokenAlreadyRotated)
+    async def _token_rotated(_: Request, exc: TokenAlreadyRotated) -> JSONResponse:
+        return JSONResponse(error_body("token_rotated", str(exc)), 409)
 
     @app.exception_handler(RPCError)
     async def _temporal_down(_: Request, exc: RPCError) -> JSONResponse:

@@ -313,3 +313,33 @@ class Portfolio(BaseModel):
     skills: list[str]
     completed: list[PortfolioItem]
     average_rating: float | None
+
+
+class MeOut(BaseModel):
+    """Who the token belongs to."""
+
+    role: Literal["employer", "launcher", "ops"]
+    id: str
+    name: str
+    email: str
+    company: str | None = None  # employers
+    skills: list[str] | None = None  # launchers
+    payouts_enabled: bool | None = None  # launchers: payout onboarding finished
+
+
+class TokenOut(BaseModel):
+    api_token: str
+
+
+class ContactOut(BaseModel):
+    id: str
+    name: str
+    email: str
+    company: str | None = None
+
+
+class ContactsOut(BaseModel):
+    """The parties of one internship, for ops to reach them."""
+
+    employer: ContactOut
+    launcher: ContactOut | None

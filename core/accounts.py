@@ -1,7 +1,8 @@
-"""Sign-up and bearer tokens for employers and launchers (the API's own records).
+"""Accounts of employers and launchers (the API's own records): sign-up and bearer tokens.
 
-Tokens are random and shown once; only their SHA-256 is stored, so a leaked database does not
-leak credentials.
+One account per email per role. Tokens are random and shown once; only their SHA-256 is stored,
+so a leaked database does not leak credentials. The database is used in short sessions around
+the Stripe calls, never held while Stripe answers.
 """
 
 from __future__ import annotations
@@ -9,12 +10,25 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from typing import TypeVar
 
 import stripe
-from sqlalchemy.orm import Session
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import sessionmaker
 
 from core.db import Employer, Launcher
 from core.stripe_api import create_customer, create_payout_account, onboarding_link
+
+Account = TypeVar("Account", Employer, Launcher)
+
+
+class AccountExists(Exception):
+    """An account with this email already exists for this role (or is being created)."""
+
+
+class TokenAlreadyRotated(Exception):
+    """The token was rotated by another request meanwhile."""
 
 
 def new_id() -> str:
@@ -29,8 +43,32 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def normalized_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _stripe_key(role: str, email: str) -> str:
+    """One Stripe object per account, even when two sign-ups with one email race: the second
+    call replays the first (same key), and the database's unique email refuses the second row."""
+    return f"{role}-{hashlib.sha256(email.encode()).hexdigest()[:32]}"
+
+
+def _ensure_new(sessions: sessionmaker, model: type[Account], email: str) -> None:
+    with sessions() as db:
+        if db.scalar(select(model.id).where(model.email == email)) is not None:
+            raise AccountExists(f"an {model.__tablename__[:-1]} account with this email exists")
+
+
+def _insert(sessions: sessionmaker, account: Account) -> None:
+    try:
+        with sessions.begin() as db:
+            db.add(account)
+    except IntegrityError as err:
+        raise AccountExists("an account with this email was just created") from err
+
+
 def sign_up_employer(
-    db: Session,
+    sessions: sessionmaker,
     client: stripe.StripeClient,
     *,
     name: str,
@@ -38,8 +76,15 @@ def sign_up_employer(
     company: str,
     payment_method: str,
 ) -> tuple[Employer, str]:
+    email = normalized_email(email)
+    _ensure_new(sessions, Employer, email)
     employer_id, token = new_id(), new_token("emp")
-    customer_id, card_id = create_customer(client, name, email, payment_method, employer_id)
+    try:
+        customer_id, card_id = create_customer(
+            client, name, email, payment_method, _stripe_key("employer", email)
+        )
+    except stripe.IdempotencyError as err:  # the same email, other details, at the same time
+        raise AccountExists("an employer account with this email is being created") from err
     employer = Employer(
         id=employer_id,
         name=name,
@@ -49,13 +94,12 @@ def sign_up_employer(
         stripe_customer_id=customer_id,
         stripe_payment_method=card_id,
     )
-    db.add(employer)
-    db.commit()
+    _insert(sessions, employer)
     return employer, token
 
 
 def sign_up_launcher(
-    db: Session,
+    sessions: sessionmaker,
     client: stripe.StripeClient,
     *,
     name: str,
@@ -64,8 +108,13 @@ def sign_up_launcher(
     public_base_url: str,
 ) -> tuple[Launcher, str, str]:
     """Returns the launcher, their token and their Stripe Express onboarding link."""
+    email = normalized_email(email)
+    _ensure_new(sessions, Launcher, email)
     launcher_id, token = new_id(), new_token("lnc")
-    account_id = create_payout_account(client, email, launcher_id)
+    try:
+        account_id = create_payout_account(client, email, _stripe_key("launcher", email))
+    except stripe.IdempotencyError as err:
+        raise AccountExists("a launcher account with this email is being created") from err
     url = onboarding_link(client, account_id, public_base_url)
     launcher = Launcher(
         id=launcher_id,
@@ -75,6 +124,20 @@ def sign_up_launcher(
         token_hash=token_hash(token),
         stripe_account_id=account_id,
     )
-    db.add(launcher)
-    db.commit()
+    _insert(sessions, launcher)
     return launcher, token, url
+
+
+def rotate_token(sessions: sessionmaker, account: Employer | Launcher) -> str:
+    """A new token for the account; the one it was read with stops working at once."""
+    model = type(account)
+    token = new_token("emp" if model is Employer else "lnc")
+    with sessions.begin() as db:
+        changed = db.execute(
+            update(model)
+            .where(model.id == account.id, model.token_hash == account.token_hash)
+            .values(token_hash=token_hash(token))
+        ).rowcount
+    if not changed:
+        raise TokenAlreadyRotated("this token was already rotated; use the newer one")
+    return token

@@ -61,7 +61,8 @@ class Employer(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    email: Mapped[str] = mapped_column(String(320))
+    # One account per email (stored trimmed and in lower case).
+    email: Mapped[str] = mapped_column(String(320), unique=True)
     company: Mapped[str] = mapped_column(String(200))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     stripe_customer_id: Mapped[str] = mapped_column(String(64))
@@ -74,7 +75,7 @@ class Launcher(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    email: Mapped[str] = mapped_column(String(320))
+    email: Mapped[str] = mapped_column(String(320), unique=True)
     skills: Mapped[list[str]] = mapped_column(JSON, default=list)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     stripe_account_id: Mapped[str] = mapped_column(String(64), unique=True)

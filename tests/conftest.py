@@ -143,6 +143,11 @@ async def worker(
         yield w
 
 
+def unique_email(name: str) -> str:
+    """One account per email: every party a test signs up has its own address."""
+    return f"{name}-{uuid.uuid4().hex[:8]}@example.com"
+
+
 @dataclass
 class Party:
     id: str
@@ -161,27 +166,25 @@ class World:
         self.handles: list[WorkflowHandle[Any, Any]] = []
 
     def employer(self, card: str = "pm_card_visa") -> Party:
-        with self.sessions() as db:
-            e, token = sign_up_employer(
-                db,
-                self.stripe,
-                name="Ada Employer",
-                email="ada@acme.example.com",
-                company="Acme",
-                payment_method=card,
-            )
+        e, token = sign_up_employer(
+            self.sessions,
+            self.stripe,
+            name="Ada Employer",
+            email=unique_email("ada"),
+            company="Acme",
+            payment_method=card,
+        )
         return Party(e.id, token)
 
     def launcher(self, onboard: bool = True) -> Party:
-        with self.sessions() as db:
-            lc, token, url = sign_up_launcher(
-                db,
-                self.stripe,
-                name="Lin Launcher",
-                email=f"lin-{uuid.uuid4().hex[:6]}@uni.example.com",
-                skills=["writing"],
-                public_base_url=self.settings.public_base_url,
-            )
+        lc, token, url = sign_up_launcher(
+            self.sessions,
+            self.stripe,
+            name="Lin Launcher",
+            email=unique_email("lin"),
+            skills=["writing"],
+            public_base_url=self.settings.public_base_url,
+        )
         if onboard:
             complete_onboarding(url)
         return Party(lc.id, token, url)

@@ -27,6 +27,7 @@ from tests.conftest import (
     World,
     eventually,
     free_port,
+    unique_email,
 )
 
 Json = dict[str, Any]
@@ -71,7 +72,7 @@ async def employer(api: Api, card: str = "pm_card_visa") -> Json:
             "/v1/employers",
             json={
                 "name": "Ada Lovelace",
-                "email": "ada@acme.example.com",
+                "email": unique_email("ada"),
                 "company": "Acme",
                 "payment_method": card,
             },
@@ -84,7 +85,7 @@ async def launcher(api: Api, onboard: bool = True) -> Json:
     body = await ok(
         await api.http.post(
             "/v1/launchers",
-            json={"name": "Lin Chen", "email": "lin@uni.example.com", "skills": ["research"]},
+            json={"name": "Lin Chen", "email": unique_email("lin"), "skills": ["research"]},
         ),
         201,
     )

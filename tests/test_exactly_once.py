@@ -17,9 +17,9 @@ from sqlalchemy import select
 from activities.notifications import Templates
 from activities.projection import Notice, Projection, Recipient, TransitionRecord
 from core import errors
-from core.db import OutboxEmail, TimelineEvent
+from core.db import SENT, OutboxEmail, TimelineEvent
 from core.internship import Cancellation, Kickoff, Review, Role, Stage, Submission
-from tests.conftest import World
+from tests.conftest import World, eventually
 from tests.test_lifecycle import (
     DAY,
     HOUR,
@@ -100,6 +100,17 @@ async def test_recording_an_event_twice_queues_its_emails_once(world: World) -> 
     s = await state(h)
     iid = s.posting.internship_id
     await world.inbox.wait_for(iid, "submission")
+
+    async def sent() -> bool:  # the relay marks the row just after the SMTP server takes it
+        with world.sessions() as db:
+            row = db.scalar(
+                select(OutboxEmail).where(
+                    OutboxEmail.internship_id == iid, OutboxEmail.kind == "submission"
+                )
+            )
+            return row is not None and row.status == SENT
+
+    await eventually(sent)
     # Replaying the projection activity for the last event, as a retry would.
     projection = Projection(
         world.sessions, Templates(), world.settings.public_base_url, world.settings.ops_email

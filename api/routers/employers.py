@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from sqlalchemy import update
 
 from api import schemas
-from api.deps import DbDep, EmployerDep, StripeDep
+from api.deps import DbDep, EmployerDep, SessionsDep, StripeDep
 from api.errors import ApiError
 from core.accounts import sign_up_employer
 from core.db import Employer
@@ -46,10 +46,12 @@ def card_refusals() -> Iterator[None]:
     response_model=schemas.EmployerOut,
     summary="Sign up as an employer (keep the api_token: it is shown once)",
 )
-def create_employer(body: schemas.EmployerIn, db: DbDep, client: StripeDep) -> schemas.EmployerOut:
+def create_employer(
+    body: schemas.EmployerIn, sessions: SessionsDep, client: StripeDep
+) -> schemas.EmployerOut:
     with card_refusals():
         employer, token = sign_up_employer(
-            db,
+            sessions,
             client,
             name=body.name,
             email=body.email,

@@ -14,14 +14,24 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy.orm import sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from api import lifecycle, schemas
-from api.deps import CallerDep, DbDep, EmployerDep, SettingsDep, TemporalDep
-from api.errors import ApiError
+from api.deps import (
+    CallerDep,
+    DbDep,
+    EmployerDep,
+    OpsDep,
+    SessionsDep,
+    SettingsDep,
+    TemporalDep,
+)
+from api.errors import ApiError, not_found
 from api.presenters import internship_detail, internship_summary
 from core import rulebook
 from core.accounts import new_id
-from core.db import Internship, InternshipSkill
+from core.db import Employer, Internship, InternshipSkill, Launcher
 from core.internship import (
     Actor,
     Application,
@@ -176,6 +186,38 @@ async def get_internship(
 ) -> Detail:
     return internship_detail(
         await lifecycle.read(client, internship_id, caller.actor), caller.actor
+    )
+
+
+@router.get(
+    "/{internship_id}/contacts",
+    response_model=schemas.ContactsOut,
+    summary="How to reach the employer and the launcher (ops)",
+)
+async def contacts(
+    internship_id: InternshipId, ops: OpsDep, client: TemporalDep, sessions: SessionsDep
+) -> schemas.ContactsOut:
+    state = await lifecycle.read(client, internship_id, ops)
+    return await run_in_threadpool(
+        _contacts, sessions, state.posting.employer_id, state.launcher_id
+    )
+
+
+def _contacts(
+    sessions: sessionmaker, employer_id: str, launcher_id: str | None
+) -> schemas.ContactsOut:
+    with sessions() as db:
+        employer = db.get(Employer, employer_id)
+        launcher = db.get(Launcher, launcher_id) if launcher_id else None
+    if employer is None:
+        raise not_found("employer")
+    return schemas.ContactsOut(
+        employer=schemas.ContactOut(
+            id=employer.id, name=employer.name, email=employer.email, company=employer.company
+        ),
+        launcher=schemas.ContactOut(id=launcher.id, name=launcher.name, email=launcher.email)
+        if launcher
+        else None,
     )
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path
 from sqlalchemy import select
 
 from api import schemas
-from api.deps import CallerDep, DbDep, LauncherDep, SettingsDep, StripeDep
+from api.deps import CallerDep, DbDep, LauncherDep, SessionsDep, SettingsDep, StripeDep
 from api.errors import not_found
 from core.accounts import sign_up_launcher
 from core.db import Internship, Launcher, TimelineEvent
@@ -25,10 +25,10 @@ router = APIRouter(prefix="/v1/launchers", tags=["launchers"])
     summary="Sign up as a Career Launcher; open onboarding_url to get paid",
 )
 def create_launcher(
-    body: schemas.LauncherIn, db: DbDep, client: StripeDep, settings: SettingsDep
+    body: schemas.LauncherIn, sessions: SessionsDep, client: StripeDep, settings: SettingsDep
 ) -> schemas.LauncherOut:
     launcher, token, url = sign_up_launcher(
-        db,
+        sessions,
         client,
         name=body.name,
         email=body.email,

@@ -1,0 +1,46 @@
+"""The caller's own account: who am I, and a new token for me."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api import schemas
+from api.deps import CallerDep, SessionsDep, SettingsDep
+from api.errors import ApiError
+from core.accounts import rotate_token
+
+router = APIRouter(prefix="/v1/me", tags=["account"])
+
+
+@router.get("", response_model=schemas.MeOut, summary="Who this token belongs to")
+def me(caller: CallerDep, settings: SettingsDep) -> schemas.MeOut:
+    if employer := caller.employer:
+        return schemas.MeOut(
+            role="employer",
+            id=employer.id,
+            name=employer.name,
+            email=employer.email,
+            company=employer.company,
+        )
+    if launcher := caller.launcher:
+        return schemas.MeOut(
+            role="launcher",
+            id=launcher.id,
+            name=launcher.name,
+            email=launcher.email,
+            skills=launcher.skills,
+            payouts_enabled=launcher.payouts_enabled,
+        )
+    return schemas.MeOut(role="ops", id="ops", name="Ops team", email=settings.ops_email)
+
+
+@router.post(
+    "/token",
+    response_model=schemas.TokenOut,
+    summary="Rotate my API token: the new one is shown once, the old one stops working",
+)
+def new_token(caller: CallerDep, sessions: SessionsDep) -> schemas.TokenOut:
+    account = caller.employer or caller.launcher
+    if account is None:
+        raise ApiError(403, "forbidden", "The ops token is set in the settings (OPS_API_TOKEN)")
+    return schemas.TokenOut(api_token=rotate_token(sessions, account))
