@@ -26,6 +26,9 @@ from jinja2 import (
 )
 from markupsafe import escape
 
+# Pure rendering from this checkout's templates: no server, no database.
+pytestmark = pytest.mark.unit
+
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 EMAIL_DIR = TEMPLATES_DIR / "email"
 
@@ -55,6 +58,11 @@ CONTRACT: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     ),
     "feedback_requested": (frozenset(), frozenset()),
     "completed": (frozenset(), frozenset({"rating_received", "comment_received"})),
+    # To ops, from the worker's outbox relay: an email the mail relay refused for good.
+    "delivery_failed": (
+        frozenset({"failed_kind", "recipient_role", "recipient_id", "error"}),
+        frozenset(),
+    ),
 }
 ROLES = ("employer", "launcher", "ops")
 REMINDER_REASONS = (
@@ -257,6 +265,14 @@ def _cases() -> list[Any]:
             rating_received=4,
             comment_received=f"Great communication! {XSS}",
         )
+    add(
+        "delivery_failed",
+        "ops",
+        failed_kind="overdue",
+        recipient_role="launcher",
+        recipient_id="lnc_123",
+        error=f"SMTPRecipientsRefused: 550 5.1.1 mailbox unavailable {XSS}",
+    )
     return cases
 
 

@@ -1,0 +1,306 @@
+"""The rulebook as a matrix: every stage (and its disputed variants) against every caller.
+
+Plain functions over plain state: no Temporal, no database. The expected values are written out
+in MATRIX, one row per state of the lifecycle and one cell per caller, so each can be checked
+against the lifecycle table by reading it; the rulebook's own helpers are only ever the thing
+under test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+import pytest
+
+from core import errors, rulebook
+from core.internship import (
+    Action,
+    Actor,
+    ApplicantView,
+    DisputeView,
+    InternshipState,
+    Rating,
+    Role,
+    Stage,
+    SubmissionView,
+)
+from core.rulebook import Relation
+from tests.unit.harness import EMPLOYER, OPS, posting
+
+A = Action
+AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+# The callers, by how they stand to the internship. "applicant" has an open application: while
+# posted they may withdraw it; once someone else is matched they were not selected.
+CALLERS: dict[str, Actor] = {
+    "ops": OPS,
+    "owner": EMPLOYER,
+    "other_employer": Actor(Role.EMPLOYER, "emp-other"),
+    "selected": Actor(Role.LAUNCHER, "lnc-sel"),  # the applicant the owner selects
+    "applicant": Actor(Role.LAUNCHER, "lnc-app"),
+    "withdrew": Actor(Role.LAUNCHER, "lnc-wd"),  # applied, then withdrew
+    "prospect": Actor(Role.LAUNCHER, "lnc-new"),  # never applied
+}
+
+
+def internship(
+    stage: Stage,
+    *,
+    matched: bool = True,
+    submitted: bool = False,
+    dispute: DisputeView | None = None,
+    rated_by: tuple[str, ...] = (),
+) -> InternshipState:
+    """The state at `stage`: three applications (lnc-sel and lnc-app open, lnc-wd withdrawn),
+    and lnc-sel selected once `matched`."""
+    return InternshipState(
+        posting=posting(),
+        stage=stage,
+        posted_at=AT,
+        launcher_id="lnc-sel" if matched else None,
+        applicants=[
+            ApplicantView("lnc-sel", "I write well", AT),
+            ApplicantView("lnc-app", "Me too", AT),
+            ApplicantView("lnc-wd", "Never mind", AT, withdrawn=True),
+        ],
+        submissions=[SubmissionView(1, "https://docs.test/a", "v1", AT)] if submitted else [],
+        dispute=dispute,
+        ratings={role: Rating(4, "Fine", AT) for role in rated_by},
+    )
+
+
+def opened() -> DisputeView:
+    """A dispute the launcher opened, with no outcome yet: the stage is frozen."""
+    return DisputeView(Role.LAUNCHER, "Scope keeps growing", AT)
+
+
+def settled(outcome: str) -> DisputeView:
+    return replace(opened(), outcome=outcome)
+
+
+STATES: dict[str, InternshipState] = {
+    "posted": internship(Stage.POSTED, matched=False),
+    "matched": internship(Stage.MATCHED),
+    "in_progress": internship(Stage.IN_PROGRESS),
+    "in_progress, revising": internship(Stage.IN_PROGRESS, submitted=True),
+    "in_progress, disputed": internship(Stage.IN_PROGRESS, dispute=opened()),
+    "in_review": internship(Stage.IN_REVIEW, submitted=True),
+    "in_review, disputed": internship(Stage.IN_REVIEW, submitted=True, dispute=opened()),
+    "approved": internship(Stage.APPROVED, submitted=True),
+    "paid": internship(Stage.PAID, submitted=True),
+    "paid, employer rated": internship(Stage.PAID, submitted=True, rated_by=("employer",)),
+    "paid, launcher rated": internship(Stage.PAID, submitted=True, rated_by=("launcher",)),
+    "settling": internship(Stage.SETTLING, dispute=settled("split")),
+    "completed": internship(Stage.COMPLETED, submitted=True, rated_by=("employer", "launcher")),
+    "expired": internship(Stage.EXPIRED, matched=False),
+    "cancelled": internship(Stage.CANCELLED),
+    "refunded": internship(Stage.REFUNDED),
+    "refunded, dispute cancelled": internship(Stage.REFUNDED, dispute=settled("cancelled")),
+    "resolved": internship(Stage.RESOLVED, dispute=settled("split")),
+}
+
+# What each relation may never ask for, whatever the stage: refused 403.
+NOT_FOR_OPS = frozenset(
+    {A.APPLY, A.SELECT, A.KICKOFF, A.SUBMIT, A.REVIEW, A.WITHDRAW, A.DISPUTE, A.FEEDBACK}
+)
+NOT_FOR_OWNER = frozenset({A.APPLY, A.SUBMIT, A.WITHDRAW, A.RESOLVE})
+NOT_FOR_SELECTED = frozenset({A.SELECT, A.KICKOFF, A.REVIEW, A.EXTEND, A.CANCEL, A.RESOLVE})
+# Applicants and prospects may only apply and withdraw.
+NOT_FOR_APPLICANTS = frozenset(A) - {A.APPLY, A.WITHDRAW}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """What one caller may do and see in one state. Anything not allowed and not forbidden
+    (403) is refused 409; a caller who cannot see the internship gets 404 for everything."""
+
+    relation: Relation
+    allowed: tuple[Action, ...] = ()  # in the lifecycle's order
+    forbidden: frozenset[Action] = frozenset()
+    applicants: bool = False  # sees every application, not only their own
+    work: bool = False  # submissions, payment, dispute and timeline
+    ratings: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def sees(self) -> bool:
+        return self.relation != Relation.STRANGER
+
+
+HIDDEN = Cell(Relation.STRANGER)
+
+
+def ops(*allowed: Action, ratings: tuple[str, ...] = ()) -> Cell:
+    return Cell(Relation.OPS, allowed, NOT_FOR_OPS, True, True, frozenset(ratings))
+
+
+def owner(*allowed: Action, ratings: tuple[str, ...] = (), disputed: bool = False) -> Cell:
+    # An open dispute is for ops to settle: the owner may not cancel their way out of it.
+    forbidden = NOT_FOR_OWNER | {A.CANCEL} if disputed else NOT_FOR_OWNER
+    return Cell(Relation.OWNER, allowed, forbidden, True, True, frozenset(ratings))
+
+
+def selected(*allowed: Action, ratings: tuple[str, ...] = ()) -> Cell:
+    return Cell(Relation.LAUNCHER, allowed, NOT_FOR_SELECTED, False, True, frozenset(ratings))
+
+
+def applicant(*allowed: Action) -> Cell:
+    return Cell(Relation.APPLICANT, allowed, NOT_FOR_APPLICANTS)
+
+
+def prospect(*allowed: Action) -> Cell:
+    return Cell(Relation.PROSPECT, allowed, NOT_FOR_APPLICANTS)
+
+
+def parties_only(ops_cell: Cell, owner_cell: Cell, selected_cell: Cell) -> dict[str, Cell]:
+    """Once someone is matched, or the posting is closed, only the parties see it."""
+    hidden = dict.fromkeys(("other_employer", "applicant", "withdrew", "prospect"), HIDDEN)
+    return {"ops": ops_cell, "owner": owner_cell, "selected": selected_cell, **hidden}
+
+
+BOTH = ("employer", "launcher")
+MATRIX: dict[str, dict[str, Cell]] = {
+    "posted": {
+        "ops": ops(A.CANCEL),
+        "owner": owner(A.SELECT, A.CANCEL),
+        "other_employer": HIDDEN,
+        "selected": applicant(A.WITHDRAW),  # not selected yet: one of the applicants
+        "applicant": applicant(A.WITHDRAW),
+        "withdrew": prospect(),  # may neither withdraw again nor apply again
+        "prospect": prospect(A.APPLY),
+    },
+    "matched": parties_only(ops(A.CANCEL), owner(A.KICKOFF, A.CANCEL), selected(A.WITHDRAW)),
+    "in_progress": parties_only(
+        ops(A.EXTEND, A.CANCEL),
+        owner(A.EXTEND, A.CANCEL, A.DISPUTE),
+        selected(A.SUBMIT, A.WITHDRAW, A.DISPUTE),
+    ),
+    # Work was submitted and sent back: it can no longer be walked away from.
+    "in_progress, revising": parties_only(
+        ops(A.EXTEND, A.CANCEL),
+        owner(A.EXTEND, A.CANCEL, A.DISPUTE),
+        selected(A.SUBMIT, A.DISPUTE),
+    ),
+    "in_progress, disputed": parties_only(
+        ops(A.CANCEL, A.RESOLVE), owner(disputed=True), selected()
+    ),
+    "in_review": parties_only(
+        ops(A.CANCEL), owner(A.REVIEW, A.CANCEL, A.DISPUTE), selected(A.DISPUTE)
+    ),
+    "in_review, disputed": parties_only(ops(A.CANCEL, A.RESOLVE), owner(disputed=True), selected()),
+    # Approved work is owed to the launcher: nothing may stop the payout, not even ops.
+    "approved": parties_only(ops(), owner(), selected()),
+    "paid": parties_only(ops(), owner(A.FEEDBACK), selected(A.FEEDBACK)),
+    # Ratings stay hidden from the other side until both are in (or the window closes).
+    "paid, employer rated": parties_only(
+        ops(ratings=("employer",)), owner(ratings=("employer",)), selected(A.FEEDBACK)
+    ),
+    "paid, launcher rated": parties_only(
+        ops(ratings=("launcher",)), owner(A.FEEDBACK), selected(ratings=("launcher",))
+    ),
+    "settling": parties_only(ops(), owner(), selected()),
+    "completed": parties_only(ops(ratings=BOTH), owner(ratings=BOTH), selected(ratings=BOTH)),
+    # Expired unmatched: no launcher is a party to it any more.
+    "expired": parties_only(ops(), owner(), HIDDEN),
+    "cancelled": parties_only(ops(), owner(), selected()),
+    "refunded": parties_only(ops(), owner(), selected()),
+    "refunded, dispute cancelled": parties_only(ops(), owner(), selected()),
+    "resolved": parties_only(ops(), owner(), selected()),
+}
+
+CELLS = [(state, caller) for state, row in MATRIX.items() for caller in row]
+
+
+def test_the_matrix_covers_every_stage_and_caller() -> None:
+    assert set(MATRIX) == set(STATES)
+    assert {s.stage for s in STATES.values()} == set(Stage)
+    assert {s for s, st in STATES.items() if st.disputed} == {
+        "in_progress, disputed",
+        "in_review, disputed",
+    }
+    for state, row in MATRIX.items():
+        assert set(row) == set(CALLERS), state
+        for caller, cell in row.items():
+            assert not set(cell.allowed) & cell.forbidden, (state, caller)
+
+
+@pytest.mark.parametrize(("state", "caller"), CELLS)
+def test_what_each_caller_may_ask_for(state: str, caller: str) -> None:
+    s, actor, cell = STATES[state], CALLERS[caller], MATRIX[state][caller]
+    assert rulebook.allowed_actions(s, actor) == list(cell.allowed)
+
+    def expected(action: Action) -> str | None:
+        if not cell.sees:
+            return errors.NOT_FOUND
+        if action in cell.allowed:
+            return None
+        return errors.FORBIDDEN if action in cell.forbidden else errors.CONFLICT
+
+    refused = {a: rulebook.refusal(a, s, actor) for a in Action}
+    assert {a: r.kind if r else None for a, r in refused.items()} == {
+        a: expected(a) for a in Action
+    }
+
+
+@pytest.mark.parametrize(("state", "caller"), CELLS)
+def test_what_each_caller_may_see(state: str, caller: str) -> None:
+    s, actor, cell = STATES[state], CALLERS[caller], MATRIX[state][caller]
+    assert rulebook.relation(s, actor) == cell.relation
+    assert rulebook.can_see(s, actor) == cell.sees
+    assert rulebook.visibility(s, actor) == rulebook.Visibility(
+        all_applicants=cell.applicants, work=cell.work, ratings=cell.ratings
+    )
+    # The list shows exactly the rows whose detail the caller may open.
+    scope = rulebook.list_scope(actor)
+    assert rulebook.in_scope(scope, s.stage, s.posting.employer_id, s.launcher_id) == cell.sees
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_the_system_sees_nothing_through_the_rulebook(state: str) -> None:
+    s, system = STATES[state], Actor(Role.SYSTEM, "system")
+    assert not rulebook.can_see(s, system)
+    assert not rulebook.in_scope(
+        rulebook.list_scope(system), s.stage, s.posting.employer_id, s.launcher_id
+    )
+    assert rulebook.allowed_actions(s, system) == []
+
+
+NOT_FOUND, FORBIDDEN, CONFLICT = errors.NOT_FOUND, errors.FORBIDDEN, errors.CONFLICT
+
+
+@pytest.mark.parametrize(
+    ("state", "caller", "action", "kind", "message"),
+    [
+        ("posted", "other_employer", A.SELECT, NOT_FOUND, "internship not found"),
+        ("matched", "applicant", A.WITHDRAW, NOT_FOUND, "internship not found"),
+        ("posted", "owner", A.APPLY, FORBIDDEN, "may not ask for applications here"),
+        ("in_review, disputed", "owner", A.CANCEL, FORBIDDEN, "while a dispute is open"),
+        ("posted", "owner", A.KICKOFF, CONFLICT, "kickoff is not possible now: the internship"),
+        ("in_review, disputed", "selected", A.DISPUTE, CONFLICT, "only ops can settle it"),
+        ("posted", "applicant", A.APPLY, CONFLICT, "You have already applied"),
+        ("posted", "withdrew", A.APPLY, CONFLICT, "You have already applied"),
+        ("posted", "withdrew", A.WITHDRAW, CONFLICT, "no open application to withdraw"),
+        ("in_progress, revising", "selected", A.WITHDRAW, CONFLICT, "Work has been submitted"),
+        ("paid, employer rated", "owner", A.FEEDBACK, CONFLICT, "already left feedback"),
+        ("completed", "selected", A.FEEDBACK, CONFLICT, "the internship is completed"),
+    ],
+)
+def test_why_an_action_is_refused(
+    state: str, caller: str, action: Action, kind: str, message: str
+) -> None:
+    refused = rulebook.refusal(action, STATES[state], CALLERS[caller])
+    assert refused is not None
+    assert refused.kind == kind and message in refused.message
+
+
+@pytest.mark.parametrize("stage", Stage)
+def test_ratings_are_revealed_only_once_completed(stage: Stage) -> None:
+    assert rulebook.ratings_revealed(stage) == (stage == Stage.COMPLETED)
+
+
+@pytest.mark.parametrize(
+    ("role", "may"),
+    [(Role.OPS, True), (Role.EMPLOYER, False), (Role.LAUNCHER, False), (Role.SYSTEM, False)],
+)
+def test_only_ops_may_cancel_without_refunding(role: Role, may: bool) -> None:
+    assert rulebook.may_withhold_refund(Actor(role, "x")) == may
