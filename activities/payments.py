@@ -126,8 +126,15 @@ class Payments:
         except PERMANENT_ERRORS as err:
             raise self._permanent(err) from err
         if intent.status != "succeeded":
+            message = f"The payment was not completed (status {intent.status})"
             raise ApplicationError(
-                f"payment not completed (status {intent.status})",
+                message,
+                {
+                    "code": "payment_incomplete",
+                    "decline_code": None,
+                    "message": message,
+                    "payment_method": employer.stripe_payment_method,
+                },
                 type=self.CARD_DECLINED,
                 non_retryable=True,
             )

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -182,6 +183,20 @@ class OutboxEmail(Base):
             name="uq_outbox_event_recipient",
         ),
     )
+
+
+class IdempotentRequest(Base):
+    """The answer to one Idempotency-Key of one caller, replayed for 24 hours."""
+
+    __tablename__ = "idempotent_requests"
+
+    caller: Mapped[str] = mapped_column(String(64), primary_key=True)  # hash of the credential
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))  # method, path and body
+    status_code: Mapped[int | None] = mapped_column(Integer)  # None while in progress
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class StripeEvent(Base):

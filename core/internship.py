@@ -198,6 +198,7 @@ class ApplicantView:
     pitch: str
     applied_at: datetime
     withdrawn: bool = False
+    passed_over: bool = False  # told another launcher was selected
 
 
 @dataclass

@@ -195,7 +195,8 @@ def refusal(action: Action, state: InternshipState, actor: Actor) -> Refusal | N
         return Refusal(errors.NOT_FOUND, "internship not found")
     if not _role_allows(action, state, rel):
         reason = " while a dispute is open" if state.disputed and rel != Relation.OPS else " here"
-        return Refusal(errors.FORBIDDEN, f"a {actor.role.value} may not ask for {action}{reason}")
+        who = f"{actor.role.value.capitalize()}s"
+        return Refusal(errors.FORBIDDEN, f"{who} may not ask for {action}{reason}")
     if not _stage_allows(action, state):
         if state.disputed:
             reason = "a dispute is open and only ops can settle it"

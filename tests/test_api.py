@@ -156,8 +156,17 @@ async def test_walkthrough_from_sign_up_to_completed(api: Api, inbox: Inbox) -> 
     assert internship["stage"] == "posted" and internship["skills"] == ["excel", "research"]
 
     # Lists read the projection, which the workflow writes within moments of each event.
-    posted = await listed(api, auth(lnc["api_token"]), 1, stage="posted")
-    assert iid in [i["id"] for i in posted]
+    async def listed_as_open() -> bool:
+        page = await ok(
+            await api.http.get(
+                "/v1/internships",
+                params={"stage": "posted", "limit": 100},
+                headers=auth(lnc["api_token"]),
+            )
+        )
+        return iid in [i["id"] for i in page["items"]]
+
+    assert await eventually(listed_as_open)
 
     applied = await act(api, lnc, iid, "applications", {"pitch": "I love spreadsheets"})
     assert [a["launcher_id"] for a in applied["applicants"]] == [lnc["id"]]

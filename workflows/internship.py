@@ -9,7 +9,8 @@ and `Recorder` (timeline, search attributes, emails). Who may do what is `core.r
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -49,8 +50,10 @@ with workflow.unsafe.imports_passed_through():
 # Changes to logic that running workflows may be in the middle of (see tests/test_replay.py).
 # Since this patch, a resolution that owes the launcher money stays `settling` until it is paid.
 RESOLUTION_SETTLES = "resolution-settles-before-resolved"
-# Since this patch, the worker's outbox relay sends email; no workflow task waits on SMTP.
-MAIL_RELAY = "mail-sent-by-outbox-relay"
+# Since this patch (one release, two changes): the worker's outbox relay sends email, so no
+# workflow task waits on SMTP; and transitions wait until the posting is recorded, so the
+# timeline (and its emails) always begin with it.
+OUTBOX_RELAY = "outbox-relay-posting-first"
 
 
 def _days(policy: timedelta) -> str:
@@ -67,6 +70,7 @@ class InternshipWorkflow:
         self._state = InternshipState(posting=posting, stage=Stage.POSTED, posted_at=workflow.now())
         # Handlers and deadlines take turns: each transition runs whole under this lock.
         self._lock = asyncio.Lock()
+        self._posting_recorded = False
         self._recorder = Recorder(self._state)
         self._money = Settlement(self._state, self._policy, self._recorder, self._lock)
         self._deadlines = Deadlines(
@@ -78,13 +82,14 @@ class InternshipWorkflow:
     @workflow.run
     async def run(self, posting: Posting) -> InternshipState:
         mailer = None
-        if workflow.patched(MAIL_RELAY):
+        if workflow.patched(OUTBOX_RELAY):
             self._recorder.leave_mail_to_relay()
         else:
             mailer = asyncio.create_task(self._recorder.deliver_mail())
         self._recorder.show_details()
-        async with self._lock:  # an application may already be arriving
+        async with self._lock:
             await self._recorder.record("posted", Actor(Role.EMPLOYER, posting.employer_id))
+        self._posting_recorded = True
         stages: dict[Stage, Callable[[], Awaitable[None]]] = {
             Stage.POSTED: self._posted,
             Stage.MATCHED: self._matched,
@@ -277,7 +282,7 @@ class InternshipWorkflow:
 
     @workflow.update
     async def apply(self, req: Application) -> InternshipState:
-        async with self._lock:
+        async with self._turn():
             self._check_apply(req)
             self._state.applicants.append(ApplicantView(req.by.id, req.pitch, workflow.now()))
             details = {"launcher_id": req.by.id, "pitch": req.pitch}
@@ -294,15 +299,19 @@ class InternshipWorkflow:
 
     @workflow.update
     async def select(self, req: Selection) -> InternshipState:
-        async with self._lock:
+        async with self._turn():
             self._check_select(req)
             s = self._state
             s.launcher_id = req.launcher_id
-            others = [
-                Recipient(Role.LAUNCHER, a.launcher_id)
+            # Each applicant hears "not selected" once, even if the posting is matched again.
+            passed_over = [
+                a
                 for a in s.applicants
-                if a.launcher_id != req.launcher_id and not a.withdrawn
+                if a.launcher_id != req.launcher_id and not a.withdrawn and not a.passed_over
             ]
+            for a in passed_over:
+                a.passed_over = True
+            others = [Recipient(Role.LAUNCHER, a.launcher_id) for a in passed_over]
             notices = [Notice("selected", [self._launcher()])]
             if others:
                 notices.append(Notice("not_selected", others))
@@ -321,7 +330,7 @@ class InternshipWorkflow:
 
     @workflow.update
     async def kickoff(self, req: Kickoff) -> InternshipState:
-        async with self._lock:
+        async with self._turn():
             self._check_kickoff(req)
             s = self._state
             if not s.money.payment_intent_id:  # a re-match keeps the first charge
@@ -341,7 +350,7 @@ class InternshipWorkflow:
 
     @workflow.update
     async def submit(self, req: Submission) -> InternshipState:
-        async with self._lock:
+        async with self._turn():
             self._check_submit(req)
             s = self._state
             round_ = len(s.submissions) + 1
@@ -362,7 +371,7 @@ class InternshipWorkflow:
 
     @workflow.update
     async def review(self, req: Review) -> InternshipState:
-        async with self._lock:
+        async with self._turn():
             self._check_review(req)
             s, p = self._state, self._policy
             if req.decision == "approve":
@@ -406,7 +415,7 @@ class InternshipWorkflow:
 
     @workflow.update
     async def extend(self, req: Extension) -> InternshipState:
-        async with self._lock:
+        async with self._turn():
             self._check_extend(req)
             s = self._state
             s.due_at, s.overdue = req.due_at, False
@@ -439,7 +448,7 @@ class InternshipWorkflow:
 
     @workflow.update
     async def cancel(self, req: Cancellation) -> InternshipState:
-        async with self._lock:
+        async with self._turn():
             self._check_cancel(req)
             await self._cancel(req.by, req.reason, req.refund)
             return self._state
@@ -475,7 +484,7 @@ class InternshipWorkflow:
 
     @workflow.update
     async def withdraw(self, req: Withdrawal) -> InternshipState:
-        async with self._lock:
+        async with self._turn():
             self._check_withdraw(req)
             s = self._state
             for a in s.applicants:
@@ -498,7 +507,7 @@ class InternshipWorkflow:
 
     @workflow.update
     async def open_dispute(self, req: Dispute) -> InternshipState:
-        async with self._lock:
+        async with self._turn():
             self._check_dispute(req)
             await self._open_dispute(req.by, req.reason)
             return self._state
@@ -522,7 +531,7 @@ class InternshipWorkflow:
 
     @workflow.update
     async def resolve(self, req: Resolution) -> InternshipState:
-        async with self._lock:
+        async with self._turn():
             self._check_resolve(req)
             s = self._state
             assert s.dispute is not None
@@ -563,7 +572,7 @@ class InternshipWorkflow:
 
     @workflow.update
     async def feedback(self, req: Feedback) -> InternshipState:
-        async with self._lock:
+        async with self._turn():
             self._check_feedback(req)
             s = self._state
             s.ratings[req.by.role.value] = Rating(req.rating, req.comment, workflow.now())
@@ -579,6 +588,15 @@ class InternshipWorkflow:
             raise errors.refusal(errors.INVALID, "rating must be between 1 and 5")
 
     # ------------------------------------------------------------------ small helpers
+
+    @contextlib.asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """A transition's turn: once the posting is recorded (an update can arrive with the
+        workflow's first task, before `run` has begun), and alone, under the lock."""
+        if workflow.patched(OUTBOX_RELAY):
+            await workflow.wait_condition(lambda: self._posting_recorded)
+        async with self._lock:
+            yield
 
     def _allow(self, action: Action, by: Actor) -> None:
         """The rulebook's verdict as the API reports it; a 409 also says what is possible now."""

@@ -124,13 +124,16 @@ class Settlement:
                 "The payment service is unavailable; try the kickoff again later.",
             ) from err
         decline = cause.details[0] if cause and cause.details else {}
-        code, message = decline.get("decline_code"), decline.get("message", "declined")
+        code = decline.get("decline_code")
+        message = decline.get("message") or (cause.message if cause else "declined")
         card = decline.get("payment_method")
         same_card = card is not None and card == self._declined_card
         self._declined_card = card
         # Retrying a declined card tells ops nothing new (since DECLINES_TOLD_ONCE).
         if not (same_card and workflow.patched(DECLINES_TOLD_ONCE)):
-            await self._recorder.escalate(f"card declined at kickoff ({code})")
+            await self._recorder.escalate(
+                "card declined at kickoff" + (f" ({code})" if code else "")
+            )
         raise errors.refusal(
             errors.PAYMENT_DECLINED,
             f"The employer's card was declined ({message}); ops have been told. "

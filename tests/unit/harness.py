@@ -170,7 +170,7 @@ class Harness:
         self.records: list[TransitionRecord] = []  # each projected event, in order
         self.outbox: list[Email] = []  # each email queued, in order
         # Outbox ids the workflow's own mailer delivered: only workflows started before the
-        # worker's outbox relay (MAIL_RELAY) send email from the workflow.
+        # worker's outbox relay (OUTBOX_RELAY) send email from the workflow.
         self.delivered: list[int] = []
         self.charge: Fake[ChargeRequest, ChargeResult] = Fake(
             lambda req, n: ChargeResult(f"pi_{n}", req.amount_cents)

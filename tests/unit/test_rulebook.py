@@ -273,7 +273,7 @@ NOT_FOUND, FORBIDDEN, CONFLICT = errors.NOT_FOUND, errors.FORBIDDEN, errors.CONF
     [
         ("posted", "other_employer", A.SELECT, NOT_FOUND, "internship not found"),
         ("matched", "applicant", A.WITHDRAW, NOT_FOUND, "internship not found"),
-        ("posted", "owner", A.APPLY, FORBIDDEN, "may not ask for applications here"),
+        ("posted", "owner", A.APPLY, FORBIDDEN, "Employers may not ask for applications here"),
         ("in_review, disputed", "owner", A.CANCEL, FORBIDDEN, "while a dispute is open"),
         ("posted", "owner", A.KICKOFF, CONFLICT, "kickoff is not possible now: the internship"),
         ("in_review, disputed", "selected", A.DISPUTE, CONFLICT, "only ops can settle it"),

@@ -243,21 +243,18 @@ OUTAGE = "payment service failed at kickoff"
         ),
         # A payment Stripe did not complete (say, the card wants 3-D Secure) has no decline
         # details: ops should not read "None" for a reason.
-        pytest.param(
+        (
             ApplicationError(
                 "payment not completed (status requires_action)",
                 type=Payments.CARD_DECLINED,
                 non_retryable=True,
             ),
-            (errors.PAYMENT_DECLINED, {"decline_code": None, "message": "declined"}),
+            (
+                errors.PAYMENT_DECLINED,
+                {"decline_code": None, "message": "payment not completed (status requires_action)"},
+            ),
             "card declined at kickoff",
             [1, 2],
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="bug: escalates 'card declined at kickoff (None)' "
-                "(workflows/settlement.py, Settlement._charge_refused)",
-            ),
         ),
     ],
     ids=["declined", "rejected", "outage", "not-completed"],
@@ -449,10 +446,21 @@ async def test_rematch_after_withdrawal_keeps_the_first_charge(harness: Harness)
     assert harness.notices("launcher_withdrew") == [
         Notice("launcher_withdrew", [TO_EMPLOYER], {"launcher_id": LAUNCHER.id})
     ]
+    third = Actor(Role.LAUNCHER, "lnc-third")
+    await h.execute_update(InternshipWorkflow.apply, Application(third, "Third"))
     await h.execute_update(InternshipWorkflow.select, Selection(EMPLOYER, other.id))
     s = await h.execute_update(InternshipWorkflow.kickoff, Kickoff(EMPLOYER))
     assert (s.stage, s.launcher_id) == (Stage.IN_PROGRESS, other.id)
     assert len(harness.charge.calls) == 1
+    # Each applicant passed over hears it once: `other` at the first match, `third` at the second.
+    notices = harness.notices("selected")
+    assert [n.to for n in notices if n.kind == "selected"][-1] == [
+        Recipient(Role.LAUNCHER, other.id)
+    ]
+    assert [n.to for n in notices if n.kind == "not_selected"] == [
+        [Recipient(Role.LAUNCHER, other.id)],
+        [Recipient(Role.LAUNCHER, third.id)],
+    ]
     s = await h.execute_update(InternshipWorkflow.cancel, Cancellation(EMPLOYER, "Stop"))
     assert s.stage == Stage.REFUNDED
     assert [(r.amount_cents, r.step) for r in harness.refund.calls] == [(FEE, "cancellation")]
@@ -546,12 +554,6 @@ async def test_input_refusals_in_progress_and_review(harness: Harness) -> None:
     assert await history_of_updates(h) == ["apply", "select", "kickoff", "submit"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: an update delivered with the workflow's first task takes the lock before "
-    "`run` records 'posted' (workflows/internship.py, InternshipWorkflow.run)",
-)
 async def test_an_application_with_the_first_task_is_recorded_after_posted(
     harness: Harness,
 ) -> None:
