@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from temporalio.client import Client
 
 from api import errors
+from api.idempotency import Idempotent
 from api.middleware import Guarded, JsonBodies, Measured
 from api.routers import employers, internships, launchers, me, ops, stripe_webhook
 from core.codec import codec_from_key
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
 
     # Outermost last: metrics see every answer, including the guard's 500 and the 415.
     app.add_middleware(Guarded)
+    app.add_middleware(Idempotent)
     app.add_middleware(JsonBodies)
     app.add_middleware(Measured)
 

@@ -61,11 +61,18 @@ async def read(client: Client, internship_id: str, viewer: Actor) -> InternshipS
 
 
 async def transition(
-    client: Client, internship_id: str, viewer: Actor, update: Update, request: Any
+    client: Client,
+    internship_id: str,
+    viewer: Actor,
+    update: Update,
+    request: Any,
+    idempotency_key: str | None = None,
 ) -> InternshipState:
-    """Run one transition; the workflow's refusal becomes the matching API error."""
+    """Run one transition; the workflow's refusal becomes the matching API error. With an
+    idempotency key the update has an id of its own, so Temporal runs a retried one once."""
+    update_id = f"{viewer.role}:{viewer.id}:{idempotency_key}" if idempotency_key else None
     try:
-        return await handle(client, internship_id).execute_update(update, request)
+        return await handle(client, internship_id).execute_update(update, request, id=update_id)
     except WorkflowUpdateFailedError as err:
         raise _refusal(err.cause) from err
     except RPCError as err:

@@ -77,7 +77,7 @@ async def test_charge_retried_after_stripe_errors_charges_once(world: World) -> 
     fail_next(world, "/v1/payment_intents", 2, internship_id=iid)
     s = await h.execute_update(InternshipWorkflow.kickoff, Kickoff(emp(employer)))
     assert s.money.charged_cents == 40000
-    calls = money_calls(world, "/v1/payment_intents", s.posting.internship_id)
+    calls = money_calls(world.settings, "/v1/payment_intents", s.posting.internship_id)
     assert len(calls) == 1
 
 
@@ -87,7 +87,7 @@ async def test_payout_retried_after_stripe_errors_pays_once(world: World) -> Non
     fail_next(world, "/v1/transfers", 2, internship_id=(await state(h)).posting.internship_id)
     await h.execute_update(InternshipWorkflow.review, Review(emp(employer), "approve"))
     s = await reaches(h, Stage.PAID)
-    assert len(money_calls(world, "/v1/transfers", s.posting.internship_id)) == 1
+    assert len(money_calls(world.settings, "/v1/transfers", s.posting.internship_id)) == 1
     assert s.money.paid_cents == 36000
 
 
@@ -155,7 +155,7 @@ async def test_refund_refused_by_stripe_escalates_and_waits_for_ops(world: World
     await h.signal(InternshipWorkflow.retry_payment)
     s = await reaches(h, Stage.REFUNDED)
     assert s.money.refunded_cents == 40000
-    assert len(money_calls(world, "/v1/refunds", iid)) == 1
+    assert len(money_calls(world.settings, "/v1/refunds", iid)) == 1
 
 
 async def test_payout_refused_by_stripe_waits_for_ops_then_pays_once(world: World) -> None:
@@ -169,7 +169,7 @@ async def test_payout_refused_by_stripe_waits_for_ops_then_pays_once(world: Worl
     await h.signal(InternshipWorkflow.retry_payment)
     s = await reaches(h, Stage.PAID)
     assert s.money.paid_cents == 36000
-    assert len(money_calls(world, "/v1/transfers", iid)) == 1
+    assert len(money_calls(world.settings, "/v1/transfers", iid)) == 1
 
 
 async def test_charge_after_an_outage_reuses_its_key(world: World) -> None:
@@ -203,4 +203,4 @@ async def test_ops_can_settle_a_refused_refund_themselves(world: World) -> None:
     )
     assert s.stage == Stage.CANCELLED
     assert (await h.result()).stage == Stage.CANCELLED
-    assert money_calls(world, "/v1/refunds", iid) == []
+    assert money_calls(world.settings, "/v1/refunds", iid) == []

@@ -36,6 +36,7 @@ from core.internship import (
     Submission,
     Withdrawal,
 )
+from core.settings import Settings
 from tests.conftest import Party, World, complete_onboarding, eventually
 from workflows.internship import InternshipWorkflow
 
@@ -104,10 +105,10 @@ def transfers(world: World, internship_id: str) -> list[Any]:
     return list(world.stripe.v1.transfers.list(params={"transfer_group": group}).data)
 
 
-def money_calls(world: World, path: str, internship_id: str) -> list[dict[str, Any]]:
+def money_calls(settings: Settings, path: str, internship_id: str) -> list[dict[str, Any]]:
     """Requests that moved money at Stripe for one internship (replays excluded)."""
     log = httpx.get(
-        f"{world.settings.stripe_api_base}/_test/requests", params={"path_prefix": path}
+        f"{settings.stripe_api_base}/_test/requests", params={"path_prefix": path}
     ).json()["data"]
     return [
         e
@@ -393,7 +394,7 @@ async def test_cancel_after_kickoff_refunds_once(world: World) -> None:
     with pytest.raises(RPCError) as closed:
         await h.execute_update(InternshipWorkflow.cancel, Cancellation(emp(employer), "again"))
     assert closed.value.status == RPCStatusCode.NOT_FOUND
-    assert len(money_calls(world, "/v1/refunds", s.posting.internship_id)) == 1
+    assert len(money_calls(world.settings, "/v1/refunds", s.posting.internship_id)) == 1
 
 
 async def test_ops_cancel_without_refund_keeps_the_charge(world: World) -> None:
@@ -433,7 +434,7 @@ async def test_withdrawal_rematches_without_charging_twice(world: World) -> None
     s = await h.execute_update(InternshipWorkflow.kickoff, Kickoff(emp(employer)))
     assert s.stage == Stage.IN_PROGRESS and s.due_at
     iid = s.posting.internship_id
-    assert len(money_calls(world, "/v1/payment_intents", iid)) == 1
+    assert len(money_calls(world.settings, "/v1/payment_intents", iid)) == 1
     assert await world.inbox.wait_for(iid, "launcher_withdrew")
 
 

@@ -6,12 +6,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import stripe
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from sqlalchemy import update
 
 from api import schemas
 from api.deps import DbDep, EmployerDep, SessionsDep, StripeDep
 from api.errors import ApiError
+from api.idempotency import idempotency_key
 from core.accounts import sign_up_employer
 from core.db import Employer
 from core.stripe_api import replace_card
@@ -45,6 +46,7 @@ def card_refusals() -> Iterator[None]:
     status_code=201,
     response_model=schemas.EmployerOut,
     summary="Sign up as an employer (keep the api_token: it is shown once)",
+    dependencies=[Depends(idempotency_key)],
 )
 def create_employer(
     body: schemas.EmployerIn, sessions: SessionsDep, client: StripeDep

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
+from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api import lifecycle, schemas
 from api.deps import (
@@ -28,6 +32,7 @@ from api.deps import (
     TemporalDep,
 )
 from api.errors import ApiError, not_found
+from api.idempotency import KeyDep
 from api.presenters import internship_detail, internship_summary
 from core import rulebook
 from core.accounts import new_id
@@ -62,7 +67,11 @@ Detail = schemas.InternshipDetail
 
 @router.post("", status_code=201, response_model=Detail, summary="Post an internship (employer)")
 async def post_internship(
-    body: schemas.InternshipIn, employer: EmployerDep, settings: SettingsDep, client: TemporalDep
+    body: schemas.InternshipIn,
+    employer: EmployerDep,
+    settings: SettingsDep,
+    client: TemporalDep,
+    key: KeyDep,
 ) -> Detail:
     floor = body.estimated_hours * settings.min_hourly_fee_cents
     if body.fee_cents < floor:
@@ -73,8 +82,10 @@ async def post_internship(
             f"estimated hour for {body.estimated_hours} hours)",
             {"field": "fee_cents"},
         )
+    # A retried posting (same idempotency key) names the same workflow, so it starts once.
+    internship_id = _id_for(employer.id, key) if key else new_id()
     posting = Posting(
-        internship_id=new_id(),
+        internship_id=internship_id,
         employer_id=employer.id,
         company=employer.company,
         title=body.title,
@@ -87,9 +98,17 @@ async def post_internship(
         duration_days=body.duration_days,
         policy=settings.policy(),
     )
-    await lifecycle.start_internship(client, posting, settings.task_queue)
+    by = Actor(Role.EMPLOYER, employer.id)
+    try:
+        await lifecycle.start_internship(client, posting, settings.task_queue)
+    except WorkflowAlreadyStartedError:  # the first try started it, then lost its answer
+        return internship_detail(await lifecycle.read(client, internship_id, by), by)
     state = InternshipState(posting=posting, stage=Stage.POSTED, posted_at=datetime.now(UTC))
-    return internship_detail(state, Actor(Role.EMPLOYER, employer.id))
+    return internship_detail(state, by)
+
+
+def _id_for(employer_id: str, key: str) -> str:
+    return hashlib.sha256(f"{employer_id}:{key}".encode()).hexdigest()[:16]
 
 
 def _cursor(value: str | None) -> tuple[datetime, str] | None:
@@ -222,27 +241,39 @@ def _contacts(
 
 
 # ---------------------------------------------------------------- transitions
-#
-# Each asks the workflow for one update on behalf of the caller; the workflow decides.
 
 
-async def _transition(
-    client: TemporalDep, internship_id: str, by: Actor, update: lifecycle.Update, request: Any
-) -> Detail:
-    state = await lifecycle.transition(client, internship_id, by, update, request)
-    return internship_detail(state, by)
+@dataclass(frozen=True)
+class Transitions:
+    """Asks one internship's workflow for transitions on the caller's behalf; the workflow
+    decides, and the caller gets the internship as they may see it."""
+
+    internship_id: str
+    by: Actor
+    client: Client
+    key: str | None  # Idempotency-Key: the Temporal update id, so a retry runs once
+
+    async def __call__(self, update: lifecycle.Update, request: Any) -> Detail:
+        state = await lifecycle.transition(
+            self.client, self.internship_id, self.by, update, request, self.key
+        )
+        return internship_detail(state, self.by)
+
+
+def transitions(
+    internship_id: InternshipId, caller: CallerDep, client: TemporalDep, key: KeyDep
+) -> Transitions:
+    return Transitions(internship_id, caller.actor, client, key)
+
+
+Ask = Annotated[Transitions, Depends(transitions)]
 
 
 @router.post(
     "/{internship_id}/applications", response_model=Detail, summary="Apply with a pitch (launcher)"
 )
-async def apply(
-    internship_id: InternshipId, body: schemas.ApplicationIn, caller: CallerDep, client: TemporalDep
-) -> Detail:
-    by = caller.actor
-    return await _transition(
-        client, internship_id, by, InternshipWorkflow.apply, Application(by, body.pitch)
-    )
+async def apply(body: schemas.ApplicationIn, ask: Ask) -> Detail:
+    return await ask(InternshipWorkflow.apply, Application(ask.by, body.pitch))
 
 
 @router.post(
@@ -250,12 +281,8 @@ async def apply(
     response_model=Detail,
     summary="Choose a launcher among the applicants (employer)",
 )
-async def select_launcher(
-    internship_id: InternshipId, body: schemas.SelectionIn, caller: CallerDep, client: TemporalDep
-) -> Detail:
-    by = caller.actor
-    request = Selection(by, body.launcher_id)
-    return await _transition(client, internship_id, by, InternshipWorkflow.select, request)
+async def select_launcher(body: schemas.SelectionIn, ask: Ask) -> Detail:
+    return await ask(InternshipWorkflow.select, Selection(ask.by, body.launcher_id))
 
 
 @router.post(
@@ -263,9 +290,8 @@ async def select_launcher(
     response_model=Detail,
     summary="Start the clock and charge the fee (employer)",
 )
-async def kickoff(internship_id: InternshipId, caller: CallerDep, client: TemporalDep) -> Detail:
-    by = caller.actor
-    return await _transition(client, internship_id, by, InternshipWorkflow.kickoff, Kickoff(by))
+async def kickoff(ask: Ask) -> Detail:
+    return await ask(InternshipWorkflow.kickoff, Kickoff(ask.by))
 
 
 @router.post(
@@ -273,12 +299,8 @@ async def kickoff(internship_id: InternshipId, caller: CallerDep, client: Tempor
     response_model=Detail,
     summary="Submit the deliverable (launcher)",
 )
-async def submit(
-    internship_id: InternshipId, body: schemas.SubmissionIn, caller: CallerDep, client: TemporalDep
-) -> Detail:
-    by = caller.actor
-    request = Submission(by, str(body.url), body.note)
-    return await _transition(client, internship_id, by, InternshipWorkflow.submit, request)
+async def submit(body: schemas.SubmissionIn, ask: Ask) -> Detail:
+    return await ask(InternshipWorkflow.submit, Submission(ask.by, str(body.url), body.note))
 
 
 @router.post(
@@ -286,12 +308,8 @@ async def submit(
     response_model=Detail,
     summary="Approve, or request a revision (employer)",
 )
-async def review(
-    internship_id: InternshipId, body: schemas.ReviewIn, caller: CallerDep, client: TemporalDep
-) -> Detail:
-    by = caller.actor
-    request = Review(by, body.decision, body.feedback)
-    return await _transition(client, internship_id, by, InternshipWorkflow.review, request)
+async def review(body: schemas.ReviewIn, ask: Ask) -> Detail:
+    return await ask(InternshipWorkflow.review, Review(ask.by, body.decision, body.feedback))
 
 
 @router.post(
@@ -299,12 +317,8 @@ async def review(
     response_model=Detail,
     summary="Move the due date later, within bounds (employer or ops)",
 )
-async def extend(
-    internship_id: InternshipId, body: schemas.ExtensionIn, caller: CallerDep, client: TemporalDep
-) -> Detail:
-    by = caller.actor
-    request = Extension(by, body.due_at)
-    return await _transition(client, internship_id, by, InternshipWorkflow.extend, request)
+async def extend(body: schemas.ExtensionIn, ask: Ask) -> Detail:
+    return await ask(InternshipWorkflow.extend, Extension(ask.by, body.due_at))
 
 
 @router.post(
@@ -312,15 +326,8 @@ async def extend(
     response_model=Detail,
     summary="Cancel; refunds the employer after kickoff (employer or ops)",
 )
-async def cancel(
-    internship_id: InternshipId,
-    body: schemas.CancellationIn,
-    caller: CallerDep,
-    client: TemporalDep,
-) -> Detail:
-    by = caller.actor
-    request = Cancellation(by, body.reason, body.refund)
-    return await _transition(client, internship_id, by, InternshipWorkflow.cancel, request)
+async def cancel(body: schemas.CancellationIn, ask: Ask) -> Detail:
+    return await ask(InternshipWorkflow.cancel, Cancellation(ask.by, body.reason, body.refund))
 
 
 @router.post(
@@ -328,10 +335,8 @@ async def cancel(
     response_model=Detail,
     summary="Withdraw an application, or leave before submitting (launcher)",
 )
-async def withdraw(internship_id: InternshipId, caller: CallerDep, client: TemporalDep) -> Detail:
-    by = caller.actor
-    request = Withdrawal(by)
-    return await _transition(client, internship_id, by, InternshipWorkflow.withdraw, request)
+async def withdraw(ask: Ask) -> Detail:
+    return await ask(InternshipWorkflow.withdraw, Withdrawal(ask.by))
 
 
 @router.post(
@@ -339,12 +344,8 @@ async def withdraw(internship_id: InternshipId, caller: CallerDep, client: Tempo
     response_model=Detail,
     summary="Open a dispute for ops to resolve (employer or launcher)",
 )
-async def open_dispute(
-    internship_id: InternshipId, body: schemas.DisputeIn, caller: CallerDep, client: TemporalDep
-) -> Detail:
-    by = caller.actor
-    request = Dispute(by, body.reason)
-    return await _transition(client, internship_id, by, InternshipWorkflow.open_dispute, request)
+async def open_dispute(body: schemas.DisputeIn, ask: Ask) -> Detail:
+    return await ask(InternshipWorkflow.open_dispute, Dispute(ask.by, body.reason))
 
 
 @router.post(
@@ -352,12 +353,9 @@ async def open_dispute(
     response_model=Detail,
     summary="Resolve a dispute: pay the launcher, split, or refund (ops)",
 )
-async def resolve(
-    internship_id: InternshipId, body: schemas.ResolutionIn, caller: CallerDep, client: TemporalDep
-) -> Detail:
-    by = caller.actor
-    request = Resolution(by, body.outcome, body.launcher_percent, body.note)
-    return await _transition(client, internship_id, by, InternshipWorkflow.resolve, request)
+async def resolve(body: schemas.ResolutionIn, ask: Ask) -> Detail:
+    request = Resolution(ask.by, body.outcome, body.launcher_percent, body.note)
+    return await ask(InternshipWorkflow.resolve, request)
 
 
 @router.post(
@@ -365,9 +363,5 @@ async def resolve(
     response_model=Detail,
     summary="Rate the other side 1-5 (employer or launcher)",
 )
-async def feedback(
-    internship_id: InternshipId, body: schemas.FeedbackIn, caller: CallerDep, client: TemporalDep
-) -> Detail:
-    by = caller.actor
-    request = Feedback(by, body.rating, body.comment)
-    return await _transition(client, internship_id, by, InternshipWorkflow.feedback, request)
+async def feedback(body: schemas.FeedbackIn, ask: Ask) -> Detail:
+    return await ask(InternshipWorkflow.feedback, Feedback(ask.by, body.rating, body.comment))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 from sqlalchemy import select
 
 from api import schemas
 from api.deps import CallerDep, DbDep, LauncherDep, SessionsDep, SettingsDep, StripeDep
 from api.errors import not_found
+from api.idempotency import idempotency_key
 from core.accounts import sign_up_launcher
 from core.db import Internship, Launcher, TimelineEvent
 from core.internship import Stage
@@ -23,6 +24,7 @@ router = APIRouter(prefix="/v1/launchers", tags=["launchers"])
     status_code=201,
     response_model=schemas.LauncherOut,
     summary="Sign up as a Career Launcher; open onboarding_url to get paid",
+    dependencies=[Depends(idempotency_key)],
 )
 def create_launcher(
     body: schemas.LauncherIn, sessions: SessionsDep, client: StripeDep, settings: SettingsDep
@@ -42,6 +44,7 @@ def create_launcher(
     "/me/onboarding_link",
     response_model=schemas.OnboardingLinkOut,
     summary="A fresh payout onboarding link (links expire)",
+    dependencies=[Depends(idempotency_key)],
 )
 def new_onboarding_link(
     launcher: LauncherDep, client: StripeDep, settings: SettingsDep

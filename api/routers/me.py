@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from api import schemas
 from api.deps import CallerDep, SessionsDep, SettingsDep
 from api.errors import ApiError
+from api.idempotency import idempotency_key
 from core.accounts import rotate_token
 
 router = APIRouter(prefix="/v1/me", tags=["account"])
@@ -38,6 +39,7 @@ def me(caller: CallerDep, settings: SettingsDep) -> schemas.MeOut:
     "/token",
     response_model=schemas.TokenOut,
     summary="Rotate my API token: the new one is shown once, the old one stops working",
+    dependencies=[Depends(idempotency_key)],
 )
 def new_token(caller: CallerDep, sessions: SessionsDep) -> schemas.TokenOut:
     account = caller.employer or caller.launcher
