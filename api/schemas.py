@@ -46,6 +46,14 @@ def _filled(value: str) -> str:
     return value
 
 
+def _filled_line(value: str) -> str:
+    return _filled(_line(value))
+
+
+def _filled_text(value: str) -> str:
+    return _filled(_text(value))
+
+
 def _skills(values: list[str]) -> list[str]:
     cleaned = sorted({v.lower() for v in values if v})
     if any(len(v) > 64 for v in cleaned):
@@ -60,27 +68,14 @@ def _pattern(pattern: str) -> FieldInfo:
 
 
 # Single-line fields: no control characters at all; multi-line: tab and newline allowed.
-Line = Annotated[str, _pattern(LINE_PATTERN), AfterValidator(_line)]
 Name = Annotated[
-    str,
-    Field(max_length=200),
-    _pattern(FILLED_LINE_PATTERN),
-    AfterValidator(_line),
-    AfterValidator(_filled),
+    str, Field(max_length=200), _pattern(FILLED_LINE_PATTERN), AfterValidator(_filled_line)
 ]
 Text = Annotated[
-    str,
-    Field(max_length=2000),
-    _pattern(FILLED_TEXT_PATTERN),
-    AfterValidator(_text),
-    AfterValidator(_filled),
+    str, Field(max_length=2000), _pattern(FILLED_TEXT_PATTERN), AfterValidator(_filled_text)
 ]
 LongText = Annotated[
-    str,
-    Field(max_length=10000),
-    _pattern(FILLED_TEXT_PATTERN),
-    AfterValidator(_text),
-    AfterValidator(_filled),
+    str, Field(max_length=10000), _pattern(FILLED_TEXT_PATTERN), AfterValidator(_filled_text)
 ]
 Note = Annotated[str, Field(max_length=2000), _pattern(TEXT_PATTERN), AfterValidator(_text)]
 Skill = Annotated[str, Field(max_length=64), _pattern(LINE_PATTERN), AfterValidator(_line)]
