@@ -13,7 +13,7 @@ from temporalio.client import Client
 
 from api import errors
 from api.idempotency import Idempotent
-from api.middleware import Guarded, JsonBodies, Measured
+from api.middleware import Guarded, JsonBodies, Measured, Shedding
 from api.routers import employers, internships, launchers, me, ops, stripe_webhook
 from core.codec import codec_from_key
 from core.db import make_sessions
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     app.add_middleware(Guarded)
     app.add_middleware(Idempotent)
     app.add_middleware(JsonBodies)
+    app.add_middleware(Shedding, limit=settings.api_max_in_flight)
     app.add_middleware(Measured)
 
     for module in (employers, launchers, me, internships, stripe_webhook, ops):

@@ -59,6 +59,30 @@ async def _send_error(send: Send, status: int, code: str, message: str) -> None:
     await send_json(send, status, json.dumps(error_body(code, message)).encode())
 
 
+class Shedding:
+    """Overload answers at once: beyond `limit` requests in flight, a 503 with Retry-After
+    rather than a queue that grows until everyone times out."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            body = error_body("overloaded", "The service is busy; nothing was changed, try again")
+            await send_json(send, 503, json.dumps(body).encode(), {"Retry-After": "1"})
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
 class JsonBodies:
     """The v1 API reads JSON: any other body is a 415 that says so, before anything runs.
     (Stripe's webhook is exempt: its body is whatever Stripe signed.)"""

@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     # Connections each process keeps, may add under load, and waits for before answering 503.
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=20, ge=0)
-    db_pool_timeout_seconds: float = Field(default=5, gt=0)
+    db_pool_timeout_seconds: float = Field(default=2, gt=0)
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     temporal_ui_port: int = 8233  # the dev server's UI under `make run`
@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     api_port: int = 8000
     # API processes serving the port (each with its own pool of DB_POOL_SIZE connections).
     api_workers: int = Field(default=1, ge=1)
+    # Requests one API process serves at once; beyond that it answers 503 with Retry-After.
+    api_max_in_flight: int = Field(default=500, ge=1)
 
     # Lifecycle policies (docs/architecture.md), in days unless named otherwise.
     applicants_reminder_days: float = 7

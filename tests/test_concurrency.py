@@ -123,3 +123,32 @@ async def test_many_concurrent_transitions_on_one_connection_all_answer(
     assert sorted(r.status_code for r in kickoffs) == [200] + [409] * 15
     detail = await api.http.get(f"/v1/internships/{iid}", headers=auth(emp["api_token"]))
     assert detail.json()["payment"]["charged_cents"] == 40000
+
+
+async def test_overload_is_a_quick_503_with_retry_after(
+    env: WorkflowEnvironment, settings: Settings
+) -> None:
+    """Beyond the in-flight limit the API says "busy, retry" at once instead of queueing."""
+    local = settings.model_copy(update={"api_port": free_port(), "api_max_in_flight": 2})
+    app = create_app(local, temporal=env.client)
+    release, both_in = asyncio.Event(), asyncio.Event()
+    entered = 0
+
+    @app.get("/slow")
+    async def slow() -> dict[str, str]:
+        nonlocal entered
+        entered += 1
+        if entered == 2:
+            both_in.set()
+        await release.wait()
+        return {"status": "done"}
+
+    async with Api(app, local.api_port) as served:
+        busy = [asyncio.create_task(served.http.get("/slow")) for _ in range(2)]
+        await asyncio.wait_for(both_in.wait(), 10)
+        shed = await served.http.get("/openapi.json")
+        assert shed.status_code == 503 and shed.headers["retry-after"] == "1"
+        assert shed.json()["error"]["code"] == "overloaded"
+        release.set()
+        assert [(await t).status_code for t in busy] == [200, 200]
+        assert (await served.http.get("/openapi.json")).status_code == 200
