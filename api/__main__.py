@@ -2,6 +2,7 @@
 
 import uvicorn
 
+from core import logs
 from core.settings import get_settings
 
 if __name__ == "__main__":
@@ -12,5 +13,5 @@ if __name__ == "__main__":
         host=settings.api_host,
         port=settings.api_port,
         workers=settings.api_workers,
-        log_level="info",
+        log_config=logs.dict_config("api", settings.log_format),
     )

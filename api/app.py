@@ -13,7 +13,7 @@ from temporalio.client import Client
 
 from api import errors
 from api.idempotency import Idempotent
-from api.middleware import Guarded, JsonBodies, Measured, Shedding
+from api.middleware import Guarded, JsonBodies, Measured, RequestIds, Shedding
 from api.routers import employers, internships, launchers, me, ops, stripe_webhook
 from core.codec import codec_from_key
 from core.db import make_sessions
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     app.add_middleware(JsonBodies)
     app.add_middleware(Shedding, limit=settings.api_max_in_flight)
     app.add_middleware(Measured)
+    app.add_middleware(RequestIds)
 
     for module in (employers, launchers, me, internships, stripe_webhook, ops):
         app.include_router(module.router)

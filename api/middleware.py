@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
+import uuid
 
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body
+from core.logs import request_id
 
 log = logging.getLogger("api")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 REQUESTS = Counter("api_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("api_request_seconds", "HTTP request latency", ["method", "route"])
 
@@ -57,6 +61,32 @@ async def send_json(
 
 async def _send_error(send: Send, status: int, code: str, message: str) -> None:
     await send_json(send, status, json.dumps(error_body(code, message)).encode())
+
+
+class RequestIds:
+    """Each request carries an id (the caller's X-Request-ID, or a new one), echoed in the
+    answer and put on every log line written while serving it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        token = request_id.set(rid)
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            request_id.reset(token)
 
 
 class Shedding:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.internship import TASK_QUEUE, Policy
@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     temporal_ui_port: int = 8233  # the dev server's UI under `make run`
+    # A secured cluster or Temporal Cloud: mTLS (client certificate and key, and the CA when it
+    # is private; files), or an API key (TLS on). Unset: plain gRPC, as the dev server speaks.
+    temporal_tls_cert: str | None = None
+    temporal_tls_key: str | None = None
+    temporal_tls_ca: str | None = None
+    temporal_api_key: str | None = None
     task_queue: str = TASK_QUEUE
 
     stripe_api_key: str = "sk_test_local"
@@ -40,6 +46,10 @@ class Settings(BaseSettings):
     worker_activity_threads: int = Field(default=32, ge=1)
     worker_workflow_tasks: int = Field(default=100, ge=2)
     worker_cached_workflows: int = Field(default=1000, ge=0)
+    # Where the worker serves the Temporal SDK's Prometheus metrics (0: not at all).
+    worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
+    # Logs as one JSON object per line (for a log pipeline) or as plain text (for a terminal).
+    log_format: Literal["text", "json"] = "text"
     # The outbox relay checks for due emails this often (it is woken at once by its own worker).
     mail_poll_seconds: float = Field(default=1, gt=0)
 
@@ -82,6 +92,14 @@ class Settings(BaseSettings):
     min_hourly_fee_cents: int = 2000
     # Divides every duration a workflow waits for: 86400 makes a day last one second.
     time_scale: float = Field(default=1, gt=0)
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if bool(self.temporal_tls_cert) != bool(self.temporal_tls_key):
+            raise ValueError(
+                "TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together: set both or neither"
+            )
+        return self
 
     def pool_options(self) -> dict[str, Any]:
         return {

@@ -21,10 +21,11 @@ from temporalio.worker import Worker
 from activities.notifications import Mailer, Templates, deliver_emails
 from activities.payments import Payments
 from activities.projection import Projection
+from core import logs
 from core.db import make_sessions
 from core.settings import Settings, get_settings
 from core.stripe_api import stripe_client
-from core.temporal import connect
+from core.temporal import connect, metrics_runtime
 from worker.outbox import OpsAlerts, OutboxRelay
 from workflows.internship import InternshipWorkflow
 
@@ -87,11 +88,12 @@ async def running(
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     settings = get_settings()
+    logs.configure("worker", settings.log_format)
     if not settings.codec_key:
         logging.warning("CODEC_KEY is not set: workflow payloads are stored unencrypted")
-    client = await connect(settings)
+    port = settings.worker_metrics_port
+    client = await connect(settings, metrics_runtime(port) if port else None)
     sessions = make_sessions(settings.database_url, **settings.pool_options())
     async with running(client, settings, sessions):
         logging.info(

@@ -35,7 +35,7 @@ from activities.notifications import (
     when,
 )
 from core.db import FAILED, PENDING, SENT, Internship, OutboxEmail, utcnow
-from core.internship import Role
+from core.internship import Role, workflow_id
 
 log = logging.getLogger("worker.outbox")
 
@@ -207,7 +207,12 @@ class OutboxRelay:
             elif delivery.outcome == Outcome.REFUSED:
                 email.status, email.next_attempt_at = FAILED, None
                 log.warning(
-                    "email %s to %s failed for good: %s", email.id, email.to_email, delivery.error
+                    "email %s (%s to the %s) failed for good: %s",
+                    email.id,
+                    email.kind,
+                    email.recipient_role,
+                    delivery.error,
+                    extra={"workflow_id": workflow_id(email.internship_id)},
                 )
                 if email.recipient_role != Role.OPS.value:  # no alerts about alerts
                     self.ops.delivery_failed(db, email, delivery.error or "refused")

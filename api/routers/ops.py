@@ -8,15 +8,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 from google.protobuf import json_format
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
-from sqlalchemy.orm import sessionmaker
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from temporalio.api.common.v1 import Payloads
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
-from api.deps import OpsDep, SessionsDep, SettingsDep, TemporalDep, is_ops_token
+from api.deps import DbDep, OpsDep, SessionsDep, SettingsDep, TemporalDep, is_ops_token
 from api.errors import ApiError
+from core.db import Internship, OutboxEmail
+from core.internship import TERMINAL_STAGES
 
 router = APIRouter(tags=["ops"])
 
@@ -57,8 +59,33 @@ def _ping(sessions: sessionmaker) -> None:
 
 
 @router.get("/metrics", summary="Prometheus metrics (ops token)")
-def metrics(_: OpsDep) -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+def metrics(_: OpsDep, db: DbDep) -> Response:
+    """This process's request metrics, and the lifecycle as the database projection sees it
+    (read at each scrape, so every API process reports the same)."""
+    return Response(generate_latest() + _lifecycle(db), media_type=CONTENT_TYPE_LATEST)
+
+
+def _lifecycle(db: Session) -> bytes:
+    registry = CollectorRegistry()
+    by_stage = Gauge("internships_by_stage", "Internships per stage", ["stage"], registry=registry)
+    for stage, count in db.execute(
+        select(Internship.stage, func.count()).group_by(Internship.stage)
+    ):
+        by_stage.labels(stage).set(count)
+    open_ = Internship.stage.not_in([s.value for s in TERMINAL_STAGES])
+    for name, what, where in (
+        ("internships_overdue", "Open internships past their due date", Internship.overdue),
+        ("internships_escalated", "Open internships with ops", Internship.escalation_level >= 2),
+        ("internships_disputed", "Open internships with a dispute", Internship.disputed),
+    ):
+        count = db.scalar(select(func.count()).where(open_, where)) or 0
+        Gauge(name, what, registry=registry).set(count)
+    emails = Gauge("outbox_emails", "Emails in the outbox", ["status"], registry=registry)
+    for status, count in db.execute(
+        select(OutboxEmail.status, func.count()).group_by(OutboxEmail.status)
+    ):
+        emails.labels(status).set(count)
+    return generate_latest(registry)
 
 
 def _codec_access(request: Request, settings: SettingsDep, authorization: str | None) -> None:
