@@ -27,10 +27,6 @@ HERE = Path(__file__).resolve().parent
 TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "unit: fast tests with no server process (`pytest -m unit`)")
-
-
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects anything
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # This hook sees every test of the session: mark only those under tests/unit.
