@@ -4,7 +4,8 @@ A POST with the header is answered once: the same caller sending the same key wi
 request within 24 hours gets the first answer again (status and body, with
 `Idempotent-Replayed: true`), and nothing happens twice; the same key with another request is a
 422. A request still running under a key answers 409 to a second one. 5xx answers are not kept,
-so a retry runs again. Without the header nothing changes.
+so a retry runs again. Answers that carry a new token are not kept (see CREDENTIALS). Without
+the header nothing changes.
 
 Underneath, the endpoints pass the key on (the Temporal update id of a transition, the workflow
 id of a posting), so even a retry after this process died mid-request has no second effect.
@@ -55,6 +56,11 @@ def idempotency_key(key: IdempotencyKey = None) -> str | None:
 KeyDep = Annotated[str | None, Depends(idempotency_key)]
 
 
+# Answers that carry a new credential are never kept: a replay would hand a token to whoever
+# repeats the request. A repeated sign-up answers 409 (the account exists), which is safe.
+CREDENTIALS = frozenset({"/v1/employers", "/v1/launchers", "/v1/me/token"})
+
+
 class Idempotent:
     def __init__(self, app: ASGIApp, prefix: str = "/v1/", exempt: str = "/v1/stripe/") -> None:
         self.app = app
@@ -74,6 +80,9 @@ class Idempotent:
             return
         if not _KEY.match(key):
             await send_json(send, 422, _invalid_key())
+            return
+        if scope["path"] in CREDENTIALS:
+            await self.app(scope, receive, send)
             return
         body = await _read_body(receive)
         caller = hashlib.sha256((_header(scope, b"authorization") or "anonymous").encode())
