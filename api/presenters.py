@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from api import schemas
 from core import rulebook
-from core.db import Internship
+from core.db import Internship, InternshipSkill
 from core.internship import Actor, InternshipState
 
 
@@ -87,7 +92,21 @@ def internship_detail(s: InternshipState, viewer: Actor) -> schemas.InternshipDe
     )
 
 
-def internship_summary(row: Internship, skills: list[str]) -> schemas.InternshipSummary:
+def internship_summaries(
+    db: Session, rows: Sequence[Internship]
+) -> list[schemas.InternshipSummary]:
+    """A page of the list: one query for every row's skills, not one per row."""
+    skills: dict[str, list[str]] = {}
+    for internship_id, name in db.execute(
+        select(InternshipSkill.internship_id, InternshipSkill.skill)
+        .where(InternshipSkill.internship_id.in_([r.id for r in rows]))
+        .order_by(InternshipSkill.skill)
+    ):
+        skills.setdefault(internship_id, []).append(name)
+    return [_summary(r, skills.get(r.id, [])) for r in rows]
+
+
+def _summary(row: Internship, skills: list[str]) -> schemas.InternshipSummary:
     return schemas.InternshipSummary(
         id=row.id,
         title=row.title,

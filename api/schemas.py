@@ -338,3 +338,21 @@ class ContactsOut(BaseModel):
 
     employer: ContactOut
     launcher: ContactOut | None
+
+
+class RankedApplicantOut(BaseModel):
+    """An applicant with how well they fit, and why (skills, on-time record, ratings)."""
+
+    launcher_id: str
+    name: str
+    pitch: str
+    applied_at: datetime
+    withdrawn: bool
+    score: int  # 0-100
+    reasons: list[str]
+
+
+class RecommendationOut(BaseModel):
+    internship: InternshipSummary
+    score: int  # 0-100
+    reasons: list[str]

@@ -33,8 +33,8 @@ from api.deps import (
 )
 from api.errors import ApiError, not_found
 from api.idempotency import KeyDep
-from api.presenters import internship_detail, internship_summary
-from core import rulebook
+from api.presenters import internship_detail, internship_summaries
+from core import matching, rulebook
 from core.accounts import new_id
 from core.db import Employer, Internship, InternshipSkill, Launcher
 from core.internship import (
@@ -55,6 +55,7 @@ from core.internship import (
     Submission,
     Withdrawal,
 )
+from core.matching import Record
 from workflows.internship import InternshipWorkflow
 
 router = APIRouter(prefix="/v1/internships", tags=["internships"])
@@ -178,14 +179,7 @@ def list_internships(
         q.order_by(Internship.posted_at.desc(), Internship.id.desc()).limit(limit + 1)
     ).all()
     page, more = rows[:limit], len(rows) > limit
-    skills: dict[str, list[str]] = {}
-    for internship_id, name in db.execute(
-        select(InternshipSkill.internship_id, InternshipSkill.skill)
-        .where(InternshipSkill.internship_id.in_([r.id for r in page]))
-        .order_by(InternshipSkill.skill)
-    ):
-        skills.setdefault(internship_id, []).append(name)
-    items = [internship_summary(r, skills.get(r.id, [])) for r in page]
+    items = internship_summaries(db, page)
     next_cursor = None
     if more:
         last = page[-1]
@@ -238,6 +232,44 @@ def _contacts(
         if launcher
         else None,
     )
+
+
+@router.get(
+    "/{internship_id}/applicants",
+    response_model=list[schemas.RankedApplicantOut],
+    summary="Applicants ranked by fit, with the reasons (employer, ops)",
+)
+async def ranked_applicants(
+    internship_id: InternshipId, caller: CallerDep, client: TemporalDep, sessions: SessionsDep
+) -> list[schemas.RankedApplicantOut]:
+    state = await lifecycle.read(client, internship_id, caller.actor)
+    if not rulebook.visibility(state, caller.actor).all_applicants:
+        raise ApiError(403, "forbidden", "Only the employer who posted it and ops see applicants")
+    return await run_in_threadpool(_rank, sessions, state)
+
+
+def _rank(sessions: sessionmaker, state: InternshipState) -> list[schemas.RankedApplicantOut]:
+    ids = [a.launcher_id for a in state.applicants]
+    with sessions() as db:
+        people = {p.id: p for p in db.scalars(select(Launcher).where(Launcher.id.in_(ids)))}
+        history = matching.records(db, ids)
+    ranked = []
+    for a in state.applicants:
+        person = people.get(a.launcher_id)
+        skills = person.skills if person else []
+        fit = matching.fit(state.posting.skills, skills, history.get(a.launcher_id, Record()))
+        ranked.append(
+            schemas.RankedApplicantOut(
+                launcher_id=a.launcher_id,
+                name=person.name if person else a.launcher_id,
+                pitch=a.pitch,
+                applied_at=a.applied_at,
+                withdrawn=a.withdrawn,
+                score=fit.score,
+                reasons=fit.reasons,
+            )
+        )
+    return sorted(ranked, key=lambda r: (r.withdrawn, -r.score, r.applied_at))
 
 
 # ---------------------------------------------------------------- transitions

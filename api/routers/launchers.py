@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy import select
 
 from api import schemas
 from api.deps import CallerDep, DbDep, LauncherDep, SessionsDep, SettingsDep, StripeDep
 from api.errors import not_found
 from api.idempotency import idempotency_key
+from api.presenters import internship_summaries
+from core import matching
 from core.accounts import sign_up_launcher
 from core.db import Internship, Launcher, TimelineEvent
 from core.internship import Stage
 from core.stripe_api import onboarding_link
+
+# How many of the newest open postings recommendations choose from.
+RECOMMEND_FROM = 200
 
 router = APIRouter(prefix="/v1/launchers", tags=["launchers"])
 
@@ -51,6 +56,33 @@ def new_onboarding_link(
 ) -> schemas.OnboardingLinkOut:
     url = onboarding_link(client, launcher.stripe_account_id, settings.public_base_url)
     return schemas.OnboardingLinkOut(onboarding_url=url)
+
+
+@router.get(
+    "/me/recommendations",
+    response_model=list[schemas.RecommendationOut],
+    summary="Open postings that fit me best, with the reasons (launcher)",
+)
+def recommendations(
+    launcher: LauncherDep, db: DbDep, limit: Annotated[int, Query(ge=1, le=50)] = 10
+) -> list[schemas.RecommendationOut]:
+    """The newest open postings, ranked by how well the launcher's skills fit; the record part
+    of the score is the launcher's own, the same for every posting."""
+    open_postings = db.scalars(
+        select(Internship)
+        .where(Internship.stage == Stage.POSTED.value)
+        .order_by(Internship.posted_at.desc())
+        .limit(RECOMMEND_FROM)
+    ).all()
+    record = matching.records(db, [launcher.id]).get(launcher.id, matching.Record())
+    ranked = []
+    for summary in internship_summaries(db, open_postings):
+        fit = matching.fit(summary.skills, launcher.skills, record)
+        ranked.append(
+            schemas.RecommendationOut(internship=summary, score=fit.score, reasons=fit.reasons)
+        )
+    ranked.sort(key=lambda r: -r.score)  # stable: newest first among equals
+    return ranked[:limit]
 
 
 @router.get(
