@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     # The outbox relay checks for due emails this often (it is woken at once by its own worker).
     mail_poll_seconds: float = Field(default=1, gt=0)
+    # How long a relay holds the emails it is sending: a relay that died frees them after this.
+    outbox_lease_seconds: float = Field(default=60, gt=0)
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025

@@ -13,6 +13,7 @@ import signal
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from sqlalchemy.orm import sessionmaker
 from temporalio.client import Client
@@ -33,7 +34,13 @@ from workflows.internship import InternshipWorkflow
 def build_relay(settings: Settings, sessions: sessionmaker) -> OutboxRelay:
     mailer = Mailer(settings.smtp_host, settings.smtp_port, settings.mail_from)
     ops = OpsAlerts(Templates(), settings.ops_email, settings.public_base_url)
-    return OutboxRelay(sessions, mailer, ops, poll_seconds=settings.mail_poll_seconds)
+    return OutboxRelay(
+        sessions,
+        mailer,
+        ops,
+        poll_seconds=settings.mail_poll_seconds,
+        lease=timedelta(seconds=settings.outbox_lease_seconds),
+    )
 
 
 def build_worker(
