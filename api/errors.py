@@ -56,6 +56,10 @@ def unavailable(code: str, message: str) -> JSONResponse:
     return JSONResponse(error_body(code, message), 503, {"Retry-After": str(RETRY_AFTER)})
 
 
+# FastAPI's answer when it cannot even decode a body.
+BODY_NOT_PARSED = "There was an error parsing the body"
+
+
 def _problem(error: Any) -> dict[str, str]:
     """One validation problem as the caller reads it: which field, and what to fix."""
     loc = list(error["loc"])
@@ -121,5 +125,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == BODY_NOT_PARSED:  # e.g. not UTF-8
+            problem = {"field": "body", "problem": "is not valid JSON (not UTF-8 text)"}
+            message = f"Invalid request: body: {problem['problem']}"
+            return JSONResponse(error_body("invalid_request", message, {"errors": [problem]}), 422)
         code = HTTP_CODES.get(exc.status_code, "error")
         return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, exc.headers)

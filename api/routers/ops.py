@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from google.protobuf import json_format
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from sqlalchemy import func, select, text
@@ -58,7 +58,12 @@ def _ping(sessions: sessionmaker) -> None:
         db.execute(text("SELECT 1"))
 
 
-@router.get("/metrics", summary="Prometheus metrics (ops token)")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (ops token)",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}}},
+)
 def metrics(_: OpsDep, db: DbDep) -> Response:
     """This process's request metrics, and the lifecycle as the database projection sees it
     (read at each scrape, so every API process reports the same)."""
