@@ -27,3 +27,9 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+
+# Benchmarks (bench/): starts its own Temporal dev server, Stripe, SMTP, worker and API; prints
+# name=value lines; Postgres too when it answers at the default URL. See README, Performance.
+.PHONY: bench
+bench: install
+	$(PY) -m bench --with-tests

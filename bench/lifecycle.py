@@ -1,189 +1,379 @@
-"""Happy-path lifecycles on the real Temporal dev server: throughput against a bare baseline,
-and the billable actions and history events of one internship.
+"""Happy-path internships driven the way people drive them, and what their histories show.
 
-    .venv/bin/python -m bench.lifecycle [--count 40]
+A lifecycle is: post, then the transitions apply, select, kickoff, submit, approve, (the payout
+lands on its own: wait for `paid`), the employer's rating, the launcher's rating (`completed`).
+`ApiDriver` makes each an HTTP request to `python -m api`; `bench.baseline.BareDriver` makes each
+a bare `execute_update`. `drive` runs many at once and times every transition.
 
-Prints ratios measured in the same run (the machine is shared and noisy; absolute times mean
-little). Billable actions follow Temporal Cloud's rules: workflow start, each update, timer,
-search-attribute upsert and activity; all local activities of one workflow task count as one.
+Billable actions follow Temporal Cloud's rules as far as a history shows them
+(docs.temporal.io/cloud/actions): workflow start, each accepted update, timer, search-attribute
+upsert (but not the SDK's own TemporalChangeVersion upsert that `workflow.patched` makes), activity
+(and each retry); all local activities of one workflow task count as one.
+Queries are billed too but leave no event (the API reads one internship with a query).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import tempfile
+import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from pathlib import Path
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from aiosmtpd.controller import Controller
-from temporalio.client import Client, WorkflowHandle, WorkflowHistory
-from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+import httpx
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHistory
 
-from api.lifecycle import start_internship
-from bench.baseline import BareLifecycle
-from core import search_attributes
-from core.accounts import new_id, sign_up_employer, sign_up_launcher
-from core.codec import data_converter, new_key
-from core.db import make_sessions
-from core.internship import (
-    Actor,
-    Application,
-    Feedback,
-    InternshipState,
-    Kickoff,
-    Posting,
-    Review,
-    Role,
-    Selection,
-    Stage,
-    Submission,
+from bench.baseline import BARE_QUEUE, BareDriver
+from core.internship import workflow_id
+from dev.harness import eventually
+
+TRANSITIONS = (
+    "apply",
+    "select",
+    "kickoff",
+    "submit",
+    "approve",
+    "rate_by_employer",
+    "rate_by_launcher",
 )
-from core.settings import Settings
-from core.stripe_api import stripe_client
-from dev.harness import (
-    BIN,
-    Inbox,
-    ServerThread,
-    complete_onboarding,
-    eventually,
-    free_port,
-    migrate,
-)
-from dev.stripe_server import create_app
-from worker.main import running
-from workflows.internship import InternshipWorkflow
+POLL_SECONDS = 0.05  # how often a driver asks whether the payout has landed
+
+POSTING = {
+    "title": "Bench article",
+    "description": "1,200 words on remote onboarding.",
+    "category": "marketing",
+    "skills": ["writing"],
+    "estimated_hours": 10,
+    "fee_cents": 40000,
+    "currency": "usd",
+    "duration_days": 7,
+}
+
+
+class Driver(Protocol):
+    workflow_id: str
+    stage: str  # as the last transition answered
+
+    async def start(self) -> None: ...
+
+    async def transition(self, name: str) -> None: ...
+
+    async def stage_now(self) -> str: ...
+
+
+NewDriver = Callable[[int, "Run"], Driver]  # (client number, run) -> one lifecycle's driver
+
+
+class LifecycleFailed(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- accounts and the API driver
+
+
+@dataclass(frozen=True)
+class Pair:
+    """An employer and a launcher with payouts enabled, signed up through the API."""
+
+    employer_id: str
+    employer_token: str
+    launcher_id: str
+    launcher_token: str
+
+
+async def sign_up(http: httpx.AsyncClient, count: int) -> list[Pair]:
+    async def one(gate: asyncio.Semaphore) -> Pair:
+        tag = uuid.uuid4().hex[:12]
+        async with gate:
+            employer = await _created(
+                http,
+                "/v1/employers",
+                name="Bench Employer",
+                email=f"employer-{tag}@bench.example.com",
+                company="Acme",
+                payment_method="pm_card_visa",
+            )
+            launcher = await _created(
+                http,
+                "/v1/launchers",
+                name="Bench Launcher",
+                email=f"launcher-{tag}@bench.example.com",
+                skills=["writing"],
+            )
+            onboarded = await http.post(launcher["onboarding_url"])  # the hosted page's button
+            if onboarded.status_code not in (200, 303):
+                raise LifecycleFailed(f"onboarding: {onboarded.status_code}")
+        return Pair(employer["id"], employer["api_token"], launcher["id"], launcher["api_token"])
+
+    gate = asyncio.Semaphore(10)
+    return list(await asyncio.gather(*(one(gate) for _ in range(count))))
+
+
+async def _created(http: httpx.AsyncClient, path: str, **body: Any) -> dict[str, Any]:
+    response = await http.post(path, json=body)
+    if response.status_code != 201:
+        raise LifecycleFailed(f"sign-up {path}: {response.status_code} {response.text[:300]}")
+    created: dict[str, Any] = response.json()
+    return created
+
+
+class ApiDriver:
+    """One internship through the HTTP API. A 5xx (or 429) is counted and retried after its
+    Retry-After, as a client should; any other refusal fails the lifecycle."""
+
+    RETRIES = 30
+
+    def __init__(self, http: httpx.AsyncClient, pair: Pair, statuses: Counter[int]) -> None:
+        self.http = http
+        self.pair = pair
+        self.statuses = statuses
+        self.id = ""
+        self.workflow_id = ""
+        self.stage = ""
+
+    async def start(self) -> None:
+        posted = await self._call("POST", "/v1/internships", self.pair.employer_token, POSTING)
+        self.id = posted["id"]
+        self.workflow_id = workflow_id(self.id)
+
+    async def transition(self, name: str) -> None:
+        p = self.pair
+        employer, launcher = p.employer_token, p.launcher_token
+        action, token, body = {
+            "apply": ("applications", launcher, {"pitch": "I write every week."}),
+            "select": ("selection", employer, {"launcher_id": p.launcher_id}),
+            "kickoff": ("kickoff", employer, None),
+            "submit": ("submissions", launcher, {"url": "https://docs.example.com/a", "note": ""}),
+            "approve": ("review", employer, {"decision": "approve", "feedback": "Great"}),
+            "rate_by_employer": ("feedback", employer, {"rating": 5, "comment": "On time"}),
+            "rate_by_launcher": ("feedback", launcher, {"rating": 5, "comment": "Clear"}),
+        }[name]
+        answer = await self._call("POST", f"/v1/internships/{self.id}/{action}", token, body)
+        self.stage = answer["stage"]
+
+    async def stage_now(self) -> str:
+        detail = await self._call("GET", f"/v1/internships/{self.id}", self.pair.employer_token)
+        return str(detail["stage"])
+
+    async def _call(
+        self, method: str, path: str, token: str, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {token}"}
+        for _ in range(self.RETRIES):
+            try:
+                response = await self.http.request(method, path, json=body, headers=headers)
+            except httpx.TransportError as err:
+                self.statuses[-1] += 1  # no answer at all: counted apart from the 5xx
+                raise LifecycleFailed(f"{method} {path}: {err!r}") from err
+            self.statuses[response.status_code] += 1
+            if response.status_code < 300:
+                answer: dict[str, Any] = response.json()
+                return answer
+            if response.status_code < 500 and response.status_code != 429:
+                raise LifecycleFailed(
+                    f"{method} {path}: {response.status_code} {response.text[:300]}"
+                )
+            await asyncio.sleep(min(float(response.headers.get("retry-after", 0.1)), 1.0))
+        raise LifecycleFailed(f"{method} {path}: still failing after {self.RETRIES} tries")
+
+
+# ---------------------------------------------------------------- many lifecycles at once
+
+
+@dataclass
+class Run:
+    """What `drive` saw: every transition's latency, every HTTP status, the workflows."""
+
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    workflow_ids: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    completed: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Completed lifecycles per second."""
+        return self.completed / self.seconds
+
+    @property
+    def errors_5xx(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status >= 500)
+
+    def percentile(self, q: float) -> float:
+        """Nearest rank, in seconds."""
+        ordered = sorted(self.latencies)
+        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+async def lifecycle(driver: Driver, run: Run) -> None:
+    await driver.start()
+    run.workflow_ids.append(driver.workflow_id)
+    for name in TRANSITIONS:
+        if name == "rate_by_employer":
+
+            async def paid() -> bool:
+                return await driver.stage_now() == "paid"
+
+            await eventually(paid, within=60, every=POLL_SECONDS)
+        began = time.perf_counter()
+        await driver.transition(name)
+        run.latencies.append(time.perf_counter() - began)
+    if driver.stage != "completed":
+        raise LifecycleFailed(f"{driver.workflow_id} ended {driver.stage}, not completed")
+    run.completed += 1
+
+
+async def drive(clients: int, each: int, new_driver: NewDriver) -> Run:
+    """`clients` concurrent clients, each running `each` lifecycles one after the other;
+    `new_driver(client_number, run)` makes each lifecycle's driver."""
+    run = Run()
+
+    async def client(number: int) -> None:
+        for _ in range(each):
+            try:
+                await lifecycle(new_driver(number, run), run)
+            except (LifecycleFailed, TimeoutError) as err:
+                run.failures.append(repr(err))
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client(n) for n in range(clients)))
+    run.seconds = time.perf_counter() - began
+    return run
+
+
+def drivers(bare: Client, api: httpx.AsyncClient, pairs: list[Pair]) -> tuple[NewDriver, NewDriver]:
+    """The baseline's and the API's: client number n drives as pairs[n]."""
+
+    def bare_driver(number: int, run: Run) -> Driver:
+        return BareDriver(bare, BARE_QUEUE)
+
+    def api_driver(number: int, run: Run) -> Driver:
+        return ApiDriver(api, pairs[number], run.statuses)
+
+    return bare_driver, api_driver
+
+
+# ---------------------------------------------------------------- what histories show
 
 
 def billable_actions(history: WorkflowHistory) -> int:
-    actions, marker_tasks, task_has_marker = 0, 0, False
+    actions, local_tasks, task_has_local = 0, 0, False
     for event in history.events:
         kind = event.WhichOneof("attributes")
         if kind in (
             "workflow_execution_started_event_attributes",
             "workflow_execution_update_accepted_event_attributes",
             "timer_started_event_attributes",
-            "upsert_workflow_search_attributes_event_attributes",
             "activity_task_scheduled_event_attributes",
         ):
             actions += 1
+        elif kind == "upsert_workflow_search_attributes_event_attributes":
+            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+            actions += set(fields.indexed_fields) != {"TemporalChangeVersion"}
+        elif kind == "activity_task_started_event_attributes":
+            actions += event.activity_task_started_event_attributes.attempt - 1  # retries
         elif kind == "marker_recorded_event_attributes":
-            task_has_marker = True
+            local = event.marker_recorded_event_attributes.marker_name == "core_local_activity"
+            task_has_local = task_has_local or local
         elif kind == "workflow_task_completed_event_attributes":
-            marker_tasks += task_has_marker
-            task_has_marker = False
-    return actions + marker_tasks + task_has_marker
+            local_tasks += task_has_local
+            task_has_local = False
+    return actions + local_tasks + task_has_local
 
 
-async def happy_path(client: Client, settings: Settings, employer: str, launcher: str) -> str:
-    posting = Posting(
-        new_id(),
-        employer,
-        "Acme",
-        "Bench article",
-        "words",
-        "marketing",
-        ["writing"],
-        10,
-        40000,
-        "usd",
-        7,
-        settings.policy(),
+def shape(history: WorkflowHistory) -> str:
+    """How many updates, activities and local activities a history holds."""
+    kinds = Counter(event.WhichOneof("attributes") for event in history.events)
+    local = sum(
+        1
+        for event in history.events
+        if event.WhichOneof("attributes") == "marker_recorded_event_attributes"
+        and event.marker_recorded_event_attributes.marker_name == "core_local_activity"
     )
-    h = await start_internship(client, posting, settings.task_queue)
-    emp, lnc = Actor(Role.EMPLOYER, employer), Actor(Role.LAUNCHER, launcher)
-    await h.execute_update(InternshipWorkflow.apply, Application(lnc, "pitch"))
-    await h.execute_update(InternshipWorkflow.select, Selection(emp, launcher))
-    await h.execute_update(InternshipWorkflow.kickoff, Kickoff(emp))
-    await h.execute_update(InternshipWorkflow.submit, Submission(lnc, "https://x.example.com", ""))
-    await h.execute_update(InternshipWorkflow.review, Review(emp, "approve"))
-    await eventually(lambda: paid(h))
-    await h.execute_update(InternshipWorkflow.feedback, Feedback(emp, 5))
-    await h.execute_update(InternshipWorkflow.feedback, Feedback(lnc, 5))
-    await h.result()
-    return h.id
-
-
-async def paid(h: WorkflowHandle[InternshipWorkflow, InternshipState]) -> bool:
-    return (await h.query(InternshipWorkflow.state)).stage == Stage.PAID
-
-
-async def bare(client: Client, task_queue: str) -> str:
-    h = await client.start_workflow(
-        BareLifecycle.run, id=f"bare-{uuid.uuid4().hex}", task_queue=task_queue
+    return (
+        f"updates:{kinds['workflow_execution_update_accepted_event_attributes']},"
+        f"activities:{kinds['activity_task_scheduled_event_attributes']},"
+        f"local_activities:{local}"
     )
-    for _ in range(7):
-        await h.execute_update(BareLifecycle.step)
-    await h.result()
-    return h.id
 
 
-async def rate(count: int, one: Callable[[], Awaitable[str]]) -> float:
-    start = time.perf_counter()
-    await asyncio.gather(*(one() for _ in range(count)))
-    return count / (time.perf_counter() - start)
-
-
-async def main(count: int) -> None:
-    folder = Path(tempfile.mkdtemp(prefix="bench-"))
-    controller = Controller(Inbox(), hostname="127.0.0.1", port=free_port())
-    controller.start()
-    with ServerThread(create_app(), free_port()) as stripe_server:
-        settings = Settings(
-            _env_file=None,
-            database_url=f"sqlite:///{folder / 'app.db'}",  # type: ignore[call-arg]
-            stripe_api_base=stripe_server.url,
-            smtp_port=controller.port,
-            codec_key=new_key(),
-        )
-        migrate(settings.database_url)
-        sessions = make_sessions(settings.database_url)
-        stripe = stripe_client(settings)
-        with sessions() as db:
-            employer, _ = sign_up_employer(
-                db,
-                stripe,
-                name="E",
-                email="e@example.com",
-                company="Acme",
-                payment_method="pm_card_visa",
-            )
-            launcher, _, url = sign_up_launcher(
-                db, stripe, name="L", email="l@example.com", skills=[], public_base_url="http://x"
-            )
-        complete_onboarding(url)
-        env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(BIN / "temporal"),
-            search_attributes=search_attributes.ALL,
-            data_converter=data_converter(settings.codec_key),
-            dev_server_log_level="error",
-        )
-        client = env.client
-        async with (
-            running(client, settings, sessions),
-            Worker(client, task_queue="bare", workflows=[BareLifecycle]),
+def workflow_task_seconds(history: WorkflowHistory) -> list[float]:
+    """How long each workflow task ran: WorkflowTaskStarted to its Completed (or Failed)."""
+    spans, started = [], None
+    for event in history.events:
+        at = event.event_time.ToNanoseconds() / 1e9
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            started = at
+        elif started is not None and event.event_type in (
+            EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+            EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
         ):
-            one = await happy_path(client, settings, employer.id, launcher.id)
-            history = await client.get_workflow_handle(one).fetch_history()
-            await bare(client, "bare")  # warm-up
-            baseline = await rate(count, lambda: bare(client, "bare"))
-            ours = await rate(count, lambda: happy_path(client, settings, employer.id, launcher.id))
-        await env.shutdown()
-    controller.stop()
-    print(
-        f"happy path: {billable_actions(history)} billable actions (budget 30), "
-        f"{len(history.events)} history events"
-    )
-    print(
-        f"throughput, {count} concurrent lifecycles: lifecycle {ours:.1f}/s, bare baseline "
-        f"{baseline:.1f}/s, ratio {ours / baseline:.2f}"
-    )
+            spans.append(at - started)
+            started = None
+    return spans
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--count", type=int, default=40)
-    asyncio.run(main(parser.parse_args().count))
+def task_failures(history: WorkflowHistory) -> int:
+    failed = (
+        EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+        EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+    )
+    return sum(1 for event in history.events if event.event_type in failed)
+
+
+async def histories(client: Client, workflow_ids: list[str]) -> list[WorkflowHistory]:
+    gate = asyncio.Semaphore(20)
+
+    async def one(id_: str) -> WorkflowHistory:
+        async with gate:
+            return await client.get_workflow_handle(id_).fetch_history()
+
+    return list(await asyncio.gather(*(one(id_) for id_ in workflow_ids)))
+
+
+# ---------------------------------------------------------------- the overdue path
+
+
+async def overdue_path(
+    client: Client, task_queue: str, pair: Pair, time_scale: float
+) -> WorkflowHistory:
+    """Kickoff, then no submission: reminder, overdue, escalation, auto-cancel and refund, with
+    every policy duration divided by `time_scale`. Started and moved with the client (the
+    history is the same as through the API); returns the finished history."""
+    from api.lifecycle import start_internship
+    from core.accounts import new_id
+    from core.internship import Actor, Application, Kickoff, Posting, Role, Selection, Stage
+    from core.settings import Settings
+    from workflows.internship import InternshipWorkflow
+
+    settings = Settings(_env_file=None, time_scale=time_scale)  # type: ignore[call-arg]
+    posting = Posting(
+        internship_id=new_id(),
+        employer_id=pair.employer_id,
+        company="Acme",
+        title="Bench overdue",
+        description="Never submitted.",
+        category="marketing",
+        skills=["writing"],
+        estimated_hours=10,
+        fee_cents=40000,
+        currency="usd",
+        duration_days=7,
+        policy=settings.policy(),
+    )
+    handle = await start_internship(client, posting, task_queue)
+    employer = Actor(Role.EMPLOYER, pair.employer_id)
+    launcher = Actor(Role.LAUNCHER, pair.launcher_id)
+    await handle.execute_update(InternshipWorkflow.apply, Application(launcher, "pitch"))
+    await handle.execute_update(InternshipWorkflow.select, Selection(employer, pair.launcher_id))
+    await handle.execute_update(InternshipWorkflow.kickoff, Kickoff(employer))
+    # Due after 7 days, cancelled 10 days later: 17 scaled days, plus room for a slow machine.
+    state = await asyncio.wait_for(handle.result(), timeout=17 * 86400 / time_scale + 60)
+    if state.stage != Stage.REFUNDED:
+        raise LifecycleFailed(f"the overdue path ended {state.stage.value}, not refunded")
+    return await handle.fetch_history()

@@ -1,0 +1,142 @@
+"""`make bench`: every benchmark in one run against one Temporal dev server, as name=value lines.
+
+    .venv/bin/python -m bench [--with-tests] [--postgres URL | --no-postgres] [--set KEY=VALUE]
+
+Starts all it needs (see bench/stack.py) and stops it at the end. Ratios are against a baseline
+measured in the same run: the machine is shared and noisy, absolute times mean little. Throughput
+and latency run on SQLite, then (suffix `_pg`) on Postgres in a schema of its own; the scale
+figures (memory, lists) on SQLite; `--with-tests` times `make test` at the end, alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import latency, memory, throughput
+from bench.lifecycle import billable_actions, overdue_path, sign_up
+from bench.stack import (
+    Stack,
+    drop_postgres_schema,
+    postgres_schema,
+    service,
+    sqlite_url,
+    stack,
+)
+from dev.harness import ROOT
+
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+OVERDUE_SCALE = 200_000  # 17 days from kickoff to auto-cancel last about 7 s
+
+
+def emit(values: dict[str, object], suffix: str = "") -> None:
+    for name, value in values.items():
+        print(f"{name}{suffix}={value}", flush=True)
+
+
+class Phase:
+    """Says how long each part of the run took, as a comment line."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> None:
+        self.began = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        print(f"# {self.name}: {time.perf_counter() - self.began:.0f}s", flush=True)
+
+
+async def on_database(s: Stack, url: str, suffix: str, args: argparse.Namespace) -> None:
+    """Throughput and latency (and on SQLite the overdue path) with one database."""
+    name = f"app{suffix or '_sqlite'}"
+    async with service(s, name, url, **args.tuning) as svc:
+        pairs = await sign_up(svc.http, latency.CROWD)
+        with Phase(f"{name} throughput"):
+            emit(await throughput.measure(s, svc, pairs, args.count, args.rounds), suffix)
+        with Phase(f"{name} latency"):
+            emit(await latency.measure(s, svc, pairs), suffix)
+        if not suffix:
+            with Phase("overdue path"):
+                history = await overdue_path(s.client, svc.task_queue, pairs[0], OVERDUE_SCALE)
+            emit({"overdue_path_actions": billable_actions(history)})
+            emit({"overdue_path_events": len(history.events)})
+
+
+async def run(args: argparse.Namespace, folder: Path) -> None:
+    databases = [("", sqlite_url(folder, "app"))]
+    pg_url = None if args.no_postgres else postgres_schema(args.postgres)
+    if pg_url:
+        databases.append(("_pg", pg_url))
+    elif not args.no_postgres:
+        print(f"# postgres at {args.postgres} does not answer: skipped", flush=True)
+    emit({"cores": os.cpu_count(), **{k.lower(): v for k, v in args.tuning.items()}})
+    try:
+        async with stack(folder) as s:
+            for suffix, url in databases:
+                await on_database(s, url, suffix, args)
+            with Phase("memory and lists"):
+                sizes = (args.memory_small, args.memory_large)
+                emit(await memory.measure(s, sizes, args.cached_workflows, **args.tuning))
+    finally:
+        if pg_url:
+            drop_postgres_schema(args.postgres)
+
+
+def make_test(folder: Path) -> None:
+    log = folder / "make-test.log"
+    began = time.perf_counter()
+    with log.open("wb") as out:
+        code = subprocess.call(["make", "test"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    emit({"make_test_seconds": round(time.perf_counter() - began, 1), "make_test_exit": code})
+    if code:
+        tail = log.read_text(errors="replace").splitlines()[-15:]
+        print("\n".join(f"# {line}" for line in tail), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--with-tests", action="store_true", help="also time `make test`")
+    parser.add_argument("--postgres", default=DEFAULT_POSTGRES, metavar="URL")
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--count", type=int, default=40, help="concurrent lifecycles")
+    parser.add_argument("--rounds", type=int, default=2, help="throughput rounds (best counts)")
+    parser.add_argument("--memory-small", type=int, default=1_000)
+    parser.add_argument("--memory-large", type=int, default=10_000)
+    parser.add_argument("--cached-workflows", type=int, default=1000)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting for the API and worker processes, e.g. API_WORKERS=2",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the logs and databases")
+    args = parser.parse_args()
+    args.tuning = dict(item.split("=", 1) for item in args.set)
+    # SIGTERM stops the run like Ctrl-C: the `finally` blocks stop every process it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    folder = Path(tempfile.mkdtemp(prefix="bench-"))
+    began = time.perf_counter()
+    try:
+        asyncio.run(run(args, folder))
+        emit({"bench_seconds": round(time.perf_counter() - began, 1)})
+        if args.with_tests:
+            make_test(folder)
+    except BaseException:
+        print(f"# logs kept in {folder}", file=sys.stderr, flush=True)
+        raise
+    if not args.keep:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
