@@ -515,7 +515,7 @@ async def test_codec_endpoint_decrypts_history_for_ops_only(api: Api, world: Wor
     )
     assert preflight.headers["access-control-allow-origin"] == "http://localhost:8233"
     error_of(await api.http.post("/codec/decode", json=body), 401)
-    error_of(await api.http.post("/codec/decode", json=body, headers=auth(lnc["api_token"])), 401)
+    error_of(await api.http.post("/codec/decode", json=body, headers=auth(lnc["api_token"])), 403)
     tampered = {"payloads": [{**body["payloads"][0], "data": base64.b64encode(b"x" * 40).decode()}]}
     error_of(await api.http.post("/codec/decode", json=tampered, headers=OPS), 422)
     decoded = await ok(await api.http.post("/codec/decode", json=body, headers=OPS))

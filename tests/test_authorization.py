@@ -208,17 +208,7 @@ MATRIX = {
     for endpoint, scene, *statuses in TABLE
 }
 
-# Cells that answer otherwise today: each is a bug for the API to fix (see the reason).
-CODEC_401 = (
-    "bug: /codec/{encode,decode} answer 401 'send the ops token' to a valid employer or "
-    "launcher token; a signed-in caller of the wrong role is 403, as /metrics answers "
-    "(api/routers/ops.py _codec_access: resolve the token, 403 for a known non-ops caller)"
-)
-KNOWN_BUGS: dict[tuple[str, str], str] = {
-    (endpoint, caller): CODEC_401
-    for endpoint in ("POST /codec/encode", "POST /codec/decode")
-    for caller in ("owner", "other", "selected", "applicant", "unrelated")
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}  # cells that answer otherwise today
 
 
 def _codec_payload(encrypted: bool) -> Json:

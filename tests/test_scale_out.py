@@ -65,13 +65,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from api import lifecycle
 from core import search_attributes
 from core.codec import data_converter, new_key
 from core.db import Internship, OutboxEmail, TimelineEvent, make_sessions, normalize_url
 from core.internship import InternshipState, Stage, workflow_id
 from dev.harness import BIN, ROOT, Inbox, complete_onboarding, eventually, free_port, migrate
 from dev.run import exit_status, listening
-from workflows.internship import InternshipWorkflow
 
 pytestmark = pytest.mark.slow
 
@@ -693,7 +693,7 @@ async def _run_and_check(stack: Stack, apis: Apis, drive: Drive, sessions: sessi
 
     async def final_state(iid: str) -> None:
         async with reads:
-            handle = client.get_workflow_handle_for(InternshipWorkflow.run, workflow_id(iid))
+            handle = lifecycle.handle(client, iid)
             desc = await handle.describe()
             assert desc.status == WorkflowExecutionStatus.COMPLETED, (iid, desc.status)
             stage = desc.typed_search_attributes.get(search_attributes.STAGE)

@@ -15,7 +15,16 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.api.common.v1 import Payloads
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
-from api.deps import DbDep, OpsDep, SessionsDep, SettingsDep, TemporalDep, is_ops_token
+from api.deps import (
+    DbDep,
+    OpsDep,
+    SessionsDep,
+    SettingsDep,
+    TemporalDep,
+    bearer,
+    current_caller,
+    is_ops_token,
+)
 from api.errors import ApiError
 from core.db import Internship, OutboxEmail
 from core.internship import TERMINAL_STAGES
@@ -93,19 +102,23 @@ def _lifecycle(db: Session) -> bytes:
     return generate_latest(registry)
 
 
-def _codec_access(request: Request, settings: SettingsDep, authorization: str | None) -> None:
+async def _codec_access(request: Request, settings: SettingsDep, authorization: str | None) -> None:
     if is_ops_token(settings, authorization):
         return
     host = request.client.host if request.client else ""
     if settings.codec_allow_loopback and host in ("127.0.0.1", "::1"):
         return
+    if bearer(authorization) is not None:
+        # A known employer or launcher is signed in but not allowed (403); else 401.
+        await run_in_threadpool(current_caller, request, settings, authorization)
+        raise ApiError(403, "forbidden", "The codec decrypts PII: ops only")
     raise ApiError(401, "unauthorized", "The codec decrypts PII: send the ops token")
 
 
 async def _codec(
     request: Request, settings: SettingsDep, authorization: str | None, decode: bool
 ) -> dict[str, Any]:
-    _codec_access(request, settings, authorization)
+    await _codec_access(request, settings, authorization)
     codec = request.app.state.codec
     if codec is None:
         raise ApiError(404, "not_found", "No CODEC_KEY is configured: payloads are not encrypted")
