@@ -71,6 +71,47 @@ def _problem(error: Any) -> dict[str, str]:
     return {"field": field, "problem": error["msg"].removeprefix("Value error, ")}
 
 
+# What any operation may answer besides success, all in the one error shape: declared in the
+# OpenAPI document so clients (and the schema fuzzer) know every status they can meet.
+ERROR_STATUSES = {
+    "400": "The request can't be read (a webhook's signature or event)",
+    "401": "No token, or an unknown one",
+    "402": "The card was declined",
+    "403": "Signed in, but not allowed to do this",
+    "404": "Not found, or not visible to this caller",
+    "409": "Not possible now: the stage, an earlier request, an existing account",
+    "415": "The body is not JSON",
+    "422": "The input is invalid: the error says which field and why",
+    "503": "Temporal, Stripe or the database did not answer, or the service is busy",
+}
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"type": "object"},
+            },
+        }
+    },
+}
+
+
+def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Declare the error statuses and their one shape on every operation of an OpenAPI doc."""
+    schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            for status, why in ERROR_STATUSES.items():
+                operation["responses"][status] = {"description": why, "content": error}
+    return schema
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -34,7 +34,6 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
-from schemathesis.openapi.checks import UndefinedStatusCode
 from schemathesis.schemas import APIOperation, BaseSchema
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -133,14 +132,6 @@ async def _pinned(api: Api, cast: Cast, caller: str, label: str) -> list[dict[st
 # ---------------------------------------------------------------- checks
 
 
-def _tolerated(failure: Exception, operation: APIOperation) -> bool:
-    """An undeclared status on an operation that declares no error status at all is the known
-    documentation bug (test_authorization.py::test_every_status_of_the_matrix_is_declared,
-    xfailed). Once an operation declares its errors, every status it answers is checked."""
-    declared = set(operation.responses.status_codes)
-    return isinstance(failure, UndefinedStatusCode) and declared <= {"200", "201", "422"}
-
-
 def _compiles(pattern: str) -> bool:
     try:
         jsonschema_rs.validator_for({"type": "string", "pattern": pattern})
@@ -165,8 +156,8 @@ def _declared(operation: APIOperation, field: str) -> dict[str, Any]:
 
 def _known_disagreement(declared: dict[str, Any], problem: str) -> bool:
     """Where the document admits what the request models refuse, knowingly:
-    - a pattern JSON Schema tools cannot compile, so they ignore it: the known bug of
-      test_declared_patterns_compile (xfailed);
+    - a pattern JSON Schema tools cannot compile, so they ignore it (none today:
+      test_declared_patterns_compile keeps it so);
     - `format: email`, which admits the special-use domains (`.test`, `localhost`) that
       pydantic's EmailStr refuses (no JSON Schema keyword says so);
     - integers written with a fraction (`5.0`): JSON Schema's `integer` admits them, the API's
@@ -236,10 +227,9 @@ def _send(
         case.validate_response(response, checks=CHECKS, headers=headers)
     except FailureGroup as group:
         for failure in group.exceptions:
-            if not _tolerated(failure, operation):
-                key = f"{type(failure).__name__} {response.status_code}: {failure.title}"
-                curl = case.as_curl_command(headers=headers)
-                failures.setdefault(key, f"{failure.message}\n    {curl}")
+            key = f"{type(failure).__name__} {response.status_code}: {failure.title}"
+            curl = case.as_curl_command(headers=headers)
+            failures.setdefault(key, f"{failure.message}\n    {curl}")
     if headers and operation.label == ROTATION and response.status_code == 200:
         # The token was rotated: go on with the new one, as its owner would.
         headers["Authorization"] = f"Bearer {response.json()['api_token']}"
@@ -327,13 +317,6 @@ def test_declared_patterns_compile(schema: BaseSchema) -> None:
     assert not broken, broken
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: every 422 is documented as FastAPI's HTTPValidationError {detail: [...]}, but "
-    "the API answers {error: {code, message, details}}; conformance checks pass only because "
-    "HTTPValidationError requires nothing. Fix: declare the error model for 422 (and the other "
-    "error statuses) in the document",
-)
 def test_the_documented_422_is_the_error_shape(schema: BaseSchema) -> None:
     doc = schema.raw_schema
     wrong = set()
