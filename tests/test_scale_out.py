@@ -318,24 +318,27 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Stack]:
             stack.processes[name] = Process(name, cmd, env, logs)
             return stack.processes[name]
 
-        temporal_cmd = [
-            str(BIN / "temporal"),
-            "server",
-            "start-dev",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            str(ports["temporal"]),
-            "--headless",
-            "--namespace",
-            "default",
-            "--log-level",
-            "warn",
-        ]
-        for key in search_attributes.ALL:
-            kind = key.indexed_value_type.name.title()  # KEYWORD -> Keyword, as dev/run.py
-            temporal_cmd += ["--search-attribute", f"{key.name}={kind}"]
-        temporal = start("temporal", temporal_cmd, os.environ)
+        def start_temporal() -> Process:
+            command = [
+                str(BIN / "temporal"),
+                "server",
+                "start-dev",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(ports["temporal"]),
+                "--headless",
+                "--namespace",
+                "default",
+                "--log-level",
+                "warn",
+            ]
+            for key in search_attributes.ALL:
+                kind = key.indexed_value_type.name.title()  # KEYWORD -> Keyword, as dev/run.py
+                command += ["--search-attribute", f"{key.name}={kind}"]
+            return start("temporal", command, os.environ)
+
+        temporal = start_temporal()
         stripe = start(
             "stripe",
             [
@@ -352,7 +355,17 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Stack]:
             service_env(os.environ, pythonunbuffered="1"),
         )
         await asyncio.to_thread(migrate, database_url)
-        await until_listening(temporal, ports["temporal"])
+        for attempt in range(3):
+            try:
+                await until_listening(temporal, ports["temporal"])
+                break
+            except RuntimeError as err:
+                # A free port can be taken by someone else before the server binds it.
+                if "address already in use" not in str(err) or attempt == 2:
+                    raise
+                ports["temporal"] = free_port()
+                stack.temporal_address = f"127.0.0.1:{ports['temporal']}"
+                temporal = start_temporal()
         await until_listening(stripe, ports["stripe"])
 
         shared = service_env(
