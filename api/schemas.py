@@ -12,20 +12,18 @@ from pydantic.fields import FieldInfo
 # Control characters (C0, DEL, C1) and lone surrogates: never valid text, and a NUL is refused
 # by Postgres. Multi-line fields keep tab and newline (a CRLF from a form becomes LF).
 _SURROGATES = r"\ud800-\udfff"
-_CONTROL = r"\x00-\x1f\x7f-\x9f" + _SURROGATES
-_CONTROL_BUT_TAB_NEWLINE = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f" + _SURROGATES
-_BAD_LINE = re.compile(f"[{_CONTROL}]")
-_BAD_TEXT = re.compile(f"[{_CONTROL_BUT_TAB_NEWLINE}]")
+_C0_C1 = r"\x00-\x1f\x7f-\x9f"
+_C0_C1_BUT_TAB_NEWLINE = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+_BAD_LINE = re.compile(f"[{_C0_C1}{_SURROGATES}]")
+_BAD_TEXT = re.compile(f"[{_C0_C1_BUT_TAB_NEWLINE}{_SURROGATES}]")
 # The same rules as JSON Schema patterns, so the OpenAPI document declares what is enforced.
 # (Without the surrogate range, which Unicode-aware regex engines refuse; JSON text can't
 # carry lone surrogates validly anyway, and the validators above still refuse them.)
-_DECLARED = _CONTROL.removesuffix(_SURROGATES)
-_DECLARED_TEXT = _CONTROL_BUT_TAB_NEWLINE.removesuffix(_SURROGATES)
-_VISIBLE = rf"[^\s{_DECLARED}]"
-LINE_PATTERN = f"^[^{_DECLARED}]*$"
-FILLED_LINE_PATTERN = f"^[^{_DECLARED}]*{_VISIBLE}[^{_DECLARED}]*$"
-TEXT_PATTERN = f"^[^{_DECLARED_TEXT}]*$"
-FILLED_TEXT_PATTERN = f"^[^{_DECLARED_TEXT}]*{_VISIBLE}[^{_DECLARED_TEXT}]*$"
+_VISIBLE = rf"[^\s{_C0_C1}]"
+LINE_PATTERN = f"^[^{_C0_C1}]*$"
+FILLED_LINE_PATTERN = f"^[^{_C0_C1}]*{_VISIBLE}[^{_C0_C1}]*$"
+TEXT_PATTERN = f"^[^{_C0_C1_BUT_TAB_NEWLINE}]*$"
+FILLED_TEXT_PATTERN = f"^[^{_C0_C1_BUT_TAB_NEWLINE}]*{_VISIBLE}[^{_C0_C1_BUT_TAB_NEWLINE}]*$"
 
 
 def _refuse(bad: re.Pattern[str], value: str) -> str:
