@@ -67,7 +67,8 @@ class Employer(Base):
     company: Mapped[str] = mapped_column(String(200))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     stripe_customer_id: Mapped[str] = mapped_column(String(64))
-    stripe_payment_method: Mapped[str] = mapped_column(String(64))
+    # None until a card is added (web sign-ups add it through Stripe Checkout after signing up).
+    stripe_payment_method: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -108,6 +109,8 @@ class Internship(Base):
     charged_cents: Mapped[int] = mapped_column(Integer, default=0)
     paid_cents: Mapped[int] = mapped_column(Integer, default=0)
     refunded_cents: Mapped[int] = mapped_column(Integer, default=0)
+    # Stripe refused a refund or payout for good; ops retry it once the cause is fixed.
+    payment_refused: Mapped[bool] = mapped_column(Boolean, default=False)
     # Ratings each side gave the other; shown only once the internship is completed.
     employer_rating: Mapped[int | None] = mapped_column(Integer)
     employer_comment: Mapped[str | None] = mapped_column(Text)
@@ -197,6 +200,19 @@ class IdempotentRequest(Base):
     response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SignInLink(Base):
+    """A one-time sign-in link sent by email: only its hash is stored, and it is used once."""
+
+    __tablename__ = "sign_in_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))  # employer, launcher or ops
+    account_id: Mapped[str] = mapped_column(String(40))
+    next_path: Mapped[str] = mapped_column(String(500), default="/")
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class StripeEvent(Base):
