@@ -92,6 +92,14 @@ class Payments:
     @activity.defn(name="charge_employer")
     def charge_employer(self, req: ChargeRequest) -> ChargeResult:
         employer = self._party(Employer, req.employer_id)
+        if employer.stripe_payment_method is None:  # signed up on the web, no card added yet
+            message = "No card on file: add a card, then kick off again"
+            raise ApplicationError(
+                message,
+                {"code": "no_card", "decline_code": "no_card", "message": message},
+                type=self.CARD_DECLINED,
+                non_retryable=True,
+            )
         try:
             intent = self.client.v1.payment_intents.create(
                 params={

@@ -6,17 +6,40 @@ and their refusal becomes the API's error with the status its kind names.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
+from api import schemas
 from api.errors import ApiError, not_found
 from core import errors, rulebook, search_attributes
-from core.internship import Actor, InternshipState, Posting, Stage, workflow_id
+from core.db import Employer
+from core.internship import (
+    Action,
+    Actor,
+    Application,
+    Cancellation,
+    Dispute,
+    Extension,
+    Feedback,
+    InternshipState,
+    Kickoff,
+    Posting,
+    Resolution,
+    Review,
+    Selection,
+    Stage,
+    Submission,
+    Withdrawal,
+    workflow_id,
+)
 from workflows.internship import InternshipWorkflow
 
 Handle = WorkflowHandle[InternshipWorkflow, InternshipState]
@@ -95,3 +118,83 @@ def _refusal(cause: BaseException | None) -> ApiError:
             errors.HTTP_STATUS[cause.type], errors.ERROR_CODES[cause.type], cause.message, details
         )
     return ApiError(409, "conflict", f"the transition was not applied: {cause}")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One transition as callers ask for it: the workflow update, the input it takes (validated
+    at the edge: JSON for the API, a form for the pages) and how that becomes the update's."""
+
+    update: Update
+    body: type[BaseModel] | None
+    build: Callable[[Actor, Any], Any]
+
+
+STEPS: dict[Action, Step] = {
+    Action.APPLY: Step(
+        InternshipWorkflow.apply, schemas.ApplicationIn, lambda by, b: Application(by, b.pitch)
+    ),
+    Action.SELECT: Step(
+        InternshipWorkflow.select,
+        schemas.SelectionIn,
+        lambda by, b: Selection(by, b.launcher_id),
+    ),
+    Action.KICKOFF: Step(InternshipWorkflow.kickoff, None, lambda by, _: Kickoff(by)),
+    Action.SUBMIT: Step(
+        InternshipWorkflow.submit,
+        schemas.SubmissionIn,
+        lambda by, b: Submission(by, str(b.url), b.note),
+    ),
+    Action.REVIEW: Step(
+        InternshipWorkflow.review,
+        schemas.ReviewIn,
+        lambda by, b: Review(by, b.decision, b.feedback),
+    ),
+    Action.EXTEND: Step(
+        InternshipWorkflow.extend, schemas.ExtensionIn, lambda by, b: Extension(by, b.due_at)
+    ),
+    Action.CANCEL: Step(
+        InternshipWorkflow.cancel,
+        schemas.CancellationIn,
+        lambda by, b: Cancellation(by, b.reason, b.refund),
+    ),
+    Action.WITHDRAW: Step(InternshipWorkflow.withdraw, None, lambda by, _: Withdrawal(by)),
+    Action.DISPUTE: Step(
+        InternshipWorkflow.open_dispute, schemas.DisputeIn, lambda by, b: Dispute(by, b.reason)
+    ),
+    Action.RESOLVE: Step(
+        InternshipWorkflow.resolve,
+        schemas.ResolutionIn,
+        lambda by, b: Resolution(by, b.outcome, b.launcher_percent, b.note),
+    ),
+    Action.FEEDBACK: Step(
+        InternshipWorkflow.feedback,
+        schemas.FeedbackIn,
+        lambda by, b: Feedback(by, b.rating, b.comment),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Transitions:
+    """Asks one internship's workflow for transitions on a caller's behalf; the workflow
+    decides. `key` (an Idempotency-Key, or a form's one-time key) is the Temporal update id,
+    so a retried request runs once."""
+
+    client: Client
+    internship_id: str
+    by: Actor
+    key: str | None = None
+    employer: Employer | None = None  # the caller's record, when the caller is an employer
+
+    async def __call__(self, action: Action, body: BaseModel | None = None) -> InternshipState:
+        if action == Action.KICKOFF and self.employer and not self.employer.stripe_payment_method:
+            # Said before asking: kicking off charges the card the employer has on file.
+            raise ApiError(
+                402, "no_card", "Add a card before kicking off: the fee is charged at kickoff"
+            )
+        step = STEPS[action]
+        request = step.build(self.by, body)
+        return await transition(
+            self.client, self.internship_id, self.by, step.update, request, self.key
+        )

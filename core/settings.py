@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     ops_email: str = "ops@microinternships.local"
 
     ops_api_token: str = "ops-dev-token"
+    # Signs the web pages' session cookies: a long random string outside development.
+    session_secret: str = "dev-session-secret-change-me"
+    # How long a sign-in link sent by email can be used (once).
+    sign_in_link_minutes: int = Field(default=15, ge=1, le=60)
+    # Where ops open a workflow in the Temporal UI (the dev server's UI under `make run`).
+    temporal_ui_url: str = "http://127.0.0.1:8233"
     # Base64 of 32 random bytes; unset means payloads are stored unencrypted (dev only).
     codec_key: str | None = None
     # Let the Temporal UI on this machine decode without a token (dev); production keeps it off.

@@ -10,18 +10,15 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
-from sqlalchemy.orm import sessionmaker
-from starlette.concurrency import run_in_threadpool
-from temporalio.client import Client
+from pydantic import BaseModel
+from sqlalchemy import and_, or_, select
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from api import lifecycle, schemas
+from api import lifecycle, queries, schemas
 from api.deps import (
     CallerDep,
     DbDep,
@@ -34,29 +31,17 @@ from api.deps import (
 from api.errors import ApiError, not_found
 from api.idempotency import KeyDep
 from api.presenters import internship_detail, internship_summaries
-from core import matching, rulebook
+from core import rulebook
 from core.accounts import new_id
-from core.db import Employer, Internship, InternshipSkill, Launcher
+from core.db import Internship, InternshipSkill
 from core.internship import (
+    Action,
     Actor,
-    Application,
-    Cancellation,
-    Dispute,
-    Extension,
-    Feedback,
     InternshipState,
-    Kickoff,
     Posting,
-    Resolution,
-    Review,
     Role,
-    Selection,
     Stage,
-    Submission,
-    Withdrawal,
 )
-from core.matching import Record
-from workflows.internship import InternshipWorkflow
 
 router = APIRouter(prefix="/v1/internships", tags=["internships"])
 InternshipId = Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -130,20 +115,6 @@ def _cursor(value: str | None) -> tuple[datetime, str] | None:
         ) from err
 
 
-def _in_scope(scope: rulebook.ListScope) -> ColumnElement[bool]:
-    """`rulebook.in_scope` as SQL."""
-    if scope.everything:
-        return true()
-    clauses: list[ColumnElement[bool]] = []
-    if scope.employer_id is not None:
-        clauses.append(Internship.employer_id == scope.employer_id)
-    if scope.launcher_id is not None:
-        clauses.append(Internship.launcher_id == scope.launcher_id)
-    if scope.open_postings:
-        clauses.append(Internship.stage == Stage.POSTED.value)
-    return or_(false(), *clauses)
-
-
 @router.get("", response_model=schemas.InternshipPage, summary="List internships")
 def list_internships(
     caller: CallerDep,
@@ -157,7 +128,7 @@ def list_internships(
 ) -> schemas.InternshipPage:
     """Newest first: what the caller may see (employers their own internships, launchers open
     postings and the work they were selected for, ops everything)."""
-    q = select(Internship).where(_in_scope(rulebook.list_scope(caller.actor)))
+    q = select(Internship).where(queries.visible_to(caller.actor))
     if stage:
         q = q.where(Internship.stage == stage.value)
     if category:
@@ -211,27 +182,12 @@ async def contacts(
     internship_id: InternshipId, ops: OpsDep, client: TemporalDep, sessions: SessionsDep
 ) -> schemas.ContactsOut:
     state = await lifecycle.read(client, internship_id, ops)
-    return await run_in_threadpool(
-        _contacts, sessions, state.posting.employer_id, state.launcher_id
+    found = await queries.run(
+        sessions, queries.contacts, state.posting.employer_id, state.launcher_id
     )
-
-
-def _contacts(
-    sessions: sessionmaker, employer_id: str, launcher_id: str | None
-) -> schemas.ContactsOut:
-    with sessions() as db:
-        employer = db.get(Employer, employer_id)
-        launcher = db.get(Launcher, launcher_id) if launcher_id else None
-    if employer is None:
+    if found is None:
         raise not_found("employer")
-    return schemas.ContactsOut(
-        employer=schemas.ContactOut(
-            id=employer.id, name=employer.name, email=employer.email, company=employer.company
-        ),
-        launcher=schemas.ContactOut(id=launcher.id, name=launcher.name, email=launcher.email)
-        if launcher
-        else None,
-    )
+    return found
 
 
 @router.get(
@@ -245,67 +201,30 @@ async def ranked_applicants(
     state = await lifecycle.read(client, internship_id, caller.actor)
     if not rulebook.visibility(state, caller.actor).all_applicants:
         raise ApiError(403, "forbidden", "Only the employer who posted it and ops see applicants")
-    return await run_in_threadpool(_rank, sessions, state)
-
-
-def _rank(sessions: sessionmaker, state: InternshipState) -> list[schemas.RankedApplicantOut]:
-    ids = [a.launcher_id for a in state.applicants]
-    with sessions() as db:
-        people = {p.id: p for p in db.scalars(select(Launcher).where(Launcher.id.in_(ids)))}
-        history = matching.records(db, ids)
-    ranked = []
-    for a in state.applicants:
-        person = people.get(a.launcher_id)
-        skills = person.skills if person else []
-        fit = matching.fit(state.posting.skills, skills, history.get(a.launcher_id, Record()))
-        ranked.append(
-            schemas.RankedApplicantOut(
-                launcher_id=a.launcher_id,
-                name=person.name if person else a.launcher_id,
-                pitch=a.pitch,
-                applied_at=a.applied_at,
-                withdrawn=a.withdrawn,
-                score=fit.score,
-                reasons=fit.reasons,
-            )
-        )
-    return sorted(ranked, key=lambda r: (r.withdrawn, -r.score, r.applied_at))
+    return await queries.run(sessions, queries.ranked_applicants, state)
 
 
 # ---------------------------------------------------------------- transitions
 
 
-@dataclass(frozen=True)
-class Transitions:
-    """Asks one internship's workflow for transitions on the caller's behalf; the workflow
-    decides, and the caller gets the internship as they may see it."""
-
-    internship_id: str
-    by: Actor
-    client: Client
-    key: str | None  # Idempotency-Key: the Temporal update id, so a retry runs once
-
-    async def __call__(self, update: lifecycle.Update, request: Any) -> Detail:
-        state = await lifecycle.transition(
-            self.client, self.internship_id, self.by, update, request, self.key
-        )
-        return internship_detail(state, self.by)
-
-
 def transitions(
     internship_id: InternshipId, caller: CallerDep, client: TemporalDep, key: KeyDep
-) -> Transitions:
-    return Transitions(internship_id, caller.actor, client, key)
+) -> lifecycle.Transitions:
+    return lifecycle.Transitions(client, internship_id, caller.actor, key, caller.employer)
 
 
-Ask = Annotated[Transitions, Depends(transitions)]
+Ask = Annotated[lifecycle.Transitions, Depends(transitions)]
+
+
+async def _answer(ask: lifecycle.Transitions, action: Action, body: BaseModel | None) -> Detail:
+    return internship_detail(await ask(action, body), ask.by)
 
 
 @router.post(
     "/{internship_id}/applications", response_model=Detail, summary="Apply with a pitch (launcher)"
 )
 async def apply(body: schemas.ApplicationIn, ask: Ask) -> Detail:
-    return await ask(InternshipWorkflow.apply, Application(ask.by, body.pitch))
+    return await _answer(ask, Action.APPLY, body)
 
 
 @router.post(
@@ -314,7 +233,7 @@ async def apply(body: schemas.ApplicationIn, ask: Ask) -> Detail:
     summary="Choose a launcher among the applicants (employer)",
 )
 async def select_launcher(body: schemas.SelectionIn, ask: Ask) -> Detail:
-    return await ask(InternshipWorkflow.select, Selection(ask.by, body.launcher_id))
+    return await _answer(ask, Action.SELECT, body)
 
 
 @router.post(
@@ -323,7 +242,7 @@ async def select_launcher(body: schemas.SelectionIn, ask: Ask) -> Detail:
     summary="Start the clock and charge the fee (employer)",
 )
 async def kickoff(ask: Ask) -> Detail:
-    return await ask(InternshipWorkflow.kickoff, Kickoff(ask.by))
+    return await _answer(ask, Action.KICKOFF, None)
 
 
 @router.post(
@@ -332,7 +251,7 @@ async def kickoff(ask: Ask) -> Detail:
     summary="Submit the deliverable (launcher)",
 )
 async def submit(body: schemas.SubmissionIn, ask: Ask) -> Detail:
-    return await ask(InternshipWorkflow.submit, Submission(ask.by, str(body.url), body.note))
+    return await _answer(ask, Action.SUBMIT, body)
 
 
 @router.post(
@@ -341,7 +260,7 @@ async def submit(body: schemas.SubmissionIn, ask: Ask) -> Detail:
     summary="Approve, or request a revision (employer)",
 )
 async def review(body: schemas.ReviewIn, ask: Ask) -> Detail:
-    return await ask(InternshipWorkflow.review, Review(ask.by, body.decision, body.feedback))
+    return await _answer(ask, Action.REVIEW, body)
 
 
 @router.post(
@@ -350,7 +269,7 @@ async def review(body: schemas.ReviewIn, ask: Ask) -> Detail:
     summary="Move the due date later, within bounds (employer or ops)",
 )
 async def extend(body: schemas.ExtensionIn, ask: Ask) -> Detail:
-    return await ask(InternshipWorkflow.extend, Extension(ask.by, body.due_at))
+    return await _answer(ask, Action.EXTEND, body)
 
 
 @router.post(
@@ -359,7 +278,7 @@ async def extend(body: schemas.ExtensionIn, ask: Ask) -> Detail:
     summary="Cancel; refunds the employer after kickoff (employer or ops)",
 )
 async def cancel(body: schemas.CancellationIn, ask: Ask) -> Detail:
-    return await ask(InternshipWorkflow.cancel, Cancellation(ask.by, body.reason, body.refund))
+    return await _answer(ask, Action.CANCEL, body)
 
 
 @router.post(
@@ -368,7 +287,7 @@ async def cancel(body: schemas.CancellationIn, ask: Ask) -> Detail:
     summary="Withdraw an application, or leave before submitting (launcher)",
 )
 async def withdraw(ask: Ask) -> Detail:
-    return await ask(InternshipWorkflow.withdraw, Withdrawal(ask.by))
+    return await _answer(ask, Action.WITHDRAW, None)
 
 
 @router.post(
@@ -377,7 +296,7 @@ async def withdraw(ask: Ask) -> Detail:
     summary="Open a dispute for ops to resolve (employer or launcher)",
 )
 async def open_dispute(body: schemas.DisputeIn, ask: Ask) -> Detail:
-    return await ask(InternshipWorkflow.open_dispute, Dispute(ask.by, body.reason))
+    return await _answer(ask, Action.DISPUTE, body)
 
 
 @router.post(
@@ -386,8 +305,7 @@ async def open_dispute(body: schemas.DisputeIn, ask: Ask) -> Detail:
     summary="Resolve a dispute: pay the launcher, split, or refund (ops)",
 )
 async def resolve(body: schemas.ResolutionIn, ask: Ask) -> Detail:
-    request = Resolution(ask.by, body.outcome, body.launcher_percent, body.note)
-    return await ask(InternshipWorkflow.resolve, request)
+    return await _answer(ask, Action.RESOLVE, body)
 
 
 @router.post(
@@ -396,4 +314,4 @@ async def resolve(body: schemas.ResolutionIn, ask: Ask) -> Detail:
     summary="Rate the other side 1-5 (employer or launcher)",
 )
 async def feedback(body: schemas.FeedbackIn, ask: Ask) -> Detail:
-    return await ask(InternshipWorkflow.feedback, Feedback(ask.by, body.rating, body.comment))
+    return await _answer(ask, Action.FEEDBACK, body)

@@ -5,21 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
-from sqlalchemy import select
 
-from api import schemas
+from api import queries, schemas
 from api.deps import CallerDep, DbDep, LauncherDep, SessionsDep, SettingsDep, StripeDep
 from api.errors import not_found
 from api.idempotency import idempotency_key
-from api.presenters import internship_summaries
-from core import matching
 from core.accounts import sign_up_launcher
-from core.db import Internship, Launcher, TimelineEvent
-from core.internship import Stage
 from core.stripe_api import onboarding_link
-
-# How many of the newest open postings recommendations choose from.
-RECOMMEND_FROM = 200
 
 router = APIRouter(prefix="/v1/launchers", tags=["launchers"])
 
@@ -66,23 +58,7 @@ def new_onboarding_link(
 def recommendations(
     launcher: LauncherDep, db: DbDep, limit: Annotated[int, Query(ge=1, le=50)] = 10
 ) -> list[schemas.RecommendationOut]:
-    """The newest open postings, ranked by how well the launcher's skills fit; the record part
-    of the score is the launcher's own, the same for every posting."""
-    open_postings = db.scalars(
-        select(Internship)
-        .where(Internship.stage == Stage.POSTED.value)
-        .order_by(Internship.posted_at.desc())
-        .limit(RECOMMEND_FROM)
-    ).all()
-    record = matching.records(db, [launcher.id]).get(launcher.id, matching.Record())
-    ranked = []
-    for summary in internship_summaries(db, open_postings):
-        fit = matching.fit(summary.skills, launcher.skills, record)
-        ranked.append(
-            schemas.RecommendationOut(internship=summary, score=fit.score, reasons=fit.reasons)
-        )
-    ranked.sort(key=lambda r: -r.score)  # stable: newest first among equals
-    return ranked[:limit]
+    return queries.recommendations(db, launcher, limit)
 
 
 @router.get(
@@ -93,36 +69,7 @@ def recommendations(
 def portfolio(
     launcher_id: Annotated[str, Path(max_length=40)], caller: CallerDep, db: DbDep
 ) -> schemas.Portfolio:
-    launcher = db.get(Launcher, launcher_id)
-    if launcher is None:
+    found = queries.portfolio(db, launcher_id)
+    if found is None:
         raise not_found("launcher")
-    completed_at = (
-        select(TimelineEvent.at)
-        .where(TimelineEvent.internship_id == Internship.id, TimelineEvent.event == "completed")
-        .scalar_subquery()
-    )
-    rows = db.execute(
-        select(Internship, completed_at)
-        .where(Internship.launcher_id == launcher_id, Internship.stage == Stage.COMPLETED.value)
-        .order_by(completed_at.desc())
-    ).all()
-    items = [
-        schemas.PortfolioItem(
-            internship_id=r.id,
-            title=r.title,
-            company=r.company,
-            category=r.category,
-            completed_at=at,
-            rating=r.employer_rating,
-            comment=r.employer_comment,
-        )
-        for r, at in rows
-    ]
-    ratings = [i.rating for i in items if i.rating is not None]
-    return schemas.Portfolio(
-        launcher_id=launcher.id,
-        name=launcher.name,
-        skills=launcher.skills,
-        completed=items,
-        average_rating=round(sum(ratings) / len(ratings), 2) if ratings else None,
-    )
+    return found
