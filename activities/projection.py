@@ -176,6 +176,7 @@ class Projection:
         row.stage, row.due_at, row.overdue = s.stage.value, s.due_at, s.overdue
         row.escalation_level = s.escalation_level
         row.disputed = bool(s.dispute and not s.dispute.outcome)
+        row.payment_refused = bool(s.payment_refused)
         row.charged_cents, row.paid_cents = s.money.charged_cents, s.money.paid_cents
         row.refunded_cents = s.money.refunded_cents
         by_employer, by_launcher = s.ratings.get("employer"), s.ratings.get("launcher")

@@ -260,6 +260,8 @@ class InternshipState:
     original_due_at: datetime | None = None
     overdue: bool = False
     escalation_level: int = 0
+    # What Stripe refused for good and why, while the money waits for ops' retry ("" if not).
+    payment_refused: str = ""
     revision_rounds: int = 0
     payout_account_ready: bool = False
     applicants: list[ApplicantView] = field(default_factory=list)

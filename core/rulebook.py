@@ -216,3 +216,9 @@ def allowed_actions(state: InternshipState, actor: Actor) -> list[Action]:
 def may_withhold_refund(actor: Actor) -> bool:
     """Cancelling after kickoff refunds the employer unless ops decide otherwise."""
     return actor.role == Role.OPS
+
+
+def may_retry_payment(state: InternshipState, actor: Actor) -> bool:
+    """Ops, and only ops, may ask for a refused payment to be tried again, and only while one
+    waits for it: Stripe refused a refund or payout for good (`payment_refused`)."""
+    return actor.role == Role.OPS and bool(state.payment_refused)

@@ -201,6 +201,8 @@ TABLE: list[tuple[str, Scene | None, int, int, int, int, int, int, int]] = [
     (f"POST {ONE}/resolution",                    DISPUTED, 401, 403, 404, 403, 404, 404, 200),
     (f"POST {ONE}/feedback",                      WORKING,  401, 409, 404, 409, 404, 404, 403),
     (f"POST {ONE}/feedback",                      PAID,     401, 200, 404, 200, 404, 404, 403),
+    # Ops only (the 202 needs a payment Stripe refused: tests/test_payment_retry.py).
+    (f"POST {ONE}/payment-retry",                 REVIEW,   401, 403, 403, 403, 403, 403, 409),
 ]
 # fmt: on
 MATRIX = {

@@ -276,9 +276,12 @@ class InternshipWorkflow:
         self._state.payout_account_ready = True
 
     @workflow.signal
-    def retry_payment(self) -> None:
-        """Ops, from the Temporal UI or CLI: Stripe's refusal is fixed, try the money again."""
-        self._money.retry_requested()
+    def retry_payment(self, by: Actor | None = None) -> None:
+        """Ops (the API's payment-retry, or the Temporal UI or CLI with no input): Stripe's
+        refusal is fixed, try the money again. Ignored unless a refused payment waits for it."""
+        by = by or Actor(Role.OPS, "ops")
+        if rulebook.may_retry_payment(self._state, by):
+            self._money.retry_requested(by)
 
     @workflow.update
     async def apply(self, req: Application) -> InternshipState:

@@ -81,9 +81,11 @@ class Recorder:
     async def enter(
         self, stage: Stage, event: str, by: Actor, *notices: Notice, note: str = ""
     ) -> None:
-        """Move to `stage`: a new stage starts with no escalation."""
+        """Move to `stage`: a new stage starts with no escalation, and no refused payment
+        waits for ops (a payout ends before its stage does; a refund's wait ends with it)."""
         self._state.stage = stage
         self._state.escalation_level = 0
+        self._state.payment_refused = ""
         self.publish()
         await self.record(event, by, *notices, note=note)
 
@@ -129,6 +131,8 @@ class Recorder:
             parts.append(f"due {s.due_at:%Y-%m-%d %H:%M} UTC" + (" (overdue)" if s.overdue else ""))
         if s.disputed:
             parts.append("disputed")
+        if s.payment_refused:
+            parts.append("payment refused: waiting for retry_payment")
         workflow.set_current_details(" · ".join(parts))
 
     def leave_mail_to_relay(self) -> None:

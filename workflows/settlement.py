@@ -4,7 +4,9 @@ Charge the employer at kickoff, refund them, pay the launcher their share. Each 
 activity with a Stripe idempotency key made of the workflow id and the step, so a retry or a
 replay never moves money twice. When Stripe refuses for good, the key must change for the next
 try (Stripe stored that answer under it): refusals are counted per step, ops are told, and the
-money waits for their `retry_payment` signal.
+money waits for their `retry_payment` signal. While it waits, `InternshipState.payment_refused`
+says what was refused and why (the projection carries it, so ops' queue lists it); ops' retry
+clears it and is recorded on the timeline, and a new refusal sets it again.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.payments import ChargeRequest, Payments, PayoutRequest, RefundRequest
     from activities.projection import Notice
     from core import errors
-    from core.internship import SYSTEM, InternshipState, Policy
+    from core.internship import SYSTEM, Actor, InternshipState, Policy
     from workflows.recording import Recorder, launcher_of
 
 MONEY_TIMEOUT = timedelta(seconds=30)
@@ -47,6 +49,9 @@ SETTLE_RETRY = RetryPolicy(
 PAYOUT_RECHECKS_STRIPE = "payout-wait-rechecks-stripe"
 # Since this patch, a kickoff retried with the card that was just declined doesn't email ops.
 DECLINES_TOLD_ONCE = "declined-card-told-once"
+# Since this patch, ops' retry of a refused payment is recorded ("payment_retry"), and a retry
+# sent between the refusal and the start of the wait is kept rather than dropped.
+PAYMENT_RETRY_RECORDED = "payment-retry-recorded"
 
 
 class Settlement:
@@ -61,6 +66,8 @@ class Settlement:
         self._declined_card: str | None = None  # the card behind the last decline
         self._refusals: dict[str, int] = {}  # refund and payout steps Stripe refused, per step
         self._retry_requested = False
+        self._retry_by = SYSTEM  # the ops member who asked for the retry
+        self._retry_of = ""  # the refusal they retried
         # What a resolved dispute still owes the launcher.
         self.resolution_payout = 0
 
@@ -165,7 +172,10 @@ class Settlement:
                 summary=f"Refund employer {self.fmt(amount)}",
             )
         except ActivityError as err:
-            await self._refused(step, f"refund of {self.fmt(amount)}", err)
+            # A refund asked for by a request (cancel, resolve) fails that request, which can be
+            # asked again; one a deadline made (expiry, overdue auto-cancel) waits for ops.
+            waits = workflow.current_update_info() is None
+            await self._refused(step, f"refund of {self.fmt(amount)}", err, waits)
             raise errors.refusal(
                 errors.PAYMENT_UNAVAILABLE,
                 "The refund could not be made; ops have been told and will follow up.",
@@ -200,7 +210,7 @@ class Settlement:
                     summary=f"Transfer {self.fmt(amount)} to launcher",
                 )
             except ActivityError as err:
-                await self._refused(step, f"payout of {self.fmt(amount)}", err)
+                await self._refused(step, f"payout of {self.fmt(amount)}", err, waits=True)
                 await self.wait_for_ops_retry()
                 continue
             if result.transfer_id:
@@ -243,22 +253,43 @@ class Settlement:
 
     # ---------------------------------------------------------------- refusals and ops' retry
 
-    def retry_requested(self) -> None:
+    def retry_requested(self, by: Actor) -> None:
+        """Ops' retry_payment signal: the refusal is fixed at Stripe, try the money again."""
         self._retry_requested = True
+        self._retry_by, self._retry_of = by, self._state.payment_refused
+        self._state.payment_refused = ""
+        self._recorder.show_details()
 
     async def wait_for_ops_retry(self, moved_on: Callable[[], bool] = lambda: False) -> None:
         """Wait for ops' retry_payment signal, or for the stage to move on without it."""
-        self._retry_requested = False
+        if not workflow.patched(PAYMENT_RETRY_RECORDED):
+            # Before the patch a retry counted only once this wait had begun.
+            self._retry_requested = False
         await workflow.wait_condition(lambda: self._retry_requested or moved_on())
+        retried = self._retry_requested and not moved_on()
+        self._retry_requested = False
+        # Nothing waits for ops any more (retried, or the stage moved on without it).
+        if self._state.payment_refused:
+            self._state.payment_refused = ""
+            self._recorder.show_details()
+        if retried and workflow.patched(PAYMENT_RETRY_RECORDED):
+            async with self._lock:
+                await self._recorder.record("payment_retry", self._retry_by, note=self._retry_of)
 
     def _key(self, step: str) -> str:
         """The idempotency step for a money movement: a new one only after Stripe refused it."""
         refusals = self._refusals.get(step, 0)
         return step if refusals == 0 else f"{step}-{refusals + 1}"
 
-    async def _refused(self, step: str, what: str, err: ActivityError) -> None:
+    async def _refused(self, step: str, what: str, err: ActivityError, waits: bool) -> None:
+        """Stripe refused for good: the next try needs a new key, and ops are told. If the money
+        `waits` for ops' retry, the state says what was refused until they retry."""
         self._refusals[step] = self._refusals.get(step, 0) + 1
         cause = err.cause.message if isinstance(err.cause, ApplicationError) else str(err.cause)
-        await self._recorder.escalate(
-            f"{what} refused by Stripe ({cause}); signal retry_payment once it is fixed"
-        )
+        refused = f"{what} refused by Stripe ({cause})"
+        if waits:
+            # Set before ops are told (the escalation's record carries it); a retry sent from
+            # now on counts, even before the wait begins.
+            self._state.payment_refused = refused
+            self._retry_requested = False
+        await self._recorder.escalate(f"{refused}; signal retry_payment once it is fixed")

@@ -304,3 +304,24 @@ def test_ratings_are_revealed_only_once_completed(stage: Stage) -> None:
 )
 def test_only_ops_may_cancel_without_refunding(role: Role, may: bool) -> None:
     assert rulebook.may_withhold_refund(Actor(role, "x")) == may
+
+
+REFUSED = "payout of $360.00 refused by Stripe (Stripe rejected the request: account closed)"
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("stage", [Stage.IN_PROGRESS, Stage.APPROVED, Stage.SETTLING])
+def test_only_ops_may_retry_a_refused_payment(stage: Stage, caller: str) -> None:
+    refused = replace(internship(stage), payment_refused=REFUSED)
+    assert rulebook.may_retry_payment(refused, CALLERS[caller]) == (caller == "ops")
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("stage", list(Stage))
+def test_nothing_to_retry_while_no_payment_is_refused(stage: Stage, caller: str) -> None:
+    assert not rulebook.may_retry_payment(internship(stage), CALLERS[caller])
+
+
+def test_the_system_may_not_retry_a_payment() -> None:
+    refused = replace(internship(Stage.APPROVED), payment_refused=REFUSED)
+    assert not rulebook.may_retry_payment(refused, Actor(Role.SYSTEM, "system"))
