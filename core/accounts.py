@@ -74,8 +74,10 @@ def sign_up_employer(
     name: str,
     email: str,
     company: str,
-    payment_method: str,
+    payment_method: str | None,
 ) -> tuple[Employer, str]:
+    """With `payment_method` None (sign-up on the web), the employer has no card until one is
+    added through Stripe Checkout (`core.stripe_api.card_setup_url`)."""
     email = normalized_email(email)
     _ensure_new(sessions, Employer, email)
     employer_id, token = new_id(), new_token("emp")

@@ -1,4 +1,4 @@
-"""The Stripe client and the account calls the API makes at sign-up.
+"""The Stripe client and the account calls the API makes: sign-up, cards, payout onboarding.
 
 Everything goes through the official SDK to STRIPE_API_BASE (Stripe itself, or the local
 Stripe-compatible server in dev and tests). The SDK's own retries are off: the caller retries
@@ -8,6 +8,7 @@ with the same idempotency key (Temporal does, for activities).
 from __future__ import annotations
 
 import stripe
+from stripe.params import CustomerCreateParams
 
 from core.settings import Settings
 
@@ -21,31 +22,80 @@ def stripe_client(settings: Settings) -> stripe.StripeClient:
     )
 
 
+def _id(field: str | stripe.StripeObject | None) -> str | None:
+    """The id of an expandable field, expanded or not."""
+    return field if isinstance(field, str) or field is None else str(field["id"])
+
+
 def create_customer(
-    client: stripe.StripeClient, name: str, email: str, payment_method: str, key: str
-) -> tuple[str, str]:
-    """Create the employer's customer with its card attached; returns (customer, card) ids."""
+    client: stripe.StripeClient, name: str, email: str, payment_method: str | None, key: str
+) -> tuple[str, str | None]:
+    """Create the employer's customer, with its card attached as the default when one is given
+    (without one, a card is added later through Checkout); returns (customer, card) ids."""
+    params: CustomerCreateParams = {"name": name, "email": email}
+    if payment_method is not None:
+        params["payment_method"] = payment_method
+        params["invoice_settings"] = {"default_payment_method": payment_method}
     customer = client.v1.customers.create(
-        params={
-            "name": name,
-            "email": email,
-            "payment_method": payment_method,
-            "invoice_settings": {"default_payment_method": payment_method},
-        },
-        options={"idempotency_key": f"signup-customer-{key}"},
+        params=params, options={"idempotency_key": f"signup-customer-{key}"}
     )
-    card = customer.invoice_settings.default_payment_method if customer.invoice_settings else None
-    card_id = card if isinstance(card, str) else card.id if card else payment_method
-    return customer.id, card_id
+    if payment_method is None:
+        return customer.id, None
+    settings = customer.invoice_settings
+    return customer.id, _id(settings.default_payment_method if settings else None) or payment_method
+
+
+def _make_default(client: stripe.StripeClient, customer_id: str, card_id: str) -> str:
+    """Make an attached card the one invoices and off-session payments use; returns its id."""
+    client.v1.customers.update(
+        customer_id, params={"invoice_settings": {"default_payment_method": card_id}}
+    )
+    return card_id
 
 
 def replace_card(client: stripe.StripeClient, customer_id: str, payment_method: str) -> str:
     """Attach a new card and make it the default; returns the attached card's id."""
     card = client.v1.payment_methods.attach(payment_method, params={"customer": customer_id})
-    client.v1.customers.update(
-        customer_id, params={"invoice_settings": {"default_payment_method": card.id}}
+    return _make_default(client, customer_id, card.id)
+
+
+def card_setup_url(
+    client: stripe.StripeClient, customer_id: str, success_url: str, cancel_url: str, key: str
+) -> str:
+    """Stripe Checkout's hosted page (setup mode) where the customer adds or replaces a card.
+
+    Stripe's `checkout.session.completed` webhook then says the card is saved (see
+    `card_from_checkout`). `success_url` may contain `{CHECKOUT_SESSION_ID}`. One session per
+    `key`: a retry with the same key gets the same page.
+    """
+    session = client.v1.checkout.sessions.create(
+        params={
+            "mode": "setup",
+            "customer": customer_id,
+            "allowed_payment_method_types": ["card"],
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+        },
+        options={"idempotency_key": f"card-setup-{key}"},
     )
-    return card.id
+    if not session.url:
+        raise ValueError(f"Checkout Session {session.id} has no page (status {session.status})")
+    return session.url
+
+
+def card_from_checkout(client: stripe.StripeClient, session_id: str) -> tuple[str, str]:
+    """The card a completed setup-mode Checkout Session saved, made its customer's default;
+    returns (customer, card) ids. Doing it again changes nothing."""
+    session = client.v1.checkout.sessions.retrieve(session_id, params={"expand": ["setup_intent"]})
+    intent = session.setup_intent
+    if session.mode != "setup" or session.status != "complete" or not intent:
+        raise ValueError(f"Checkout Session {session_id} has not saved a card")
+    if isinstance(intent, str):  # not expanded after all
+        intent = client.v1.setup_intents.retrieve(intent)
+    customer_id, card_id = _id(session.customer), _id(intent.payment_method)
+    if intent.status != "succeeded" or not customer_id or not card_id:
+        raise ValueError(f"SetupIntent {intent.id} did not save a card for a customer")
+    return customer_id, _make_default(client, customer_id, card_id)
 
 
 def create_payout_account(client: stripe.StripeClient, email: str, key: str) -> str:

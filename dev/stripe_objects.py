@@ -329,7 +329,26 @@ TEST_CARDS = {
         "visa", "0069", decline_code="expired_card", error_code="expired_card",
         message="Your card has expired.",
     ),
+    # Saved without complaint, declined when charged (Stripe's 4000000000000341).
+    "pm_card_chargeCustomerFail": TestCard("visa", "0341", decline_code="generic_decline"),
 }  # fmt: skip
+
+# The test card numbers a hosted page accepts, as the magic payment method each one stands for.
+CARD_NUMBERS = {
+    "4242424242424242": "pm_card_visa",
+    "4000056655665556": "pm_card_visa_debit",
+    "5555555555554444": "pm_card_mastercard",
+    "371449635398431": "pm_card_amex",
+    "4000000000000002": "pm_card_chargeDeclined",
+    "4000000000009995": "pm_card_chargeDeclinedInsufficientFunds",
+    "4000000000000069": "pm_card_chargeDeclinedExpiredCard",
+    "4000000000000341": "pm_card_chargeCustomerFail",
+}
+
+
+def card_for_number(number: str) -> str | None:
+    """The magic payment method id of a test card number as typed (spaces and dashes allowed)."""
+    return CARD_NUMBERS.get(re.sub(r"[\s-]", "", number))
 
 
 # --- builders --------------------------------------------------------------------------------
@@ -457,20 +476,125 @@ def payment_intent(
         "livemode": False,
         "object": "payment_intent",
         "payment_method": payment_method_id,
-        # Stripe names the account's default payment method configuration when it chose methods.
-        "payment_method_configuration_details": (
-            {"id": "pmc_" + hashlib.sha256(b"default").hexdigest()[:24], "parent": None}
-            if automatic
-            else None
-        ),
-        "payment_method_options": {
-            "card": {
-                **nulls("installments mandate_options network"),
-                "request_three_d_secure": "automatic",
-            }
-        },
+        "payment_method_configuration_details": _default_configuration() if automatic else None,
+        "payment_method_options": _card_options("installments mandate_options network"),
         "payment_method_types": ["card"],
         "status": "requires_confirmation" if payment_method_id else "requires_payment_method",
+    }
+
+
+def _default_configuration() -> dict[str, Any]:
+    """How Stripe names the account's default payment method configuration when it chose
+    the methods (dynamic payment methods)."""
+    return {"id": "pmc_" + hashlib.sha256(b"default").hexdigest()[:24], "parent": None}
+
+
+def _card_options(unset: str = "") -> dict[str, Any]:
+    return {"card": {**nulls(unset), "request_three_d_secure": "automatic"}}
+
+
+def checkout_session(
+    *,
+    base_url: str,
+    mode: str,
+    customer_id: str | None,
+    currency: str | None,
+    dynamic: bool,
+    success_url: str,
+    cancel_url: str | None,
+    metadata: dict[str, str],
+    client_reference_id: str | None,
+    lifetime: int,
+) -> dict[str, Any]:
+    """An open hosted Checkout Session; `url` is the server's hosted stand-in page."""
+    cs_id = new_id("cs_test", 58)
+    created = now()
+    return {
+        **nulls(
+            "adaptive_pricing after_expiration allow_promotion_codes amount_subtotal "
+            "amount_total billing_address_collection client_secret collected_information "
+            "consent consent_collection currency_conversion customer_account customer_creation "
+            "customer_details customer_email discounts integration_identifier invoice "
+            "invoice_creation locale origin_context payment_intent payment_link permissions "
+            "recovered_from saved_payment_method_options setup_intent "
+            "shipping_address_collection shipping_cost submit_type subscription total_details "
+            "wallet_options"
+        ),
+        "automatic_tax": {"enabled": False, **nulls("liability provider status")},
+        "cancel_url": cancel_url,
+        "client_reference_id": client_reference_id,
+        "created": created,
+        "currency": currency,
+        "custom_fields": [],
+        "custom_text": nulls("after_submit shipping_address submit terms_of_service_acceptance"),
+        "customer": customer_id,
+        "expires_at": created + lifetime,
+        "id": cs_id,
+        "livemode": False,
+        "managed_payments": {"enabled": False},
+        "metadata": metadata,
+        "mode": mode,
+        "object": "checkout.session",
+        "payment_method_collection": "always",
+        "payment_method_configuration_details": _default_configuration() if dynamic else None,
+        "payment_method_options": _card_options(),
+        "payment_method_types": ["card"],
+        "payment_status": "no_payment_required",
+        "phone_number_collection": {"enabled": False},
+        "shipping_options": [],
+        "status": "open",
+        "success_url": success_url,
+        "ui_mode": "hosted_page",
+        "url": f"{base_url}/c/pay/{cs_id}",
+    }
+
+
+def customer_details(cus: dict[str, Any] | None) -> dict[str, Any]:
+    """What a completed Checkout Session records of who completed it."""
+    return {
+        "address": postal_address(cus["address"] if cus else None),
+        "business_name": None,
+        "email": cus["email"] if cus else None,
+        "individual_name": None,
+        "name": cus["name"] if cus else None,
+        "phone": cus["phone"] if cus else None,
+        "tax_exempt": "none",
+        "tax_ids": [],
+    }
+
+
+def setup_intent(
+    *,
+    customer_id: str | None,
+    payment_method_id: str,
+    dynamic: bool,
+    description: str | None,
+    metadata: dict[str, str],
+) -> dict[str, Any]:
+    """A SetupIntent that saved a card for later off-session payments."""
+    seti_id = new_id("seti")
+    return {
+        **nulls(
+            "application cancellation_reason excluded_payment_method_types flow_directions "
+            "last_setup_error latest_attempt mandate next_action on_behalf_of single_use_mandate"
+        ),
+        "automatic_payment_methods": (
+            {"allow_redirects": "always", "enabled": True} if dynamic else None
+        ),
+        "client_secret": f"{seti_id}_secret_{new_id('x', 32)[2:]}",
+        "created": now(),
+        "customer": customer_id,
+        "description": description,
+        "id": seti_id,
+        "livemode": False,
+        "metadata": metadata,
+        "object": "setup_intent",
+        "payment_method": payment_method_id,
+        "payment_method_configuration_details": _default_configuration() if dynamic else None,
+        "payment_method_options": _card_options("mandate_options network"),
+        "payment_method_types": ["card"],
+        "status": "succeeded",
+        "usage": "off_session",
     }
 
 

@@ -3,8 +3,8 @@
 The official `stripe` SDK talks to it over real HTTP (point `base_addresses["api"]` at it). It
 speaks Stripe's wire format: form-encoded requests with bracketed keys, JSON responses, Stripe's
 error shape and statuses, `Request-Id`, and idempotency keys scoped per API key. Connected-account
-onboarding is a small hosted page; webhooks are signed exactly as Stripe signs them and are
-delivered in the background with retries.
+onboarding and Checkout in setup mode (saving a card) are small hosted pages; webhooks are signed
+exactly as Stripe signs them and are delivered in the background with retries.
 
     python -m dev.stripe_server --port 12111 --data data/stripe.json \
         --webhook-url http://127.0.0.1:8000/v1/stripe/webhook --webhook-secret whsec_...
@@ -32,6 +32,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 from starlette.applications import Starlette
@@ -47,6 +48,7 @@ DEFAULT_WEBHOOK_URL = "http://127.0.0.1:8000/v1/stripe/webhook"
 DEFAULT_WEBHOOK_SECRET = "whsec_local_dev_secret"
 IDEMPOTENCY_TTL = 24 * 3600  # Stripe prunes keys after 24 hours
 ACCOUNT_LINK_TTL = 300  # Stripe's account links expire after a few minutes
+CHECKOUT_TTL = 24 * 3600  # Stripe's Checkout Sessions expire after 24 hours by default
 LIST_PARAMS = "limit starting_after ending_before"
 
 log = logging.getLogger("dev.stripe_server")
@@ -61,9 +63,15 @@ KINDS = {
     "tr": "transfer",
     "acct": "account",
     "evt": "event",
+    "cs": "checkout.session",
+    "seti": "setup_intent",
 }
 # How Stripe names a resource in "No such ..." errors, where that is not its type.
-LABELS = {"payment_method": "PaymentMethod", "balance_transaction": "balance transaction"}
+LABELS = {
+    "payment_method": "PaymentMethod",
+    "balance_transaction": "balance transaction",
+    "setup_intent": "setupintent",
+}
 # Which id-valued fields `expand[]` may replace with their object, and that object's type.
 EXPANDABLE: dict[str, dict[str, str]] = {
     "customer": {"invoice_settings.default_payment_method": "payment_method"},
@@ -88,6 +96,12 @@ EXPANDABLE: dict[str, dict[str, str]] = {
         "destination": "account",
         "source_transaction": "charge",
     },
+    "checkout.session": {
+        "customer": "customer",
+        "payment_intent": "payment_intent",
+        "setup_intent": "setup_intent",
+    },
+    "setup_intent": {"customer": "customer", "payment_method": "payment_method"},
 }
 CAPABILITIES = frozenset({"card_payments", "transfers", "link_payments", "legacy_payments"})
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
@@ -166,6 +180,13 @@ def _not_attached(ref: str) -> StripeError:
     )
 
 
+def _url(p: Params, name: str, *, required: bool = False) -> str | None:
+    url = p.string(name, required=required)
+    if url and not re.match(r"^https?://[^\s/]+", url):
+        raise invalid("Not a valid URL", name, "url_invalid")
+    return url
+
+
 def _dump(obj: Any) -> str:
     return json.dumps(obj, indent=2) + "\n"
 
@@ -191,7 +212,9 @@ class Store:
         }
 
     def objects(self, kind: str) -> dict[str, dict[str, Any]]:
-        return self.data["objects"][kind]
+        # setdefault: a state file saved before a kind existed has no table for it yet.
+        objects: dict[str, dict[str, Any]] = self.data["objects"].setdefault(kind, {})
+        return objects
 
     def put(self, obj: dict[str, Any]) -> dict[str, Any]:
         self.objects(obj["object"])[obj["id"]] = obj
@@ -804,6 +827,19 @@ class LocalStripe:
                 f"You may only specify one of these parameters: {', '.join(chosen)}.",
                 code="parameters_exclusive",
             )
+        if LocalStripe._lists_types(p, api_version):
+            return None
+        settings = Params(
+            p.mapping("automatic_payment_methods") or {}, frozenset({"enabled", "allow_redirects"})
+        )
+        if settings.boolean("enabled") is False:
+            return None
+        redirects = settings.string("allow_redirects", choices=("always", "never"))
+        return {"allow_redirects": redirects or "always", "enabled": True}
+
+    @staticmethod
+    def _lists_types(p: Params, api_version: str | None) -> bool:
+        """Whether the request lists the payment method types it takes (here: with cards)."""
         if p.has("payment_method_types") and (api_version or "") >= "2026-09-30":
             raise invalid(
                 "The `payment_method_types` parameter is no longer supported on API version "
@@ -820,14 +856,8 @@ class LocalStripe:
                         "'card'.",
                         name,
                     )
-                return None
-        settings = Params(
-            p.mapping("automatic_payment_methods") or {}, frozenset({"enabled", "allow_redirects"})
-        )
-        if settings.boolean("enabled") is False:
-            return None
-        redirects = settings.string("allow_redirects", choices=("always", "never"))
-        return {"allow_redirects": redirects or "always", "enabled": True}
+                return True
+        return False
 
     def _intent_payment_method(
         self,
@@ -1060,10 +1090,7 @@ class LocalStripe:
         p.string("type", required=True, choices=("account_onboarding", "account_update"))
         p.string("collect", choices=("currently_due", "eventually_due"))
         p.mapping("collection_options")
-        urls = {name: p.string(name) for name in ("refresh_url", "return_url")}
-        for name, url in urls.items():
-            if url and not re.match(r"^https?://[^\s/]+", url):
-                raise invalid("Not a valid URL", name, "url_invalid")
+        urls = {name: _url(p, name) for name in ("refresh_url", "return_url")}
         self._get("account", acct_id, "account")
         token = secrets.token_urlsafe(16)
         created = stripe_objects.now()
@@ -1128,6 +1155,167 @@ class LocalStripe:
         if link["return_url"]:
             return RedirectResponse(link["return_url"], status_code=303)
         return _page(200, "Onboarding complete", "You can close this page.")
+
+    # --- Checkout in setup mode: saving a card on a hosted page ------------------------------
+
+    @route(
+        "POST",
+        "/v1/checkout/sessions",
+        "checkout.session",
+        "mode customer success_url cancel_url currency payment_method_types "
+        "allowed_payment_method_types metadata client_reference_id setup_intent_data",
+    )
+    def create_checkout_session(self, ctx: Ctx, p: Params) -> dict[str, Any]:
+        mode = p.string("mode", required=True, choices=("payment", "setup", "subscription"))
+        if mode != "setup":
+            raise invalid(
+                "This local server supports only Checkout Sessions with mode=setup.", "mode"
+            )
+        chosen = [n for n in ("allowed_payment_method_types", "payment_method_types") if p.has(n)]
+        if len(chosen) > 1:
+            raise invalid(
+                f"You may only specify one of these parameters: {', '.join(chosen)}.",
+                code="parameters_exclusive",
+            )
+        dynamic = not self._lists_types(p, ctx.api_version)
+        if dynamic and not p.has("currency"):
+            raise invalid(
+                "`currency` is required in setup mode when `allowed_payment_method_types` is "
+                "not given.",
+                "currency",
+                "parameter_missing",
+            )
+        currency = p.currency() if p.has("currency") else None
+        success_url = _url(p, "success_url", required=True)
+        cancel_url = _url(p, "cancel_url")
+        intent_data = Params(
+            p.mapping("setup_intent_data") or {}, frozenset({"description", "metadata"})
+        )
+        metadata = stripe_objects.apply_metadata({}, p.metadata())
+        customer_id = p.string("customer")
+        if customer_id:
+            self._get("customer", customer_id, "customer")
+        cs = stripe_objects.checkout_session(
+            base_url=ctx.base_url,
+            mode=mode,
+            customer_id=customer_id,
+            currency=currency,
+            dynamic=dynamic,
+            success_url=str(success_url),
+            cancel_url=cancel_url,
+            metadata=metadata,
+            client_reference_id=p.string("client_reference_id"),
+            lifetime=CHECKOUT_TTL,
+        )
+        cs["_setup_intent_data"] = {
+            "description": intent_data.string("description"),
+            "metadata": stripe_objects.apply_metadata({}, intent_data.metadata()),
+        }
+        return self._render(self.store.put(cs), p.expand())
+
+    @route("GET", "/v1/checkout/sessions/{id}", "checkout.session")
+    def retrieve_checkout_session(self, ctx: Ctx, p: Params, cs_id: str) -> dict[str, Any]:
+        cs = self._get("checkout.session", cs_id)
+        self._expire_if_due(ctx, cs)
+        return self._render(cs, p.expand())
+
+    @route("GET", "/v1/setup_intents/{id}", "setup_intent")
+    def retrieve_setup_intent(self, ctx: Ctx, p: Params, seti_id: str) -> dict[str, Any]:
+        return self._render(self._get("setup_intent", seti_id), p.expand())
+
+    def _expire_if_due(self, ctx: Ctx | None, cs: dict[str, Any]) -> dict[str, Any] | None:
+        """An open session past its `expires_at` expires (with Stripe's event), when next seen."""
+        if cs["status"] != "open" or cs["expires_at"] > stripe_objects.now():
+            return None
+        cs.update(status="expired", url=None)
+        return self._emit(ctx, "checkout.session.expired", cs)
+
+    def checkout(self, cs_id: str, card_number: str | None) -> Response:
+        """The hosted Checkout page: GET shows it (`card_number` None), POST saves the card."""
+        with self.lock:
+            cs = self.store.objects("checkout.session").get(cs_id)
+            if cs is None:
+                return _page(404, "Checkout not found", "There is no such Checkout Session.")
+            expired = self._expire_if_due(None, cs)
+            if expired:
+                self.store.save()
+                self._send_events([expired])
+            done = str(cs["success_url"]).replace("{CHECKOUT_SESSION_ID}", cs_id)
+            if cs["status"] == "complete":
+                if card_number is not None:  # submitted twice: the card is saved already
+                    return RedirectResponse(done, status_code=303)
+                saved = "This Checkout Session is complete: the card is saved."
+                return _page(404, "Checkout complete", saved)
+            if cs["status"] == "expired":
+                back = cs["cancel_url"]
+                more = f' <a href="{html.escape(back)}">Go back</a>.' if back else ""
+                return _page(404, "Checkout expired", "This Checkout Session has expired." + more)
+            if card_number is None:
+                return self._checkout_form(cs, "4242 4242 4242 4242", None)
+            magic = stripe_objects.card_for_number(card_number)
+            if magic is None:
+                error = (
+                    "Your card number is incomplete."
+                    if not card_number.strip()
+                    else "Your card number is invalid: use a test card number."
+                )
+                return self._checkout_form(cs, card_number, error)
+            events = self._complete_checkout(cs, magic)
+            self.store.save()
+            self._send_events(events)
+        return RedirectResponse(done, status_code=303)
+
+    def _checkout_form(
+        self, cs: dict[str, Any], card_number: str, error: str | None
+    ) -> HTMLResponse:
+        cus = self.store.objects("customer").get(cs["customer"] or "")
+        who = f" for <b>{html.escape(cus['email'] or cus['id'])}</b>" if cus else ""
+        described, problem, invalid_attr = "card-hint", "", ""
+        if error:
+            described = "card-error card-hint"
+            problem = f'<p id="card-error" role="alert"><b>{html.escape(error)}</b></p>'
+            invalid_attr = ' aria-invalid="true"'
+        cancel = cs["cancel_url"]
+        back = f'<p><a href="{html.escape(cancel)}">Cancel and go back</a></p>' if cancel else ""
+        return _page(
+            400 if error else 200,
+            "Save a card",
+            f"Test-mode Checkout: save a card{who} for later payments.",
+            f'<form method="post">{problem}'
+            '<p><label for="cardNumber">Card number</label><br>'
+            '<input id="cardNumber" name="cardNumber" type="text" inputmode="numeric" '
+            f'autocomplete="cc-number" required aria-describedby="{described}"{invalid_attr} '
+            f'value="{html.escape(card_number)}"></p>'
+            '<p id="card-hint">Test cards: 4242 4242 4242 4242 (succeeds), '
+            "4000 0000 0000 0002 (saved, then declined when charged).</p>"
+            f'<button type="submit">Save card</button></form>{back}',
+        )
+
+    def _complete_checkout(self, cs: dict[str, Any], magic: str) -> list[dict[str, Any]]:
+        """Save the card as Checkout does: a PaymentMethod (attached to the session's customer)
+        and a succeeded SetupIntent; the session completes. Returns the events to send."""
+        customer_id = cs["customer"]
+        pm = self._materialize_pm(stripe_objects.TEST_CARDS[magic], customer_id)
+        intent_data = cs["_setup_intent_data"]
+        seti = stripe_objects.setup_intent(
+            customer_id=customer_id,
+            payment_method_id=pm["id"],
+            dynamic=cs["payment_method_configuration_details"] is not None,
+            description=intent_data["description"],
+            metadata=intent_data["metadata"],
+        )
+        self.store.put(seti)
+        cus = self.store.objects("customer").get(customer_id or "")
+        cs.update(
+            status="complete",
+            setup_intent=seti["id"],
+            url=None,
+            customer_details=stripe_objects.customer_details(cus),
+        )
+        return [
+            self._emit(None, "setup_intent.succeeded", seti),
+            self._emit(None, "checkout.session.completed", cs),
+        ]
 
     # --- transfers and refunds ----------------------------------------------------------------
 
@@ -1336,7 +1524,8 @@ class LocalStripe:
 
 def _page(status: int, title: str, body_html: str, extra: str = "") -> HTMLResponse:
     return HTMLResponse(
-        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{html.escape(title)} · local Stripe</title></head>"
         "<body style='font-family:sans-serif;max-width:32rem;margin:3rem auto'>"
         f"<h1>{html.escape(title)}</h1><p>{body_html}</p>{extra}</body></html>",
@@ -1407,6 +1596,13 @@ def create_app(
     async def receipt(request: Request) -> Response:
         return await run_in_threadpool(stripe.receipt, request.path_params["charge"])
 
+    async def checkout(request: Request) -> Response:
+        card_number = None
+        if request.method == "POST":
+            body = (await request.body()).decode("utf-8", errors="replace")
+            card_number = parse_qs(body).get("cardNumber", [""])[0]
+        return await run_in_threadpool(stripe.checkout, request.path_params["session"], card_number)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
@@ -1416,6 +1612,7 @@ def create_app(
         routes=[
             Route("/v1/{rest:path}", api, methods=["GET", "POST", "DELETE", "PUT", "PATCH"]),
             Route("/connect/onboarding/{account}", onboarding, methods=["GET", "POST"]),
+            Route("/c/pay/{session}", checkout, methods=["GET", "POST"]),
             Route("/receipts/payment/{charge}", receipt),
             Route("/_test/failures", failures, methods=["GET", "POST", "DELETE"]),
             Route("/_test/reset", reset, methods=["POST"]),

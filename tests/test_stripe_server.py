@@ -1,5 +1,5 @@
 """The local Stripe server, driven only through the official SDK (plus httpx for its test controls
-and the hosted onboarding page), as the service itself drives it."""
+and the hosted pages), as the service itself drives it."""
 
 from __future__ import annotations
 
@@ -579,3 +579,202 @@ def test_objects_have_stripes_published_shape(
         for name, value in obj.items():
             if value is not None and expected[name] is not None:
                 assert _json_type(value) == _json_type(expected[name]), f"{kind}.{name}"
+
+
+# The top-level fields of Stripe's published examples of the two Checkout resources
+# (openapi/fixtures3.json), which tests/fixtures/stripe_objects.json does not hold yet.
+PUBLISHED_FIELDS = {
+    "checkout.session": """adaptive_pricing after_expiration allow_promotion_codes amount_subtotal
+        amount_total automatic_tax billing_address_collection cancel_url client_reference_id
+        client_secret collected_information consent consent_collection created currency
+        currency_conversion custom_fields custom_text customer customer_account customer_creation
+        customer_details customer_email discounts expires_at id integration_identifier invoice
+        invoice_creation livemode locale managed_payments metadata mode object origin_context
+        payment_intent payment_link payment_method_collection payment_method_configuration_details
+        payment_method_options payment_method_types payment_status permissions
+        phone_number_collection recovered_from saved_payment_method_options setup_intent
+        shipping_address_collection shipping_cost shipping_options status submit_type subscription
+        success_url total_details ui_mode url wallet_options""",
+    "setup_intent": """application automatic_payment_methods cancellation_reason client_secret
+        created customer description excluded_payment_method_types flow_directions id
+        last_setup_error latest_attempt livemode mandate metadata next_action object on_behalf_of
+        payment_method payment_method_configuration_details payment_method_options
+        payment_method_types single_use_mandate status usage""",
+}
+
+
+def setup_session(
+    client: stripe.StripeClient, customer: str, key: str | None = None
+) -> stripe.checkout.Session:
+    return client.v1.checkout.sessions.create(
+        params={
+            "mode": "setup",
+            "customer": customer,
+            "allowed_payment_method_types": ["card"],
+            "success_url": "https://app.example/card?session={CHECKOUT_SESSION_ID}",
+            "cancel_url": "https://app.example/card",
+            "metadata": {"employer_id": "e1"},
+        },
+        options={"idempotency_key": key} if key else {},
+    )
+
+
+def test_checkout_in_setup_mode_saves_a_card(
+    client: stripe.StripeClient, stripe_server: str
+) -> None:
+    customer = client.v1.customers.create(params={"email": "ada@example.com"})
+    key = str(uuid.uuid4())
+    session = setup_session(client, customer.id, key)
+    assert setup_session(client, customer.id, key).id == session.id  # an idempotent replay
+    created = raw(session)
+    assert set(created) == set(PUBLISHED_FIELDS["checkout.session"].split())
+    assert created["id"].startswith("cs_test_") and created["object"] == "checkout.session"
+    assert (created["mode"], created["status"], created["customer"]) == (
+        "setup",
+        "open",
+        customer.id,
+    )
+    assert created["setup_intent"] is None and created["metadata"] == {"employer_id": "e1"}
+    assert created["payment_status"] == "no_payment_required"
+    assert created["url"] == f"{stripe_server}/c/pay/{session.id}"
+
+    page = httpx.get(created["url"])
+    assert page.status_code == 200 and "<html lang='en'>" in page.text
+    assert '<label for="cardNumber">Card number</label>' in page.text
+    assert 'name="cardNumber"' in page.text and 'value="4242 4242 4242 4242"' in page.text
+    assert '<button type="submit">Save card</button>' in page.text
+    assert '<a href="https://app.example/card">' in page.text and "ada@example.com" in page.text
+
+    wrong = httpx.post(created["url"], data={"cardNumber": "1234 <b>"})
+    assert wrong.status_code == 400 and 'role="alert"' in wrong.text
+    assert 'aria-invalid="true"' in wrong.text and 'value="1234 &lt;b&gt;"' in wrong.text
+    assert client.v1.checkout.sessions.retrieve(session.id).status == "open"
+
+    saved = httpx.post(created["url"], data={"cardNumber": "4242 4242 4242 4242"})
+    assert saved.status_code == 303
+    assert saved.headers["location"] == f"https://app.example/card?session={session.id}"
+    done = raw(
+        client.v1.checkout.sessions.retrieve(session.id, params={"expand": ["setup_intent"]})
+    )
+    assert (done["status"], done["url"]) == ("complete", None)
+    assert done["customer_details"]["email"] == "ada@example.com"
+    intent = done["setup_intent"]
+    assert set(intent) == set(PUBLISHED_FIELDS["setup_intent"].split())
+    assert intent["id"].startswith("seti_") and intent["object"] == "setup_intent"
+    assert (intent["status"], intent["usage"]) == ("succeeded", "off_session")
+    assert intent["customer"] == customer.id
+    assert raw(client.v1.setup_intents.retrieve(intent["id"])) == intent
+    card = raw(client.v1.payment_methods.retrieve(intent["payment_method"]))
+    assert (card["customer"], card["card"]["last4"]) == (customer.id, "4242")
+
+    # Submitted twice (a double click): the same card, nothing new; the page is gone after.
+    again = httpx.post(created["url"], data={"cardNumber": "4242 4242 4242 4242"})
+    assert again.status_code == 303 and again.headers["location"] == saved.headers["location"]
+    assert client.v1.checkout.sessions.retrieve(session.id).setup_intent == intent["id"]
+    assert httpx.get(created["url"]).status_code == 404
+    completed = raw(client.v1.events.list(params={"type": "checkout.session.completed"}))["data"]
+    assert [e["data"]["object"]["id"] for e in completed] == [session.id]
+    assert completed[0]["data"]["object"]["setup_intent"] == intent["id"]
+    assert client.v1.events.list(params={"type": "setup_intent.succeeded"}).data
+
+
+def test_checkout_saves_a_card_that_declines_when_charged(client: stripe.StripeClient) -> None:
+    customer = client.v1.customers.create()
+    session = setup_session(client, customer.id)
+    assert session.url
+    saved = httpx.post(session.url, data={"cardNumber": "4000-0000-0000-0002"})
+    assert saved.status_code == 303
+    intent = client.v1.checkout.sessions.retrieve(session.id).setup_intent
+    assert isinstance(intent, str)
+    card = client.v1.setup_intents.retrieve(intent).payment_method
+    assert isinstance(card, str)
+    with pytest.raises(stripe.CardError) as declined:
+        client.v1.payment_intents.create(
+            params={
+                "amount": 5_000,
+                "currency": "usd",
+                "customer": customer.id,
+                "payment_method": card,
+                "allowed_payment_method_types": ["card"],
+                "confirm": True,
+                "off_session": True,
+            }
+        )
+    assert declined.value.code == "card_declined"
+
+
+def test_checkout_sessions_are_refused_like_stripe(
+    client: stripe.StripeClient, stripe_server: str
+) -> None:
+    customer = client.v1.customers.create().id
+    good: Any = {
+        "mode": "setup",
+        "customer": customer,
+        "success_url": "https://app.example/done",
+        "allowed_payment_method_types": ["card"],
+    }
+    cases: list[tuple[Any, int, str | None, str]] = [
+        ({**good, "mode": "payment"}, 400, None, "mode"),
+        ({k: v for k, v in good.items() if k != "mode"}, 400, "parameter_missing", "mode"),
+        (
+            {k: v for k, v in good.items() if k != "success_url"},
+            400,
+            "parameter_missing",
+            "success_url",
+        ),
+        ({**good, "cancel_url": "nowhere"}, 400, "url_invalid", "cancel_url"),
+        ({**good, "customer": "cus_nobody"}, 404, "resource_missing", "customer"),
+        # Without listed types, Checkout offers the Dashboard's methods, priced in a currency.
+        (
+            {k: v for k, v in good.items() if k != "allowed_payment_method_types"},
+            400,
+            "parameter_missing",
+            "currency",
+        ),
+        (
+            {**good, "allowed_payment_method_types": ["sepa_debit"]},
+            400,
+            None,
+            "allowed_payment_method_types",
+        ),
+    ]
+    for params, status, code, param in cases:
+        with pytest.raises(stripe.InvalidRequestError) as refused:
+            client.v1.checkout.sessions.create(params=params)
+        assert (refused.value.http_status, refused.value.code) == (status, code)
+        assert refused.value.param == param
+    unlisted = {k: v for k, v in good.items() if k != "allowed_payment_method_types"}
+    dynamic = client.v1.checkout.sessions.create(params={**unlisted, "currency": "eur"})
+    assert raw(dynamic)["payment_method_configuration_details"]["id"].startswith("pmc_")
+    # Older API versions still take payment_method_types[] (the SDK's own refuses them).
+    legacy = httpx.post(
+        f"{stripe_server}/v1/checkout/sessions",
+        data={
+            "mode": "setup",
+            "customer": customer,
+            "success_url": "https://app.example/done",
+            "payment_method_types[]": "card",
+        },
+        headers={"Authorization": f"Bearer {API_KEY}", "Stripe-Version": "2024-06-20"},
+    )
+    assert legacy.status_code == 200 and legacy.json()["payment_method_types"] == ["card"]
+    with pytest.raises(stripe.InvalidRequestError) as missing:
+        client.v1.checkout.sessions.retrieve("cs_test_missing")
+    assert (missing.value.http_status, missing.value.code) == (404, "resource_missing")
+    assert httpx.get(f"{stripe_server}/c/pay/cs_test_missing").status_code == 404
+
+
+def test_an_expired_checkout_page_saves_nothing() -> None:
+    app = create_app()
+    with serve(app) as url:
+        client = sdk(url)
+        session = setup_session(client, client.v1.customers.create().id)
+        assert session.url
+        # Time travel: the session's 24 hours are up.
+        app.state.stripe.store.objects("checkout.session")[session.id]["expires_at"] = 0
+        page = httpx.post(session.url, data={"cardNumber": "4242424242424242"})
+        assert page.status_code == 404 and "expired" in page.text
+        assert '<a href="https://app.example/card">' in page.text
+        expired = client.v1.checkout.sessions.retrieve(session.id)
+        assert (expired.status, expired.url, expired.setup_intent) == ("expired", None, None)
+        assert client.v1.events.list(params={"type": "checkout.session.expired"}).data

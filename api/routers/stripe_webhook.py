@@ -1,30 +1,32 @@
 """Stripe webhooks: signature-verified, each event handled once.
 
 `account.updated` tells us a launcher finished payout onboarding: their record is updated and
-every internship waiting to pay them is signalled. The database work runs on a worker thread in
-short sessions, closed before Temporal is signalled, so the event loop and the connection pool
-never wait on Temporal.
+every internship waiting to pay them is signalled. `checkout.session.completed` (setup mode) tells
+us an employer saved a card through Stripe Checkout: it becomes their default card at Stripe and
+the card on their record. The database work runs on a worker thread in short sessions, closed
+before Temporal is signalled or Stripe is called, so the event loop and the connection pool never
+wait on either.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated
+from typing import Annotated, Any
 
 import stripe
 from fastapi import APIRouter, Header, Request
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
 from temporalio.service import RPCError
 
-from api.deps import SessionsDep, SettingsDep, TemporalDep
+from api.deps import SessionsDep, SettingsDep, StripeDep, TemporalDep
 from api.errors import ApiError
 from api.lifecycle import handle
-from core.db import Internship, Launcher, StripeEvent
+from core.db import Employer, Internship, Launcher, StripeEvent
 from core.internship import Stage
-from core.stripe_api import payouts_ready
+from core.stripe_api import card_from_checkout, payouts_ready
 from workflows.internship import InternshipWorkflow
 
 router = APIRouter(prefix="/v1/stripe", tags=["stripe"])
@@ -39,6 +41,7 @@ async def webhook(
     sessions: SessionsDep,
     settings: SettingsDep,
     client: TemporalDep,
+    payments: StripeDep,
     stripe_signature: Annotated[str | None, Header()] = None,
 ) -> dict[str, str]:
     payload = await request.body()
@@ -68,6 +71,8 @@ async def webhook(
             # A workflow that finished meanwhile has nothing waiting any more.
             with contextlib.suppress(RPCError):
                 await handle(client, internship_id).signal(InternshipWorkflow.payout_account_ready)
+    elif event.type == "checkout.session.completed":
+        await run_in_threadpool(_card_saved, sessions, payments, data["object"])
     await run_in_threadpool(_mark_handled, sessions, event)
     return {"status": "ok"}
 
@@ -91,6 +96,31 @@ def _account_updated(sessions: sessionmaker, account: stripe.Account) -> list[st
             Internship.launcher_id == launcher.id, Internship.stage.in_(WAITING_FOR_PAYOUT)
         )
         return list(db.scalars(waiting))
+
+
+def _card_saved(
+    sessions: sessionmaker, client: stripe.StripeClient, checkout: dict[str, Any]
+) -> None:
+    """A card saved through Checkout in setup mode becomes the employer's card (at Stripe, then
+    on their record); Stripe is called with no database session open."""
+    session_id, customer_id = checkout.get("id"), checkout.get("customer")
+    if not (
+        checkout.get("mode") == "setup"
+        and isinstance(session_id, str)
+        and isinstance(customer_id, str)
+    ):
+        return
+    with sessions() as db:
+        employer_id = db.scalar(
+            select(Employer.id).where(Employer.stripe_customer_id == customer_id)
+        )
+    if employer_id is None:
+        return
+    _, card = card_from_checkout(client, session_id)
+    with sessions.begin() as db:
+        db.execute(
+            update(Employer).where(Employer.id == employer_id).values(stripe_payment_method=card)
+        )
 
 
 def _mark_handled(sessions: sessionmaker, event: stripe.Event) -> None:
