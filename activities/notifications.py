@@ -60,7 +60,7 @@ def internship_context(
         "stage": stage,
         "fee": format_money(fee_cents, currency),
         "due_at": when(due_at),
-        "url": f"{public_base_url.rstrip('/')}/v1/internships/{internship_id}",
+        "url": f"{public_base_url.rstrip('/')}/internships/{internship_id}",
     }
 
 

@@ -9,10 +9,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import HTMLResponse
 from temporalio.client import Client
 
-from api import errors
+from api import errors, web
 from api.idempotency import Idempotent
 from api.middleware import Guarded, JsonBodies, Measured, RequestIds, Shedding
 from api.routers import employers, internships, launchers, me, ops, stripe_webhook
@@ -31,8 +30,9 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.ops_api_token == Settings.model_fields["ops_api_token"].default:
-            log.warning("OPS_API_TOKEN is the development default: set it outside development")
+        for name in ("ops_api_token", "session_secret"):
+            if getattr(settings, name) == Settings.model_fields[name].default:
+                log.warning("%s is the development default: set it outside development", name)
         app.state.temporal = temporal or await connect(settings)
         yield
 
@@ -67,13 +67,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     for module in (employers, launchers, me, internships, stripe_webhook, ops):
         app.include_router(module.router)
 
-    @app.get("/onboarding/complete", include_in_schema=False)
-    def onboarding_complete() -> HTMLResponse:
-        return HTMLResponse(
-            "<!doctype html><title>Payout account ready</title>"
-            "<h1>Thanks: your payout account is set up.</h1>"
-            "<p>You can close this page; payments will reach you.</p>"
-        )
+    web.install(app, settings)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

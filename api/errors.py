@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import stripe
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -51,8 +52,11 @@ HTTP_CODES = {
 RETRY_AFTER = 1
 
 
-def unavailable(code: str, message: str) -> JSONResponse:
+def unavailable(code: str, message: str, request: Request | None = None) -> Response:
     """Not the caller's fault and nothing changed: try again shortly."""
+    if request is not None and (page := _page(request, 503, message)):
+        page.headers["Retry-After"] = str(RETRY_AFTER)
+        return page
     return JSONResponse(error_body(code, message), 503, {"Retry-After": str(RETRY_AFTER)})
 
 
@@ -112,9 +116,26 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+ErrorPage = Callable[[Request, int, str], Response]
+
+
+def _page(request: Request, status: int, message: str) -> Response | None:
+    """The web pages' own error page, for a browser on a page (never for the JSON API)."""
+    page: ErrorPage | None = getattr(request.app.state, "error_page", None)
+    if page is None or request.url.path.startswith(API_PATHS):
+        return None
+    return page(request, status, message)
+
+
+# Paths that always answer in the JSON error shape.
+API_PATHS = ("/v1/", "/healthz", "/metrics", "/codec", "/docs", "/openapi.json")
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        if page := _page(request, exc.status, exc.message):
+            return page
         headers = {
             401: {"WWW-Authenticate": "Bearer"},
             503: {"Retry-After": str(RETRY_AFTER)},
@@ -139,33 +160,41 @@ def install(app: FastAPI) -> None:
         return JSONResponse(error_body("token_rotated", str(exc)), 409)
 
     @app.exception_handler(RPCError)
-    async def _temporal_down(_: Request, exc: RPCError) -> JSONResponse:
+    async def _temporal_down(request: Request, exc: RPCError) -> Response:
         return unavailable(
             "unavailable",
             f"Temporal did not answer ({exc.status.name}); nothing was changed, try again shortly",
+            request,
         )
 
     @app.exception_handler(stripe.StripeError)
-    async def _stripe_down(_: Request, exc: stripe.StripeError) -> JSONResponse:
+    async def _stripe_down(request: Request, exc: stripe.StripeError) -> Response:
         return unavailable(
             "payment_unavailable",
             f"The payment provider did not answer ({type(exc).__name__}); try again shortly",
+            request,
         )
 
     @app.exception_handler(OperationalError)
-    async def _database_down(_: Request, exc: OperationalError) -> JSONResponse:
+    async def _database_down(request: Request, exc: OperationalError) -> Response:
         log.error("database unavailable: %s", exc)
         return unavailable(
-            "unavailable", "The database did not answer; nothing was changed, try again shortly"
+            "unavailable",
+            "The database did not answer; nothing was changed, try again shortly",
+            request,
         )
 
     @app.exception_handler(PoolTimeout)
-    async def _overloaded(_: Request, exc: PoolTimeout) -> JSONResponse:
+    async def _overloaded(request: Request, exc: PoolTimeout) -> Response:
         log.warning("database pool exhausted: %s", exc)
-        return unavailable("overloaded", "The service is busy; nothing was changed, try again")
+        return unavailable(
+            "overloaded", "The service is busy; nothing was changed, try again", request
+        )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if page := _page(request, exc.status_code, str(exc.detail)):
+            return page
         if exc.status_code == 400 and exc.detail == BODY_NOT_PARSED:  # e.g. not UTF-8
             problem = {"field": "body", "problem": "is not valid JSON (not UTF-8 text)"}
             message = f"Invalid request: body: {problem['problem']}"

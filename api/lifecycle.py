@@ -6,14 +6,16 @@ and their refusal becomes the API's error with the status its kind names.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
@@ -34,12 +36,14 @@ from core.internship import (
     Posting,
     Resolution,
     Review,
+    Role,
     Selection,
     Stage,
     Submission,
     Withdrawal,
     workflow_id,
 )
+from core.settings import Settings
 from workflows.internship import InternshipWorkflow
 
 Handle = WorkflowHandle[InternshipWorkflow, InternshipState]
@@ -64,6 +68,52 @@ async def start_internship(client: Client, posting: Posting, task_queue: str) ->
         ),
         static_summary=f"{posting.title} · {posting.company}",
     )
+
+
+async def post(
+    client: Client,
+    settings: Settings,
+    employer: Employer,
+    body: schemas.InternshipIn,
+    internship_id: str,
+) -> InternshipState:
+    """Post an internship: the fee floor is checked here (it depends on the deployment's
+    settings), then its workflow starts. Starting it again under the same id answers what the
+    first start created."""
+    floor = body.estimated_hours * settings.min_hourly_fee_cents
+    if body.fee_cents < floor:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"fee_cents must be at least {floor} ({settings.min_hourly_fee_cents} per "
+            f"estimated hour for {body.estimated_hours} hours)",
+            {"field": "fee_cents"},
+        )
+    posting = Posting(
+        internship_id=internship_id,
+        employer_id=employer.id,
+        company=employer.company,
+        title=body.title,
+        description=body.description,
+        category=body.category,
+        skills=body.skills,
+        estimated_hours=body.estimated_hours,
+        fee_cents=body.fee_cents,
+        currency=body.currency,
+        duration_days=body.duration_days,
+        policy=settings.policy(),
+    )
+    by = Actor(Role.EMPLOYER, employer.id)
+    try:
+        await start_internship(client, posting, settings.task_queue)
+    except WorkflowAlreadyStartedError:  # the first try started it, then lost its answer
+        return await read(client, internship_id, by)
+    return InternshipState(posting=posting, stage=Stage.POSTED, posted_at=datetime.now(UTC))
+
+
+def posting_id(employer_id: str, key: str) -> str:
+    """The internship a keyed posting request creates: a retry names the same workflow."""
+    return hashlib.sha256(f"{employer_id}:{key}".encode()).hexdigest()[:16]
 
 
 def handle(client: Client, internship_id: str) -> Handle:
@@ -198,3 +248,33 @@ class Transitions:
         return await transition(
             self.client, self.internship_id, self.by, step.update, request, self.key
         )
+
+
+async def retry_payment(client: Client, internship_id: str, by: Actor) -> InternshipState:
+    """Send the workflow ops' `retry_payment` signal if a refused payment waits for it (409
+    otherwise); returns the internship as it stands once the signal is in."""
+    state = await read(client, internship_id, by)
+    if by.role != Role.OPS:
+        raise ApiError(403, "forbidden", "Only ops may retry a refused payment")
+    if not rulebook.may_retry_payment(state, by):
+        raise _nothing_to_retry(state, by)
+    try:
+        await handle(client, internship_id).signal(InternshipWorkflow.retry_payment, by)
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        # It finished in the meantime: nothing waits for a retry any more.
+        raise _nothing_to_retry(await read(client, internship_id, by), by) from err
+    return await read(client, internship_id, by)
+
+
+def _nothing_to_retry(state: InternshipState, by: Actor) -> ApiError:
+    return ApiError(
+        409,
+        "invalid_stage",
+        f"No refused payment waits for a retry: the internship is {state.stage.value}",
+        {
+            "stage": state.stage.value,
+            "allowed_actions": [a.value for a in rulebook.allowed_actions(state, by)],
+        },
+    )

@@ -103,10 +103,15 @@ PaymentMethodId = Annotated[
 ]
 
 
-class EmployerIn(Strict):
+class EmployerProfileIn(Strict):
+    """What the sign-up page asks; the card follows through Stripe Checkout."""
+
     name: Name
     email: EmailStr
     company: Name
+
+
+class EmployerIn(EmployerProfileIn):
     payment_method: PaymentMethodId
 
 

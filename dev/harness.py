@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import re
 import socket
 import sys
 import threading
@@ -94,6 +95,16 @@ class Inbox:
         """(event kind, recipient role) of every email about one internship, in arrival order."""
         return [_kind(m) for m in self.about(internship_id)]
 
+    async def wait_to(self, address: str, kind: str, after: int = 0) -> EmailMessage:
+        """The next email of a kind to one address, beyond the first `after` such emails."""
+
+        async def arrived() -> EmailMessage | None:
+            with self._lock:
+                found = [m for m in self.messages if m["To"] == address and _kind(m)[0] == kind]
+            return found[after] if len(found) > after else None
+
+        return await eventually(arrived)
+
     async def wait_for(self, internship_id: str, kind: str, count: int = 1) -> list[EmailMessage]:
         """Delivery is asynchronous (the worker's outbox relay): wait for `count` emails of a
         kind."""
@@ -129,3 +140,10 @@ def complete_onboarding(url: str) -> None:
     response = httpx.post(url)
     if response.status_code not in (200, 303):
         raise RuntimeError(f"onboarding failed: {response.status_code} {response.text}")
+
+
+def links_in(message: EmailMessage) -> list[str]:
+    """Every link of an email's plain-text part, in order."""
+    part = message.get_body(preferencelist=("plain",))
+    text = part.get_content() if part is not None else ""
+    return re.findall(r"https?://[^\s<>\"')]+", text)

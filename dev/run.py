@@ -312,12 +312,13 @@ def main() -> None:
             f"""
   Micro-internships is running (TIME_SCALE={settings.time_scale:g}); Ctrl-C stops everything.
 
+    Web app        {api}/        (sign in with your email: the link is printed here)
     API            {api}        (OpenAPI: {api}/docs)
     Temporal UI    {ui}   (gRPC {settings.temporal_address})
     Stripe (local) {settings.stripe_api_base}
     SMTP sink      {settings.smtp_host}:{settings.smtp_port}  (emails saved in {DATA / "mail"})
     Database       {env["DATABASE_URL"]}
-    Ops token      {settings.ops_api_token}
+    Ops token      {settings.ops_api_token}   (ops sign in on the web as {settings.ops_email})
 """,
             flush=True,
         )

@@ -1,4 +1,5 @@
-"""A local SMTP sink for development: keeps every email as a .eml file and prints a line.
+"""A local SMTP sink for development: keeps every email as a .eml file and prints a line (and
+the sign-in link of a sign-in email, to open in the browser).
 
 `python -m dev.smtp_sink --port 1025 --dir data/mail`
 """
@@ -30,6 +31,11 @@ class MailDir:
         path = self.folder / f"{self.count:05d}-{slug}.eml"
         path.write_bytes(envelope.content)
         print(f"mail  to {msg['To']}: {msg['Subject']}  ({path})", flush=True)
+        # Signing in to the pages locally: the link is right here, no mail client needed.
+        body = msg.get_body(preferencelist=("plain",))
+        text = body.get_content() if body is not None else ""
+        for link in re.findall(r"https?://\S+/sign-in/\S+", text):
+            print(f"      sign-in link: {link}", flush=True)
         return "250 Message accepted for delivery"
 
 

@@ -71,6 +71,23 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Skipped browser tests are said loudly, at the end where nobody misses it."""
+    skipped = [
+        r for r in terminalreporter.stats.get("skipped", []) if "test_web_browser" in r.nodeid
+    ]
+    if skipped:
+        terminalreporter.write_sep(
+            "!", f"{len(skipped)} BROWSER TEST(S) SKIPPED: Chromium not found", red=True
+        )
+        terminalreporter.write_line(
+            "Install it (apt-get install -y chromium) or set CHROMIUM=/path/to/chromium; "
+            "the pages were NOT tested in a browser.",
+            red=True,
+            bold=True,
+        )
+
+
 @pytest.fixture(scope="session")
 def ports() -> dict[str, int]:
     return {"api": free_port(), "stripe": free_port(), "smtp": free_port()}

@@ -159,6 +159,10 @@ def test_run_starts_the_whole_service_and_stops_it_within_5s(
         for port in run.ports.values():
             assert f":{port}" in text, f"port {port} not announced:\n{text}"
         assert run.health() == HEALTHY
+        # The web app is where the banner says, and its start page is a page.
+        web = run.wait_for(r"Web app\s+(\S+)", 0).group(1)
+        home = httpx.get(web, timeout=10)
+        assert home.status_code == 200 and "Short, paid projects" in home.text
         assert all(listening(run.ports[name]) for name in ("ui", "stripe", "smtp"))
         pids = run.pids()
         assert set(pids) == CHILDREN and all(alive(pid) for pid in pids.values())

@@ -26,6 +26,8 @@ from jinja2 import (
 )
 from markupsafe import escape
 
+from core.internship import Role
+
 # Pure rendering from this checkout's templates: no server, no database.
 pytestmark = pytest.mark.unit
 
@@ -315,12 +317,29 @@ def check_html(html: str) -> _HtmlChecker:
     return checker
 
 
+# Emails about an account rather than an internship (their own layout and context).
+ACCOUNT_EMAILS = {"sign_in"}
+
+
 def template_events(ext: str) -> set[str]:
     return {
         p.stem
         for p in EMAIL_DIR.glob(f"*.{ext}")
-        if p.stem != "base" and not p.name.startswith("_")
+        if p.stem != "base" and not p.name.startswith("_") and p.stem not in ACCOUNT_EMAILS
     }
+
+
+def test_sign_in_email_has_the_link_its_lifetime_and_escapes_the_name() -> None:
+    from api.web.accounts import sign_in_email
+    from api.web.session import Account
+
+    url = "http://127.0.0.1:8000/sign-in/abc123"
+    account = Account(Role.EMPLOYER, "e1", "<b>Ann</b>", "ann@example.com")
+    email = sign_in_email(account, url, 15)
+    assert email.subject == "Your sign-in link for Micro-internships"
+    assert url in email.text and "15 minutes" in email.text and "<b>Ann</b>" in email.text
+    assert f'href="{url}"' in email.html and "&lt;b&gt;Ann&lt;/b&gt;" in email.html
+    check_html(email.html)
 
 
 def test_every_event_has_a_text_and_an_html_template() -> None:

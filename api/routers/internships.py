@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 from sqlalchemy import and_, or_, select
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api import lifecycle, queries, schemas
 from api.deps import (
@@ -37,8 +35,6 @@ from core.db import Internship, InternshipSkill
 from core.internship import (
     Action,
     Actor,
-    InternshipState,
-    Posting,
     Role,
     Stage,
 )
@@ -59,42 +55,10 @@ async def post_internship(
     client: TemporalDep,
     key: KeyDep,
 ) -> Detail:
-    floor = body.estimated_hours * settings.min_hourly_fee_cents
-    if body.fee_cents < floor:
-        raise ApiError(
-            422,
-            "invalid_request",
-            f"fee_cents must be at least {floor} ({settings.min_hourly_fee_cents} per "
-            f"estimated hour for {body.estimated_hours} hours)",
-            {"field": "fee_cents"},
-        )
     # A retried posting (same idempotency key) names the same workflow, so it starts once.
-    internship_id = _id_for(employer.id, key) if key else new_id()
-    posting = Posting(
-        internship_id=internship_id,
-        employer_id=employer.id,
-        company=employer.company,
-        title=body.title,
-        description=body.description,
-        category=body.category,
-        skills=body.skills,
-        estimated_hours=body.estimated_hours,
-        fee_cents=body.fee_cents,
-        currency=body.currency,
-        duration_days=body.duration_days,
-        policy=settings.policy(),
-    )
-    by = Actor(Role.EMPLOYER, employer.id)
-    try:
-        await lifecycle.start_internship(client, posting, settings.task_queue)
-    except WorkflowAlreadyStartedError:  # the first try started it, then lost its answer
-        return internship_detail(await lifecycle.read(client, internship_id, by), by)
-    state = InternshipState(posting=posting, stage=Stage.POSTED, posted_at=datetime.now(UTC))
-    return internship_detail(state, by)
-
-
-def _id_for(employer_id: str, key: str) -> str:
-    return hashlib.sha256(f"{employer_id}:{key}".encode()).hexdigest()[:16]
+    internship_id = lifecycle.posting_id(employer.id, key) if key else new_id()
+    state = await lifecycle.post(client, settings, employer, body, internship_id)
+    return internship_detail(state, Actor(Role.EMPLOYER, employer.id))
 
 
 def _cursor(value: str | None) -> tuple[datetime, str] | None:

@@ -15,8 +15,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from temporalio.api.common.v1 import Payloads
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from api import lifecycle, schemas
 from api.deps import (
@@ -32,10 +30,8 @@ from api.deps import (
 from api.errors import ApiError
 from api.presenters import internship_detail
 from api.routers.internships import InternshipId
-from core import rulebook
 from core.db import Internship, OutboxEmail
-from core.internship import TERMINAL_STAGES, Actor, InternshipState, Role
-from workflows.internship import InternshipWorkflow
+from core.internship import TERMINAL_STAGES
 
 router = APIRouter(tags=["ops"])
 
@@ -81,37 +77,7 @@ async def payment_retry(
 ) -> schemas.InternshipDetail:
     """Accepted: the workflow tries the money again under a fresh idempotency key; the
     internship's timeline shows the retry, then the payment or another refusal."""
-    return internship_detail(await retry_payment(client, internship_id, ops), ops)
-
-
-async def retry_payment(client: Client, internship_id: str, by: Actor) -> InternshipState:
-    """Send the workflow ops' `retry_payment` signal if a refused payment waits for it (409
-    otherwise); returns the internship as it stands once the signal is in."""
-    state = await lifecycle.read(client, internship_id, by)
-    if by.role != Role.OPS:
-        raise ApiError(403, "forbidden", "Only ops may retry a refused payment")
-    if not rulebook.may_retry_payment(state, by):
-        raise _nothing_to_retry(state, by)
-    try:
-        await lifecycle.handle(client, internship_id).signal(InternshipWorkflow.retry_payment, by)
-    except RPCError as err:
-        if err.status != RPCStatusCode.NOT_FOUND:
-            raise
-        # It finished in the meantime: nothing waits for a retry any more.
-        raise _nothing_to_retry(await lifecycle.read(client, internship_id, by), by) from err
-    return await lifecycle.read(client, internship_id, by)
-
-
-def _nothing_to_retry(state: InternshipState, by: Actor) -> ApiError:
-    return ApiError(
-        409,
-        "invalid_stage",
-        f"No refused payment waits for a retry: the internship is {state.stage.value}",
-        {
-            "stage": state.stage.value,
-            "allowed_actions": [a.value for a in rulebook.allowed_actions(state, by)],
-        },
-    )
+    return internship_detail(await lifecycle.retry_payment(client, internship_id, ops), ops)
 
 
 def _ping(sessions: sessionmaker) -> None:

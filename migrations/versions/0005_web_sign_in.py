@@ -35,9 +35,7 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("internships", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column(
-                "payment_refused", sa.Boolean(), nullable=False, server_default=sa.false()
-            )
+            sa.Column("payment_refused", sa.Boolean(), nullable=False, server_default=sa.false())
         )
 
 

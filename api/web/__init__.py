@@ -1,0 +1,46 @@
+"""The web pages, served by the API's app beside /v1: server-rendered, working without
+JavaScript, on the same rulebook and workflow updates as the API."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from api.web import accounts, pages, session
+from api.web.render import STATIC, error_page, page
+from core.settings import Settings
+
+# Two weeks: then the email link again.
+SESSION_SECONDS = 14 * 24 * 3600
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.session_secret,
+        session_cookie="session",
+        max_age=SESSION_SECONDS,
+        same_site="lax",
+        https_only=settings.public_base_url.startswith("https://"),
+    )
+    app.state.error_page = error_page
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(accounts.router)
+    app.include_router(pages.router)
+
+    @app.exception_handler(session.SignInRequired)
+    async def _sign_in_first(_: Request, exc: session.SignInRequired) -> Response:
+        return RedirectResponse(session.sign_in_url(exc.back_to), status_code=303)
+
+    @app.exception_handler(session.CsrfRejected)
+    async def _stale_form(request: Request, _: session.CsrfRejected) -> HTMLResponse:
+        return page(
+            request,
+            "error.html",
+            None,
+            403,
+            title="This form has expired",
+            message="Go back, reload the page and send the form again.",
+        )

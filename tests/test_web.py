@@ -1,0 +1,274 @@
+"""The pages over real HTTP (no browser): sign-in by email link, the guards on forms, pages
+showing only what the rulebook allows, and refusals as messages on the page.
+
+The whole journey in a real browser is tests/test_web_browser.py.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+from sqlalchemy import update
+from sqlalchemy.orm import sessionmaker
+
+from core.accounts import sign_up_employer, sign_up_launcher
+from core.db import SignInLink, utcnow
+from core.settings import Settings
+from core.stripe_api import stripe_client
+from dev.harness import Inbox, complete_onboarding, links_in
+from tests.conftest import Api, unique_email
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    found = CSRF.search(html)
+    assert found, "the page has no form with a CSRF token"
+    return found.group(1)
+
+
+class Browser:
+    """An HTTP client that keeps its cookies and sends forms as a browser does."""
+
+    def __init__(self, api: Api) -> None:
+        self.http = httpx.AsyncClient(base_url=api.url, timeout=30)
+
+    async def get(self, path: str) -> httpx.Response:
+        return await self.http.get(path)
+
+    async def submit(self, page: str, action: str, **fields: Any) -> httpx.Response:
+        """Open `page`, then post one of its forms to `action` with this session's token."""
+        token = csrf_of((await self.http.get(page)).text)
+        data = {"csrf_token": token, "form_key": f"k{id(fields)}{len(fields)}", **fields}
+        return await self.http.post(action, data=data)
+
+    async def sign_in(
+        self, inbox: Inbox, email: str, after: int = 0, back_to: str = "/dashboard"
+    ) -> str:
+        """The whole email-link sign-in (`after`: sign-in emails this address had before);
+        returns the path it lands on."""
+        sent = await self.submit("/sign-in", "/sign-in", email=email, next=back_to)
+        assert sent.status_code == 200 and "Check your email" in sent.text
+        message = await inbox.wait_to(email, "sign_in", after)
+        link = next(u for u in links_in(message) if "/sign-in/" in u)
+        path = httpx.URL(link).path
+        confirm = await self.get(path)
+        assert confirm.status_code == 200 and "Sign in" in confirm.text
+        signed = await self.http.post(path, data={"csrf_token": csrf_of(confirm.text)})
+        assert signed.status_code == 303, signed.text
+        return signed.headers["location"]
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def employer_account(sessions: sessionmaker, settings: Settings) -> tuple[str, str]:
+    email = unique_email("web-emp")
+    e, _ = sign_up_employer(
+        sessions,
+        stripe_client(settings),
+        name="Erin Employer",
+        email=email,
+        company="Northwind",
+        payment_method="pm_card_visa",
+    )
+    return e.id, email
+
+
+def launcher_account(
+    sessions: sessionmaker, settings: Settings, skills: list[str] | None = None
+) -> tuple[str, str]:
+    email = unique_email("web-lnc")
+    launcher, _, url = sign_up_launcher(
+        sessions,
+        stripe_client(settings),
+        name="Lee Launcher",
+        email=email,
+        skills=skills or ["research"],
+        public_base_url=settings.public_base_url,
+    )
+    complete_onboarding(url)
+    return launcher.id, email
+
+
+POSTING = {
+    "title": "Market research on pet food",
+    "description": "A 10-page summary of the market.",
+    "category": "marketing",
+    "skills": "research, writing",
+    "estimated_hours": "10",
+    "duration_days": "14",
+    "fee": "400",
+    "currency": "usd",
+}
+
+
+async def test_sign_in_link_works_once_and_opening_it_spends_nothing(
+    api: Api, sessions: sessionmaker, settings: Settings, inbox: Inbox
+) -> None:
+    _, email = employer_account(sessions, settings)
+    browser = Browser(api)
+    sent = await browser.submit("/sign-in", "/sign-in", email=email, next="/internships/new")
+    assert "Check your email" in sent.text
+    message = await inbox.wait_to(email, "sign_in")
+    text = message.get_body(preferencelist=("plain",))
+    assert text is not None and "15 minutes" in text.get_content()
+    path = httpx.URL(next(u for u in links_in(message) if "/sign-in/" in u)).path
+    # A mail scanner opening the link twice: a page with a button, nothing spent.
+    for _ in range(2):
+        opened = await browser.get(path)
+        assert opened.status_code == 200 and "Press the button to sign in" in opened.text
+    signed = await browser.http.post(path, data={"csrf_token": csrf_of(opened.text)})
+    assert signed.status_code == 303 and signed.headers["location"] == "/internships/new"
+    cookie = signed.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+    assert (await browser.get("/internships/new")).status_code == 200
+    # Spent: a second use is refused, with a way to get a new link.
+    again = await Browser(api).get(path)
+    assert again.status_code == 410 and "This link has expired" in again.text
+    await browser.aclose()
+
+
+async def test_an_expired_link_is_refused(
+    api: Api, sessions: sessionmaker, settings: Settings, inbox: Inbox
+) -> None:
+    _, email = launcher_account(sessions, settings)
+    browser = Browser(api)
+    await browser.submit("/sign-in", "/sign-in", email=email)
+    message = await inbox.wait_to(email, "sign_in")
+    path = httpx.URL(next(u for u in links_in(message) if "/sign-in/" in u)).path
+    with sessions.begin() as db:  # 16 minutes later
+        db.execute(update(SignInLink).values(expires_at=utcnow()))
+    opened = await browser.get(path)
+    assert opened.status_code == 410
+    token = csrf_of((await browser.get("/sign-in")).text)
+    posted = await browser.http.post(path, data={"csrf_token": token})
+    assert posted.status_code == 410 and "This link has expired" in posted.text
+    assert (await browser.get("/dashboard")).status_code == 303  # still signed out
+    await browser.aclose()
+
+
+async def test_unknown_address_gets_the_same_answer_and_no_email(api: Api, inbox: Inbox) -> None:
+    browser = Browser(api)
+    email = unique_email("nobody")
+    sent = await browser.submit("/sign-in", "/sign-in", email=email)
+    assert sent.status_code == 200 and "Check your email" in sent.text
+    assert not [m for m in inbox.messages if m["To"] == email]
+    bad = await browser.submit("/sign-in", "/sign-in", email="not an address")
+    assert bad.status_code == 422 and "Enter the email address" in bad.text
+    await browser.aclose()
+
+
+async def test_forms_without_the_session_token_are_refused(api: Api) -> None:
+    browser = Browser(api)
+    await browser.get("/sign-in")
+    forged = await browser.http.post("/sign-in", data={"email": "a@example.com"})
+    assert forged.status_code == 403 and "This form has expired" in forged.text
+    await browser.aclose()
+
+
+async def test_an_email_link_leads_through_sign_in_and_back(
+    api: Api, sessions: sessionmaker, settings: Settings, inbox: Inbox
+) -> None:
+    employer_id, email = employer_account(sessions, settings)
+    browser = Browser(api)
+    landed = await browser.sign_in(inbox, email)
+    assert landed == "/dashboard"
+    posted = await browser.submit("/internships/new", "/internships/new", **POSTING)
+    assert posted.status_code == 303
+    page = posted.headers["location"]
+    internship_id = page.rsplit("/", 1)[1]
+    # What the employer is emailed about links to that page; opened signed out, it asks for
+    # sign-in and then returns there.
+    stranger = Browser(api)
+    opened = await stranger.get(page)
+    assert opened.status_code == 303
+    assert opened.headers["location"] == f"/sign-in?next=/internships/{internship_id}"
+    assert await stranger.sign_in(inbox, email, after=1, back_to=page) == page
+    shown = await stranger.get(page)
+    assert shown.status_code == 200 and "Market research on pet food" in shown.text
+    await browser.aclose()
+    await stranger.aclose()
+
+
+async def test_posting_form_shows_what_to_fix_beside_each_field(
+    api: Api, sessions: sessionmaker, settings: Settings, inbox: Inbox
+) -> None:
+    _, email = employer_account(sessions, settings)
+    browser = Browser(api)
+    await browser.sign_in(inbox, email)
+    cheap = await browser.submit(
+        "/internships/new", "/internships/new", **{**POSTING, "fee": "100", "title": " "}
+    )
+    assert cheap.status_code == 422
+    assert 'id="f-title-error"' in cheap.text  # beside the title
+    bad_fee = await browser.submit(
+        "/internships/new", "/internships/new", **{**POSTING, "fee": "ten dollars"}
+    )
+    assert bad_fee.status_code == 422 and "Enter the fee" in bad_fee.text
+    floor = await browser.submit(
+        "/internships/new", "/internships/new", **{**POSTING, "fee": "150"}
+    )
+    assert (
+        floor.status_code == 422 and "at least" in floor.text and 'id="f-fee-error"' in floor.text
+    )
+    assert "Market research on pet food" in floor.text  # what was typed is kept
+    await browser.aclose()
+
+
+async def test_pages_offer_only_what_the_rulebook_allows_and_the_loser_of_a_race_is_told(
+    api: Api, sessions: sessionmaker, settings: Settings, inbox: Inbox
+) -> None:
+    _, employer_email = employer_account(sessions, settings)
+    employer = Browser(api)
+    await employer.sign_in(inbox, employer_email)
+    page = (await employer.submit("/internships/new", "/internships/new", **POSTING)).headers[
+        "location"
+    ]
+    launchers = [launcher_account(sessions, settings) for _ in range(2)]
+    for _, email in launchers:
+        launcher = Browser(api)
+        await launcher.sign_in(inbox, email)
+        shown = (await launcher.get(page)).text
+        assert "Send my application" in shown and "Kick off" not in shown
+        applied = await launcher.submit(page, f"{page}/applications", pitch="I research well.")
+        assert applied.status_code == 303
+        after = (await launcher.get(page)).text
+        assert "Your application is in" in after and "Send my application" not in after
+        await launcher.aclose()
+    own = (await employer.get(page)).text
+    assert "Send my application" not in own and own.count("Select Lee Launcher") == 2
+    # Two tabs of the same employer: the first selection wins; the second tab is told why,
+    # on the page as it is now.
+    token = csrf_of(own)
+    first = await employer.http.post(
+        f"{page}/selection",
+        data={"csrf_token": token, "form_key": "tab1", "launcher_id": launchers[0][0]},
+    )
+    second = await employer.http.post(
+        f"{page}/selection",
+        data={"csrf_token": token, "form_key": "tab2", "launcher_id": launchers[1][0]},
+    )
+    assert first.status_code == second.status_code == 303
+    now = (await employer.get(page)).text
+    assert 'class="flash error"' in now and "matched" in now
+    assert "Launcher selected" in now and "Charge $400.00 and kick off" in now
+    # The same form sent twice (a double click) acts once: no second message of refusal.
+    again = await employer.http.post(
+        f"{page}/selection",
+        data={"csrf_token": token, "form_key": "tab1", "launcher_id": launchers[0][0]},
+    )
+    assert again.status_code == 303
+    assert 'class="flash error"' not in (await employer.get(page)).text
+    await employer.aclose()
+
+
+async def test_the_json_api_and_its_errors_are_unchanged_beside_the_pages(api: Api) -> None:
+    answer = await api.http.get("/v1/internships")
+    assert answer.status_code == 401 and answer.json()["error"]["code"] == "unauthorized"
+    missing = await api.http.get("/v1/nothing-here")
+    assert missing.status_code == 404 and "error" in missing.json()
+    page = await api.http.get("/nothing-here")
+    assert page.status_code == 404 and "text/html" in page.headers["content-type"]
