@@ -50,6 +50,18 @@ DONE = {
 }
 
 
+# The dashboards' sections, by stage.
+GROUPS = [
+    ("Open for applications", {Stage.POSTED}),
+    (
+        "Under way",
+        {Stage.MATCHED, Stage.IN_PROGRESS, Stage.IN_REVIEW, Stage.APPROVED, Stage.SETTLING},
+    ),
+    ("Paid, awaiting ratings", {Stage.PAID}),
+    ("Finished", set(TERMINAL_STAGES)),
+]
+
+
 def _needs(row: Internship, actor: Actor, applicants: int) -> str | None:
     """What this internship waits for from the viewer, if anything (their to-do line)."""
     stage = Stage(row.stage)
@@ -122,13 +134,16 @@ def dashboard(request: Request, viewer: Viewer, sessions: SessionsDep) -> Respon
             ).all()
             extra["recommended"] = queries.recommendations(db, viewer.launcher, 3)
     items = [(r, _needs(r, viewer.actor, counts.get(r.id, 0)), counts.get(r.id, 0)) for r in rows]
-    todo = [i for i in items if i[1]]
+    groups = [
+        (title, [i for i in items if Stage(i[0].stage) in stages]) for title, stages in GROUPS
+    ]
     return page(
         request,
         f"dashboard_{viewer.actor.role.value}.html",
         viewer,
-        todo=todo,
+        todo=[i for i in items if i[1]],
         items=items,
+        groups=[(title, found) for title, found in groups if found],
         **extra,
     )
 
