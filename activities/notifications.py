@@ -61,6 +61,8 @@ def internship_context(
         "fee": format_money(fee_cents, currency),
         "due_at": when(due_at),
         "url": f"{public_base_url.rstrip('/')}/internships/{internship_id}",
+        # Stripe's onboarding links expire within minutes; the payouts page makes a fresh one.
+        "payouts_url": f"{public_base_url.rstrip('/')}/payouts",
     }
 
 

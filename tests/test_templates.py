@@ -4,7 +4,8 @@ documented context, under the same Jinja environment the mailer uses.
 The context given to templates is::
 
     recipient  {"name", "role"}                      role: employer | launcher | ops
-    internship {"id", "title", "company", "category", "stage", "fee", "due_at", "url"}
+    internship {"id", "title", "company", "category", "stage", "fee", "due_at", "url",
+                "payouts_url"}
     event      {"kind", "actor", "at"}
     details    event-specific, see CONTRACT (optional keys must be read with details.get(...))
 """
@@ -75,7 +76,9 @@ REMINDER_REASONS = (
     "payout_onboarding",
 )
 RECIPIENT_KEYS = frozenset({"name", "role"})
-INTERNSHIP_KEYS = frozenset({"id", "title", "company", "category", "stage", "fee", "due_at", "url"})
+INTERNSHIP_KEYS = frozenset(
+    {"id", "title", "company", "category", "stage", "fee", "due_at", "url", "payouts_url"}
+)
 EVENT_KEYS = frozenset({"kind", "actor", "at"})
 
 XSS = "<script>alert(1)</script>"
@@ -83,6 +86,7 @@ TITLE = "Brand audit & launch plan"
 DUE_AT = "2026-12-03 17:00 UTC"
 INTERNSHIP_URL = "https://api.example.com/internships/int_123"
 ONBOARDING_URL = "https://connect.example.com/onboarding/acct_123"
+PAYOUTS_URL = "https://api.example.com/payouts"
 LAUNCHER_NAME = f"Ada Lovelace {XSS}"
 PITCH = f"I ran social media for my campus club.\nHappy to start Monday! {XSS}"
 NOTE = f"Deck and summary attached. {XSS}"
@@ -148,6 +152,7 @@ def build_context(
                 "fee": "$400.00",
                 "due_at": due_at,
                 "url": INTERNSHIP_URL,
+                "payouts_url": PAYOUTS_URL,
             },
             INTERNSHIP_KEYS,
         ),
@@ -449,15 +454,17 @@ def test_overdue_tone_differs_per_role() -> None:
 
 
 @pytest.mark.parametrize("event", ["reminder", "payout_waiting"])
-def test_onboarding_link_used_when_given(event: str) -> None:
+def test_payout_set_up_links_to_the_payouts_page_not_to_an_expiring_stripe_link(
+    event: str,
+) -> None:
     env = make_env()
     base = {"reason": "payout_onboarding"} if event == "reminder" else {}
     with_url = build_context(
         event, "launcher", "system", {**base, "onboarding_url": ONBOARDING_URL}
     )
     _, text, html = render(env, event, with_url)
-    assert ONBOARDING_URL in text
-    assert f'href="{ONBOARDING_URL}"' in html
+    assert PAYOUTS_URL in text and f'href="{PAYOUTS_URL}"' in html
+    assert ONBOARDING_URL not in text + html
 
     _, text, html = render(env, event, build_context(event, "launcher", "system", base))
     assert ONBOARDING_URL not in text + html
