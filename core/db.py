@@ -214,6 +214,9 @@ class SignInLink(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    # The links an account has outstanding (at most a few at once).
+    __table_args__ = (Index("ix_sign_in_links_account", "role", "account_id"),)
+
 
 class StripeEvent(Base):
     """Webhook events already handled (Stripe delivers at least once)."""

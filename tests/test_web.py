@@ -10,9 +10,10 @@ import re
 from typing import Any
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import sessionmaker
 
+from api.web.session import MAX_OPEN_LINKS
 from core.accounts import sign_up_employer, sign_up_launcher
 from core.db import SignInLink, utcnow
 from core.settings import Settings
@@ -272,3 +273,19 @@ async def test_the_json_api_and_its_errors_are_unchanged_beside_the_pages(api: A
     assert missing.status_code == 404 and "error" in missing.json()
     page = await api.http.get("/nothing-here")
     assert page.status_code == 404 and "text/html" in page.headers["content-type"]
+
+
+async def test_asking_again_and_again_cannot_flood_an_inbox(
+    api: Api, sessions: sessionmaker, settings: Settings, inbox: Inbox
+) -> None:
+    _, email = employer_account(sessions, settings)
+    browser = Browser(api)
+    for _ in range(MAX_OPEN_LINKS + 2):
+        sent = await browser.submit("/sign-in", "/sign-in", email=email)
+        assert sent.status_code == 200 and "Check your email" in sent.text
+    await inbox.wait_to(email, "sign_in", MAX_OPEN_LINKS - 1)
+    with sessions() as db:
+        links = db.scalar(select(func.count()).select_from(SignInLink))
+    assert links is not None and links >= MAX_OPEN_LINKS
+    assert len([m for m in inbox.messages if m["To"] == email]) == MAX_OPEN_LINKS
+    await browser.aclose()

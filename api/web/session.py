@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, Request
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import sessionmaker
 
 from api.deps import Caller, get_sessions, get_settings
@@ -160,15 +160,33 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def send_sign_in_link(request: Request, account: Account, next_path: str, render: Any) -> None:
+# Links an account may have outstanding at once: asking again and again (or someone else asking
+# for your address) can't flood an inbox.
+MAX_OPEN_LINKS = 5
+
+
+def send_sign_in_link(request: Request, account: Account, next_path: str, render: Any) -> bool:
     """Store a new link and queue its email in the outbox (the worker's relay sends it, so
-    the page never waits on SMTP). `render(account, url, minutes)` gives the email."""
+    the page never waits on SMTP). `render(account, url, minutes)` gives the email. False if
+    the account has MAX_OPEN_LINKS unexpired links already (none is sent)."""
     settings = get_settings(request)
     token = secrets.token_urlsafe(32)
     digest = _hash(token)
     url = f"{settings.public_base_url.rstrip('/')}/sign-in/{token}"
     email = render(account, url, settings.sign_in_link_minutes)
     with get_sessions(request).begin() as db:
+        open_links = db.scalar(
+            select(func.count())
+            .select_from(SignInLink)
+            .where(
+                SignInLink.role == account.role.value,
+                SignInLink.account_id == account.id,
+                SignInLink.used_at.is_(None),
+                SignInLink.expires_at > utcnow(),
+            )
+        )
+        if (open_links or 0) >= MAX_OPEN_LINKS:
+            return False
         db.add(
             SignInLink(
                 token_hash=digest,
@@ -192,6 +210,7 @@ def send_sign_in_link(request: Request, account: Account, next_path: str, render
                 html_body=email.html,
             )
         )
+    return True
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("sign_in_links", schema=None) as batch_op:
         batch_op.create_index("ix_sign_in_links_expires_at", ["expires_at"], unique=False)
+        batch_op.create_index("ix_sign_in_links_account", ["role", "account_id"], unique=False)
     with op.batch_alter_table("employers", schema=None) as batch_op:
         batch_op.alter_column(
             "stripe_payment_method", existing_type=sa.String(length=64), nullable=True
