@@ -1,5 +1,5 @@
 """Scale: the worker's resident memory with many open internships waiting on their timers, and
-the list endpoint's latency over as many projection rows.
+the list endpoint's latency over as many projection rows; at 1,000, the pages (`bench/web.py`).
 
 On a database of its own, internships are started straight through the client (as
 `POST /v1/internships` starts them, many at once) until 1,000 are open, then 10,000. At each
@@ -14,6 +14,7 @@ import statistics
 import time
 
 from api.lifecycle import start_internship
+from bench import web
 from bench.lifecycle import Pair, sign_up
 from bench.stack import OPS_TOKEN, Service, Stack, service, sqlite_url
 from core.accounts import new_id
@@ -100,12 +101,15 @@ async def measure(
             )
             rss[size] = svc.worker.rss_mb()
             lists[size] = {name: await list_p50_ms(svc, p) for name, p in FILTERS.items()}
+            if size == small:  # the pages, with 1,000 internships in the database
+                pages = await web.measure(svc, employer.employer_id)
     out: dict[str, object] = {
         "worker_cached_workflows": cached,
         f"worker_rss_mb_{kilo(small)}": round(rss[small], 1),
         f"worker_rss_mb_{kilo(large)}": round(rss[large], 1),
         "worker_rss_ratio": round(rss[large] / rss[small], 3),
     }
+    out.update(pages)
     ratios = {name: lists[large][name] / lists[small][name] for name in FILTERS}
     out["list_p50_ratio"] = round(max(ratios.values()), 3)
     for name in FILTERS:
