@@ -143,9 +143,11 @@ def install(app: FastAPI) -> None:
         return JSONResponse(error_body(exc.code, exc.message, exc.details), exc.status, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         problems = [_problem(e) for e in exc.errors()]
         summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
+        if page := _page(request, 422, f"This address or form can't be used: {summary}"):
+            return page
         return JSONResponse(
             error_body("invalid_request", f"Invalid request: {summary}", {"errors": problems}), 422
         )

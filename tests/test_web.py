@@ -289,3 +289,27 @@ async def test_asking_again_and_again_cannot_flood_an_inbox(
     assert links is not None and links >= MAX_OPEN_LINKS
     assert len([m for m in inbox.messages if m["To"] == email]) == MAX_OPEN_LINKS
     await browser.aclose()
+
+
+async def test_what_is_not_yours_is_a_page_saying_so_never_json(
+    api: Api, sessions: sessionmaker, settings: Settings, inbox: Inbox
+) -> None:
+    _, owner_email = employer_account(sessions, settings)
+    _, other_email = employer_account(sessions, settings)
+    owner, other = Browser(api), Browser(api)
+    await owner.sign_in(inbox, owner_email)
+    page = (await owner.submit("/internships/new", "/internships/new", **POSTING)).headers[
+        "location"
+    ]
+    await other.sign_in(inbox, other_email)
+    hidden = await other.get(page)
+    assert hidden.status_code == 404 and "text/html" in hidden.headers["content-type"]
+    assert "Not found" in hidden.text
+    # Acting on it is the same 404 page, and nothing happens.
+    cancelled = await other.submit("/dashboard", f"{page}/cancellation", reason="mine now")
+    assert cancelled.status_code == 404 and "Not found" in cancelled.text
+    assert "Open for applications" in (await owner.get(page)).text
+    nonsense = await other.submit("/dashboard", f"{page}/teleport")
+    assert nonsense.status_code == 422 and "text/html" in nonsense.headers["content-type"]
+    await owner.aclose()
+    await other.aclose()

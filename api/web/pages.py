@@ -50,6 +50,9 @@ DONE = {
 }
 
 
+# The newest internships a dashboard shows (the JSON list pages through all of them).
+DASHBOARD_ROWS = 500
+
 # The dashboards' sections, by stage.
 GROUPS = [
     ("Open for applications", {Stage.POSTED}),
@@ -116,13 +119,11 @@ def home(request: Request, viewer: MaybeViewer) -> Response:
 def dashboard(request: Request, viewer: Viewer, sessions: SessionsDep) -> Response:
     if viewer.actor.role == Role.OPS:
         return redirect("/ops")
+    mine = select(Internship).where(queries.visible_to(viewer.actor))
+    if viewer.launcher is not None:  # their work; open postings are on /postings
+        mine = mine.where(Internship.launcher_id == viewer.launcher.id)
     with sessions() as db:
-        rows = db.scalars(
-            select(Internship)
-            .where(queries.visible_to(viewer.actor), _mine(viewer))
-            .order_by(Internship.posted_at.desc())
-            .limit(500)
-        ).all()
+        rows = db.scalars(mine.order_by(Internship.posted_at.desc()).limit(DASHBOARD_ROWS)).all()
         counts = _applicant_counts(db, [r.id for r in rows])
         extra: dict[str, Any] = {}
         if viewer.launcher is not None:
@@ -146,13 +147,6 @@ def dashboard(request: Request, viewer: Viewer, sessions: SessionsDep) -> Respon
         groups=[(title, found) for title, found in groups if found],
         **extra,
     )
-
-
-def _mine(viewer: Caller) -> Any:
-    """A launcher's dashboard shows their work, not every open posting (that's /postings)."""
-    if viewer.launcher is not None:
-        return Internship.launcher_id == viewer.launcher.id
-    return Internship.id.is_not(None)
 
 
 @router.get("/postings", response_class=HTMLResponse)
