@@ -17,7 +17,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from core import errors
+from core import errors, search_attributes
 from core.db import SENT, Internship, OutboxEmail, TimelineEvent
 from core.internship import (
     Actor,
@@ -339,6 +339,9 @@ async def test_payout_waits_for_onboarding_with_reminders(world: World) -> None:
     iid = s.posting.internship_id
     assert s.stage == Stage.APPROVED and transfers(world, iid) == []
     [waiting] = await world.inbox.wait_for(iid, "payout_waiting")
+    # Waiting, it is findable as approved (the approval's upsert is made only when it waits).
+    described = await h.describe()
+    assert described.typed_search_attributes.get(search_attributes.STAGE) == "approved"
     # Approved work is owed: not even ops can cancel it into a refund now.
     err = await rejected(h.execute_update(InternshipWorkflow.cancel, Cancellation(OPS, "x")))
     assert err.type == errors.CONFLICT

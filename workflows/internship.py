@@ -54,6 +54,9 @@ RESOLUTION_SETTLES = "resolution-settles-before-resolved"
 # workflow task waits on SMTP; and transitions wait until the posting is recorded, so the
 # timeline (and its emails) always begin with it.
 OUTBOX_RELAY = "outbox-relay-posting-first"
+# Approved work is paid moments later: the approval publishes its search attributes only if the
+# payout has to wait (an upsert is a billable action; `paid` follows with its own).
+APPROVAL_PUBLISHED_IF_WAITING = "approval-published-if-payout-waits"
 
 
 def _days(policy: timedelta) -> str:
@@ -408,12 +411,14 @@ class InternshipWorkflow:
             raise errors.refusal(errors.INVALID, "feedback must say what to revise")
 
     async def _approve(self, by: Actor, auto: bool, feedback: str) -> None:
-        await self._transition(
+        self._deadlines.restart()
+        await self._recorder.enter(
             Stage.APPROVED,
             "approved",
             by,
             Notice("approved", [self._launcher()], {"auto": auto, "feedback": feedback}),
             note="approved automatically after the review window" if auto else feedback,
+            publish=not workflow.patched(APPROVAL_PUBLISHED_IF_WAITING),
         )
 
     @workflow.update

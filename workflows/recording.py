@@ -49,6 +49,7 @@ class Recorder:
         self._mail: list[int] = []  # outbox ids, in the order they must go out
         self._delivers_mail = True
         self._finished = False
+        self._behind = False  # the search attributes lag the stage (see `enter`)
 
     async def record(self, event: str, by: Actor, *notices: Notice, note: str = "") -> None:
         """Append to the timeline, project the state, and queue the event's emails."""
@@ -79,15 +80,33 @@ class Recorder:
             self._mail.extend(outbox)
 
     async def enter(
-        self, stage: Stage, event: str, by: Actor, *notices: Notice, note: str = ""
+        self,
+        stage: Stage,
+        event: str,
+        by: Actor,
+        *notices: Notice,
+        note: str = "",
+        publish: bool = True,
     ) -> None:
         """Move to `stage`: a new stage starts with no escalation, and no refused payment
-        waits for ops (a payout ends before its stage does; a refund's wait ends with it)."""
+        waits for ops (a payout ends before its stage does; a refund's wait ends with it).
+
+        `publish=False` leaves the search attributes (each upsert a billable action) for a
+        stage that normally lasts moments; `catch_up` publishes them if it lasts after all."""
         self._state.stage = stage
         self._state.escalation_level = 0
         self._state.payment_refused = ""
-        self.publish()
+        if publish:
+            self.publish()
+        else:
+            self._behind = True
+            self.show_details()
         await self.record(event, by, *notices, note=note)
+
+    def catch_up(self) -> None:
+        """Publish the search attributes if `enter` left them behind the stage."""
+        if self._behind:
+            self.publish()
 
     async def raise_level(self, level: int, event: str, *notices: Notice, note: str = "") -> None:
         self._state.escalation_level = max(self._state.escalation_level, level)
@@ -105,6 +124,7 @@ class Recorder:
 
     def publish(self) -> None:
         """One search-attribute upsert per change, so the UI filters on the current state."""
+        self._behind = False
         s = self._state
         keys = search_attributes
         updates: list[SearchAttributeUpdate[Any]] = [

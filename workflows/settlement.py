@@ -217,6 +217,7 @@ class Settlement:
                 s.money.transfer_id = result.transfer_id
                 s.money.paid_cents += result.amount_cents
                 return
+            self._recorder.catch_up()  # waiting: ops must find it as approved
             link = {"onboarding_url": result.onboarding_url}
             if reminded:
                 await self._recorder.remind("payout_onboarding", [launcher_of(s)], **link)
