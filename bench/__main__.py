@@ -31,6 +31,7 @@ from bench.stack import (
     sqlite_url,
     stack,
 )
+from core.settings import Settings
 from dev.harness import ROOT
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -111,7 +112,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="throughput rounds (best counts)")
     parser.add_argument("--memory-small", type=int, default=1_000)
     parser.add_argument("--memory-large", type=int, default=10_000)
-    parser.add_argument("--cached-workflows", type=int, default=1000)
+    parser.add_argument(
+        "--cached-workflows",
+        type=int,
+        default=Settings.model_fields["worker_cached_workflows"].default,
+        help="the worker's sticky cache in the memory run (default: the setting's default)",
+    )
     parser.add_argument(
         "--set",
         action="append",
