@@ -100,10 +100,15 @@ def list_internships(
     if employer:
         q = q.where(Internship.employer_id == employer)
     if skill:
+        # EXISTS, not IN: the newest-first scan stops after one page, probing each row's skill
+        # by the primary key, however many internships have the skill.
         q = q.where(
-            Internship.id.in_(
-                select(InternshipSkill.internship_id).where(InternshipSkill.skill == skill.lower())
+            select(InternshipSkill.internship_id)
+            .where(
+                InternshipSkill.internship_id == Internship.id,
+                InternshipSkill.skill == skill.lower(),
             )
+            .exists()
         )
     if after := _cursor(cursor):
         at, id_ = after
