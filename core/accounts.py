@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from core.db import Employer, Launcher
-from core.stripe_api import create_customer, create_payout_account, onboarding_link
+from core.stripe_api import create_customer, create_payout_account, describe_card, onboarding_link
 
 Account = TypeVar("Account", Employer, Launcher)
 
@@ -95,6 +95,7 @@ def sign_up_employer(
         token_hash=token_hash(token),
         stripe_customer_id=customer_id,
         stripe_payment_method=card_id,
+        card_label=describe_card(client, card_id) if card_id else None,
     )
     _insert(sessions, employer)
     return employer, token

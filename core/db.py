@@ -69,6 +69,7 @@ class Employer(Base):
     stripe_customer_id: Mapped[str] = mapped_column(String(64))
     # None until a card is added (web sign-ups add it through Stripe Checkout after signing up).
     stripe_payment_method: Mapped[str | None] = mapped_column(String(64))
+    card_label: Mapped[str | None] = mapped_column(String(64))  # "Visa ending in 4242"
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

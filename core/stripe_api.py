@@ -53,6 +53,14 @@ def _make_default(client: stripe.StripeClient, customer_id: str, card_id: str) -
     return card_id
 
 
+def describe_card(client: stripe.StripeClient, card_id: str) -> str:
+    """How people recognise a card: "Visa ending in 4242" (never the number)."""
+    card = client.v1.payment_methods.retrieve(card_id).card
+    if card is None:
+        return "Card on file"
+    return f"{card.brand.title()} ending in {card.last4}"
+
+
 def replace_card(client: stripe.StripeClient, customer_id: str, payment_method: str) -> str:
     """Attach a new card and make it the default; returns the attached card's id."""
     card = client.v1.payment_methods.attach(payment_method, params={"customer": customer_id})

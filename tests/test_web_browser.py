@@ -152,7 +152,8 @@ async def test_from_sign_up_to_completed_in_the_browser(
     await expect(employer.get_by_text("I ran three market studies")).to_be_visible()
     await pages.check(employer, "applicants ranked")
     await employer.get_by_role("button", name="Select Lee Launcher").click()
-    await pages.check(employer, "kickoff with the fee shown")
+    await expect(employer.locator("#kickoff")).to_contain_text("Visa ending in 4242")
+    await pages.check(employer, "kickoff with the fee and card shown")
     await employer.get_by_role("button", name="Charge $400.00 and kick off").click()
     await expect(employer.get_by_text("Kicked off")).to_be_visible()
 

@@ -15,7 +15,7 @@ from api.errors import ApiError
 from api.idempotency import idempotency_key
 from core.accounts import sign_up_employer
 from core.db import Employer
-from core.stripe_api import replace_card
+from core.stripe_api import describe_card, replace_card
 
 router = APIRouter(prefix="/v1/employers", tags=["employers"])
 
@@ -73,8 +73,11 @@ def change_card(
 ) -> schemas.PaymentMethodOut:
     with card_refusals():
         card = replace_card(client, employer.stripe_customer_id, body.payment_method)
+    label = describe_card(client, card)
     db.execute(
-        update(Employer).where(Employer.id == employer.id).values(stripe_payment_method=card)
+        update(Employer)
+        .where(Employer.id == employer.id)
+        .values(stripe_payment_method=card, card_label=label)
     )
     db.commit()
     return schemas.PaymentMethodOut(payment_method=card)

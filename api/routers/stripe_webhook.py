@@ -26,7 +26,7 @@ from api.errors import ApiError
 from api.lifecycle import handle
 from core.db import Employer, Internship, Launcher, StripeEvent
 from core.internship import Stage
-from core.stripe_api import card_from_checkout, payouts_ready
+from core.stripe_api import card_from_checkout, describe_card, payouts_ready
 from workflows.internship import InternshipWorkflow
 
 router = APIRouter(prefix="/v1/stripe", tags=["stripe"])
@@ -117,9 +117,12 @@ def _card_saved(
     if employer_id is None:
         return
     _, card = card_from_checkout(client, session_id)
+    label = describe_card(client, card)
     with sessions.begin() as db:
         db.execute(
-            update(Employer).where(Employer.id == employer_id).values(stripe_payment_method=card)
+            update(Employer)
+            .where(Employer.id == employer_id)
+            .values(stripe_payment_method=card, card_label=label)
         )
 
 

@@ -1,4 +1,5 @@
-"""web app: one-time sign-in links, employers without a card yet, refused payments in the queue
+"""web app: one-time sign-in links, employers without a card yet (and the card as people
+recognise it), refused payments in the queue
 
 Revision ID: 0005
 Revises: 0004
@@ -34,6 +35,7 @@ def upgrade() -> None:
         batch_op.alter_column(
             "stripe_payment_method", existing_type=sa.String(length=64), nullable=True
         )
+        batch_op.add_column(sa.Column("card_label", sa.String(length=64), nullable=True))
     with op.batch_alter_table("internships", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("payment_refused", sa.Boolean(), nullable=False, server_default=sa.false())
@@ -44,6 +46,7 @@ def downgrade() -> None:
     with op.batch_alter_table("internships", schema=None) as batch_op:
         batch_op.drop_column("payment_refused")
     with op.batch_alter_table("employers", schema=None) as batch_op:
+        batch_op.drop_column("card_label")
         batch_op.alter_column(
             "stripe_payment_method", existing_type=sa.String(length=64), nullable=False
         )
