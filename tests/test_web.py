@@ -313,3 +313,48 @@ async def test_what_is_not_yours_is_a_page_saying_so_never_json(
     assert nonsense.status_code == 422 and "text/html" in nonsense.headers["content-type"]
     await owner.aclose()
     await other.aclose()
+
+
+async def test_ops_retry_a_refused_payout_from_the_page_and_cancel_without_refund(
+    api: Api, sessions: sessionmaker, settings: Settings, inbox: Inbox
+) -> None:
+    from tests.test_api import OPS, act
+    from tests.test_payment_retry import (
+        in_review,
+        projection_says,
+        refuse_transfers,
+        stop_refusing,
+    )
+
+    emp, _, iid = await in_review(api)
+    refuse_transfers(settings, iid)
+    await act(api, emp, iid, "review", {"decision": "approve"})
+    await projection_says(sessions, iid, refused=True)
+    ops = Browser(api)
+    await ops.sign_in(inbox, settings.ops_email)
+    queue = (await ops.get("/ops")).text
+    assert f'href="/internships/{iid}"' in queue and "Payment refused" in queue
+    page = f"/internships/{iid}"
+    shown = (await ops.get(page)).text
+    assert "Retry the payment" in shown and "payout of $360.00 refused by Stripe" in shown
+    stop_refusing(settings)
+    retried = await ops.submit(page, f"{page}/payment-retry")
+    assert retried.status_code == 303
+    assert "Retrying the payment now" in (await ops.get(page)).text
+    await projection_says(sessions, iid, refused=False)
+    paid = await api.http.get(f"/v1/internships/{iid}", headers=OPS)
+    assert paid.json()["payment"]["paid_to_launcher_cents"] == 36000
+
+    # Ops cancel another one after kickoff, keeping the charge (the box unticked).
+    _, _, other = await in_review(api)
+    other_page = f"/internships/{other}"
+    assert 'name="refund" value="true" checked' in (await ops.get(other_page)).text
+    cancelled = await ops.submit(
+        other_page, f"{other_page}/cancellation", reason="Fraud check", refund="false"
+    )
+    assert cancelled.status_code == 303
+    after = (await ops.get(other_page)).text
+    assert "The internship is cancelled" in after
+    detail = (await api.http.get(f"/v1/internships/{other}", headers=OPS)).json()
+    assert detail["stage"] == "cancelled" and detail["payment"]["refunded_cents"] == 0
+    await ops.aclose()
