@@ -95,6 +95,11 @@ class Inbox:
         """(event kind, recipient role) of every email about one internship, in arrival order."""
         return [_kind(m) for m in self.about(internship_id)]
 
+    def count_to(self, address: str, kind: str) -> int:
+        """How many emails of a kind one address has received so far."""
+        with self._lock:
+            return sum(1 for m in self.messages if m["To"] == address and _kind(m)[0] == kind)
+
     async def wait_to(self, address: str, kind: str, after: int = 0) -> EmailMessage:
         """The next email of a kind to one address, beyond the first `after` such emails."""
 

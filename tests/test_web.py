@@ -45,14 +45,12 @@ class Browser:
         data = {"csrf_token": token, "form_key": f"k{id(fields)}{len(fields)}", **fields}
         return await self.http.post(action, data=data)
 
-    async def sign_in(
-        self, inbox: Inbox, email: str, after: int = 0, back_to: str = "/dashboard"
-    ) -> str:
-        """The whole email-link sign-in (`after`: sign-in emails this address had before);
-        returns the path it lands on."""
+    async def sign_in(self, inbox: Inbox, email: str, back_to: str = "/dashboard") -> str:
+        """The whole email-link sign-in; returns the path it lands on."""
+        before = inbox.count_to(email, "sign_in")
         sent = await self.submit("/sign-in", "/sign-in", email=email, next=back_to)
         assert sent.status_code == 200 and "Check your email" in sent.text
-        message = await inbox.wait_to(email, "sign_in", after)
+        message = await inbox.wait_to(email, "sign_in", before)
         link = next(u for u in links_in(message) if "/sign-in/" in u)
         path = httpx.URL(link).path
         confirm = await self.get(path)
@@ -187,7 +185,7 @@ async def test_an_email_link_leads_through_sign_in_and_back(
     opened = await stranger.get(page)
     assert opened.status_code == 303
     assert opened.headers["location"] == f"/sign-in?next=/internships/{internship_id}"
-    assert await stranger.sign_in(inbox, email, after=1, back_to=page) == page
+    assert await stranger.sign_in(inbox, email, back_to=page) == page
     shown = await stranger.get(page)
     assert shown.status_code == 200 and "Market research on pet food" in shown.text
     await browser.aclose()
@@ -358,3 +356,19 @@ async def test_ops_retry_a_refused_payout_from_the_page_and_cancel_without_refun
     detail = (await api.http.get(f"/v1/internships/{other}", headers=OPS)).json()
     assert detail["stage"] == "cancelled" and detail["payment"]["refunded_cents"] == 0
     await ops.aclose()
+
+
+async def test_a_page_for_another_role_sends_the_viewer_home_with_why(
+    api: Api, sessions: sessionmaker, settings: Settings, inbox: Inbox
+) -> None:
+    _, email = launcher_account(sessions, settings)
+    launcher = Browser(api)
+    await launcher.sign_in(inbox, email)
+    for path in ("/internships/new", "/card", "/ops"):
+        sent = await launcher.get(path)
+        assert sent.status_code == 303 and sent.headers["location"] == "/dashboard", path
+    home = (await launcher.get("/dashboard")).text
+    assert "That page is for employers." in home and "the operations team" in home
+    forged = await launcher.submit("/dashboard", "/card")  # a form for employers only
+    assert forged.status_code == 303 and forged.headers["location"] == "/dashboard"
+    await launcher.aclose()

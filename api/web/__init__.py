@@ -34,6 +34,11 @@ def install(app: FastAPI, settings: Settings) -> None:
     async def _sign_in_first(_: Request, exc: session.SignInRequired) -> Response:
         return RedirectResponse(session.sign_in_url(exc.back_to), status_code=303)
 
+    @app.exception_handler(session.WrongRole)
+    async def _elsewhere(request: Request, exc: session.WrongRole) -> Response:
+        session.flash(request, str(exc), "info")
+        return RedirectResponse("/dashboard", status_code=303)
+
     @app.exception_handler(session.CsrfRejected)
     async def _stale_form(request: Request, _: session.CsrfRejected) -> HTMLResponse:
         return page(

@@ -17,7 +17,7 @@ from api.deps import SessionsDep, SettingsDep, StripeDep
 from api.web import session
 from api.web.forms import Problems, problems_of, read_form
 from api.web.render import ENV, page, redirect
-from api.web.session import MaybeViewer, Viewer
+from api.web.session import MaybeViewer, SignedInEmployer, SignedInLauncher, Viewer
 from core.accounts import AccountExists, sign_up_employer, sign_up_launcher
 from core.internship import Role
 from core.stripe_api import card_setup_url, onboarding_link
@@ -165,50 +165,44 @@ async def sign_up(
 
 
 @router.get("/card", response_class=HTMLResponse)
-def card(request: Request, viewer: Viewer, done: bool = False) -> Response:
-    if viewer.employer is None:
-        return redirect("/dashboard")
-    return page(request, "card.html", viewer, employer=viewer.employer, returned=done)
+def card(
+    request: Request, viewer: Viewer, employer: SignedInEmployer, done: bool = False
+) -> Response:
+    return page(request, "card.html", viewer, employer=employer, returned=done)
 
 
 @router.post("/card")
 async def add_card(
-    request: Request, viewer: Viewer, client: StripeDep, settings: SettingsDep
+    request: Request, employer: SignedInEmployer, client: StripeDep, settings: SettingsDep
 ) -> Response:
     """Off to Stripe Checkout (setup mode); Stripe's webhook attaches the card."""
     form = await read_form(request)
-    if viewer.employer is None:
-        return redirect("/dashboard")
     base = settings.public_base_url.rstrip("/")
     url = await run_in_threadpool(
         card_setup_url,
         client,
-        viewer.employer.stripe_customer_id,
+        employer.stripe_customer_id,
         f"{base}/card?done=true",
         f"{base}/card",
         # One Checkout Session per form sent: a double click reuses it, a new visit doesn't.
-        f"card-{viewer.employer.id}-{form.get('form_key') or secrets.token_urlsafe(12)}",
+        f"card-{employer.id}-{form.get('form_key') or secrets.token_urlsafe(12)}",
     )
     return redirect(url)
 
 
 @router.get("/payouts", response_class=HTMLResponse)
-def payouts(request: Request, viewer: Viewer) -> Response:
-    if viewer.launcher is None:
-        return redirect("/dashboard")
-    return page(request, "payouts.html", viewer, launcher=viewer.launcher)
+def payouts(request: Request, viewer: Viewer, launcher: SignedInLauncher) -> Response:
+    return page(request, "payouts.html", viewer, launcher=launcher)
 
 
 @router.post("/payouts")
 async def set_up_payouts(
-    request: Request, viewer: Viewer, client: StripeDep, settings: SettingsDep
+    request: Request, launcher: SignedInLauncher, client: StripeDep, settings: SettingsDep
 ) -> Response:
     """Off to Stripe's payout onboarding (links expire, so each visit gets a fresh one)."""
     await read_form(request)
-    if viewer.launcher is None:
-        return redirect("/dashboard")
     url = await run_in_threadpool(
-        onboarding_link, client, viewer.launcher.stripe_account_id, settings.public_base_url
+        onboarding_link, client, launcher.stripe_account_id, settings.public_base_url
     )
     return redirect(url)
 

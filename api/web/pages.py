@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import func, or_, select
@@ -24,7 +24,13 @@ from api.presenters import internship_summaries
 from api.web import session
 from api.web.forms import Problems, fields, problems_of, read_form
 from api.web.render import page, redirect
-from api.web.session import MaybeViewer, Viewer
+from api.web.session import (
+    MaybeViewer,
+    OpsViewer,
+    SignedInEmployer,
+    SignedInLauncher,
+    Viewer,
+)
 from core import rulebook
 from core.db import Internship, Launcher, TimelineEvent
 from core.internship import TERMINAL_STAGES, Action, Actor, InternshipState, Role, Stage
@@ -153,19 +159,17 @@ def dashboard(request: Request, viewer: Viewer, sessions: SessionsDep) -> Respon
 def postings(
     request: Request,
     viewer: Viewer,
+    launcher: SignedInLauncher,
     sessions: SessionsDep,
     category: str | None = None,
     skill: str | None = None,
 ) -> Response:
     """Open postings for launchers, the best fits first, with why they fit."""
-    if viewer.launcher is None:
-        session.flash(request, "Open postings are listed for Career Launchers.", "info")
-        return redirect("/dashboard")
     category = category if category in CATEGORIES else None
     wanted = (skill or "").strip().lower()[:64]
     with sessions() as db:
-        ranked = queries.recommendations(db, viewer.launcher, 100, category)
-        applied = _applied_to(db, viewer.launcher.id)
+        ranked = queries.recommendations(db, launcher, 100, category)
+        applied = _applied_to(db, launcher.id)
     if wanted:
         ranked = [r for r in ranked if wanted in r.internship.skills]
     return page(
@@ -183,10 +187,12 @@ def postings(
 # ---------------------------------------------------------------- posting
 
 
-@router.get("/internships/new", response_class=HTMLResponse)
+@router.get(
+    "/internships/new",
+    response_class=HTMLResponse,
+    dependencies=[Depends(session.signed_in_employer)],
+)
 def new_posting(request: Request, viewer: Viewer) -> Response:
-    if viewer.employer is None:
-        return redirect("/dashboard")
     return _posting_form(request, viewer, {"currency": "usd", "duration_days": "14"}, {})
 
 
@@ -217,11 +223,13 @@ def _cents(value: str) -> int | None:
 
 @router.post("/internships/new", response_class=HTMLResponse)
 async def post_internship(
-    request: Request, viewer: Viewer, client: TemporalDep, settings: SettingsDep
+    request: Request,
+    viewer: Viewer,
+    employer: SignedInEmployer,
+    client: TemporalDep,
+    settings: SettingsDep,
 ) -> Response:
     form = await read_form(request)
-    if viewer.employer is None:
-        return redirect("/dashboard")
     values = fields(form)
     data: dict[str, Any] = {k: v for k, v in values.items() if k != "fee"}
     data["skills"] = [s.strip() for s in values.get("skills", "").split(",")]
@@ -241,9 +249,9 @@ async def post_internship(
     if errors:
         return _posting_form(request, viewer, values, errors, 422)
     key = str(form.get("form_key") or "")
-    internship_id = lifecycle.posting_id(viewer.employer.id, f"web:{key}")
+    internship_id = lifecycle.posting_id(employer.id, f"web:{key}")
     try:
-        await lifecycle.post(client, settings, viewer.employer, body, internship_id)
+        await lifecycle.post(client, settings, employer, body, internship_id)
     except ApiError as err:
         field = "fee" if err.details.get("field") == "fee_cents" else "form"
         return _posting_form(request, viewer, values, {field: err.message}, err.status)
@@ -347,10 +355,8 @@ async def act(
 
 
 @router.get("/ops", response_class=HTMLResponse)
-def ops_queue(request: Request, viewer: Viewer, sessions: SessionsDep) -> Response:
+def ops_queue(request: Request, viewer: OpsViewer, sessions: SessionsDep) -> Response:
     """Everything that needs ops, the longest waiting first."""
-    if viewer.actor.role != Role.OPS:
-        raise ApiError(403, "forbidden", "The ops queue is for the operations team.")
     with sessions() as db:
         rows = db.scalars(
             select(Internship)

@@ -130,6 +130,34 @@ MaybeViewer = Annotated[Caller | None, Depends(maybe_viewer)]
 Viewer = Annotated[Caller, Depends(viewer)]
 
 
+class WrongRole(Exception):
+    """A page for another role: answered with the viewer's dashboard and why."""
+
+
+def signed_in_employer(caller: Viewer) -> Employer:
+    if caller.employer is None:
+        raise WrongRole("That page is for employers.")
+    return caller.employer
+
+
+def signed_in_launcher(caller: Viewer) -> Launcher:
+    if caller.launcher is None:
+        raise WrongRole("That page is for Career Launchers.")
+    return caller.launcher
+
+
+def signed_in_ops(caller: Viewer) -> Caller:
+    if caller.actor.role != Role.OPS:
+        raise WrongRole("That page is for the operations team.")
+    return caller
+
+
+# The signed-in account of a role (a page also takes `Viewer`, resolved once, to render).
+SignedInEmployer = Annotated[Employer, Depends(signed_in_employer)]
+SignedInLauncher = Annotated[Launcher, Depends(signed_in_launcher)]
+OpsViewer = Annotated[Caller, Depends(signed_in_ops)]
+
+
 # ---------------------------------------------------------------- one-time sign-in links
 
 
