@@ -4,8 +4,9 @@
 
 Starts all it needs (see bench/stack.py) and stops it at the end. Ratios are against a baseline
 measured in the same run: the machine is shared and noisy, absolute times mean little. Throughput
-and latency run on SQLite, then (suffix `_pg`) on Postgres in a schema of its own; the scale
-figures (memory, lists) on SQLite; `--with-tests` times `make test` at the end, alone.
+and latency run on SQLite, then (suffix `_pg`) on Postgres in a schema of its own; one worker
+against three on Postgres (SQLite without it); the scale figures (memory, lists, pages) on
+SQLite; `--with-tests` times `make test` at the end, alone.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import latency, memory, throughput
+from bench import latency, memory, throughput, workers
 from bench.lifecycle import billable_actions, overdue_path, sign_up
 from bench.stack import (
     Stack,
@@ -59,7 +60,7 @@ class Phase:
 async def on_database(s: Stack, url: str, suffix: str, args: argparse.Namespace) -> None:
     """Throughput and latency (and on SQLite the overdue path) with one database."""
     name = f"app{suffix or '_sqlite'}"
-    async with service(s, name, url, **args.tuning) as svc:
+    async with service(s, name, url, args.tuning) as svc:
         pairs = await sign_up(svc.http, latency.CROWD)
         with Phase(f"{name} throughput"):
             emit(await throughput.measure(s, svc, pairs, args.count, args.rounds), suffix)
@@ -84,6 +85,9 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
         async with stack(folder) as s:
             for suffix, url in databases:
                 await on_database(s, url, suffix, args)
+            with Phase("one worker against three"):
+                url = pg_url or sqlite_url(folder, "workers")
+                emit(await workers.measure(s, url, args.count, **args.tuning))
             with Phase("memory and lists"):
                 sizes = (args.memory_small, args.memory_large)
                 emit(await memory.measure(s, sizes, args.cached_workflows, **args.tuning))

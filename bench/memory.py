@@ -81,7 +81,7 @@ async def measure(
     rss: dict[int, float] = {}
     lists: dict[int, dict[str, float]] = {}
     tuning = {**tuning, "WORKER_CACHED_WORKFLOWS": str(cached)}
-    async with service(stack, "memory", sqlite_url(stack.folder, "memory"), **tuning) as svc:
+    async with service(stack, "memory", sqlite_url(stack.folder, "memory"), tuning) as svc:
         [employer] = await sign_up(svc.http, 1)
         open_ = 0
         for size in sizes:

@@ -207,6 +207,7 @@ class Service:
     api: Process
     worker: Process
     http: httpx.AsyncClient  # to the API, pooled for up to 200 concurrent requests
+    more_workers: list[Process]  # beyond the first, when asked for
 
     def rows(self) -> int:
         """Internships in the projection."""
@@ -219,20 +220,34 @@ class Service:
 
 @asynccontextmanager
 async def service(
-    stack: Stack, name: str, database_url: str, **tuning: str
+    stack: Stack,
+    name: str,
+    database_url: str,
+    tuning: Mapping[str, str] | None = None,
+    workers: int = 1,
 ) -> AsyncIterator[Service]:
-    """A migrated database, then `python -m worker` and `python -m api` on it. `tuning`:
-    settings (WORKER_CACHED_WORKFLOWS, DB_POOL_SIZE, ...) for both processes."""
+    """A migrated database, then `workers` × `python -m worker` and `python -m api` on it.
+    `tuning`: settings (WORKER_CACHED_WORKFLOWS, DB_POOL_SIZE, ...) for every process."""
     migrate(database_url)
     queue = f"bench-{name}"
-    env = stack.environment(database_url, queue, **tuning)
+    env = stack.environment(database_url, queue, **(tuning or {}))
     worker = Process(f"{name}-worker", [PY, "-m", "worker"], env, stack.folder)
+    more = [
+        Process(
+            f"{name}-worker{n}",
+            [PY, "-m", "worker"],
+            {**env, "WORKER_METRICS_PORT": str(free_port())},
+            stack.folder,
+        )
+        for n in range(2, workers + 1)
+    ]
     api = Process(f"{name}-api", [PY, "-m", "api"], env, stack.folder)
     base = f"http://127.0.0.1:{stack.api_port}"
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     try:
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
-            await worker.wait_for_log("polling task queue")
+            for each in (worker, *more):
+                await each.wait_for_log("polling task queue")
 
             async def healthy() -> bool:
                 api.check()
@@ -241,10 +256,11 @@ async def service(
                 return False
 
             await eventually(healthy, within=60, every=0.2)
-            yield Service(name, database_url, queue, api, worker, http)
+            yield Service(name, database_url, queue, api, worker, http, more)
     finally:
         api.stop()
-        worker.stop(signal.SIGTERM)
+        for each in (worker, *more):
+            each.stop(signal.SIGTERM)
 
 
 def sqlite_url(folder: Path, name: str) -> str:
