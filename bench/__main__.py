@@ -25,6 +25,7 @@ from pathlib import Path
 from bench import latency, memory, throughput, workers
 from bench.lifecycle import billable_actions, overdue_path, sign_up
 from bench.stack import (
+    DEFAULT_POSTGRES,
     Stack,
     drop_postgres_schema,
     postgres_schema,
@@ -35,7 +36,6 @@ from bench.stack import (
 from core.settings import Settings
 from dev.harness import ROOT
 
-DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 OVERDUE_SCALE = 200_000  # 17 days from kickoff to auto-cancel last about 7 s
 
 

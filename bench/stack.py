@@ -33,6 +33,7 @@ from dev.harness import BIN, ROOT, eventually, free_port, migrate
 
 PY = sys.executable
 OPS_TOKEN = "bench-ops-token"
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 class Process:
