@@ -9,7 +9,7 @@ someone else, comes back as a message on the internship's page, which shows the 
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, get_args
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, Response
@@ -38,7 +38,7 @@ from core.internship import TERMINAL_STAGES, Action, Actor, InternshipState, Rol
 router = APIRouter(include_in_schema=False)
 InternshipId = Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
 
-CATEGORIES = ["sales", "marketing", "technology", "hr", "finance", "other"]
+CATEGORIES: list[str] = list(get_args(schemas.Category))
 
 # What the viewer is told once their action went through.
 DONE = {
@@ -92,13 +92,13 @@ def _needs(row: Internship, actor: Actor, applicants: int) -> str | None:
 
 
 def _applicant_counts(db: Session, ids: list[str]) -> dict[str, int]:
-    return dict(
-        db.execute(  # type: ignore[arg-type]
-            select(TimelineEvent.internship_id, func.count(func.distinct(TimelineEvent.actor_id)))
-            .where(TimelineEvent.internship_id.in_(ids), TimelineEvent.event == "applied")
-            .group_by(TimelineEvent.internship_id)
-        ).all()
+    """Launchers who applied, per internship (one query for the page)."""
+    rows = db.execute(
+        select(TimelineEvent.internship_id, func.count(func.distinct(TimelineEvent.actor_id)))
+        .where(TimelineEvent.internship_id.in_(ids), TimelineEvent.event == "applied")
+        .group_by(TimelineEvent.internship_id)
     )
+    return {internship_id: count for internship_id, count in rows}
 
 
 def _applied_to(db: Session, launcher_id: str) -> set[str]:

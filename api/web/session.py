@@ -97,7 +97,8 @@ def end_session(request: Request) -> None:
 # ---------------------------------------------------------------- the signed-in caller
 
 
-def _viewer(request: Request) -> Caller | None:
+def maybe_viewer(request: Request) -> Caller | None:
+    """Who is signed in to this browser, if anyone."""
     role, account_id = request.session.get("role"), request.session.get("id")
     if role == Role.OPS.value:
         return Caller(Actor(Role.OPS, "ops"))
@@ -114,12 +115,8 @@ def _viewer(request: Request) -> Caller | None:
     return Caller(Actor(Role.LAUNCHER, account.id), launcher=account)
 
 
-def maybe_viewer(request: Request) -> Caller | None:
-    return _viewer(request)
-
-
 def viewer(request: Request) -> Caller:
-    found = _viewer(request)
+    found = maybe_viewer(request)
     if found is None:
         back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInRequired(back if request.method == "GET" else request.url.path)
