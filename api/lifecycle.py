@@ -87,7 +87,7 @@ async def post(
             "invalid_request",
             f"fee_cents must be at least {floor} ({settings.min_hourly_fee_cents} per "
             f"estimated hour for {body.estimated_hours} hours)",
-            {"field": "fee_cents"},
+            {"field": "fee_cents", "minimum_cents": floor},
         )
     posting = Posting(
         internship_id=internship_id,

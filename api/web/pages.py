@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from activities.notifications import format_money
 from api import lifecycle, queries, schemas
 from api.deps import Caller, SessionsDep, SettingsDep, TemporalDep
 from api.errors import ApiError, not_found
@@ -253,8 +254,13 @@ async def post_internship(
     try:
         await lifecycle.post(client, settings, employer, body, internship_id)
     except ApiError as err:
-        field = "fee" if err.details.get("field") == "fee_cents" else "form"
-        return _posting_form(request, viewer, values, {field: err.message}, err.status)
+        if err.details.get("field") != "fee_cents":
+            return _posting_form(request, viewer, values, {"form": err.message}, err.status)
+        floor = format_money(err.details["minimum_cents"], body.currency)
+        hourly = format_money(settings.min_hourly_fee_cents, body.currency)
+        hours = body.estimated_hours
+        problem = f"The fee must be at least {floor}: {hourly} for each of the {hours} hours"
+        return _posting_form(request, viewer, values, {"fee": problem}, err.status)
     session.flash(request, "Your internship is posted. Launchers can apply now.")
     return redirect(f"/internships/{internship_id}")
 
