@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -24,8 +26,17 @@ import uvicorn
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
-from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.enums.v1 import (
+    IndexedValueType,
+    PendingActivityState,
+    PendingWorkflowTaskState,
+)
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.testservice.v1 import SleepRequest
+from temporalio.api.workflowservice.v1 import (
+    DescribeWorkflowExecutionRequest,
+    ListOpenWorkflowExecutionsRequest,
+)
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -58,6 +69,11 @@ OPS_TOKEN = "ops-test-token"
 # Fixed so that histories recorded by the tests (tests/histories/) can be decoded to replay.
 HISTORY_CODEC_KEY = "dGVzdHMtb25seSBrZXkgZm9yIHJlcGxheWluZyAhISE="
 HISTORIES = Path(__file__).resolve().parent / "histories"
+# A skip lasts, in wall-clock time, as long as something holds the test server's clock (a
+# running activity, an open workflow task): it can outlast the client's default 30-second
+# deadline on a slow machine. Past SLOW_SKIP_SECONDS, what held it is reported as a warning.
+SKIP_DEADLINE = timedelta(minutes=2)
+SLOW_SKIP_SECONDS = 5.0
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -240,7 +256,28 @@ class World:
         return handle
 
     async def skip(self, duration: timedelta) -> None:
-        await self.env.sleep(duration)
+        request = SleepRequest()
+        request.duration.FromTimedelta(duration)
+        started, since = time.monotonic(), await self.env.get_current_time()
+        sleeping = asyncio.ensure_future(
+            self.env.client.test_service.unlock_time_skipping_with_sleep(
+                request, timeout=SKIP_DEADLINE
+            )
+        )
+        done, _ = await asyncio.wait({sleeping}, timeout=SLOW_SKIP_SECONDS)
+        if not done:
+            # Said as a warning so that the session's summary shows it even when the test passes.
+            holders = await clock_holders(self.env.client)
+            advanced = await self.env.get_current_time() - since
+            with contextlib.suppress(RPCError):
+                await sleeping
+            warnings.warn(
+                f"skipping {duration} took {time.monotonic() - started:.1f} s of wall-clock "
+                f"time; {SLOW_SKIP_SECONDS:.0f} s in, it had advanced {advanced} and was held "
+                f"by:\n{holders}",
+                stacklevel=2,
+            )
+        await sleeping
 
     async def close(self, test_name: str) -> None:
         """Replay what each workflow did (it must be deterministic), then stop it so its
@@ -257,6 +294,30 @@ class World:
                 (HISTORIES / f"{test_name}-{n}.json").write_text(history.to_json())
             with contextlib.suppress(RPCError):  # already finished
                 await handle.terminate("test finished")
+
+
+async def clock_holders(client: Client) -> str:
+    """The open workflows' pending activities and workflow tasks: what stops time skipping."""
+    service, namespace = client.workflow_service, client.namespace
+    running = await service.list_open_workflow_executions(
+        ListOpenWorkflowExecutionsRequest(namespace=namespace, maximum_page_size=1000)
+    )
+    lines = []
+    for execution in running.executions:
+        described = await service.describe_workflow_execution(
+            DescribeWorkflowExecutionRequest(namespace=namespace, execution=execution.execution)
+        )
+        name = execution.execution.workflow_id
+        for a in described.pending_activities:
+            lines.append(
+                f"  {name}: activity {a.activity_type.name}, attempt {a.attempt}, "
+                f"{PendingActivityState.Name(a.state)}, last failure {a.last_failure.message!r}"
+            )
+        if described.HasField("pending_workflow_task"):
+            task = described.pending_workflow_task
+            state = PendingWorkflowTaskState.Name(task.state)
+            lines.append(f"  {name}: workflow task, attempt {task.attempt}, {state}")
+    return "\n".join(lines) or f"  nothing visible ({len(running.executions)} open workflows)"
 
 
 @pytest.fixture
