@@ -168,15 +168,23 @@ async def register_search_attributes(client: Client) -> None:
     )
 
 
-@pytest.fixture(scope="session")
-async def env(settings: Settings) -> AsyncIterator[WorkflowEnvironment]:
+@contextlib.asynccontextmanager
+async def time_skipping_server(settings: Settings) -> AsyncIterator[WorkflowEnvironment]:
     environment = await WorkflowEnvironment.start_time_skipping(
         data_converter=data_converter(settings.codec_key),
         test_server_existing_path=str(BIN / "temporal-test-server"),
     )
-    await register_search_attributes(environment.client)
-    yield environment
-    await environment.shutdown()
+    try:
+        await register_search_attributes(environment.client)
+        yield environment
+    finally:
+        await environment.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def env(settings: Settings) -> AsyncIterator[WorkflowEnvironment]:
+    async with time_skipping_server(settings) as environment:
+        yield environment
 
 
 @pytest.fixture(scope="session")
@@ -185,6 +193,28 @@ async def worker(
 ) -> AsyncIterator[Worker]:
     async with running(env.client, settings, sessions) as w:
         yield w
+
+
+def own_clock() -> tuple[Any, Any]:
+    """`env` and `worker` fixtures for one module: its own test server, and a worker on it.
+
+    The test server has one clock for everything it runs. A module that skips days gets a
+    server to itself, so that nothing an earlier test left behind can hold that clock or see
+    its timers fire. Use as `env, worker = own_clock()` at the top of the module."""
+
+    @pytest.fixture(scope="module", name="env")
+    async def module_env(settings: Settings) -> AsyncIterator[WorkflowEnvironment]:
+        async with time_skipping_server(settings) as environment:
+            yield environment
+
+    @pytest.fixture(scope="module", name="worker")
+    async def module_worker(
+        env: WorkflowEnvironment, settings: Settings, sessions: sessionmaker
+    ) -> AsyncIterator[Worker]:
+        async with running(env.client, settings, sessions) as w:
+            yield w
+
+    return module_env, module_worker
 
 
 def unique_email(name: str) -> str:

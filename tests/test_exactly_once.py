@@ -19,7 +19,7 @@ from activities.projection import Notice, Projection, Recipient, TransitionRecor
 from core import errors
 from core.db import SENT, OutboxEmail, TimelineEvent
 from core.internship import Cancellation, Kickoff, Review, Role, Stage, Submission
-from tests.conftest import World, eventually
+from tests.conftest import World, eventually, own_clock
 from tests.test_lifecycle import (
     DAY,
     HOUR,
@@ -35,6 +35,8 @@ from tests.test_lifecycle import (
     state,
 )
 from workflows.internship import InternshipWorkflow
+
+env, worker = own_clock()
 
 
 def fail_next(

@@ -37,8 +37,10 @@ from core.internship import (
     Withdrawal,
 )
 from core.settings import Settings
-from tests.conftest import Party, World, complete_onboarding, eventually
+from tests.conftest import Party, World, complete_onboarding, eventually, own_clock
 from workflows.internship import InternshipWorkflow
+
+env, worker = own_clock()
 
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
