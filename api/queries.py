@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from api import schemas
 from api.presenters import internship_summaries
 from core import matching, rulebook
-from core.db import Employer, Internship, Launcher, TimelineEvent
+from core.db import Employer, Internship, InternshipSkill, Launcher, TimelineEvent
 from core.internship import Actor, InternshipState, Stage
 from core.matching import Record
 
@@ -77,14 +77,34 @@ def ranked_applicants(db: Session, state: InternshipState) -> list[schemas.Ranke
     return sorted(ranked, key=lambda r: (r.withdrawn, -r.score, r.applied_at))
 
 
+def has_skill(skill: str) -> ColumnElement[bool]:
+    """EXISTS, not IN: a newest-first scan stops after one page, probing each row's skill by the
+    primary key, however many internships have the skill."""
+    return (
+        select(InternshipSkill.internship_id)
+        .where(
+            InternshipSkill.internship_id == Internship.id,
+            InternshipSkill.skill == skill.lower(),
+        )
+        .exists()
+    )
+
+
 def recommendations(
-    db: Session, launcher: Launcher, limit: int, category: str | None = None
+    db: Session,
+    launcher: Launcher,
+    limit: int,
+    category: str | None = None,
+    skill: str | None = None,
 ) -> list[schemas.RecommendationOut]:
-    """The newest open postings, ranked by how well the launcher's skills fit; the record part
-    of the score is the launcher's own, the same for every posting."""
+    """The newest open postings (of a category, with a skill), ranked by how well the
+    launcher's skills fit; the record part of the score is the launcher's own, the same for
+    every posting."""
     q = select(Internship).where(Internship.stage == Stage.POSTED.value)
     if category:
         q = q.where(Internship.category == category)
+    if skill:
+        q = q.where(has_skill(skill))
     open_postings = db.scalars(q.order_by(Internship.posted_at.desc()).limit(RECOMMEND_FROM)).all()
     record = matching.records(db, [launcher.id]).get(launcher.id, Record())
     ranked = []

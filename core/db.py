@@ -138,6 +138,8 @@ class InternshipSkill(Base):
 
 class TimelineEvent(Base):
     __tablename__ = "timeline_events"
+    # A launcher's applications: the pages mark the postings they applied to.
+    __table_args__ = (Index("ix_timeline_events_actor", "actor_id", "event"),)
 
     internship_id: Mapped[str] = mapped_column(ForeignKey("internships.id"), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -7,15 +7,16 @@ The whole journey in a real browser is tests/test_web_browser.py.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import sessionmaker
 
 from api.web.session import MAX_OPEN_LINKS
-from core.accounts import sign_up_employer, sign_up_launcher
-from core.db import SignInLink, utcnow
+from core.accounts import new_id, sign_up_employer, sign_up_launcher
+from core.db import Internship, InternshipSkill, SignInLink, utcnow
 from core.settings import Settings
 from core.stripe_api import stripe_client
 from dev.harness import Inbox, complete_onboarding, links_in
@@ -371,3 +372,48 @@ async def test_a_page_for_another_role_sends_the_viewer_home_with_why(
     forged = await launcher.submit("/dashboard", "/card")  # a form for employers only
     assert forged.status_code == 303 and forged.headers["location"] == "/dashboard"
     await launcher.aclose()
+
+
+async def test_the_skill_filter_finds_an_older_posting_behind_two_hundred_newer_ones(
+    api: Api, sessions: sessionmaker, settings: Settings, inbox: Inbox
+) -> None:
+    employer_id, _ = employer_account(sessions, settings)
+    _, email = launcher_account(sessions, settings, skills=["writing"])
+    now = utcnow()
+
+    def row(title: str, skill: str, age: timedelta) -> tuple[Internship, InternshipSkill]:
+        posted = Internship(
+            id=new_id(),
+            employer_id=employer_id,
+            title=title,
+            description="Rows for the page alone: no workflow is needed to list them.",
+            company="Northwind",
+            category="engineering",
+            stage="posted",
+            estimated_hours=10,
+            fee_cents=40000,
+            currency="usd",
+            duration_days=14,
+            posted_at=now - age,
+            updated_at=now - age,
+        )
+        return posted, InternshipSkill(internship_id=posted.id, skill=skill)
+
+    rows = [row("Port the COBOL payroll batch", "cobol", timedelta(days=3))] + [
+        row(f"Newer blog post {n}", "writing", timedelta(minutes=n)) for n in range(210)
+    ]
+    with sessions.begin() as db:
+        db.add_all([r for pair in rows for r in pair])
+    launcher = Browser(api)
+    try:
+        await launcher.sign_in(inbox, email)
+        found = (await launcher.get("/postings?skill=COBOL")).text
+        assert "Port the COBOL payroll batch" in found and "Newer blog post" not in found
+        everything = (await launcher.get("/postings")).text
+        assert "Newer blog post 0" in everything
+    finally:
+        await launcher.aclose()
+        ids = [posted.id for posted, _ in rows]
+        with sessions.begin() as db:
+            db.execute(delete(InternshipSkill).where(InternshipSkill.internship_id.in_(ids)))
+            db.execute(delete(Internship).where(Internship.id.in_(ids)))

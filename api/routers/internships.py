@@ -31,7 +31,7 @@ from api.idempotency import KeyDep
 from api.presenters import internship_detail, internship_summaries
 from core import rulebook
 from core.accounts import new_id
-from core.db import Internship, InternshipSkill
+from core.db import Internship
 from core.internship import (
     Action,
     Actor,
@@ -100,16 +100,7 @@ def list_internships(
     if employer:
         q = q.where(Internship.employer_id == employer)
     if skill:
-        # EXISTS, not IN: the newest-first scan stops after one page, probing each row's skill
-        # by the primary key, however many internships have the skill.
-        q = q.where(
-            select(InternshipSkill.internship_id)
-            .where(
-                InternshipSkill.internship_id == Internship.id,
-                InternshipSkill.skill == skill.lower(),
-            )
-            .exists()
-        )
+        q = q.where(queries.has_skill(skill))
     if after := _cursor(cursor):
         at, id_ = after
         q = q.where(

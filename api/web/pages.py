@@ -169,10 +169,8 @@ def postings(
     category = category if category in CATEGORIES else None
     wanted = (skill or "").strip().lower()[:64]
     with sessions() as db:
-        ranked = queries.recommendations(db, launcher, 100, category)
+        ranked = queries.recommendations(db, launcher, 100, category, wanted)
         applied = _applied_to(db, launcher.id)
-    if wanted:
-        ranked = [r for r in ranked if wanted in r.internship.skills]
     return page(
         request,
         "postings.html",
