@@ -131,15 +131,28 @@ def sign_up_launcher(
     return launcher, token, url
 
 
+def end_web_sessions(
+    sessions: sessionmaker, model: type[Employer] | type[Launcher], account_id: str
+) -> None:
+    """Sign the account out everywhere: every web session it has began in an older epoch."""
+    with sessions.begin() as db:
+        db.execute(
+            update(model)
+            .where(model.id == account_id)
+            .values(session_epoch=model.session_epoch + 1)
+        )
+
+
 def rotate_token(sessions: sessionmaker, account: Employer | Launcher) -> str:
-    """A new token for the account; the one it was read with stops working at once."""
+    """A new token for the account; the one it was read with stops working at once, and so
+    do the account's web sessions (a rotation answers a leaked credential)."""
     model = type(account)
     token = new_token("emp" if model is Employer else "lnc")
     with sessions.begin() as db:
         changed = db.execute(
             update(model)
             .where(model.id == account.id, model.token_hash == account.token_hash)
-            .values(token_hash=token_hash(token))
+            .values(token_hash=token_hash(token), session_epoch=model.session_epoch + 1)
         ).rowcount
     if not changed:
         raise TokenAlreadyRotated("this token was already rotated; use the newer one")

@@ -70,6 +70,9 @@ class Employer(Base):
     # None until a card is added (web sign-ups add it through Stripe Checkout after signing up).
     stripe_payment_method: Mapped[str | None] = mapped_column(String(64))
     card_label: Mapped[str | None] = mapped_column(String(64))  # "Visa ending in 4242"
+    # Web sessions carry the epoch they began in; bumping it (sign out everywhere, a rotated
+    # token) ends every one of them.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -83,6 +86,9 @@ class Launcher(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     stripe_account_id: Mapped[str] = mapped_column(String(64), unique=True)
     payouts_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Web sessions carry the epoch they began in; bumping it (sign out everywhere, a rotated
+    # token) ends every one of them.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

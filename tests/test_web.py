@@ -417,3 +417,43 @@ async def test_the_skill_filter_finds_an_older_posting_behind_two_hundred_newer_
         with sessions.begin() as db:
             db.execute(delete(InternshipSkill).where(InternshipSkill.internship_id.in_(ids)))
             db.execute(delete(Internship).where(Internship.id.in_(ids)))
+
+
+async def test_signing_out_everywhere_ends_the_account_s_session_in_every_browser(
+    api: Api, sessions: sessionmaker, settings: Settings, inbox: Inbox
+) -> None:
+    _, email = launcher_account(sessions, settings)
+    laptop, phone = Browser(api), Browser(api)
+    for browser in (laptop, phone):
+        await browser.sign_in(inbox, email)
+        assert (await browser.get("/dashboard")).status_code == 200
+    assert "Sign out everywhere" in (await phone.get("/dashboard")).text
+    sent = await laptop.submit("/dashboard", "/sign-out/everywhere")
+    assert sent.status_code == 303
+    assert "signed out on every device" in (await laptop.get(sent.headers["location"])).text
+    for browser in (laptop, phone):
+        ended = await browser.get("/dashboard")
+        assert ended.status_code == 303 and ended.headers["location"].startswith("/sign-in")
+    # Signing in again starts a session in the new epoch, which works.
+    await phone.sign_in(inbox, email)
+    assert (await phone.get("/dashboard")).status_code == 200
+    await laptop.aclose()
+    await phone.aclose()
+
+
+async def test_rotating_the_api_token_ends_the_account_s_web_sessions(
+    api: Api, inbox: Inbox
+) -> None:
+    email = unique_email("web-rotate")
+    body = {"name": "Rae Rotator", "email": email, "company": "Contoso"}
+    signed_up = await api.http.post("/v1/employers", json=body | {"payment_method": "pm_card_visa"})
+    assert signed_up.status_code == 201, signed_up.text
+    token = signed_up.json()["api_token"]
+    web = Browser(api)
+    await web.sign_in(inbox, email)
+    assert (await web.get("/dashboard")).status_code == 200
+    rotated = await api.http.post("/v1/me/token", headers={"Authorization": f"Bearer {token}"})
+    assert rotated.status_code == 200, rotated.text
+    ended = await web.get("/dashboard")
+    assert ended.status_code == 303 and ended.headers["location"].startswith("/sign-in")
+    await web.aclose()

@@ -38,7 +38,10 @@ def me(caller: CallerDep, settings: SettingsDep) -> schemas.MeOut:
 @router.post(
     "/token",
     response_model=schemas.TokenOut,
-    summary="Rotate my API token: the new one is shown once, the old one stops working",
+    summary=(
+        "Rotate my API token: the new one is shown once; the old one, and every web session "
+        "of the account, stop working"
+    ),
     dependencies=[Depends(idempotency_key)],
 )
 def new_token(caller: CallerDep, sessions: SessionsDep) -> schemas.TokenOut:

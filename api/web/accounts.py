@@ -17,8 +17,8 @@ from api.deps import SessionsDep, SettingsDep, StripeDep
 from api.web import session
 from api.web.forms import Problems, problems_of, read_form
 from api.web.render import ENV, page, redirect
-from api.web.session import MaybeViewer, SignedInEmployer, SignedInLauncher, Viewer
-from core.accounts import AccountExists, sign_up_employer, sign_up_launcher
+from api.web.session import MaybeViewer, SignedInEmployer, SignedInLauncher, Viewer, WrongRole
+from core.accounts import AccountExists, end_web_sessions, sign_up_employer, sign_up_launcher
 from core.internship import Role
 from core.stripe_api import card_setup_url, onboarding_link
 
@@ -79,7 +79,7 @@ async def sign_in(request: Request, token: str, sessions: SessionsDep) -> Respon
     redeemed = await run_in_threadpool(session.redeem, sessions, token)
     if redeemed is None:
         return page(request, "sign_in_confirm.html", None, 410, link=None)
-    session.start_session(request, redeemed.role, redeemed.account_id)
+    session.start_session(request, redeemed)
     session.flash(request, "You're signed in.")
     return redirect(redeemed.next_path)
 
@@ -89,6 +89,19 @@ async def sign_out(request: Request) -> Response:
     await read_form(request)
     session.end_session(request)
     session.flash(request, "You're signed out.")
+    return redirect("/")
+
+
+@router.post("/sign-out/everywhere")
+async def sign_out_everywhere(request: Request, viewer: Viewer, sessions: SessionsDep) -> Response:
+    """Ends this account's sessions in every browser (a lost laptop, a shared computer)."""
+    await read_form(request)
+    account = viewer.employer or viewer.launcher
+    if account is None:  # ops sessions end when SESSION_SECRET changes
+        raise WrongRole("Ops sign out everywhere by changing SESSION_SECRET.")
+    await run_in_threadpool(end_web_sessions, sessions, type(account), account.id)
+    session.end_session(request)
+    session.flash(request, "You're signed out on every device.")
     return redirect("/")
 
 

@@ -83,10 +83,20 @@ def take_flashes(request: Request) -> list[dict[str, str]]:
     return list(request.session.pop("flash", []))
 
 
-def start_session(request: Request, role: Role, account_id: str) -> None:
-    """A new session on sign-in (a new CSRF token too: nothing carries over from before)."""
+# The roles that have an account row (ops are whoever holds OPS_EMAIL's inbox).
+ACCOUNTS: dict[str, type[Employer] | type[Launcher]] = {
+    Role.EMPLOYER.value: Employer,
+    Role.LAUNCHER.value: Launcher,
+}
+
+
+def start_session(request: Request, signed_in: Redeemed) -> None:
+    """A new session on sign-in (a new CSRF token too: nothing carries over from before), in
+    the account's current epoch."""
     request.session.clear()
-    request.session.update({"role": role.value, "id": account_id})
+    request.session.update(
+        {"role": signed_in.role.value, "id": signed_in.account_id, "epoch": signed_in.epoch}
+    )
     csrf_token(request)
 
 
@@ -102,12 +112,13 @@ def maybe_viewer(request: Request) -> Caller | None:
     role, account_id = request.session.get("role"), request.session.get("id")
     if role == Role.OPS.value:
         return Caller(Actor(Role.OPS, "ops"))
-    model = {Role.EMPLOYER.value: Employer, Role.LAUNCHER.value: Launcher}.get(role or "")
+    model = ACCOUNTS.get(role or "")
     if model is None or not isinstance(account_id, str):
         return None
     with get_sessions(request)() as db:
         account = db.get(model, account_id)
-    if account is None:  # the account is gone: the cookie no longer means anyone
+    # The account is gone, or signed out everywhere since: the cookie no longer means anyone.
+    if account is None or account.session_epoch != request.session.get("epoch", 0):
         end_session(request)
         return None
     if isinstance(account, Employer):
@@ -243,6 +254,7 @@ class Redeemed:
     role: Role
     account_id: str
     next_path: str
+    epoch: int
 
 
 def pending_link(sessions: sessionmaker, token: str) -> SignInLink | None:
@@ -271,5 +283,8 @@ def redeem(sessions: sessionmaker, token: str) -> Redeemed | None:
         if spent.rowcount != 1:  # type: ignore[attr-defined]
             return None
         link = db.get(SignInLink, digest)
-    assert link is not None
-    return Redeemed(Role(link.role), link.account_id, link.next_path)
+        assert link is not None
+        model = ACCOUNTS.get(link.role)
+        account = db.get(model, link.account_id) if model else None
+        epoch = account.session_epoch if account else 0  # ops have no row: always 0
+    return Redeemed(Role(link.role), link.account_id, link.next_path, epoch)
