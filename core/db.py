@@ -6,6 +6,7 @@ SQLite by default, Postgres through DATABASE_URL; Alembic owns the schema (see m
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -245,6 +246,47 @@ def normalize_url(url: str) -> str:
     return url
 
 
+class SQLiteWriterTurn:
+    """SQLite has one writer at a time. Left to its busy handler, a waiting writer polls with
+    sleeps of up to 100 ms while others cut in, and under load some wait for seconds (inside a
+    workflow task, when the writer is a projection). In one process, this lock hands the turn
+    over as soon as it is free: a connection takes it at its first write and gives it back
+    when it returns to the pool, after its commit or rollback."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+
+    def watch(self, engine: Engine) -> None:
+        @event.listens_for(engine, "before_cursor_execute")
+        def _first_write(conn: Any, _c: Any, statement: str, *_: Any) -> None:
+            info = conn.connection.info  # the pooled connection's, as `checkin` sees it
+            if info.get("writer") or not _is_write(statement):
+                return
+            if self._owner == threading.get_ident():
+                return  # this thread's other connection has the turn: SQLite's handler decides
+            self._lock.acquire()
+            self._owner = threading.get_ident()
+            info["writer"] = True
+
+        @event.listens_for(engine, "checkin")
+        def _returned(_dbapi: Any, record: Any) -> None:
+            self._give_back(record)
+
+        @event.listens_for(engine, "invalidate")
+        def _dropped(_dbapi: Any, record: Any, _exc: Any) -> None:
+            self._give_back(record)
+
+    def _give_back(self, record: Any) -> None:
+        if record is not None and record.info.pop("writer", False):
+            self._owner = None
+            self._lock.release()
+
+
+def _is_write(statement: str) -> bool:
+    return statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE")
+
+
 def make_engine(url: str, **pool: Any) -> Engine:
     """`pool`: pool_size, max_overflow and pool_timeout (see Settings.pool_options)."""
     url = normalize_url(url)
@@ -264,6 +306,8 @@ def make_engine(url: str, **pool: Any) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+
+        SQLiteWriterTurn().watch(engine)
 
     return engine
 
