@@ -64,6 +64,13 @@ class Browser:
         await self.http.aclose()
 
 
+async def signed_in(api: Api, inbox: Inbox, email: str) -> Browser:
+    """A browser of its own, signed in by the email link."""
+    browser = Browser(api)
+    await browser.sign_in(inbox, email)
+    return browser
+
+
 def employer_account(sessions: sessionmaker, settings: Settings) -> tuple[str, str]:
     email = unique_email("web-emp")
     e, _ = sign_up_employer(
@@ -197,8 +204,7 @@ async def test_posting_form_shows_what_to_fix_beside_each_field(
     api: Api, sessions: sessionmaker, settings: Settings, inbox: Inbox
 ) -> None:
     _, email = employer_account(sessions, settings)
-    browser = Browser(api)
-    await browser.sign_in(inbox, email)
+    browser = await signed_in(api, inbox, email)
     cheap = await browser.submit(
         "/internships/new", "/internships/new", **{**POSTING, "fee": "100", "title": " "}
     )
@@ -221,15 +227,13 @@ async def test_pages_offer_only_what_the_rulebook_allows_and_the_loser_of_a_race
     api: Api, sessions: sessionmaker, settings: Settings, inbox: Inbox
 ) -> None:
     _, employer_email = employer_account(sessions, settings)
-    employer = Browser(api)
-    await employer.sign_in(inbox, employer_email)
+    employer = await signed_in(api, inbox, employer_email)
     page = (await employer.submit("/internships/new", "/internships/new", **POSTING)).headers[
         "location"
     ]
     launchers = [launcher_account(sessions, settings) for _ in range(2)]
     for _, email in launchers:
-        launcher = Browser(api)
-        await launcher.sign_in(inbox, email)
+        launcher = await signed_in(api, inbox, email)
         shown = (await launcher.get(page)).text
         assert "Send my application" in shown and "Kick off" not in shown
         applied = await launcher.submit(page, f"{page}/applications", pitch="I research well.")
@@ -328,8 +332,7 @@ async def test_ops_retry_a_refused_payout_from_the_page_and_cancel_without_refun
     refuse_transfers(settings, iid)
     await act(api, emp, iid, "review", {"decision": "approve"})
     await projection_says(sessions, iid, refused=True)
-    ops = Browser(api)
-    await ops.sign_in(inbox, settings.ops_email)
+    ops = await signed_in(api, inbox, settings.ops_email)
     queue = (await ops.get("/ops")).text
     assert f'href="/internships/{iid}"' in queue and "Payment refused" in queue
     page = f"/internships/{iid}"
@@ -362,8 +365,7 @@ async def test_a_page_for_another_role_sends_the_viewer_home_with_why(
     api: Api, sessions: sessionmaker, settings: Settings, inbox: Inbox
 ) -> None:
     _, email = launcher_account(sessions, settings)
-    launcher = Browser(api)
-    await launcher.sign_in(inbox, email)
+    launcher = await signed_in(api, inbox, email)
     for path in ("/internships/new", "/card", "/ops"):
         sent = await launcher.get(path)
         assert sent.status_code == 303 and sent.headers["location"] == "/dashboard", path
@@ -449,8 +451,7 @@ async def test_rotating_the_api_token_ends_the_account_s_web_sessions(
     signed_up = await api.http.post("/v1/employers", json=body | {"payment_method": "pm_card_visa"})
     assert signed_up.status_code == 201, signed_up.text
     token = signed_up.json()["api_token"]
-    web = Browser(api)
-    await web.sign_in(inbox, email)
+    web = await signed_in(api, inbox, email)
     assert (await web.get("/dashboard")).status_code == 200
     rotated = await api.http.post("/v1/me/token", headers={"Authorization": f"Bearer {token}"})
     assert rotated.status_code == 200, rotated.text
