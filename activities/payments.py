@@ -1,8 +1,9 @@
 """Money activities: charge the employer, pay the launcher, refund the employer (Stripe).
 
 Separate charges and transfers, tied together by `transfer_group=internship-<id>`. Every call
-carries an idempotency key made of the workflow id and the step, so a retried activity or a
-replayed workflow never moves money twice. Declines and other permanent errors are
+carries an idempotency key made of the workflow id, the posting's nonce and the step, so a
+retried activity or a replayed workflow never moves money twice, and no other run could ever be
+handed this one's charge, refund or transfer. Declines and other permanent errors are
 non-retryable and surface to the workflow, which escalates to ops.
 """
 
@@ -28,6 +29,11 @@ class ChargeRequest:
     amount_cents: int
     currency: str
     attempt: int  # part of the idempotency key: a declined card may be retried after a fix
+    nonce: str = ""  # the posting's `Posting.nonce` ("" for internships posted before it)
+
+    @property
+    def idempotency_key(self) -> str:
+        return stripe_key(self.internship_id, self.nonce, f"charge/{self.attempt}")
 
 
 @dataclass
@@ -44,6 +50,11 @@ class PayoutRequest:
     amount_cents: int
     currency: str
     step: str  # part of the idempotency key: "payout", "resolution"
+    nonce: str = ""
+
+    @property
+    def idempotency_key(self) -> str:
+        return stripe_key(self.internship_id, self.nonce, f"transfer/{self.step}")
 
 
 @dataclass
@@ -59,6 +70,11 @@ class RefundRequest:
     payment_intent_id: str
     amount_cents: int
     step: str
+    nonce: str = ""
+
+    @property
+    def idempotency_key(self) -> str:
+        return stripe_key(self.internship_id, self.nonce, f"refund/{self.step}")
 
 
 # Errors a retry cannot fix; network errors, 5xx and rate limits are left to Temporal's retry.
@@ -73,9 +89,11 @@ PERMANENT_ERRORS = (
 P = TypeVar("P", Employer, Launcher)
 
 
-def _key(internship_id: str, step: str) -> str:
-    """Stripe idempotency key: the same money step of the same internship is one request."""
-    return f"{workflow_id(internship_id)}/{step}"
+def stripe_key(internship_id: str, nonce: str, step: str) -> str:
+    """Stripe idempotency key: the same money step of the same posting is one request. The
+    nonce is random per posting, so a key can never name another run's money."""
+    run = f"{workflow_id(internship_id)}/{nonce}" if nonce else workflow_id(internship_id)
+    return f"{run}/{step}"
 
 
 class Payments:
@@ -115,7 +133,7 @@ class Payments:
                     "description": f"Micro-internship {req.internship_id}",
                     "metadata": {"internship_id": req.internship_id},
                 },
-                options={"idempotency_key": _key(req.internship_id, f"charge/{req.attempt}")},
+                options={"idempotency_key": req.idempotency_key},
             )
         except stripe.CardError as err:
             decline = {
@@ -175,7 +193,7 @@ class Payments:
                     "source_transaction": charge_id,
                     "metadata": {"internship_id": req.internship_id, "step": req.step},
                 },
-                options={"idempotency_key": _key(req.internship_id, f"transfer/{req.step}")},
+                options={"idempotency_key": req.idempotency_key},
             )
         except PERMANENT_ERRORS as err:
             raise self._permanent(err) from err
@@ -190,7 +208,7 @@ class Payments:
                     "amount": req.amount_cents,
                     "metadata": {"internship_id": req.internship_id, "step": req.step},
                 },
-                options={"idempotency_key": _key(req.internship_id, f"refund/{req.step}")},
+                options={"idempotency_key": req.idempotency_key},
             )
         except PERMANENT_ERRORS as err:
             raise self._permanent(err) from err

@@ -7,14 +7,17 @@ and their refusal becomes the API's error with the status its kind names.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy.orm import sessionmaker
+from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
@@ -22,7 +25,7 @@ from temporalio.workflow import UpdateMethodMultiParam
 from api import schemas
 from api.errors import ApiError, not_found
 from core import errors, rulebook, search_attributes
-from core.db import Employer
+from core.db import Employer, Internship
 from core.internship import (
     Action,
     Actor,
@@ -51,12 +54,16 @@ Update = UpdateMethodMultiParam[[InternshipWorkflow, Any], InternshipState]
 
 
 async def start_internship(client: Client, posting: Posting, task_queue: str) -> Handle:
-    """Start an internship's workflow with what ops filter and read on from its first moment."""
+    """Start an internship's workflow with what ops filter and read on from its first moment.
+
+    An internship id names one run, ever: Temporal refuses to start it again once any run of it
+    exists, finished or not (`WorkflowAlreadyStartedError`)."""
     keys = search_attributes
     return await client.start_workflow(
         InternshipWorkflow.run,
         posting,
         id=workflow_id(posting.internship_id),
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         task_queue=task_queue,
         search_attributes=TypedSearchAttributes(
             [
@@ -70,16 +77,28 @@ async def start_internship(client: Client, posting: Posting, task_queue: str) ->
     )
 
 
+@dataclass(frozen=True)
+class Posted:
+    """What a posting request got: the internship, and whether this request created it."""
+
+    state: InternshipState
+    created: bool
+
+
 async def post(
     client: Client,
+    sessions: sessionmaker,
     settings: Settings,
     employer: Employer,
     body: schemas.InternshipIn,
     internship_id: str,
-) -> InternshipState:
+) -> Posted:
     """Post an internship: the fee floor is checked here (it depends on the deployment's
-    settings), then its workflow starts. Starting it again under the same id answers what the
-    first start created."""
+    settings), then its workflow starts.
+
+    An id is never started twice. Posting again under an id that exists (a retry with the same
+    key, however late) answers with that internship as it stands now, or 409 if the request
+    differs from what was posted under it or the internship is no longer kept by Temporal."""
     floor = body.estimated_hours * settings.min_hourly_fee_cents
     if body.fee_cents < floor:
         raise ApiError(
@@ -102,13 +121,55 @@ async def post(
         currency=body.currency,
         duration_days=body.duration_days,
         policy=settings.policy(),
+        nonce=secrets.token_hex(8),
     )
     by = Actor(Role.EMPLOYER, employer.id)
+    # Temporal forgets a finished workflow after the namespace's retention; the projection
+    # does not, so an id it knows is never started again either.
+    if await run_in_threadpool(_recorded, sessions, internship_id):
+        return Posted(await _posted_before(client, internship_id, by, posting), created=False)
     try:
         await start_internship(client, posting, settings.task_queue)
-    except WorkflowAlreadyStartedError:  # the first try started it, then lost its answer
-        return await read(client, internship_id, by)
-    return InternshipState(posting=posting, stage=Stage.POSTED, posted_at=datetime.now(UTC))
+    except WorkflowAlreadyStartedError:  # an earlier request started it
+        return Posted(await _posted_before(client, internship_id, by, posting), created=False)
+    state = InternshipState(posting=posting, stage=Stage.POSTED, posted_at=datetime.now(UTC))
+    return Posted(state, created=True)
+
+
+def _recorded(sessions: sessionmaker, internship_id: str) -> bool:
+    with sessions() as db:
+        return db.get(Internship, internship_id) is not None
+
+
+# What a posting request names: a repeat must ask for the same internship to be answered with it.
+_SAME_POSTING = (
+    "title",
+    "description",
+    "category",
+    "skills",
+    "estimated_hours",
+    "fee_cents",
+    "currency",
+    "duration_days",
+)
+
+
+async def _posted_before(
+    client: Client, internship_id: str, by: Actor, asked: Posting
+) -> InternshipState:
+    """The internship an earlier request posted under this id, if this request asks for the
+    same one; 409 otherwise."""
+    reuse = (
+        "This Idempotency-Key (or form) already posted an internship"
+        f" ({internship_id}); send a new key to post another"
+    )
+    try:
+        state = await read(client, internship_id, by)
+    except ApiError as err:  # no longer kept by Temporal
+        raise ApiError(409, "idempotency_key_reused", reuse, {"id": internship_id}) from err
+    if any(getattr(state.posting, f) != getattr(asked, f) for f in _SAME_POSTING):
+        raise ApiError(409, "idempotency_key_reused", reuse, {"id": internship_id})
+    return state
 
 
 def posting_id(employer_id: str, key: str) -> str:

@@ -114,6 +114,11 @@ class Posting:
     currency: str
     duration_days: int
     policy: Policy
+    # Random, fixed when the API posts it: every Stripe idempotency key of this internship
+    # carries it, so even a second run under the same id could not be handed this run's
+    # charge, refund or transfer ("" in internships posted before it: their keys stay as
+    # they were).
+    nonce: str = ""
 
 
 # --- Update inputs: one dataclass per transition, each naming who asks. ---

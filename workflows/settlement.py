@@ -102,6 +102,7 @@ class Settlement:
             s.posting.fee_cents,
             s.posting.currency,
             self._charge_refusals + 1,
+            s.posting.nonce,
         )
         try:
             charge = await workflow.execute_activity_method(
@@ -160,8 +161,9 @@ class Settlement:
         """Refund the employer; if Stripe refuses for good, ops are told and the caller fails."""
         m = self._state.money
         assert m.payment_intent_id is not None
+        p = self._state.posting
         request = RefundRequest(
-            self._state.posting.internship_id, m.payment_intent_id, amount, self._key(step)
+            p.internship_id, m.payment_intent_id, amount, self._key(step), p.nonce
         )
         try:
             m.refund_id = await workflow.execute_activity_method(
@@ -200,6 +202,7 @@ class Settlement:
                 amount,
                 s.posting.currency,
                 self._key(step),
+                s.posting.nonce,
             )
             try:
                 result = await workflow.execute_activity_method(

@@ -12,7 +12,7 @@ import binascii
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel
 from sqlalchemy import and_, or_, select
 
@@ -47,18 +47,28 @@ Detail = schemas.InternshipDetail
 # ---------------------------------------------------------------- post and read
 
 
-@router.post("", status_code=201, response_model=Detail, summary="Post an internship (employer)")
+@router.post(
+    "",
+    status_code=201,
+    response_model=Detail,
+    summary="Post an internship (employer)",
+    responses={200: {"description": "Posted before under this Idempotency-Key: as it is now"}},
+)
 async def post_internship(
     body: schemas.InternshipIn,
     employer: EmployerDep,
     settings: SettingsDep,
     client: TemporalDep,
+    sessions: SessionsDep,
     key: KeyDep,
+    response: Response,
 ) -> Detail:
-    # A retried posting (same idempotency key) names the same workflow, so it starts once.
+    # A retried posting (same idempotency key) names the same internship, which starts once.
     internship_id = lifecycle.posting_id(employer.id, key) if key else new_id()
-    state = await lifecycle.post(client, settings, employer, body, internship_id)
-    return internship_detail(state, Actor(Role.EMPLOYER, employer.id))
+    posted = await lifecycle.post(client, sessions, settings, employer, body, internship_id)
+    if not posted.created:
+        response.status_code = 200
+    return internship_detail(posted.state, Actor(Role.EMPLOYER, employer.id))
 
 
 def _cursor(value: str | None) -> tuple[datetime, str] | None:

@@ -227,6 +227,7 @@ async def post_internship(
     employer: SignedInEmployer,
     client: TemporalDep,
     settings: SettingsDep,
+    sessions: SessionsDep,
 ) -> Response:
     form = await read_form(request)
     values = fields(form)
@@ -250,7 +251,7 @@ async def post_internship(
     key = str(form.get("form_key") or "")
     internship_id = lifecycle.posting_id(employer.id, f"web:{key}")
     try:
-        await lifecycle.post(client, settings, employer, body, internship_id)
+        await lifecycle.post(client, sessions, settings, employer, body, internship_id)
     except ApiError as err:
         if err.details.get("field") != "fee_cents":
             return _posting_form(request, viewer, values, {"form": err.message}, err.status)
