@@ -77,20 +77,32 @@ def current_caller(
 ) -> Caller:
     """Resolved in a session of its own, closed before the endpoint waits on Temporal or
     Stripe: a request never holds a pooled connection while it waits."""
-    token = bearer(authorization)
-    if token is None:
+    if bearer(authorization) is None:
         raise ApiError(
             401, "unauthorized", "Send your API token as 'Authorization: Bearer <token>'"
         )
+    caller = caller_of(get_sessions(request), settings, authorization)
+    if caller is None:
+        raise ApiError(401, "unauthorized", "Unknown API token")
+    return caller
+
+
+def caller_of(
+    sessions: sessionmaker, settings: Settings, authorization: str | None
+) -> Caller | None:
+    """The account an `Authorization` header stands for, however it is written; None if none."""
+    token = bearer(authorization)
+    if token is None:
+        return None
     if is_ops_token(settings, authorization):
         return Caller(Actor(Role.OPS, "ops"))
     digest = token_hash(token)
-    with get_sessions(request)() as db:
+    with sessions() as db:
         if employer := db.scalar(select(Employer).where(Employer.token_hash == digest)):
             return Caller(Actor(Role.EMPLOYER, employer.id), employer=employer)
         if launcher := db.scalar(select(Launcher).where(Launcher.token_hash == digest)):
             return Caller(Actor(Role.LAUNCHER, launcher.id), launcher=launcher)
-    raise ApiError(401, "unauthorized", "Unknown API token")
+    return None
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]

@@ -1,14 +1,16 @@
 """Safe retries with `Idempotency-Key`, as Stripe does them.
 
-A POST with the header is answered once: the same caller sending the same key with the same
-request within 24 hours gets the first answer again (status and body, with
+A POST with the header is answered once: the same account (however its credential is written,
+and across token rotations) sending the same key with the same request within 24 hours gets
+the first answer again (status and body, with
 `Idempotent-Replayed: true`), and nothing happens twice; the same key with another request is a
 422. A request still running under a key answers 409 to a second one. 5xx answers are not kept,
 so a retry runs again. Answers that carry a new token are not kept (see CREDENTIALS). Without
 the header nothing changes.
 
 Underneath, the endpoints pass the key on (the Temporal update id of a transition, the workflow
-id of a posting), so even a retry after this process died mid-request has no second effect.
+id of a posting), so even a retry after this process died mid-request, or after the kept answer
+is gone, has no second effect: an internship id is never started twice.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.deps import caller_of
 from api.errors import error_body
 from api.middleware import send_json
 from core.db import IdempotentRequest, utcnow
@@ -84,12 +87,19 @@ class Idempotent:
         if scope["path"] in CREDENTIALS:
             await self.app(scope, receive, send)
             return
+        sessions: sessionmaker = scope["app"].state.sessions
+        settings = scope["app"].state.settings
+        account = await run_in_threadpool(
+            caller_of, sessions, settings, _header(scope, b"authorization")
+        )
+        if account is None:  # refused as unauthenticated: nothing to keep
+            await self.app(scope, receive, send)
+            return
         body = await _read_body(receive)
-        caller = hashlib.sha256((_header(scope, b"authorization") or "anonymous").encode())
+        caller = hashlib.sha256(f"{account.actor.role}:{account.actor.id}".encode())
         request_hash = hashlib.sha256(
             b"\n".join([scope["method"].encode(), scope["path"].encode(), body])
         ).hexdigest()
-        sessions: sessionmaker = scope["app"].state.sessions
         row_key = (caller.hexdigest(), key)
         earlier = await run_in_threadpool(_begin, sessions, row_key, request_hash)
         if earlier is not None:

@@ -86,8 +86,7 @@ def internship_detail(s: InternshipState, viewer: Actor) -> schemas.InternshipDe
                 actor_id=e.actor_id,
                 note=e.note,
             )
-            for e in s.timeline
-            if sees.work
+            for e in rulebook.timeline(s, viewer)
         ],
     )
 

@@ -83,6 +83,10 @@ class Policy:
     feedback_window: timedelta
     launcher_share_percent: int
     time_scale: float = 1.0
+    # A dispute waits this long for ops' decision (ops reminded every `dispute_reminder`), then
+    # its default outcome applies. Defaults for internships posted before these existed.
+    dispute_reminder: timedelta = timedelta(days=2)
+    dispute_decision: timedelta = timedelta(days=7)
 
     def scaled(self, duration: timedelta) -> timedelta:
         """A policy or due-date duration as the workflow waits for it (TIME_SCALE applied)."""
@@ -276,6 +280,10 @@ class InternshipState:
     # Keyed by the role of the author: "employer" rates the launcher and vice versa.
     ratings: dict[str, Rating] = field(default_factory=dict)
     timeline: list[TimelineEntry] = field(default_factory=list)
+    # Since the patch `delivered-work-kept` (set when the workflow starts): delivered work is
+    # refunded only by ops, disputes end by a deadline, and a launcher with nothing delivered
+    # can't stop the overdue cancellation with a dispute. False in workflows started before.
+    delivered_work_kept: bool = False
 
     @property
     def disputed(self) -> bool:

@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from core import errors
-from core.internship import TERMINAL_STAGES, Action, Actor, InternshipState, Role, Stage
+from core.internship import (
+    TERMINAL_STAGES,
+    Action,
+    Actor,
+    InternshipState,
+    Role,
+    Stage,
+    TimelineEntry,
+)
 
 # Which actions each stage admits; who may take them is decided by `_role_allows`.
 STAGE_ACTIONS: dict[Stage, frozenset[Action]] = {
@@ -92,6 +100,17 @@ def visibility(state: InternshipState, actor: Actor) -> Visibility:
         work=party,
         ratings=_ratings_shown(state, actor, rel),
     )
+
+
+def timeline(state: InternshipState, actor: Actor) -> list[TimelineEntry]:
+    """The events a party may read: applicants stay private from each other, so a launcher
+    sees no other launcher's events (applications, withdrawals, who held the work before)."""
+    rel = relation(state, actor)
+    if rel not in PARTIES:
+        return []
+    if rel in (Relation.OPS, Relation.OWNER):
+        return list(state.timeline)
+    return [e for e in state.timeline if e.actor_role != Role.LAUNCHER or e.actor_id == actor.id]
 
 
 def ratings_revealed(stage: Stage) -> bool:
@@ -178,6 +197,17 @@ def _already_done(action: Action, state: InternshipState, actor: Actor) -> str |
     """What this caller's own history rules out, whatever the stage allows."""
     if action == Action.APPLY and any(a.launcher_id == actor.id for a in state.applicants):
         return "You have already applied to this internship"
+    if (
+        action == Action.DISPUTE
+        and actor.role == Role.LAUNCHER
+        and state.delivered_work_kept
+        and state.overdue
+        and not state.submissions
+    ):
+        return (
+            "The work is overdue and nothing has been submitted, so a dispute can't hold the "
+            "deadline: submit what you have, or ask the employer for an extension"
+        )
     if action == Action.WITHDRAW:
         if state.submissions:
             return "Work has been submitted, so it can no longer be left; open a dispute instead"
@@ -211,6 +241,19 @@ def refusal(action: Action, state: InternshipState, actor: Actor) -> Refusal | N
 def allowed_actions(state: InternshipState, actor: Actor) -> list[Action]:
     """Every action `actor` may ask for now, in the lifecycle's order."""
     return [a for a in Action if refusal(a, state, actor) is None]
+
+
+def cancellation_opens_dispute(state: InternshipState, actor: Actor) -> bool:
+    """Delivered work is never refunded away: once anything was submitted, only ops may refund
+    the fee, so an employer's cancellation goes to ops as a dispute instead."""
+    return state.delivered_work_kept and bool(state.submissions) and actor.role != Role.OPS
+
+
+def dispute_default_outcome(state: InternshipState) -> str:
+    """What a dispute comes to when ops have not decided by its deadline: delivered work is
+    paid for, as the review window's silence pays it; nothing delivered is refunded, as the
+    overdue cancellation refunds it."""
+    return "pay_launcher" if state.submissions else "refund"
 
 
 def may_withhold_refund(actor: Actor) -> bool:

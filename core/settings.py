@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     max_extension_days: float = 14
     payout_reminder_days: float = 3
     feedback_window_days: float = 14
+    dispute_reminder_days: float = 2
+    dispute_decision_days: float = 7
     launcher_share_percent: int = 90
     min_hourly_fee_cents: int = 2000
     # Divides every duration a workflow waits for: 86400 makes a day last one second.
@@ -139,6 +141,8 @@ class Settings(BaseSettings):
             feedback_window=days(self.feedback_window_days),
             launcher_share_percent=self.launcher_share_percent,
             time_scale=self.time_scale,
+            dispute_reminder=days(self.dispute_reminder_days),
+            dispute_decision=days(self.dispute_decision_days),
         )
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.notifications import when
     from activities.projection import Notice, Recipient
     from core import errors, rulebook
     from core.internship import (
@@ -57,6 +58,10 @@ OUTBOX_RELAY = "outbox-relay-posting-first"
 # Approved work is paid moments later: the approval publishes its search attributes only if the
 # payout has to wait (an upsert is a billable action; `paid` follows with its own).
 APPROVAL_PUBLISHED_IF_WAITING = "approval-published-if-payout-waits"
+# Since this patch (`InternshipState.delivered_work_kept`): once work is delivered only ops
+# refund it (an employer's cancellation and an overdue revision go to ops as disputes), and a
+# dispute ends by its deadline with a stated default outcome.
+DELIVERED_WORK_KEPT = "delivered-work-kept"
 
 
 def _days(policy: timedelta) -> str:
@@ -85,6 +90,8 @@ class InternshipWorkflow:
     @workflow.run
     async def run(self, posting: Posting) -> InternshipState:
         mailer = None
+        if workflow.patched(DELIVERED_WORK_KEPT):
+            self._state.delivered_work_kept = True
         if workflow.patched(OUTBOX_RELAY):
             self._recorder.leave_mail_to_relay()
         else:
@@ -103,7 +110,9 @@ class InternshipWorkflow:
             Stage.SETTLING: self._settling,
         }
         while self._state.stage not in TERMINAL_STAGES:
-            if self._state.disputed:  # timers pause while ops decide
+            if self._state.disputed and self._state.delivered_work_kept:
+                await self._disputed()  # the stage's timers pause while ops decide
+            elif self._state.disputed:  # before DELIVERED_WORK_KEPT: until ops decide
                 await self._deadlines.until_restarted()
             else:
                 await stages[self._state.stage]()
@@ -177,9 +186,7 @@ class InternshipWorkflow:
                 "overdue_cancel",
                 due + p.scaled(p.overdue_cancel),
                 "Auto-cancel overdue and refund employer",
-                lambda: self._cancel(
-                    SYSTEM, f"no submission {_days(p.overdue_cancel)} after the due date", True
-                ),
+                self._cancel_overdue,
             ),
         )
 
@@ -223,6 +230,31 @@ class InternshipWorkflow:
             ),
         )
 
+    async def _disputed(self) -> None:
+        """Ops decide by the deadline (reminded on the way), or the default outcome applies."""
+        p, since = self._policy, self._deadlines.since
+        decide_by = since + p.scaled(p.dispute_decision)
+        reminders = int(p.dispute_decision / p.dispute_reminder - 1e-9) if p.dispute_reminder else 0
+        await self._deadlines.run(
+            *(
+                Deadline(
+                    f"dispute_reminder_{n}",
+                    since + p.scaled(p.dispute_reminder) * n,
+                    "Remind ops: a dispute waits for their decision",
+                    lambda: self._recorder.remind(
+                        "dispute_waiting", [OPS_TEAM], **self._dispute_terms(decide_by)
+                    ),
+                )
+                for n in range(1, reminders + 1)
+            ),
+            Deadline(
+                "dispute_decision",
+                decide_by,
+                "Resolve dispute by default: ops did not decide",
+                self._resolve_by_default,
+            ),
+        )
+
     async def _settling(self) -> None:
         amount = await self._money.pay_resolution()
         async with self._lock:
@@ -243,6 +275,21 @@ class InternshipWorkflow:
         self._state.overdue = True
         to = [self._launcher(), self._employer(), OPS_TEAM]
         await self._recorder.raise_level(1, "overdue", Notice("overdue", to))
+
+    async def _cancel_overdue(self) -> None:
+        p, s = self._policy, self._state
+        reason = f"no submission {_days(p.overdue_cancel)} after the due date"
+        if s.delivered_work_kept and s.submissions:
+            # A revision is overdue, but work was delivered: refunding it all is ops' call.
+            late = f"the revision is {_days(p.overdue_cancel)} overdue; earlier work was delivered"
+            await self._open_dispute(SYSTEM, late)
+        else:
+            await self._cancel(SYSTEM, reason, True)
+
+    async def _resolve_by_default(self) -> None:
+        p, outcome = self._policy, rulebook.dispute_default_outcome(self._state)
+        note = f"Ops did not decide within {_days(p.dispute_decision)}: the default outcome applies"
+        await self._resolve(SYSTEM, outcome, 0, note, by_default=True)
 
     async def _expire(self) -> None:
         refunded = await self._money.refund_outstanding("expiry")
@@ -458,7 +505,11 @@ class InternshipWorkflow:
     async def cancel(self, req: Cancellation) -> InternshipState:
         async with self._turn():
             self._check_cancel(req)
-            await self._cancel(req.by, req.reason, req.refund)
+            if rulebook.cancellation_opens_dispute(self._state, req.by):
+                reason = f"cancellation requested after work was delivered: {req.reason}"
+                await self._open_dispute(req.by, reason)
+            else:
+                await self._cancel(req.by, req.reason, req.refund)
             return self._state
 
     @cancel.validator
@@ -527,44 +578,61 @@ class InternshipWorkflow:
             raise errors.refusal(errors.INVALID, "reason must not be empty")
 
     async def _open_dispute(self, by: Actor, reason: str) -> None:
-        s = self._state
+        s, p = self._state, self._policy
         s.dispute = DisputeView(by.role, reason, workflow.now())
-        other = self._launcher() if by.role == Role.EMPLOYER else self._employer()
+        told = {
+            Role.EMPLOYER: [self._launcher()],
+            Role.LAUNCHER: [self._employer()],
+        }.get(by.role, [self._employer(), self._launcher()])
         s.escalation_level = 2
         self._deadlines.restart()
         self._recorder.publish()
-        details = {"opened_by": by.role.value, "reason": reason}
-        notice = Notice("dispute_opened", [OPS_TEAM, other], details)
+        details: dict[str, object] = {"opened_by": by.role.value, "reason": reason}
+        if s.delivered_work_kept:
+            details |= self._dispute_terms(workflow.now() + p.scaled(p.dispute_decision))
+        notice = Notice("dispute_opened", [OPS_TEAM, *told], details)
         await self._recorder.record("dispute_opened", by, notice, note=reason)
+
+    def _dispute_terms(self, decide_by: datetime) -> dict[str, object]:
+        """What every dispute email says: decided by when, and what happens if ops don't."""
+        return {
+            "decide_by": when(decide_by),
+            "default_outcome": rulebook.dispute_default_outcome(self._state),
+        }
 
     @workflow.update
     async def resolve(self, req: Resolution) -> InternshipState:
         async with self._turn():
             self._check_resolve(req)
-            s = self._state
-            assert s.dispute is not None
-            to_launcher, to_employer = self._money.resolution_split(
-                req.outcome, req.launcher_percent
-            )
-            if to_employer:
-                await self._money.refund(to_employer, "resolution")
-            s.dispute.outcome, s.dispute.note = req.outcome, req.note
-            self._money.resolution_payout = to_launcher
-            owed = bool(to_launcher) and workflow.patched(RESOLUTION_SETTLES)
-            details = {
-                "outcome": req.outcome,
-                "launcher_amount": self._money.fmt(to_launcher),
-                "refund_amount": self._money.fmt(to_employer),
-                "note": req.note,
-            }
-            await self._transition(
-                Stage.SETTLING if owed else Stage.RESOLVED,
-                "dispute_resolved",
-                req.by,
-                Notice("dispute_resolved", [self._employer(), self._launcher()], details),
-                note=req.note,
-            )
-            return s
+            await self._resolve(req.by, req.outcome, req.launcher_percent, req.note)
+            return self._state
+
+    async def _resolve(
+        self, by: Actor, outcome: str, launcher_percent: int, note: str, by_default: bool = False
+    ) -> None:
+        s = self._state
+        assert s.dispute is not None
+        to_launcher, to_employer = self._money.resolution_split(outcome, launcher_percent)
+        if to_employer:
+            await self._money.refund(to_employer, "resolution")
+        s.dispute.outcome, s.dispute.note = outcome, note
+        self._money.resolution_payout = to_launcher
+        owed = bool(to_launcher) and workflow.patched(RESOLUTION_SETTLES)
+        details: dict[str, object] = {
+            "outcome": outcome,
+            "launcher_amount": self._money.fmt(to_launcher),
+            "refund_amount": self._money.fmt(to_employer),
+            "note": note,
+        }
+        if by_default:
+            details["by_default"] = True
+        await self._transition(
+            Stage.SETTLING if owed else Stage.RESOLVED,
+            "dispute_resolved",
+            by,
+            Notice("dispute_resolved", [self._employer(), self._launcher()], details),
+            note=note,
+        )
 
     @resolve.validator
     def _check_resolve(self, req: Resolution) -> None:

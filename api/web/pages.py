@@ -285,6 +285,7 @@ async def internship_page(
         s=state,
         p=state.posting,
         sees=sees,
+        timeline=rulebook.timeline(state, viewer.actor),
         allowed={a.value for a in rulebook.allowed_actions(state, viewer.actor)},
         may_retry_payment=rulebook.may_retry_payment(state, viewer.actor),
         may_withhold_refund=rulebook.may_withhold_refund(viewer.actor),

@@ -14,6 +14,7 @@ from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
+from activities.notifications import when
 from activities.payments import ChargeRequest, Payments, PayoutRequest, RefundRequest
 from activities.projection import Notice, Recipient
 from core import errors
@@ -44,6 +45,7 @@ from tests.unit.harness import (
     ONBOARDING_URL,
     OPS,
     OPS_TEAM,
+    POLICY,
     SHARE,
     Handle,
     Harness,
@@ -352,12 +354,19 @@ async def test_refused_cancellation_refund_answers_the_caller(harness: Harness) 
 
 async def test_split_resolution_settles_until_the_payout_lands(harness: Harness) -> None:
     h = await harness.in_progress()
-    await h.execute_update(InternshipWorkflow.open_dispute, Dispute(LAUNCHER, "Scope grows"))
+    s = await h.execute_update(InternshipWorkflow.open_dispute, Dispute(LAUNCHER, "Scope grows"))
+    assert s.dispute is not None
+    decide_by = when(s.dispute.opened_at + POLICY.dispute_decision)
     assert harness.notices("dispute_opened") == [
         Notice(
             "dispute_opened",
             [OPS_TEAM, TO_EMPLOYER],
-            {"opened_by": "launcher", "reason": "Scope grows"},
+            {
+                "opened_by": "launcher",
+                "reason": "Scope grows",
+                "decide_by": decide_by,
+                "default_outcome": "refund",
+            },
         )
     ]
     harness.payout.then(not_onboarded())
