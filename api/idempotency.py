@@ -199,6 +199,24 @@ def _begin(sessions: sessionmaker, row_key: tuple[str, str], request_hash: str) 
         return None if taken else _conflict("is still being answered; retry shortly")
 
 
+def claim_once(sessions: sessionmaker, caller: str, key: str, what: str) -> bool:
+    """Spend a one-time key (a page's form key): True the first time, False ever after (while
+    it is kept, KEPT_FOR)."""
+    try:
+        with sessions.begin() as db:
+            db.add(
+                IdempotentRequest(
+                    caller=caller,
+                    key=key,
+                    request_hash=hashlib.sha256(what.encode()).hexdigest(),
+                    started_at=utcnow(),
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
 def _conflict(state: str) -> Answer:
     message = f"A request with this {HEADER} {state}"
     return (

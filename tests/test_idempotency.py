@@ -14,7 +14,18 @@ from api.app import create_app
 from core.db import IdempotentRequest
 from core.settings import Settings
 from tests.conftest import OPS_TOKEN, Api, free_port
-from tests.test_api import POSTING, act, auth, employer, error_of, launcher, listed, ok, post
+from tests.test_api import (
+    POSTING,
+    act,
+    auth,
+    employer,
+    error_of,
+    launcher,
+    listed,
+    ok,
+    post,
+    until_stage,
+)
 from tests.test_lifecycle import money_calls
 
 Json = dict[str, Any]
@@ -96,7 +107,55 @@ async def test_an_answer_lost_with_its_process_is_not_repeated(
     reposted = await api.http.post(
         "/v1/internships", json=POSTING, headers=keyed(emp["api_token"], posting_key)
     )
-    assert reposted.status_code == 201 and reposted.json()["id"] == posted.json()["id"]
+    assert reposted.status_code == 200 and reposted.json()["id"] == posted.json()["id"]
+
+
+async def test_a_finished_internship_is_never_run_again_under_its_old_key(
+    api: Api, settings: Settings, sessions: sessionmaker, env: WorkflowEnvironment
+) -> None:
+    """Found by a tester: reposting with the key of a completed internship, once its kept answer
+    was no longer found, started a second run that got run one's charge back from Stripe; its
+    cancellation refunded run one's charge and the platform paid the launcher out of pocket."""
+    emp, lnc = await employer(api), await launcher(api)
+    key, token = str(uuid.uuid4()), emp["api_token"]
+    first = await ok(
+        await api.http.post("/v1/internships", json=POSTING, headers=keyed(token, key)), 201
+    )
+    iid = first["id"]
+    await act(api, lnc, iid, "applications", {"pitch": "Me"})
+    await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]})
+    await act(api, emp, iid, "kickoff")
+    await act(api, lnc, iid, "submissions", {"url": "https://docs.test/a", "note": "Done"})
+    await act(api, emp, iid, "review", {"decision": "approve"})
+    await until_stage(api, emp, iid, "paid")
+    await act(api, emp, iid, "feedback", {"rating": 5})
+    await act(api, lnc, iid, "feedback", {"rating": 5})
+    handle = env.client.get_workflow_handle(f"internship-{iid}")
+    run = (await handle.describe()).run_id
+
+    # The same account, its credential written another way: the kept answer is the account's.
+    lower = {"Authorization": f"bearer {token}", "Idempotency-Key": key}
+    replayed = await api.http.post("/v1/internships", json=POSTING, headers=lower)
+    assert replayed.status_code == 201 and replayed.headers["idempotent-replayed"] == "true"
+    # A day later the kept answer is gone: the internship answers as it is now, not anew.
+    with sessions.begin() as db:
+        db.execute(delete(IdempotentRequest).where(IdempotentRequest.key == key))
+    again = await api.http.post("/v1/internships", json=POSTING, headers=lower)
+    assert again.status_code == 200
+    assert (again.json()["id"], again.json()["stage"]) == (iid, "completed")
+    with sessions.begin() as db:
+        db.execute(delete(IdempotentRequest).where(IdempotentRequest.key == key))
+    other = await api.http.post(
+        "/v1/internships", json={**POSTING, "title": "Another"}, headers=keyed(token, key)
+    )
+    assert error_of(other, 409)["code"] == "idempotency_key_reused"
+    description = await handle.describe()
+    assert description.run_id == run and description.status is not None
+    assert description.status.name == "COMPLETED"
+    # Money moved once: one charge, one transfer, no refund.
+    assert charges(settings, iid) == 1
+    assert len(money_calls(settings, "/v1/transfers", iid)) == 1
+    assert money_calls(settings, "/v1/refunds", iid) == []
 
 
 async def test_the_same_key_at_the_same_time_runs_once(api: Api, settings: Settings) -> None:

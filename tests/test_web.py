@@ -23,12 +23,18 @@ from dev.harness import Inbox, complete_onboarding, links_in
 from tests.conftest import Api, unique_email
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+FORM_KEY = re.compile(r'name="form_key" value="([^"]+)"')
 
 
 def csrf_of(html: str) -> str:
     found = CSRF.search(html)
     assert found, "the page has no form with a CSRF token"
     return found.group(1)
+
+
+def form_keys_of(html: str) -> list[str]:
+    """The one-time key the server issued for a page's forms (one per page as rendered)."""
+    return FORM_KEY.findall(html)
 
 
 class Browser:
@@ -42,8 +48,9 @@ class Browser:
 
     async def submit(self, page: str, action: str, **fields: Any) -> httpx.Response:
         """Open `page`, then post one of its forms to `action` with this session's token."""
-        token = csrf_of((await self.http.get(page)).text)
-        data = {"csrf_token": token, "form_key": f"k{id(fields)}{len(fields)}", **fields}
+        html = (await self.http.get(page)).text
+        keys = form_keys_of(html)
+        data = {"csrf_token": csrf_of(html), "form_key": keys[0] if keys else "", **fields}
         return await self.http.post(action, data=data)
 
     async def sign_in(self, inbox: Inbox, email: str, back_to: str = "/dashboard") -> str:
@@ -245,26 +252,36 @@ async def test_pages_offer_only_what_the_rulebook_allows_and_the_loser_of_a_race
     assert "Send my application" not in own and own.count("Select Lee Launcher") == 2
     # Two tabs of the same employer: the first selection wins; the second tab is told why,
     # on the page as it is now.
-    token = csrf_of(own)
+    # (Each tab rendered the page: each has its own form key.)
+    token, tab1 = csrf_of(own), form_keys_of(own)[0]
+    tab2 = form_keys_of((await employer.get(page)).text)[0]
     first = await employer.http.post(
         f"{page}/selection",
-        data={"csrf_token": token, "form_key": "tab1", "launcher_id": launchers[0][0]},
+        data={"csrf_token": token, "form_key": tab1, "launcher_id": launchers[0][0]},
     )
     second = await employer.http.post(
         f"{page}/selection",
-        data={"csrf_token": token, "form_key": "tab2", "launcher_id": launchers[1][0]},
+        data={"csrf_token": token, "form_key": tab2, "launcher_id": launchers[1][0]},
     )
     assert first.status_code == second.status_code == 303
     now = (await employer.get(page)).text
     assert 'class="flash error"' in now and "matched" in now
     assert "Launcher selected" in now and "Charge $400.00 and kick off" in now
-    # The same form sent twice (a double click) acts once: no second message of refusal.
+    # The same form sent twice (a double click) acts once: it is told so, and nothing changes.
     again = await employer.http.post(
         f"{page}/selection",
-        data={"csrf_token": token, "form_key": "tab1", "launcher_id": launchers[0][0]},
+        data={"csrf_token": token, "form_key": tab1, "launcher_id": launchers[0][0]},
     )
     assert again.status_code == 303
-    assert 'class="flash error"' not in (await employer.get(page)).text
+    shown = (await employer.get(page)).text
+    assert 'class="flash error"' not in shown and "already sent" in shown
+    # A key the server did not issue (made up, or another session's) is a stale form.
+    for made_up in ("tab3", tab2 + "x"):
+        forged = await employer.http.post(
+            f"{page}/kickoff", data={"csrf_token": token, "form_key": made_up}
+        )
+        assert forged.status_code == 403 and "This form has expired" in forged.text
+    assert "Charge $400.00 and kick off" in (await employer.get(page)).text  # still matched
     await employer.aclose()
 
 

@@ -248,7 +248,11 @@ async def post_internship(
         errors = {**problems, **errors}
     if errors:
         return _posting_form(request, viewer, values, errors, 422)
-    key = str(form.get("form_key") or "")
+    try:
+        key = await session.spend_form_key(request, form)
+    except session.FormAlreadySent as sent:
+        session.flash(request, "That form was already sent: here is the internship it posted.")
+        return redirect(f"/internships/{lifecycle.posting_id(employer.id, f'web:{sent.nonce}')}")
     internship_id = lifecycle.posting_id(employer.id, f"web:{key}")
     try:
         await lifecycle.post(client, sessions, settings, employer, body, internship_id)
@@ -340,9 +344,12 @@ async def act(
         problems = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in problems_of(err).items())
         session.flash(request, f"Nothing was changed. Please fix {problems}.", "error")
         return redirect(here)
-    ask = lifecycle.Transitions(
-        client, internship_id, viewer.actor, f"web:{form.get('form_key')}", viewer.employer
-    )
+    try:
+        key = await session.spend_form_key(request, form)
+    except session.FormAlreadySent:
+        session.flash(request, "That form was already sent, so nothing more was done.", "info")
+        return redirect(here)
+    ask = lifecycle.Transitions(client, internship_id, viewer.actor, f"web:{key}", viewer.employer)
     try:
         await ask(action, body)
     except ApiError as err:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -90,9 +89,9 @@ def page(
         role=viewer.actor.role.value if viewer else None,
         csrf=session.csrf_token(request),
         csrf_field=session.CSRF_FIELD,
-        # A fresh key per rendered form: a form sent twice (a double click, a resend) is one
-        # request to the workflow, which runs an update id once.
-        form_key=secrets.token_urlsafe(12),
+        # A fresh one-time key per rendered form: a form sent twice (a double click, a resend)
+        # acts once.
+        form_key=session.form_key(request),
         flashes=session.take_flashes(request),
         temporal_ui=settings.temporal_ui_url.rstrip("/"),
         namespace=settings.temporal_namespace,

@@ -17,10 +17,14 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, Request
+from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import sessionmaker
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from api.deps import Caller, get_sessions, get_settings
+from api.idempotency import KEPT_FOR, claim_once
 from core.db import Employer, Launcher, OutboxEmail, SignInLink, utcnow
 from core.internship import Actor, Role
 
@@ -38,7 +42,15 @@ class SignInRequired(Exception):
 
 
 class CsrfRejected(Exception):
-    """A form came without this session's CSRF token (a forged or stale form)."""
+    """A form came without this session's CSRF token or form key (a forged or stale form)."""
+
+
+class FormAlreadySent(Exception):
+    """A form's one-time key was spent by an earlier send (a double click, a resend)."""
+
+    def __init__(self, nonce: str) -> None:
+        super().__init__(nonce)
+        self.nonce = nonce
 
 
 def safe_next(path: object) -> str:
@@ -71,6 +83,37 @@ def check_csrf(request: Request, sent: Any) -> None:
     expected = request.session.get("csrf")
     if not expected or not isinstance(sent, str) or not secrets.compare_digest(sent, expected):
         raise CsrfRejected()
+
+
+# Spent keys are kept KEPT_FOR (a day): a key must be refused as stale well before it is forgotten.
+FORM_KEY_MAX_AGE = KEPT_FOR / 2
+
+
+def _form_keys(request: Request) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(request.app.state.settings.session_secret, salt="form-key")
+
+
+def form_key(request: Request) -> str:
+    """A one-time key for one rendered form, issued and signed by this server for this session.
+    Its nonce becomes the Temporal update id (or the posting's id), so a form acts once."""
+    return str(_form_keys(request).dumps([csrf_token(request), secrets.token_urlsafe(12)]))
+
+
+async def spend_form_key(request: Request, form: FormData) -> str:
+    """The form key's nonce, spent now. A key this server did not issue for this session, or
+    one older than FORM_KEY_MAX_AGE, is a stale form; one already spent raises FormAlreadySent."""
+    try:
+        issued_to, nonce = _form_keys(request).loads(
+            str(form.get("form_key") or ""), max_age=int(FORM_KEY_MAX_AGE.total_seconds())
+        )
+    except (BadData, ValueError, TypeError) as err:
+        raise CsrfRejected() from err
+    if not secrets.compare_digest(str(issued_to), str(request.session.get("csrf", ""))):
+        raise CsrfRejected()
+    sessions = request.app.state.sessions
+    if not await run_in_threadpool(claim_once, sessions, "web-form", nonce, request.url.path):
+        raise FormAlreadySent(nonce)
+    return str(nonce)
 
 
 def flash(request: Request, text: str, kind: str = "ok") -> None:
