@@ -12,6 +12,7 @@ The context given to templates is::
 
 from __future__ import annotations
 
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,11 @@ CONTRACT: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "selected": (frozenset(), frozenset()),
     "not_selected": (frozenset(), frozenset()),
     "kickoff": (frozenset({"amount"}), frozenset()),
-    "reminder": (frozenset({"reason"}), frozenset({"onboarding_url"})),
+    # "dispute_waiting" goes to ops only, with the dispute's terms (see dispute_opened).
+    "reminder": (
+        frozenset({"reason"}),
+        frozenset({"onboarding_url", "decide_by", "default_outcome"}),
+    ),
     "overdue": (frozenset(), frozenset()),
     "escalation": (frozenset({"reason", "level"}), frozenset()),
     "submission": (frozenset({"url", "note", "round"}), frozenset()),
@@ -54,10 +59,16 @@ CONTRACT: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "expired": (frozenset(), frozenset()),
     "launcher_withdrew": (frozenset({"launcher_name"}), frozenset()),
     "extended": (frozenset(), frozenset()),
-    "dispute_opened": (frozenset({"opened_by", "reason"}), frozenset()),
+    # opened_by: employer | launcher | system. decide_by (preformatted) and default_outcome
+    # (pay_launcher | refund) are absent for internships started before disputes had a deadline.
+    "dispute_opened": (
+        frozenset({"opened_by", "reason"}),
+        frozenset({"decide_by", "default_outcome"}),
+    ),
+    # by_default: ops did not decide by the deadline, so the default outcome applied.
     "dispute_resolved": (
         frozenset({"outcome"}),
-        frozenset({"launcher_amount", "refund_amount", "note"}),
+        frozenset({"launcher_amount", "refund_amount", "note", "by_default"}),
     ),
     "feedback_requested": (frozenset(), frozenset()),
     "completed": (frozenset(), frozenset({"rating_received", "comment_received"})),
@@ -74,7 +85,11 @@ REMINDER_REASONS = (
     "due_soon",
     "review_submission",
     "payout_onboarding",
+    "dispute_waiting",
 )
+# Who each reminder goes to, where not everyone: a waiting dispute is ops' to decide.
+REMINDER_ROLES: dict[str, tuple[str, ...]] = {"dispute_waiting": ("ops",)}
+DEFAULT_OUTCOMES = ("pay_launcher", "refund")
 RECIPIENT_KEYS = frozenset({"name", "role"})
 INTERNSHIP_KEYS = frozenset(
     {"id", "title", "company", "category", "stage", "fee", "due_at", "url", "payouts_url"}
@@ -91,6 +106,10 @@ LAUNCHER_NAME = f"Ada Lovelace {XSS}"
 PITCH = f"I ran social media for my campus club.\nHappy to start Monday! {XSS}"
 NOTE = f"Deck and summary attached. {XSS}"
 FEEDBACK = f"Please tighten the competitor section. {XSS}"
+DECIDE_BY = "2026-12-10 17:00 UTC"
+# What the workflow gives as the reason when it opens a dispute itself (an overdue revision).
+SYSTEM_REASON = "the revision is 10 days overdue; earlier work was delivered"
+DEFAULT_NOTE = "Ops did not decide within 7 days: the default outcome applies"
 
 
 def make_env() -> Environment:
@@ -172,6 +191,19 @@ def render(env: Environment, event: str, ctx: dict[str, Any]) -> tuple[str, str,
     return subject, text, html
 
 
+# (recipient role, opened_by): ops and the other party hear of a dispute; ops and both parties
+# when the system opened it.
+DISPUTE_OPENED_TO = (
+    ("ops", "employer"),
+    ("ops", "launcher"),
+    ("employer", "launcher"),
+    ("launcher", "employer"),
+    ("ops", "system"),
+    ("employer", "system"),
+    ("launcher", "system"),
+)
+
+
 def _cases() -> list[Any]:
     cases: list[Any] = []
 
@@ -186,8 +218,18 @@ def _cases() -> list[Any]:
     for role in ("employer", "launcher"):
         add("kickoff", role, actor="employer", amount="$400.00")
     for reason in REMINDER_REASONS:
-        for role in ROLES:
-            add("reminder", role, reason, reason=reason, onboarding_url=ONBOARDING_URL)
+        for role in REMINDER_ROLES.get(reason, ROLES):
+            defaults = DEFAULT_OUTCOMES if reason == "dispute_waiting" else DEFAULT_OUTCOMES[:1]
+            for default in defaults:
+                add(
+                    "reminder",
+                    role,
+                    f"{reason}-{default}" if reason == "dispute_waiting" else reason,
+                    reason=reason,
+                    onboarding_url=ONBOARDING_URL,
+                    decide_by=DECIDE_BY,
+                    default_outcome=default,
+                )
     for role in ROLES:
         add("overdue", role)
     add("escalation", "ops", reason=f"no submission 3 days after due date {XSS}", level=2)
@@ -238,20 +280,20 @@ def _cases() -> list[Any]:
     add("launcher_withdrew", "employer", actor="launcher", launcher_name=LAUNCHER_NAME)
     for actor in ("employer", "ops"):
         add("extended", "launcher", f"by-{actor}", actor=actor)
-    for role, opened_by in (
-        ("ops", "employer"),
-        ("ops", "launcher"),
-        ("employer", "launcher"),
-        ("launcher", "employer"),
-    ):
-        add(
-            "dispute_opened",
-            role,
-            f"by-{opened_by}",
-            actor=opened_by,
-            opened_by=opened_by,
-            reason=f"Work does not match the brief {XSS}",
-        )
+    for role, opened_by in DISPUTE_OPENED_TO:
+        for default in DEFAULT_OUTCOMES:
+            add(
+                "dispute_opened",
+                role,
+                f"by-{opened_by}-default-{default}",
+                actor=opened_by,
+                opened_by=opened_by,
+                reason=SYSTEM_REASON
+                if opened_by == "system"
+                else f"Work does not match the brief {XSS}",
+                decide_by=DECIDE_BY,
+                default_outcome=default,
+            )
     for outcome in ("pay_launcher", "split", "refund"):
         for role in ("employer", "launcher"):
             add(
@@ -263,6 +305,23 @@ def _cases() -> list[Any]:
                 launcher_amount="$180.00",
                 refund_amount="$200.00",
                 note=f"Half the deliverables were met. {XSS}",
+                by_default=False,
+            )
+    # Ops did not decide by the deadline: the default outcome applied.
+    for outcome, paid, back in (
+        ("pay_launcher", "$360.00", "$0.00"),
+        ("refund", "$0.00", "$400.00"),
+    ):
+        for role in ("employer", "launcher"):
+            add(
+                "dispute_resolved",
+                role,
+                f"{outcome}-by-default",
+                outcome=outcome,
+                launcher_amount=paid,
+                refund_amount=back,
+                note=DEFAULT_NOTE,
+                by_default=True,
             )
     for role in ("employer", "launcher"):
         add("feedback_requested", role)
@@ -356,8 +415,18 @@ def test_cases_cover_every_event_reason_role_and_detail_key() -> None:
     seen = {(p.values[0], p.values[1]) for p in CASES}
     assert {event for event, _ in seen} == set(CONTRACT)
     assert {role for event, role in seen if event == "overdue"} == set(ROLES)
-    reasons = {p.values[3]["reason"] for p in CASES if p.values[0] == "reminder"}
-    assert reasons == set(REMINDER_REASONS)
+    reminders = [p.values for p in CASES if p.values[0] == "reminder"]
+    assert {details["reason"] for _, _, _, details in reminders} == set(REMINDER_REASONS)
+    for reason in REMINDER_REASONS:
+        roles = {role for _, role, _, details in reminders if details["reason"] == reason}
+        assert roles == set(REMINDER_ROLES.get(reason, ROLES)), reason
+    waiting = [d for _, _, _, d in reminders if d["reason"] == "dispute_waiting"]
+    assert {d["default_outcome"] for d in waiting} == set(DEFAULT_OUTCOMES)
+    opened = [p.values for p in CASES if p.values[0] == "dispute_opened"]
+    assert {(role, d["opened_by"]) for _, role, _, d in opened} == set(DISPUTE_OPENED_TO)
+    assert {d["default_outcome"] for _, _, _, d in opened} == set(DEFAULT_OUTCOMES)
+    resolved = [p.values[3] for p in CASES if p.values[0] == "dispute_resolved"]
+    assert {d["by_default"] for d in resolved} == {True, False}
     for p in CASES:
         event, details = p.values[0], p.values[3]
         required, optional = CONTRACT[event]
@@ -437,7 +506,9 @@ def test_reminder_subjects_differ_per_reason() -> None:
         reason: render(
             env,
             "reminder",
-            build_context("reminder", "employer", "system", {"reason": reason}),
+            build_context(
+                "reminder", REMINDER_ROLES.get(reason, ROLES)[0], "system", {"reason": reason}
+            ),
         )[0]
         for reason in REMINDER_REASONS
     }
@@ -514,3 +585,119 @@ def test_every_required_detail_is_used(event: str, key: str) -> None:
         except UndefinedError:
             failures += 1
     assert failures, f"{event} never uses details[{key!r}]"
+
+
+# (recipient role, default outcome) -> how the email puts what happens if ops don't decide.
+DEFAULT_WORDS = {
+    ("ops", "pay_launcher"): "the Career Launcher is paid their share in full",
+    ("ops", "refund"): "the employer's fee is refunded in full",
+    ("employer", "pay_launcher"): "the Career Launcher will be paid their share in full",
+    ("employer", "refund"): "your fee will be refunded in full",
+    ("launcher", "pay_launcher"): "you'll be paid your share in full",
+    ("launcher", "refund"): "the fee will be refunded to Northwind Labs in full",
+}
+DISPUTE_OPENED_CASES = [p for p in CASES if p.values[0] == "dispute_opened"]
+
+
+@pytest.mark.parametrize(("event", "role", "actor", "details"), DISPUTE_OPENED_CASES)
+def test_dispute_opened_says_by_when_it_is_decided_and_what_happens_by_default(
+    event: str, role: str, actor: str, details: dict[str, Any]
+) -> None:
+    subject, text, html = render(make_env(), event, build_context(event, role, actor, details))
+    default = details["default_outcome"]
+    (other,) = set(DEFAULT_OUTCOMES) - {default}
+    for body in (text, unescape(html)):
+        assert DECIDE_BY in body
+        assert DEFAULT_WORDS[(role, default)] in body
+        assert DEFAULT_WORDS[(role, other)] not in body
+    if role == "ops":
+        assert DECIDE_BY in subject
+
+
+@pytest.mark.parametrize(("event", "role", "actor", "details"), DISPUTE_OPENED_CASES)
+def test_dispute_opened_without_a_deadline_reads_as_before(
+    event: str, role: str, actor: str, details: dict[str, Any]
+) -> None:
+    """Internships started before disputes had a deadline send neither decide_by nor
+    default_outcome: the email still renders, and promises no date or default."""
+    old = {"opened_by": details["opened_by"], "reason": details["reason"]}
+    subject, text, html = render(make_env(), event, build_context(event, role, actor, old))
+    for rendered in (subject, text, unescape(html)):
+        assert "decide by" not in rendered.lower() and "in time" not in rendered
+        assert "at the latest" not in rendered and "by default" not in rendered
+        assert "in full" not in rendered
+    assert "review the project" in text
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_dispute_the_system_opened_starts_from_what_happened(role: str) -> None:
+    details = {
+        "opened_by": "system",
+        "reason": SYSTEM_REASON,
+        "decide_by": DECIDE_BY,
+        "default_outcome": "pay_launcher",
+    }
+    subject, text, html = render(
+        make_env(), "dispute_opened", build_context("dispute_opened", role, "system", details)
+    )
+    for rendered in (subject, text, unescape(html)):
+        assert "the system" not in rendered.lower()
+        assert "opened by" not in rendered.lower()
+    if role == "ops":
+        assert SYSTEM_REASON in subject
+        for body in (text, unescape(html)):
+            assert "instead of being cancelled automatically" in body
+            assert SYSTEM_REASON in body
+    else:
+        lead = "The revision is 10 days overdue; earlier work was delivered. Rather than cancel"
+        for body in (text, unescape(html)):
+            assert lead in body
+            assert "has opened a dispute" not in body
+
+
+@pytest.mark.parametrize("default", DEFAULT_OUTCOMES)
+def test_a_waiting_dispute_reminds_ops_of_the_deadline_and_the_default(default: str) -> None:
+    details = {"reason": "dispute_waiting", "decide_by": DECIDE_BY, "default_outcome": default}
+    subject, text, html = render(
+        make_env(), "reminder", build_context("reminder", "ops", "system", details)
+    )
+    (other,) = set(DEFAULT_OUTCOMES) - {default}
+    assert DECIDE_BY in subject and "dispute" in subject.lower()
+    for body in (text, unescape(html)):
+        assert "waiting for your decision" in body
+        assert DECIDE_BY in body
+        assert DEFAULT_WORDS[("ops", default)] in body
+        assert DEFAULT_WORDS[("ops", other)] not in body
+    assert f"Decide: {INTERNSHIP_URL}" in text
+    # The button, besides the footer's link.
+    assert html.count(f'href="{INTERNSHIP_URL}"') == 2
+
+
+@pytest.mark.parametrize("outcome", DEFAULT_OUTCOMES)
+@pytest.mark.parametrize("role", ["employer", "launcher"])
+def test_a_dispute_resolved_by_default_says_no_decision_was_made(role: str, outcome: str) -> None:
+    env = make_env()
+    details = {
+        "outcome": outcome,
+        "launcher_amount": "$360.00",
+        "refund_amount": "$400.00",
+        "note": DEFAULT_NOTE,
+    }
+    by_default = build_context("dispute_resolved", role, "system", {**details, "by_default": True})
+    subject, text, html = render(env, "dispute_resolved", by_default)
+    assert subject.endswith("has been resolved by default")
+    for body in (text, unescape(html)):
+        assert "Our team has reviewed" not in body
+        assert "while we looked into this" not in body
+        assert "No decision was made on the dispute" in body and "by its deadline" in body
+        assert "the default outcome" in body
+        assert DEFAULT_NOTE in body and "A note from our team" not in body
+
+    for decided in ({**details, "by_default": False}, details):
+        ctx = build_context("dispute_resolved", role, "ops", decided)
+        subject, text, html = render(env, "dispute_resolved", ctx)
+        assert not subject.endswith("by default")
+        for body in (text, unescape(html)):
+            assert "Our team has reviewed the dispute" in body
+            assert "No decision was made" not in body
+            assert "A note from our team" in body
