@@ -288,7 +288,7 @@ class InternshipWorkflow:
 
     async def _resolve_by_default(self) -> None:
         p, outcome = self._policy, rulebook.dispute_default_outcome(self._state)
-        note = f"Ops did not decide within {_days(p.dispute_decision)}: the default outcome applies"
+        note = f"Our team did not decide within {_days(p.dispute_decision)}, so the default applies"
         await self._resolve(SYSTEM, outcome, 0, note, by_default=True)
 
     async def _expire(self) -> None:
@@ -580,16 +580,17 @@ class InternshipWorkflow:
     async def _open_dispute(self, by: Actor, reason: str) -> None:
         s, p = self._state, self._policy
         s.dispute = DisputeView(by.role, reason, workflow.now())
-        told = {
-            Role.EMPLOYER: [self._launcher()],
-            Role.LAUNCHER: [self._employer()],
-        }.get(by.role, [self._employer(), self._launcher()])
         s.escalation_level = 2
         self._deadlines.restart()
         self._recorder.publish()
         details: dict[str, object] = {"opened_by": by.role.value, "reason": reason}
         if s.delivered_work_kept:
+            # Both parties learn by when it is decided and what happens by default (the
+            # opener too: an employer's cancellation may have become this dispute).
             details |= self._dispute_terms(workflow.now() + p.scaled(p.dispute_decision))
+            told = [self._employer(), self._launcher()]
+        else:
+            told = [self._launcher() if by.role == Role.EMPLOYER else self._employer()]
         notice = Notice("dispute_opened", [OPS_TEAM, *told], details)
         await self._recorder.record("dispute_opened", by, notice, note=reason)
 

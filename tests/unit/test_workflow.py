@@ -360,7 +360,7 @@ async def test_split_resolution_settles_until_the_payout_lands(harness: Harness)
     assert harness.notices("dispute_opened") == [
         Notice(
             "dispute_opened",
-            [OPS_TEAM, TO_EMPLOYER],
+            [OPS_TEAM, TO_EMPLOYER, TO_LAUNCHER],
             {
                 "opened_by": "launcher",
                 "reason": "Scope grows",
