@@ -20,7 +20,7 @@ from core.db import Internship, InternshipSkill, SignInLink, utcnow
 from core.settings import Settings
 from core.stripe_api import stripe_client
 from dev.harness import Inbox, complete_onboarding, links_in
-from tests.conftest import Api, unique_email
+from tests.conftest import Api, eventually, unique_email
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 FORM_KEY = re.compile(r'name="form_key" value="([^"]+)"')
@@ -227,6 +227,31 @@ async def test_posting_form_shows_what_to_fix_beside_each_field(
     assert floor.status_code == 422 and 'id="f-fee-error"' in floor.text
     assert "The fee must be at least $200.00: $20.00 for each of the 10 hours" in floor.text
     assert "Market research on pet food" in floor.text  # what was typed is kept
+    await browser.aclose()
+
+
+async def test_a_posting_form_sent_twice_posts_once(
+    api: Api, sessions: sessionmaker, settings: Settings, inbox: Inbox
+) -> None:
+    """A resend (a double click, a reload that resubmits, a replayed request) posts nothing new:
+    the form's key was issued for one posting and is spent by it."""
+    employer_id, email = employer_account(sessions, settings)
+    browser = await signed_in(api, inbox, email)
+    html = (await browser.get("/internships/new")).text
+    form = {"csrf_token": csrf_of(html), "form_key": form_keys_of(html)[0], **POSTING}
+    first = await browser.http.post("/internships/new", data=form)
+    again = await browser.http.post("/internships/new", data=form)
+    assert first.status_code == again.status_code == 303
+    assert again.headers["location"] == first.headers["location"]
+    shown = (await browser.get(again.headers["location"])).text
+    assert "already sent" in shown and "Market research on pet food" in shown
+
+    async def projected() -> list[str]:
+        with sessions() as db:
+            mine = select(Internship.id).where(Internship.employer_id == employer_id)
+            return list(db.scalars(mine))
+
+    assert await eventually(projected) == [first.headers["location"].rsplit("/", 1)[1]]
     await browser.aclose()
 
 
