@@ -12,6 +12,7 @@ A refusal comes in the order the API reports it: not visible (404), wrong role o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from core import errors
@@ -247,6 +248,16 @@ def cancellation_opens_dispute(state: InternshipState, actor: Actor) -> bool:
     """Delivered work is never refunded away: once anything was submitted, only ops may refund
     the fee, so an employer's cancellation goes to ops as a dispute instead."""
     return state.delivered_work_kept and bool(state.submissions) and actor.role != Role.OPS
+
+
+def dispute_deadline(state: InternshipState) -> datetime | None:
+    """When an open dispute's default outcome applies if ops have not decided (None for none,
+    and for internships started before disputes ended)."""
+    if not (state.disputed and state.delivered_work_kept):
+        return None
+    assert state.dispute is not None
+    policy = state.posting.policy
+    return state.dispute.opened_at + policy.scaled(policy.dispute_decision)
 
 
 def dispute_default_outcome(state: InternshipState) -> str:

@@ -232,8 +232,9 @@ class InternshipWorkflow:
 
     async def _disputed(self) -> None:
         """Ops decide by the deadline (reminded on the way), or the default outcome applies."""
-        p, since = self._policy, self._deadlines.since
-        decide_by = since + p.scaled(p.dispute_decision)
+        p, since = self._policy, self._deadlines.since  # since the dispute opened
+        decide_by = rulebook.dispute_deadline(self._state)
+        assert decide_by is not None
         reminders = int(p.dispute_decision / p.dispute_reminder - 1e-9) if p.dispute_reminder else 0
         await self._deadlines.run(
             *(
@@ -578,7 +579,7 @@ class InternshipWorkflow:
             raise errors.refusal(errors.INVALID, "reason must not be empty")
 
     async def _open_dispute(self, by: Actor, reason: str) -> None:
-        s, p = self._state, self._policy
+        s = self._state
         s.dispute = DisputeView(by.role, reason, workflow.now())
         s.escalation_level = 2
         self._deadlines.restart()
@@ -587,7 +588,9 @@ class InternshipWorkflow:
         if s.delivered_work_kept:
             # Both parties learn by when it is decided and what happens by default (the
             # opener too: an employer's cancellation may have become this dispute).
-            details |= self._dispute_terms(workflow.now() + p.scaled(p.dispute_decision))
+            decide_by = rulebook.dispute_deadline(s)
+            assert decide_by is not None
+            details |= self._dispute_terms(decide_by)
             told = [self._employer(), self._launcher()]
         else:
             told = [self._launcher() if by.role == Role.EMPLOYER else self._employer()]
