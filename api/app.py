@@ -13,7 +13,7 @@ from temporalio.client import Client
 
 from api import errors, web
 from api.idempotency import Idempotent
-from api.middleware import Guarded, JsonBodies, Measured, RequestIds, Shedding
+from api.middleware import BoundedBodies, Guarded, JsonBodies, Measured, RequestIds, Shedding
 from api.routers import employers, internships, launchers, me, ops, stripe_webhook
 from core.codec import codec_from_key
 from core.db import make_sessions
@@ -60,6 +60,9 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     app.add_middleware(Guarded)
     app.add_middleware(Idempotent)
     app.add_middleware(JsonBodies)
+    app.add_middleware(
+        BoundedBodies, limit=settings.max_body_bytes, larger=settings.max_large_body_bytes
+    )
     app.add_middleware(Shedding, limit=settings.api_max_in_flight)
     app.add_middleware(Measured)
     app.add_middleware(RequestIds)

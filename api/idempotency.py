@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Annotated
 
@@ -31,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import caller_of
 from api.errors import error_body
-from api.middleware import send_json
+from api.middleware import read_body, replay_body, send_json
 from core.db import IdempotentRequest, utcnow
 
 HEADER = "Idempotency-Key"
@@ -95,7 +94,7 @@ class Idempotent:
         if account is None:  # refused as unauthenticated: nothing to keep
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)  # at most BoundedBodies' limit
         caller = hashlib.sha256(f"{account.actor.role}:{account.actor.id}".encode())
         request_hash = hashlib.sha256(
             b"\n".join([scope["method"].encode(), scope["path"].encode(), body])
@@ -117,7 +116,7 @@ class Idempotent:
                 chunks.append(message.get("body", b""))
 
         try:
-            await self.app(scope, _replay(body), keeping)
+            await self.app(scope, replay_body(body), keeping)
         finally:
             answer = b"".join(chunks)
             await run_in_threadpool(_finish, sessions, row_key, start["status"], answer)
@@ -135,28 +134,6 @@ def _header(scope: Scope, name: bytes) -> str | None:
 def _invalid_key() -> bytes:
     message = f"{HEADER} must be 1 to 255 visible ASCII characters (a UUID is a good choice)"
     return json.dumps(error_body("invalid_request", message, {"field": HEADER})).encode()
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
-def _replay(body: bytes) -> Callable[[], Awaitable[Message]]:
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return receive
 
 
 Answer = tuple[int, bytes, dict[str, str]]

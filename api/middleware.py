@@ -10,6 +10,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -111,6 +112,91 @@ class Shedding:
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
+
+
+async def read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def replay_body(body: bytes) -> Callable[[], Awaitable[Message]]:
+    """A `receive` that hands the app a body already read."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+class BoundedBodies:
+    """A body over its limit is a 413 before anything parses it or asks who sent it: counted
+    on the bytes as they arrive (a Content-Length can lie, a chunked body has none), so no
+    request holds more than `limit` bytes of memory. Stripe's webhook and the codec take
+    larger bodies (`larger_paths`)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        larger: int,
+        larger_paths: tuple[str, ...] = ("/v1/stripe/", "/codec/"),
+    ) -> None:
+        self.app = app
+        self.limit = limit
+        self.larger = larger
+        self.larger_paths = larger_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        limit = self.larger if scope["path"].startswith(self.larger_paths) else self.limit
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > limit:
+            await self._too_large(scope, send, limit)
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await self._too_large(scope, send, limit)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        await self.app(scope, replay_body(b"".join(chunks)), send)
+
+    @staticmethod
+    async def _too_large(scope: Scope, send: Send, limit: int) -> None:
+        size = f"{limit // 1024} KiB"
+        if scope["path"].startswith(("/v1/", "/codec/")):
+            message = f"The request body is over {size}; nothing was read or changed"
+            await _send_error(send, 413, "body_too_large", message)
+            return
+        page = (
+            '<!DOCTYPE html><html lang="en"><meta charset="utf-8"><title>Too large</title>'
+            f"<h1>That form was too large to send</h1><p>It is over {size}, so nothing was "
+            "changed. Go back, shorten what you wrote, and send it again.</p></html>"
+        ).encode()
+        headers = [
+            (b"content-type", b"text/html; charset=utf-8"),
+            (b"content-length", str(len(page)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": page})
 
 
 class JsonBodies:

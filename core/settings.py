@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     api_workers: int = Field(default=1, ge=1)
     # Requests one API process serves at once; beyond that it answers 503 with Retry-After.
     api_max_in_flight: int = Field(default=500, ge=1)
+    # Request bodies over these are 413 before anything reads them: the largest valid request
+    # (a 10,000-character description, every character escaped) fits the first; Stripe's
+    # webhook and the codec get the second.
+    max_body_bytes: int = Field(default=128 * 1024, ge=1024)
+    max_large_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     # Lifecycle policies (docs/architecture.md), in days unless named otherwise.
     applicants_reminder_days: float = 7
