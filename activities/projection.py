@@ -132,6 +132,8 @@ class Projection:
                         actor_role=entry.actor_role.value,
                         actor_id=entry.actor_id,
                         note=entry.note,
+                        # Who was selected then: an `overdue` counts against that launcher.
+                        launcher_id=s.launcher_id,
                     )
                 )
                 for notice in rec.notices:

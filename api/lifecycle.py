@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ from temporalio.workflow import UpdateMethodMultiParam
 
 from api import schemas
 from api.errors import ApiError, not_found
-from core import errors, rulebook, search_attributes
+from core import errors, identity, rulebook, search_attributes
 from core.db import Employer, Internship
 from core.internship import (
     Action,
@@ -290,13 +290,15 @@ STEPS: dict[Action, Step] = {
 class Transitions:
     """Asks one internship's workflow for transitions on a caller's behalf; the workflow
     decides. `key` (an Idempotency-Key, or a form's one-time key) is the Temporal update id,
-    so a retried request runs once."""
+    so a retried request runs once. Before applying, selecting and rating, the API refuses the
+    same person on both sides (`core.identity`), reading the accounts from `sessions`."""
 
     client: Client
     internship_id: str
     by: Actor
     key: str | None = None
     employer: Employer | None = None  # the caller's record, when the caller is an employer
+    sessions: sessionmaker = field(kw_only=True)
 
     async def __call__(self, action: Action, body: BaseModel | None = None) -> InternshipState:
         if action == Action.KICKOFF and self.employer and not self.employer.stripe_payment_method:
@@ -304,11 +306,86 @@ class Transitions:
             raise ApiError(
                 402, "no_card", "Add a card before kicking off: the fee is charged at kickoff"
             )
+        if action in OWN_POSTING:
+            await self._refuse_own_posting(action, body)
         step = STEPS[action]
         request = step.build(self.by, body)
         return await transition(
             self.client, self.internship_id, self.by, step.update, request, self.key
         )
+
+    async def _refuse_own_posting(self, action: Action, body: BaseModel | None) -> None:
+        """403 `own_posting` if the launcher concerned (the caller applying or rating, the one
+        an employer selects, the one an employer rates) is the employer who posted it."""
+        chosen = body.launcher_id if isinstance(body, schemas.SelectionIn) else None
+        one = await run_in_threadpool(
+            _same_person_on_both_sides, self.sessions, self.internship_id, self.by, chosen
+        )
+        if one is None:  # not projected yet (posted moments ago): the workflow knows
+            try:
+                state = await handle(self.client, self.internship_id).query(
+                    InternshipWorkflow.state
+                )
+            except RPCError:
+                return  # the update will answer (404)
+            employer_id = state.posting.employer_id
+            launcher_id = _concerned(self.by, employer_id, state.launcher_id, chosen)
+            one = launcher_id is not None and await run_in_threadpool(
+                _are_one, self.sessions, employer_id, launcher_id
+            )
+        if one:
+            raise ApiError(403, "own_posting", OWN_POSTING[action], {"action": action.value})
+
+
+# What the same person on both sides is told, and what to do instead.
+OWN_POSTING = {
+    Action.APPLY: (
+        "You can't apply to a posting of your own company: this launcher account and the "
+        "employer account that posted it belong to the same person (the same email address or "
+        "the same card or bank account). Apply to other companies' postings."
+    ),
+    Action.SELECT: (
+        "You can't select this applicant: their launcher account belongs to you (the same "
+        "email address or the same card or bank account as your employer account). Select "
+        "another applicant, or cancel the posting."
+    ),
+    Action.FEEDBACK: (
+        "You can't rate this internship: its employer and its launcher are the same person (the "
+        "same email address or the same card or bank account), and ratings count only between "
+        "different people."
+    ),
+}
+
+
+def _concerned(by: Actor, employer_id: str, selected: str | None, chosen: str | None) -> str | None:
+    """The launcher an apply, select or rating by `by` concerns: the caller if a launcher, the
+    chosen applicant or the selected launcher if the employer who posted it. None for anyone
+    else, whom the workflow refuses in its own order (404 before 403)."""
+    if by.role == Role.LAUNCHER:
+        return by.id
+    if by.role == Role.EMPLOYER and by.id == employer_id:
+        return chosen or selected
+    return None
+
+
+def _same_person_on_both_sides(
+    sessions: sessionmaker, internship_id: str, by: Actor, chosen: str | None
+) -> bool | None:
+    """Whether the internship's employer and the launcher concerned are one person, read in
+    one short session; None if the projection does not know the internship yet."""
+    with sessions() as db:
+        row = db.get(Internship, internship_id)
+        if row is None:
+            return None
+        launcher_id = _concerned(by, row.employer_id, row.launcher_id, chosen)
+        return launcher_id is not None and identity.parties_are_one(
+            db, row.employer_id, launcher_id
+        )
+
+
+def _are_one(sessions: sessionmaker, employer_id: str, launcher_id: str) -> bool:
+    with sessions() as db:
+        return identity.parties_are_one(db, employer_id, launcher_id)
 
 
 async def retry_payment(client: Client, internship_id: str, by: Actor) -> InternshipState:

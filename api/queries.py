@@ -118,7 +118,8 @@ def recommendations(
 
 
 def portfolio(db: Session, launcher_id: str) -> schemas.Portfolio | None:
-    """A launcher's completed internships with the ratings employers gave; None if unknown."""
+    """A launcher's completed internships with the ratings employers gave, and their average
+    over employers (each employer's own average counted once); None if unknown."""
     launcher = db.get(Launcher, launcher_id)
     if launcher is None:
         return None
@@ -144,13 +145,16 @@ def portfolio(db: Session, launcher_id: str) -> schemas.Portfolio | None:
         )
         for r, at in rows
     ]
-    ratings = [i.rating for i in items if i.rating is not None]
+    # Each employer counts once: one employer rating many small internships weighs as one.
+    mean = matching.average(
+        matching.per_employer((r.employer_id, r.employer_rating) for r, _ in rows)
+    )
     return schemas.Portfolio(
         launcher_id=launcher.id,
         name=launcher.name,
         skills=launcher.skills,
         completed=items,
-        average_rating=round(sum(ratings) / len(ratings), 2) if ratings else None,
+        average_rating=round(mean, 2) if mean is not None else None,
     )
 
 

@@ -1,4 +1,5 @@
-"""Accounts of employers and launchers (the API's own records): sign-up and bearer tokens.
+"""Accounts of employers and launchers (the API's own records): sign-up, bearer tokens, and
+what Stripe says of their cards and payout accounts (the fingerprints `core.identity` compares).
 
 One account per email per role. Tokens are random and shown once; only their SHA-256 is stored,
 so a leaked database does not leak credentials. The database is used in short sessions around
@@ -15,10 +16,18 @@ from typing import TypeVar
 import stripe
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from core.db import Employer, Launcher
-from core.stripe_api import create_customer, create_payout_account, describe_card, onboarding_link
+from core.stripe_api import (
+    SavedCard,
+    create_customer,
+    create_payout_account,
+    onboarding_link,
+    payout_fingerprints,
+    payouts_ready,
+    saved_card,
+)
 
 Account = TypeVar("Account", Employer, Launcher)
 
@@ -87,6 +96,7 @@ def sign_up_employer(
         )
     except stripe.IdempotencyError as err:  # the same email, other details, at the same time
         raise AccountExists("an employer account with this email is being created") from err
+    card = saved_card(client, card_id) if card_id else None
     employer = Employer(
         id=employer_id,
         name=name,
@@ -95,7 +105,8 @@ def sign_up_employer(
         token_hash=token_hash(token),
         stripe_customer_id=customer_id,
         stripe_payment_method=card_id,
-        card_label=describe_card(client, card_id) if card_id else None,
+        card_label=card.label if card else None,
+        card_fingerprints=[card.fingerprint] if card and card.fingerprint else [],
     )
     _insert(sessions, employer)
     return employer, token
@@ -129,6 +140,47 @@ def sign_up_launcher(
     )
     _insert(sessions, launcher)
     return launcher, token, url
+
+
+def record_card(db: Session, employer_id: str, card: SavedCard) -> None:
+    """The employer's card is now `card` (the caller commits); its fingerprint joins those of
+    the cards they had before."""
+    employer = db.scalar(select(Employer).where(Employer.id == employer_id).with_for_update())
+    if employer is None:
+        return
+    employer.stripe_payment_method, employer.card_label = card.id, card.label
+    known = list(employer.card_fingerprints or [])
+    if card.fingerprint and card.fingerprint not in known:
+        employer.card_fingerprints = [*known, card.fingerprint]
+
+
+def record_payout_account(
+    sessions: sessionmaker, account_id: str, ready: bool, fingerprints: list[str]
+) -> str | None:
+    """What Stripe says of a launcher's payout account: whether it can be paid, and where it
+    pays out to (fingerprints are added to those seen before). Returns the launcher's id, or
+    None if the account is nobody's here."""
+    with sessions.begin() as db:
+        launcher = db.scalar(
+            select(Launcher).where(Launcher.stripe_account_id == account_id).with_for_update()
+        )
+        if launcher is None:
+            return None
+        launcher.payouts_enabled = ready
+        known = list(launcher.payout_fingerprints or [])
+        if new := [f for f in fingerprints if f not in known]:
+            launcher.payout_fingerprints = known + new
+        return launcher.id
+
+
+def refresh_payout_account(
+    sessions: sessionmaker, client: stripe.StripeClient, account_id: str
+) -> None:
+    """Ask Stripe how a launcher's payout account stands (when they come back from onboarding,
+    before the webhook may have said so) and record it; Stripe is asked with no session open."""
+    account = client.v1.accounts.retrieve(account_id)
+    fingerprints = payout_fingerprints(client, account.to_dict())
+    record_payout_account(sessions, account.id, payouts_ready(account), fingerprints)
 
 
 def end_web_sessions(

@@ -71,6 +71,9 @@ class Employer(Base):
     # None until a card is added (web sign-ups add it through Stripe Checkout after signing up).
     stripe_payment_method: Mapped[str | None] = mapped_column(String(64))
     card_label: Mapped[str | None] = mapped_column(String(64))  # "Visa ending in 4242"
+    # Stripe's fingerprint of every card the employer attached (one per card number, kept
+    # after the card is replaced): the same card as a launcher's payout card is the same person.
+    card_fingerprints: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Web sessions carry the epoch they began in; bumping it (sign out everywhere, a rotated
     # token) ends every one of them.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -87,6 +90,9 @@ class Launcher(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     stripe_account_id: Mapped[str] = mapped_column(String(64), unique=True)
     payouts_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Stripe's fingerprints of the payout account's external accounts (bank accounts, debit
+    # cards), every one Stripe has reported, kept after it is replaced.
+    payout_fingerprints: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Web sessions carry the epoch they began in; bumping it (sign out everywhere, a rotated
     # token) ends every one of them.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -145,8 +151,12 @@ class InternshipSkill(Base):
 
 class TimelineEvent(Base):
     __tablename__ = "timeline_events"
-    # A launcher's applications: the pages mark the postings they applied to.
-    __table_args__ = (Index("ix_timeline_events_actor", "actor_id", "event"),)
+    __table_args__ = (
+        # A launcher's applications: the pages mark the postings they applied to.
+        Index("ix_timeline_events_actor", "actor_id", "event"),
+        # A launcher's record: the internships they were overdue on, whoever finished them.
+        Index("ix_timeline_events_launcher", "launcher_id", "event"),
+    )
 
     internship_id: Mapped[str] = mapped_column(ForeignKey("internships.id"), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -156,6 +166,9 @@ class TimelineEvent(Base):
     actor_role: Mapped[str] = mapped_column(String(16))
     actor_id: Mapped[str] = mapped_column(String(40))
     note: Mapped[str] = mapped_column(Text, default="")
+    # The launcher selected when the event happened (None when nobody was, and on events
+    # recorded before this column existed: those count against the internship's launcher).
+    launcher_id: Mapped[str | None] = mapped_column(String(40))
 
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"

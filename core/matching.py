@@ -4,22 +4,27 @@ Transparent on purpose: an employer sees why an applicant ranks where they do, a
 sees why a posting is recommended. Three things count, each from what the platform itself saw:
 
 - skills: the share of the posting's skills the launcher has (most of the score);
-- on time: completed internships submitted before they went overdue;
-- ratings: what employers rated their completed work.
+- on time: of the internships a launcher finished or gave up, those they were never overdue on.
+  Overdue work counts against the launcher who was late (the one selected when it went
+  overdue), also when they withdrew or it was cancelled afterwards; whoever took it over starts
+  clean;
+- ratings: what employers rated their completed work, each employer counted once (the average
+  of its own ratings), so that one employer rating many small internships weighs as one.
 
-A launcher with no completed internships yet is neither rewarded nor punished for it: the two
-record parts count as average, and the reasons say so.
+A launcher with no record yet is neither rewarded nor punished for it: the two record parts
+count as average, and the reasons say so.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.db import Internship, TimelineEvent
-from core.internship import Stage
+from core.internship import TERMINAL_STAGES, Stage
 
 SKILLS_WEIGHT, ON_TIME_WEIGHT, RATING_WEIGHT = 60, 25, 15
 NEUTRAL = 0.5  # the record part of someone with no record yet
@@ -27,11 +32,18 @@ NEUTRAL = 0.5  # the record part of someone with no record yet
 
 @dataclass(frozen=True)
 class Record:
-    """A launcher's completed internships, as the projection has them."""
+    """A launcher's record, as the projection has it."""
 
-    completed: int = 0
-    on_time: int = 0
-    ratings: tuple[int, ...] = ()  # 1-5, from employers
+    completed: int = 0  # internships they completed
+    on_time: int = 0  # of those, the ones they were never overdue on
+    ratings: tuple[float, ...] = ()  # 1-5: one per employer, the average of its ratings
+    # Internships they were overdue on and did not complete (they withdrew, or it was
+    # cancelled): each one late.
+    unfinished_late: int = 0
+
+    @property
+    def counted(self) -> int:
+        return self.completed + self.unfinished_late
 
 
 @dataclass(frozen=True)
@@ -51,17 +63,23 @@ def fit(posting_skills: list[str], launcher_skills: list[str], record: Record) -
     else:
         skills = 1.0
         reasons.append("the posting asks for no particular skills")
-    if record.completed:
-        on_time = record.on_time / record.completed
-        reasons.append(f"on time in {record.on_time} of {record.completed} completed")
+    if record.counted:
+        on_time = record.on_time / record.counted
+        if record.unfinished_late:
+            reasons.append(
+                f"on time in {record.on_time} of {record.counted} "
+                f"({record.unfinished_late} not completed after going overdue)"
+            )
+        else:
+            reasons.append(f"on time in {record.on_time} of {record.completed} completed")
     else:
         on_time = NEUTRAL
         reasons.append("no completed internships yet")
-    if record.ratings:
-        average = sum(record.ratings) / len(record.ratings)
-        rating = (average - 1) / 4
+    mean = average(record.ratings)
+    if mean is not None:
+        rating = (mean - 1) / 4
         count = len(record.ratings)
-        reasons.append(f"rated {average:.1f} of 5 ({count} rating{'s' if count > 1 else ''})")
+        reasons.append(f"rated {mean:.1f} of 5 by {count} employer{'s' if count > 1 else ''}")
     else:
         rating = NEUTRAL
         if record.completed:
@@ -70,30 +88,75 @@ def fit(posting_skills: list[str], launcher_skills: list[str], record: Record) -
     return Fit(round(score), reasons)
 
 
+def per_employer(ratings: Iterable[tuple[str, int | None]]) -> tuple[float, ...]:
+    """(employer, rating) pairs as one rating per employer: the average of its own."""
+    given: dict[str, list[int]] = {}
+    for employer_id, rating in ratings:
+        if rating is not None:
+            given.setdefault(employer_id, []).append(rating)
+    return tuple(sum(r) / len(r) for r in given.values())
+
+
+def average(ratings: tuple[float, ...]) -> float | None:
+    """The average over employers of `per_employer` ratings; None when nobody rated."""
+    return sum(ratings) / len(ratings) if ratings else None
+
+
+@dataclass
+class _Tally:
+    completed: list[tuple[str, str, int | None]] = field(default_factory=list)  # id, employer
+    unfinished_late: int = 0
+
+
 def records(db: Session, launcher_ids: list[str]) -> dict[str, Record]:
-    """Each launcher's record, from completed internships in the projection: one query for the
-    internships and one for which of them went overdue, whatever the number of launchers."""
-    rows = db.execute(
-        select(Internship.id, Internship.launcher_id, Internship.employer_rating).where(
-            Internship.stage == Stage.COMPLETED.value, Internship.launcher_id.in_(launcher_ids)
-        )
+    """Each launcher's record from the projection, in three queries whatever the number of
+    launchers: their completed internships, and who was overdue on what. An `overdue` event
+    counts against the launcher recorded with it, or, on events recorded before the timeline
+    kept one, against the internship's launcher."""
+    if not launcher_ids:
+        return {}
+    completed = db.execute(
+        select(
+            Internship.id,
+            Internship.launcher_id,
+            Internship.employer_id,
+            Internship.employer_rating,
+        ).where(Internship.stage == Stage.COMPLETED.value, Internship.launcher_id.in_(launcher_ids))
     ).all()
-    late = set(
-        db.scalars(
-            select(TimelineEvent.internship_id).where(
-                TimelineEvent.internship_id.in_([r.id for r in rows]),
-                TimelineEvent.event == "overdue",
-            )
-        )
+    overdue = select(TimelineEvent.internship_id, Internship.launcher_id, Internship.stage).join(
+        Internship, Internship.id == TimelineEvent.internship_id
     )
-    found: dict[str, list[tuple[bool, int | None]]] = {}
-    for row in rows:
-        found.setdefault(row.launcher_id, []).append((row.id not in late, row.employer_rating))
-    return {
-        launcher: Record(
-            completed=len(done),
-            on_time=sum(on_time for on_time, _ in done),
-            ratings=tuple(r for _, r in done if r is not None),
+    late_rows = [
+        *db.execute(
+            overdue.add_columns(TimelineEvent.launcher_id).where(
+                TimelineEvent.event == "overdue", TimelineEvent.launcher_id.in_(launcher_ids)
+            )
+        ),
+        *db.execute(
+            overdue.add_columns(Internship.launcher_id).where(
+                TimelineEvent.event == "overdue",
+                TimelineEvent.launcher_id.is_(None),
+                Internship.launcher_id.in_(launcher_ids),
+            )
+        ),
+    ]
+    # (internship, the launcher who was late on it) -> (its launcher now, its stage)
+    late = {(iid, was_late): (now_with, stage) for iid, now_with, stage, was_late in late_rows}
+    tally: dict[str, _Tally] = {}
+    for row in completed:
+        tally.setdefault(row.launcher_id, _Tally()).completed.append(
+            (row.id, row.employer_id, row.employer_rating)
         )
-        for launcher, done in found.items()
+    for (_, launcher_id), (now_with, stage) in late.items():
+        if now_with == launcher_id and Stage(stage) not in TERMINAL_STAGES - {Stage.COMPLETED}:
+            continue  # theirs still: completed late (counted above), or still under way
+        tally.setdefault(launcher_id, _Tally()).unfinished_late += 1
+    return {
+        launcher_id: Record(
+            completed=len(t.completed),
+            on_time=sum((iid, launcher_id) not in late for iid, _, _ in t.completed),
+            ratings=per_employer((employer, rating) for _, employer, rating in t.completed),
+            unfinished_late=t.unfinished_late,
+        )
+        for launcher_id, t in tally.items()
     }

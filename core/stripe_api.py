@@ -7,6 +7,9 @@ with the same idempotency key (Temporal does, for activities).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import stripe
 from stripe.params import CustomerCreateParams
 
@@ -53,12 +56,20 @@ def _make_default(client: stripe.StripeClient, customer_id: str, card_id: str) -
     return card_id
 
 
-def describe_card(client: stripe.StripeClient, card_id: str) -> str:
-    """How people recognise a card: "Visa ending in 4242" (never the number)."""
+@dataclass(frozen=True)
+class SavedCard:
+    """A card attached to a customer, as the service keeps it."""
+
+    id: str
+    label: str  # how people recognise it: "Visa ending in 4242" (never the number)
+    fingerprint: str | None  # Stripe's, the same for every card object of one card number
+
+
+def saved_card(client: stripe.StripeClient, card_id: str) -> SavedCard:
     card = client.v1.payment_methods.retrieve(card_id).card
     if card is None:
-        return "Card on file"
-    return f"{card.brand.title()} ending in {card.last4}"
+        return SavedCard(card_id, "Card on file", None)
+    return SavedCard(card_id, f"{card.brand.title()} ending in {card.last4}", card.fingerprint)
 
 
 def replace_card(client: stripe.StripeClient, customer_id: str, payment_method: str) -> str:
@@ -129,6 +140,21 @@ def onboarding_link(client: stripe.StripeClient, account_id: str, public_base_ur
         },
     )
     return link.url
+
+
+def payout_fingerprints(client: stripe.StripeClient, account: dict[str, Any]) -> list[str]:
+    """The fingerprints of the bank accounts and debit cards an account (a plain dict, as a
+    webhook carries it) pays out to: from the account itself, or listed from Stripe when it
+    holds only their first page. Stripe shows them only to the platform controlling the
+    account (Express, Custom); to others there are none."""
+    listed = account.get("external_accounts")
+    if not isinstance(listed, dict):
+        return []
+    found = [x for x in listed.get("data") or [] if isinstance(x, dict)]
+    if listed.get("has_more"):
+        pages = client.v1.accounts.external_accounts.list(account["id"], params={"limit": 100})
+        found = [x.to_dict() for x in pages.auto_paging_iter()]
+    return sorted({str(x["fingerprint"]) for x in found if x.get("fingerprint")})
 
 
 def payouts_ready(account: stripe.Account) -> bool:

@@ -319,6 +319,7 @@ TEST_CARDS = {
     "pm_card_visa": TestCard("visa", "4242"),
     "pm_card_visa_debit": TestCard("visa", "5556", funding="debit"),
     "pm_card_mastercard": TestCard("mastercard", "4444"),
+    "pm_card_mastercard_debit": TestCard("mastercard", "8210", funding="debit"),
     "pm_card_amex": TestCard("amex", "8431"),
     "pm_card_chargeDeclined": TestCard("visa", "0002", decline_code="generic_decline"),
     "pm_card_chargeDeclinedInsufficientFunds": TestCard(
@@ -338,6 +339,7 @@ CARD_NUMBERS = {
     "4242424242424242": "pm_card_visa",
     "4000056655665556": "pm_card_visa_debit",
     "5555555555554444": "pm_card_mastercard",
+    "5200828282828210": "pm_card_mastercard_debit",
     "371449635398431": "pm_card_amex",
     "4000000000000002": "pm_card_chargeDeclined",
     "4000000000009995": "pm_card_chargeDeclinedInsufficientFunds",
@@ -348,7 +350,26 @@ CARD_NUMBERS = {
 
 def card_for_number(number: str) -> str | None:
     """The magic payment method id of a test card number as typed (spaces and dashes allowed)."""
-    return CARD_NUMBERS.get(re.sub(r"[\s-]", "", number))
+    return CARD_NUMBERS.get(digits(number))
+
+
+def digits(typed: str) -> str:
+    """A number as people type it, without the spaces and dashes."""
+    return re.sub(r"[\s-]", "", typed)
+
+
+# --- payout destinations (external accounts of connected accounts) ---------------------------
+
+# Stripe's US test bank account: routing 110000000 with account 000123456789 pays out.
+TEST_ROUTING_NUMBER = "110000000"
+TEST_ACCOUNT_NUMBER = "000123456789"
+# How a card's brand is written on Card objects (external accounts), unlike on PaymentMethods.
+CARD_BRANDS = {"visa": "Visa", "mastercard": "MasterCard", "amex": "American Express"}
+
+
+def bank_fingerprint(country: str, routing_number: str, account_number: str) -> str:
+    """Stable per bank account, as Stripe's is (derived the way TestCard.fingerprint is)."""
+    return hashlib.sha256(f"{country}{routing_number}{account_number}".encode()).hexdigest()[:16]
 
 
 # --- builders --------------------------------------------------------------------------------
@@ -876,6 +897,71 @@ def account(
         },
         "tos_acceptance": nulls("date ip user_agent"),
         "type": kind,
+    }
+
+
+def _external_requirements() -> dict[str, Any]:
+    return {"currently_due": [], "errors": [], "past_due": [], "pending_verification": []}
+
+
+def external_bank_account(
+    *,
+    account_id: str,
+    country: str,
+    currency: str,
+    routing_number: str,
+    account_number: str,
+    holder_type: str,
+) -> dict[str, Any]:
+    """A bank account payouts go to, as an Express account's holder gives it in onboarding
+    (Stripe's External Account Bank Account object, seen by the platform controlling it)."""
+    return {
+        "account": account_id,
+        "account_holder_name": None,
+        "account_holder_type": holder_type,
+        "account_type": None,
+        "available_payout_methods": ["standard"],
+        "bank_name": "STRIPE TEST BANK",
+        "country": country,
+        "currency": currency,
+        "default_for_currency": True,
+        "fingerprint": bank_fingerprint(country, routing_number, account_number),
+        "future_requirements": _external_requirements(),
+        "id": new_id("ba"),
+        "last4": account_number[-4:],
+        "metadata": {},
+        "object": "bank_account",
+        "requirements": _external_requirements(),
+        "routing_number": routing_number,
+        "status": "new",
+    }
+
+
+def external_card(*, account_id: str, card: TestCard, currency: str) -> dict[str, Any]:
+    """A debit card payouts go to (Stripe's External Account Card object). Its fingerprint is
+    the card number's, the same as a PaymentMethod of that card carries. `default_for_currency`
+    is absent: Stripe shows it only where the platform collects requirements (Custom)."""
+    return {
+        **nulls(
+            "address_city address_country address_line1 address_line1_check address_line2 "
+            "address_state address_zip address_zip_check cvc_check dynamic_last4 name "
+            "tokenization_method"
+        ),
+        "account": account_id,
+        "available_payout_methods": ["standard", "instant"],
+        "brand": CARD_BRANDS.get(card.brand, "Unknown"),
+        "country": "US",
+        "currency": currency,
+        "exp_month": 12,
+        "exp_year": time.gmtime(now()).tm_year + 3,
+        "fingerprint": card.fingerprint,
+        "funding": card.funding,
+        "id": new_id("card"),
+        "last4": card.last4,
+        "metadata": {},
+        "object": "card",
+        "regulated_status": "unregulated",
+        "status": "new",
     }
 
 

@@ -102,6 +102,7 @@ EXPANDABLE: dict[str, dict[str, str]] = {
         "setup_intent": "setup_intent",
     },
     "setup_intent": {"customer": "customer", "payment_method": "payment_method"},
+    "external_account": {"account": "account"},
 }
 CAPABILITIES = frozenset({"card_payments", "transfers", "link_payments", "legacy_payments"})
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
@@ -554,19 +555,25 @@ class LocalStripe:
     def _list(
         self, kind: str, p: Params, url: str, filters: dict[str, str | None]
     ) -> dict[str, Any]:
-        limit = p.integer("limit", minimum=1) or 10
-        if limit > 100:
-            raise invalid("This value must be less than or equal to 100.", "limit")
         items = [
             o
             for o in self.store.newest_first(kind)
             if all(want is None or o.get(key) == want for key, want in filters.items())
         ]
+        return self._paged(items, p, url, LABELS.get(kind, kind))
+
+    def _paged(
+        self, items: list[dict[str, Any]], p: Params, url: str, label: str
+    ) -> dict[str, Any]:
+        """One page of a list, newest first, by Stripe's `limit` and cursors."""
+        limit = p.integer("limit", minimum=1) or 10
+        if limit > 100:
+            raise invalid("This value must be less than or equal to 100.", "limit")
         ids = [o["id"] for o in items]
         after, before = p.string("starting_after"), p.string("ending_before")
         for cursor, param in ((after, "starting_after"), (before, "ending_before")):
             if cursor and cursor not in ids:
-                raise no_such(LABELS.get(kind, kind), cursor, param)
+                raise no_such(label, cursor, param)
         if before:
             end = ids.index(before)
             page, has_more = items[max(end - limit, 0) : end], end - limit > 0
@@ -1104,9 +1111,11 @@ class LocalStripe:
         return stripe_objects.account_link(url, created, created + ACCOUNT_LINK_TTL)
 
     def onboarding(
-        self, account_id: str, token: str, submit: bool, ip: str, agent: str
+        self, account_id: str, token: str, form: dict[str, str] | None, ip: str, agent: str
     ) -> Response:
-        """The hosted onboarding page: GET shows it, POST completes onboarding."""
+        """The hosted onboarding page: GET (`form` None) shows it, POST completes onboarding
+        with the payout destination the form gives: a bank account (Stripe's test one when the
+        form names none) or a debit card."""
         with self.lock:
             link = self.store.data["account_links"].get(token)
             if not link or link["account"] != account_id:
@@ -1118,20 +1127,17 @@ class LocalStripe:
                 more = f' <a href="{html.escape(retry)}">Get a new link</a>.' if retry else ""
                 return _page(404, "Link expired", "This onboarding link has expired." + more)
             acct = self._get("account", account_id)
-            if not submit:
-                email = f" ({html.escape(acct['email'])})" if acct["email"] else ""
-                return _page(
-                    200,
-                    "Complete onboarding",
-                    f"Test-mode onboarding for connected account <b>{account_id}</b>{email}.",
-                    f'<form method="post"><input type="hidden" name="link" '
-                    f'value="{html.escape(token)}"><button type="submit">Complete onboarding'
-                    "</button></form>",
-                )
+            if form is None:
+                return self._onboarding_form(acct, token, {}, None)
+            try:
+                destination = self._payout_destination(acct, form)
+            except ValueError as problem:
+                return self._onboarding_form(acct, token, form, str(problem))
             keys = (
                 "capabilities",
                 "charges_enabled",
                 "details_submitted",
+                "external_accounts",
                 "payouts_enabled",
                 "requirements",
                 "tos_acceptance",
@@ -1148,13 +1154,124 @@ class LocalStripe:
                 tos_acceptance={"date": stripe_objects.now(), "ip": ip, "user_agent": agent},
             )
             acct["business_type"] = acct["business_type"] or "individual"
+            events = self._set_external_account(acct, destination)
             link["used"] = True
-            event = self._emit(None, "account.updated", acct, previous)
+            changed = {k: v for k, v in previous.items() if acct[k] != v}
+            events.append(self._emit(None, "account.updated", acct, changed))
             self.store.save()
-            self._send_events([event])
+            self._send_events(events)
         if link["return_url"]:
             return RedirectResponse(link["return_url"], status_code=303)
         return _page(200, "Onboarding complete", "You can close this page.")
+
+    @staticmethod
+    def _onboarding_form(
+        acct: dict[str, Any], token: str, given: dict[str, str], error: str | None
+    ) -> HTMLResponse:
+        email = f" ({html.escape(acct['email'])})" if acct["email"] else ""
+        problem, described = "", "payout-hint"
+        if error:
+            problem = f'<p id="payout-error" role="alert"><b>{html.escape(error)}</b></p>'
+            described = "payout-error payout-hint"
+
+        def field(name: str, label: str, value: str, autocomplete: str = "off") -> str:
+            return (
+                f'<p><label for="{name}">{label}</label><br>'
+                f'<input id="{name}" name="{name}" type="text" inputmode="numeric" '
+                f'autocomplete="{autocomplete}" aria-describedby="{described}" '
+                f'value="{html.escape(given.get(name, value))}"></p>'
+            )
+
+        return _page(
+            400 if error else 200,
+            "Complete onboarding",
+            f"Test-mode onboarding for connected account <b>{acct['id']}</b>{email}.",
+            f'<form method="post">{problem}'
+            f'<input type="hidden" name="link" value="{html.escape(token)}">'
+            "<fieldset><legend>Where payouts go</legend>"
+            + field("routing_number", "Routing number", stripe_objects.TEST_ROUTING_NUMBER)
+            + field("account_number", "Account number", stripe_objects.TEST_ACCOUNT_NUMBER)
+            + field("card_number", "Or a debit card number", "", "cc-number")
+            + '<p id="payout-hint">Test bank account: routing 110000000, account 000123456789. '
+            "Test debit cards: 4000 0566 5566 5556 (Visa), 5200 8282 8282 8210 "
+            "(Mastercard).</p></fieldset>"
+            '<button type="submit">Complete onboarding</button></form>',
+        )
+
+    @staticmethod
+    def _payout_destination(acct: dict[str, Any], form: dict[str, str]) -> dict[str, Any]:
+        """The external account the onboarding form gives (ValueError says what is wrong)."""
+        currency = acct["default_currency"]
+        typed_card = stripe_objects.digits(form.get("card_number", ""))
+        if typed_card:
+            magic = stripe_objects.card_for_number(typed_card)
+            if magic is None:
+                raise ValueError("Your card number is invalid: use a test debit card number.")
+            card = stripe_objects.TEST_CARDS[magic]
+            if card.funding != "debit":
+                raise ValueError(
+                    "This card doesn't appear to be a debit card: payouts go only to debit cards."
+                )
+            return stripe_objects.external_card(account_id=acct["id"], card=card, currency=currency)
+        routing = stripe_objects.digits(form.get("routing_number", ""))
+        number = stripe_objects.digits(form.get("account_number", ""))
+        routing = routing or stripe_objects.TEST_ROUTING_NUMBER
+        number = number or stripe_objects.TEST_ACCOUNT_NUMBER
+        if not re.fullmatch(r"\d{9}", routing):
+            raise ValueError("Routing number must have 9 digits.")
+        if not re.fullmatch(r"\d{4,17}", number):
+            raise ValueError("Account number must have 4 to 17 digits.")
+        return stripe_objects.external_bank_account(
+            account_id=acct["id"],
+            country=acct["country"],
+            currency=currency,
+            routing_number=routing,
+            account_number=number,
+            holder_type=acct["business_type"] or "individual",
+        )
+
+    def _set_external_account(
+        self, acct: dict[str, Any], new: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """An Express account pays out to one destination per currency: the one its holder
+        gave last (giving the same one again changes nothing). Returns Stripe's events."""
+        listed = acct["external_accounts"]["data"]
+        if any(
+            x["fingerprint"] == new["fingerprint"] and x["currency"] == new["currency"]
+            for x in listed
+        ):
+            return []
+        replaced = [x for x in listed if x["currency"] == new["currency"]]
+        acct["external_accounts"]["data"] = [new] + [x for x in listed if x not in replaced]
+        return [self._emit(None, "account.external_account.created", new)] + [
+            self._emit(None, "account.external_account.deleted", x) for x in replaced
+        ]
+
+    def _external_account(self, acct_id: str, ext_id: str) -> dict[str, Any]:
+        listed = self._get("account", acct_id, "account")["external_accounts"]["data"]
+        found = next((x for x in listed if x["id"] == ext_id), None)
+        if found is None:
+            raise no_such("external account", ext_id, "id")
+        return found
+
+    @route(
+        "GET",
+        "/v1/accounts/{id}/external_accounts",
+        "list:external_account",
+        LIST_PARAMS + " object",
+    )
+    def list_external_accounts(self, ctx: Ctx, p: Params, acct_id: str) -> dict[str, Any]:
+        kind = p.string("object", choices=("bank_account", "card"))
+        listed = self._get("account", acct_id, "account")["external_accounts"]["data"]
+        items = [x for x in listed if kind is None or x["object"] == kind]
+        url = f"/v1/accounts/{acct_id}/external_accounts"
+        return self._paged(items, p, url, "external account")
+
+    @route("GET", "/v1/accounts/{id}/external_accounts/{id}", "external_account")
+    def retrieve_external_account(
+        self, ctx: Ctx, p: Params, acct_id: str, ext_id: str
+    ) -> dict[str, Any]:
+        return self._render(self._external_account(acct_id, ext_id), p.expand())
 
     # --- Checkout in setup mode: saving a card on a hosted page ------------------------------
 
@@ -1557,14 +1674,16 @@ def create_app(
 
     async def onboarding(request: Request) -> Response:
         token = request.query_params.get("link", "")
-        if request.method == "POST" and not token:
+        form = None
+        if request.method == "POST":
             body = (await request.body()).decode("utf-8", errors="replace")
-            token = stripe_objects.decode_form(body).get("link", "")
+            form = {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+            token = token or form.get("link", "")
         return await run_in_threadpool(
             stripe.onboarding,
             request.path_params["account"],
             token,
-            request.method == "POST",
+            form,
             request.client.host if request.client else "127.0.0.1",
             request.headers.get("user-agent", ""),
         )

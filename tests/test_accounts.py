@@ -10,10 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from core.accounts import token_hash
-from core.db import Employer
+from core.db import Employer, Launcher
 from core.settings import Settings
+from core.stripe_api import stripe_client
+from dev.harness import Inbox
 from tests.conftest import OPS_TOKEN, Api, eventually, unique_email
 from tests.test_api import act, auth, employer, error_of, launcher, ok, post
+from tests.test_web import signed_in
 
 OPS = auth(OPS_TOKEN)
 
@@ -105,3 +108,66 @@ async def test_ops_read_the_parties_contact_details(api: Api) -> None:
     assert after["launcher"]["id"] == lnc["id"]
     error_of(await api.http.get(path, headers=auth(emp["api_token"])), 403)
     error_of(await api.http.get("/v1/internships/nosuch/contacts", headers=OPS), 404)
+
+
+def card_fingerprint(settings: Settings, magic: str) -> str:
+    """The fingerprint Stripe gives a test card's number."""
+    card = stripe_client(settings).v1.payment_methods.retrieve(magic).card
+    assert card is not None and card.fingerprint
+    return card.fingerprint
+
+
+def fingerprints(sessions: sessionmaker, model: type[Employer] | type[Launcher], id_: str) -> Any:
+    with sessions() as db:
+        row = db.get(model, id_)
+        assert row is not None
+        if isinstance(row, Employer):
+            return row.card_fingerprints
+        return (row.payouts_enabled, row.payout_fingerprints)
+
+
+async def test_the_cards_an_employer_attaches_are_fingerprinted(
+    api: Api, settings: Settings, sessions: sessionmaker
+) -> None:
+    """At sign-up and on replacing the card; the first card's fingerprint is kept."""
+    emp = await employer(api, card="pm_card_visa")
+    visa = card_fingerprint(settings, "pm_card_visa")
+    assert fingerprints(sessions, Employer, emp["id"]) == [visa]
+    for card in ("pm_card_mastercard", "pm_card_mastercard"):  # the same card twice: kept once
+        body = {"payment_method": card}
+        headers = auth(emp["api_token"])
+        await ok(await api.http.put("/v1/employers/me/payment_method", json=body, headers=headers))
+    mastercard = card_fingerprint(settings, "pm_card_mastercard")
+    assert fingerprints(sessions, Employer, emp["id"]) == [visa, mastercard]
+
+
+async def test_a_payout_account_is_fingerprinted_when_stripe_says_it_is_ready(
+    api: Api, settings: Settings, sessions: sessionmaker, inbox: Inbox
+) -> None:
+    """From Stripe's account.updated webhook, and when the launcher comes back from
+    onboarding to the pages (before the webhook, or without it)."""
+    lnc = await launcher(api, onboard=False)
+    assert fingerprints(sessions, Launcher, lnc["id"]) == (False, [])
+    async with httpx.AsyncClient() as stripes_page:
+        page = await stripes_page.post(
+            lnc["onboarding_url"], data={"card_number": "4000056655665556"}
+        )
+        assert page.status_code == 303
+    debit = card_fingerprint(settings, "pm_card_visa_debit")
+
+    async def recorded() -> Any:
+        found = fingerprints(sessions, Launcher, lnc["id"])
+        return found if found[0] else None
+
+    assert await eventually(recorded) == (True, [debit])
+
+    # Forget it, as if the webhook had not come yet: the return page asks Stripe.
+    with sessions.begin() as db:
+        row = db.get(Launcher, lnc["id"])
+        assert row is not None
+        row.payouts_enabled, row.payout_fingerprints, email = False, [], row.email
+    ours = await signed_in(api, inbox, email)
+    back = await ours.get("/onboarding/complete")
+    assert back.status_code == 303 and back.headers["location"] == "/payouts"
+    assert fingerprints(sessions, Launcher, lnc["id"]) == (True, [debit])
+    await ours.aclose()

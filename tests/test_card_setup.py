@@ -24,6 +24,19 @@ SUCCESS = "https://app.example/card?done=true&session={CHECKOUT_SESSION_ID}"
 CANCEL = "https://app.example/card"
 
 
+def fingerprints_of(sessions: sessionmaker, employer_id: str) -> list[str]:
+    with sessions() as db:
+        employer = db.get(Employer, employer_id)
+        assert employer is not None
+        return employer.card_fingerprints
+
+
+def fingerprint(client: stripe.StripeClient, card_id: str) -> str:
+    card = client.v1.payment_methods.retrieve(card_id).card
+    assert card is not None and card.fingerprint
+    return card.fingerprint
+
+
 def card_of(sessions: sessionmaker, employer_id: str) -> str | None:
     with sessions() as db:
         employer = db.get(Employer, employer_id)
@@ -101,6 +114,11 @@ async def test_a_card_added_then_replaced_through_checkout(
     _, second = await save_card(sessions, client, employer, "5555 5555 5555 4444")
     assert second != first
     assert await asyncio.to_thread(default_card, client, employer.stripe_customer_id) == second
+    # Both cards' fingerprints are kept (to tell who is who: core.identity).
+    assert await asyncio.to_thread(fingerprints_of, sessions, employer.id) == [
+        await asyncio.to_thread(fingerprint, client, first),
+        await asyncio.to_thread(fingerprint, client, second),
+    ]
 
     # Stripe delivers the first card's event again: it was handled once, so nothing changes.
     event = await asyncio.to_thread(completed_event, client, first_session)

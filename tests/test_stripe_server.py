@@ -20,6 +20,7 @@ import stripe
 import uvicorn
 from stripe.params import CustomerCreateParams, TransferCreateParams
 
+from core.stripe_api import payout_fingerprints
 from dev.stripe_server import create_app
 
 # Stripe's own published example of each resource (from github.com/stripe/openapi).
@@ -249,6 +250,92 @@ def test_onboarding_page_enables_transfers(client: stripe.StripeClient, stripe_s
     assert paid.destination == account.id and paid.amount == 1_000
     updates = raw(client.v1.events.list(params={"type": "account.updated"}))["data"]
     assert updates[0]["data"]["object"]["payouts_enabled"] is True
+
+
+# The fields of Stripe's External Account objects as the platform controlling an Express
+# account sees them: the published customer-side examples (openapi/fixtures3.json) with
+# `account` instead of `customer`, and what an external account adds.
+EXTERNAL_FIELDS = {
+    "bank_account": """account account_holder_name account_holder_type account_type
+        available_payout_methods bank_name country currency default_for_currency fingerprint
+        future_requirements id last4 metadata object requirements routing_number status""",
+    "card": """account address_city address_country address_line1 address_line1_check
+        address_line2 address_state address_zip address_zip_check available_payout_methods
+        brand country currency cvc_check dynamic_last4 exp_month exp_year fingerprint funding
+        id last4 metadata name object regulated_status status tokenization_method""",
+}
+
+
+def onboarding_link(client: stripe.StripeClient, account: str, kind: str) -> str:
+    return client.v1.account_links.create(
+        params={"account": account, "type": kind, "return_url": "https://app.example/done"}
+    ).url
+
+
+def test_onboarding_gives_the_account_where_payouts_go(client: stripe.StripeClient) -> None:
+    """The holder gives a bank account (Stripe's test one unless they type another) or a debit
+    card; it is listed on the account and under its external_accounts, with its fingerprint."""
+    account = client.v1.accounts.create(
+        params={"type": "express", "capabilities": {"transfers": {"requested": True}}}
+    ).id
+    url = onboarding_link(client, account, "account_onboarding")
+    page = httpx.get(url)
+    assert '<label for="card_number">Or a debit card number</label>' in page.text
+    assert 'name="account_number"' in page.text and 'value="000123456789"' in page.text
+    assert httpx.post(url, data={}).status_code == 303
+    onboarded = raw(client.v1.accounts.retrieve(account))
+    (bank,) = onboarded["external_accounts"]["data"]
+    assert set(bank) == set(EXTERNAL_FIELDS["bank_account"].split())
+    assert (bank["object"], bank["account"], bank["last4"]) == ("bank_account", account, "6789")
+    assert (bank["routing_number"], bank["currency"], bank["status"]) == ("110000000", "usd", "new")
+    assert onboarded["external_accounts"]["url"] == f"/v1/accounts/{account}/external_accounts"
+    listed = client.v1.accounts.external_accounts.list(account)
+    assert raw(listed)["data"] == [bank] and not listed.has_more
+    assert raw(client.v1.accounts.external_accounts.retrieve(account, bank["id"])) == bank
+    with pytest.raises(stripe.InvalidRequestError) as missing:
+        client.v1.accounts.external_accounts.retrieve(account, "ba_nope")
+    assert (missing.value.http_status, missing.value.code) == (404, "resource_missing")
+    assert not client.v1.accounts.external_accounts.list(account, params={"object": "card"}).data
+
+    # Payouts go only to debit cards; a refused form keeps the link for another try.
+    update = onboarding_link(client, account, "account_update")
+    credit = httpx.post(update, data={"card_number": "4242 4242 4242 4242"})
+    assert credit.status_code == 400 and 'role="alert"' in credit.text
+    assert "debit card" in credit.text and 'value="4242 4242 4242 4242"' in credit.text
+    unknown = httpx.post(update, data={"card_number": "1234"})
+    assert unknown.status_code == 400 and "invalid" in unknown.text
+    short = httpx.post(update, data={"routing_number": "12", "account_number": "000123456789"})
+    assert short.status_code == 400 and "Routing number" in short.text
+    done = httpx.post(update, data={"card_number": "4000 0566 5566 5556"})
+    assert done.status_code == 303
+    (card,) = raw(client.v1.accounts.external_accounts.list(account))["data"]
+    assert set(card) == set(EXTERNAL_FIELDS["card"].split())
+    assert (card["object"], card["brand"], card["funding"], card["last4"]) == (
+        "card",
+        "Visa",
+        "debit",
+        "5556",
+    )
+    # One card number, one fingerprint: the same card saved by a customer has it too.
+    saved = client.v1.payment_methods.retrieve("pm_card_visa_debit").card
+    assert saved and saved.fingerprint == card["fingerprint"]
+    assert card["fingerprint"] != bank["fingerprint"]
+    # Replacing the payout destination is told as Stripe tells it.
+    created = raw(client.v1.events.list(params={"type": "account.external_account.created"}))
+    assert [e["data"]["object"]["id"] for e in created["data"]] == [card["id"], bank["id"]]
+    deleted = raw(client.v1.events.list(params={"type": "account.external_account.deleted"}))
+    assert [e["data"]["object"]["id"] for e in deleted["data"]] == [bank["id"]]
+    updated = raw(client.v1.events.list(params={"type": "account.updated"}))["data"][0]
+    assert updated["data"]["object"]["external_accounts"]["data"] == [card]
+    assert updated["data"]["previous_attributes"]["external_accounts"]["data"] == [bank]
+
+    # What the service reads of it: from the account, or from Stripe past a first page.
+    assert payout_fingerprints(client, updated["data"]["object"]) == [card["fingerprint"]]
+    first_page: dict[str, Any] = {"object": "list", "data": [], "has_more": True}
+    assert payout_fingerprints(client, {"id": account, "external_accounts": first_page}) == [
+        card["fingerprint"]
+    ]
+    assert payout_fingerprints(client, {"id": account}) == []  # not the platform's to see
 
 
 def test_transfers_are_limited_by_funds_and_listed_by_group(

@@ -7,15 +7,13 @@ from contextlib import contextmanager
 
 import stripe
 from fastapi import APIRouter, Depends
-from sqlalchemy import update
 
 from api import schemas
 from api.deps import DbDep, EmployerDep, SessionsDep, StripeDep
 from api.errors import ApiError
 from api.idempotency import idempotency_key
-from core.accounts import sign_up_employer
-from core.db import Employer
-from core.stripe_api import describe_card, replace_card
+from core.accounts import record_card, sign_up_employer
+from core.stripe_api import replace_card, saved_card
 
 router = APIRouter(prefix="/v1/employers", tags=["employers"])
 
@@ -72,12 +70,8 @@ def change_card(
     body: schemas.PaymentMethodIn, employer: EmployerDep, db: DbDep, client: StripeDep
 ) -> schemas.PaymentMethodOut:
     with card_refusals():
-        card = replace_card(client, employer.stripe_customer_id, body.payment_method)
-    label = describe_card(client, card)
-    db.execute(
-        update(Employer)
-        .where(Employer.id == employer.id)
-        .values(stripe_payment_method=card, card_label=label)
-    )
+        card_id = replace_card(client, employer.stripe_customer_id, body.payment_method)
+    card = saved_card(client, card_id)
+    record_card(db, employer.id, card)
     db.commit()
-    return schemas.PaymentMethodOut(payment_method=card)
+    return schemas.PaymentMethodOut(payment_method=card.id)

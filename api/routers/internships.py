@@ -178,9 +178,15 @@ async def ranked_applicants(
 
 
 def transitions(
-    internship_id: InternshipId, caller: CallerDep, client: TemporalDep, key: KeyDep
+    internship_id: InternshipId,
+    caller: CallerDep,
+    client: TemporalDep,
+    key: KeyDep,
+    sessions: SessionsDep,
 ) -> lifecycle.Transitions:
-    return lifecycle.Transitions(client, internship_id, caller.actor, key, caller.employer)
+    return lifecycle.Transitions(
+        client, internship_id, caller.actor, key, caller.employer, sessions=sessions
+    )
 
 
 Ask = Annotated[lifecycle.Transitions, Depends(transitions)]

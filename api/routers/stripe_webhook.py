@@ -1,6 +1,7 @@
 """Stripe webhooks: signature-verified, each event handled once.
 
-`account.updated` tells us a launcher finished payout onboarding: their record is updated and
+`account.updated` tells us a launcher finished payout onboarding: their record is updated (with
+the fingerprints of the bank accounts and debit cards it pays out to, which tell who is who) and
 every internship waiting to pay them is signalled. `checkout.session.completed` (setup mode) tells
 us an employer saved a card through Stripe Checkout: it becomes their default card at Stripe and
 the card on their record. The database work runs on a worker thread in short sessions, closed
@@ -15,7 +16,7 @@ from typing import Annotated, Any
 
 import stripe
 from fastapi import APIRouter, Header, Request
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -24,9 +25,10 @@ from temporalio.service import RPCError
 from api.deps import SessionsDep, SettingsDep, StripeDep, TemporalDep
 from api.errors import ApiError
 from api.lifecycle import handle
-from core.db import Employer, Internship, Launcher, StripeEvent
+from core.accounts import record_card, record_payout_account
+from core.db import Employer, Internship, StripeEvent
 from core.internship import Stage
-from core.stripe_api import card_from_checkout, describe_card, payouts_ready
+from core.stripe_api import card_from_checkout, payout_fingerprints, payouts_ready, saved_card
 from workflows.internship import InternshipWorkflow
 
 router = APIRouter(prefix="/v1/stripe", tags=["stripe"])
@@ -66,7 +68,9 @@ async def webhook(
         return {"status": "duplicate"}
     # Handled before it is marked done: if this fails, Stripe's redelivery tries again.
     if event.type == "account.updated":
-        waiting = await run_in_threadpool(_account_updated, sessions, event.data.object)
+        waiting = await run_in_threadpool(
+            _account_updated, sessions, payments, event.data.object, data["object"]
+        )
         for internship_id in waiting:
             # A workflow that finished meanwhile has nothing waiting any more.
             with contextlib.suppress(RPCError):
@@ -82,18 +86,23 @@ def _seen(sessions: sessionmaker, event_id: str) -> bool:
         return db.get(StripeEvent, event_id) is not None
 
 
-def _account_updated(sessions: sessionmaker, account: stripe.Account) -> list[str]:
-    """Record the launcher's payout status; the internships to signal if they can be paid."""
+def _account_updated(
+    sessions: sessionmaker,
+    client: stripe.StripeClient,
+    account: stripe.Account,
+    fields: dict[str, Any],
+) -> list[str]:
+    """Record the launcher's payout status and where the account pays out to (`fields`: the
+    account as sent, to tell who is who); the internships to signal if they can be paid."""
+    ready = payouts_ready(account)
+    # Read from Stripe (only if the event holds a first page of them) with no session open.
+    fingerprints = payout_fingerprints(client, fields)
+    launcher_id = record_payout_account(sessions, account.id, ready, fingerprints)
+    if launcher_id is None or not ready:
+        return []
     with sessions() as db:
-        launcher = db.scalar(select(Launcher).where(Launcher.stripe_account_id == account.id))
-        if launcher is None:
-            return []
-        launcher.payouts_enabled = payouts_ready(account)
-        db.commit()
-        if not launcher.payouts_enabled:
-            return []
         waiting = select(Internship.id).where(
-            Internship.launcher_id == launcher.id, Internship.stage.in_(WAITING_FOR_PAYOUT)
+            Internship.launcher_id == launcher_id, Internship.stage.in_(WAITING_FOR_PAYOUT)
         )
         return list(db.scalars(waiting))
 
@@ -116,14 +125,10 @@ def _card_saved(
         )
     if employer_id is None:
         return
-    _, card = card_from_checkout(client, session_id)
-    label = describe_card(client, card)
+    _, card_id = card_from_checkout(client, session_id)
+    card = saved_card(client, card_id)
     with sessions.begin() as db:
-        db.execute(
-            update(Employer)
-            .where(Employer.id == employer_id)
-            .values(stripe_payment_method=card, card_label=label)
-        )
+        record_card(db, employer_id, card)
 
 
 def _mark_handled(sessions: sessionmaker, event: stripe.Event) -> None:

@@ -3,9 +3,11 @@ launcher's payout set-up."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Annotated, Any
 
+import stripe
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
@@ -18,11 +20,18 @@ from api.web import session
 from api.web.forms import Problems, problems_of, read_form
 from api.web.render import ENV, page, redirect
 from api.web.session import MaybeViewer, SignedInEmployer, SignedInLauncher, Viewer, WrongRole
-from core.accounts import AccountExists, end_web_sessions, sign_up_employer, sign_up_launcher
+from core.accounts import (
+    AccountExists,
+    end_web_sessions,
+    refresh_payout_account,
+    sign_up_employer,
+    sign_up_launcher,
+)
 from core.internship import Role
 from core.stripe_api import card_setup_url, onboarding_link
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger("api.web.accounts")
 Next = Annotated[str | None, Form(alias=session.NEXT)]
 
 
@@ -221,9 +230,16 @@ async def set_up_payouts(
 
 
 @router.get("/onboarding/complete", response_class=HTMLResponse)
-def onboarding_complete(request: Request, viewer: MaybeViewer) -> Response:
-    """Where Stripe's onboarding returns to."""
+def onboarding_complete(
+    request: Request, viewer: MaybeViewer, sessions: SessionsDep, client: StripeDep
+) -> Response:
+    """Where Stripe's onboarding returns to: the payout account is read from Stripe at once
+    (its webhook may come later, and says the same)."""
     if viewer is not None and viewer.launcher is not None:
+        try:
+            refresh_payout_account(sessions, client, viewer.launcher.stripe_account_id)
+        except stripe.StripeError:
+            log.warning("payout account not read on return from onboarding", exc_info=True)
         session.flash(request, "Thanks: Stripe has your payout details.")
         return redirect("/payouts")
     return page(request, "onboarding_complete.html", viewer)

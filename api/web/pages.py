@@ -349,7 +349,14 @@ async def act(
     except session.FormAlreadySent:
         session.flash(request, "That form was already sent, so nothing more was done.", "info")
         return redirect(here)
-    ask = lifecycle.Transitions(client, internship_id, viewer.actor, f"web:{key}", viewer.employer)
+    ask = lifecycle.Transitions(
+        client,
+        internship_id,
+        viewer.actor,
+        f"web:{key}",
+        viewer.employer,
+        sessions=request.app.state.sessions,
+    )
     try:
         await ask(action, body)
     except ApiError as err:
