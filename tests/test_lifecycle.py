@@ -322,7 +322,7 @@ async def test_two_revision_rounds_then_ops(world: World) -> None:
     )
     assert s.dispute and s.dispute.reason.startswith("revision limit reached")
     assert (s.stage, s.escalation_level) == (Stage.IN_REVIEW, 2)
-    await world.skip(8 * DAY)  # the review window is paused while ops decide
+    await world.skip(6 * DAY)  # the review window is paused while ops decide
     assert (await state(h)).stage == Stage.IN_REVIEW
     err = await rejected(
         h.execute_update(InternshipWorkflow.review, Review(emp(employer), "approve"))
@@ -330,7 +330,13 @@ async def test_two_revision_rounds_then_ops(world: World) -> None:
     assert err.type == errors.CONFLICT
     # An open dispute is for ops: the employer may do nothing until it is settled.
     assert err.details[0]["allowed_actions"] == []
-    assert await world.inbox.wait_for(s.posting.internship_id, "dispute_opened", 2)
+    # Ops and both parties are told by when it is decided and what happens by default.
+    assert await world.inbox.wait_for(s.posting.internship_id, "dispute_opened", 3)
+    # Ops did not decide in 7 days: the delivered work is paid for, as the email said.
+    await world.skip(2 * DAY)
+    s = await reaches(h, Stage.RESOLVED)
+    assert s.dispute and s.dispute.outcome == "pay_launcher"
+    assert [t.amount for t in transfers(world, s.posting.internship_id)] == [36000]
 
 
 async def test_payout_waits_for_onboarding_with_reminders(world: World) -> None:

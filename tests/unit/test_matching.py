@@ -24,7 +24,11 @@ from core.matching import Fit, Record, fit
             Record(completed=2, on_time=2, ratings=(5, 5)),
             Fit(
                 70,
-                ["1 of 2 skills: sql", "on time in 2 of 2 completed", "rated 5.0 of 5 (2 ratings)"],
+                [
+                    "1 of 2 skills: sql",
+                    "on time in 2 of 2 completed",
+                    "rated 5.0 of 5 by 2 employers",
+                ],
             ),
         ),
         # No shared skill, late once in two, rated 1 once: the lowest a record can drag.
@@ -32,7 +36,9 @@ from core.matching import Fit, Record, fit
             ["writing"],
             ["excel"],
             Record(completed=2, on_time=1, ratings=(1,)),
-            Fit(12, ["0 of 1 skills", "on time in 1 of 2 completed", "rated 1.0 of 5 (1 rating)"]),
+            Fit(
+                12, ["0 of 1 skills", "on time in 1 of 2 completed", "rated 1.0 of 5 by 1 employer"]
+            ),
         ),
         # Completed but never rated: the rating part is average.
         (
