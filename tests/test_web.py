@@ -16,7 +16,7 @@ from sqlalchemy.orm import sessionmaker
 
 from api.web.session import MAX_OPEN_LINKS
 from core.accounts import new_id, sign_up_employer, sign_up_launcher
-from core.db import Internship, InternshipSkill, SignInLink, utcnow
+from core.db import Employer, Internship, InternshipSkill, SignInLink, utcnow
 from core.settings import Settings
 from core.stripe_api import stripe_client
 from dev.harness import Inbox, complete_onboarding, links_in
@@ -401,6 +401,28 @@ async def test_ops_retry_a_refused_payout_from_the_page_and_cancel_without_refun
     detail = (await api.http.get(f"/v1/internships/{other}", headers=OPS)).json()
     assert detail["stage"] == "cancelled" and detail["payment"]["refunded_cents"] == 0
     await ops.aclose()
+
+
+async def test_cancelling_delivered_work_on_the_page_goes_to_ops_and_says_so(
+    api: Api, inbox: Inbox, settings: Settings, sessions: sessionmaker
+) -> None:
+    from tests.test_lifecycle import money_calls
+    from tests.test_payment_retry import in_review
+
+    emp, _, iid = await in_review(api)
+    with sessions() as db:
+        email = db.get_one(Employer, emp["id"]).email
+    employer = await signed_in(api, inbox, email)
+    page = f"/internships/{iid}"
+    before = (await employer.get(page)).text
+    assert "cancelling goes to ops as a dispute" in before and "charged is refunded" not in before
+    sent = await employer.submit(page, f"{page}/cancellation", reason="We changed plans")
+    assert sent.status_code == 303
+    after = (await employer.get(page)).text
+    assert "your cancellation went to ops as a dispute" in after
+    assert "decided by" in after and "the launcher is paid their share in full" in after
+    assert money_calls(settings, "/v1/refunds", iid) == []
+    await employer.aclose()
 
 
 async def test_a_page_for_another_role_sends_the_viewer_home_with_why(

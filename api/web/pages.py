@@ -42,6 +42,10 @@ InternshipId = Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
 CATEGORIES: list[str] = list(get_args(schemas.Category))
 
 # What the viewer is told once their action went through.
+DISPUTED_INSTEAD = (
+    "Work was already delivered, so your cancellation went to ops as a dispute: nothing is "
+    "refunded unless they decide so. The page says by when and what happens by default."
+)
 DONE = {
     Action.APPLY: "Your application is in. The employer has been told.",
     Action.SELECT: "Launcher selected. Kick off when you're ready: that's when the fee is charged.",
@@ -290,6 +294,9 @@ async def internship_page(
         p=state.posting,
         sees=sees,
         timeline=rulebook.timeline(state, viewer.actor),
+        cancel_opens_dispute=rulebook.cancellation_opens_dispute(state, viewer.actor),
+        dispute_deadline=rulebook.dispute_deadline(state),
+        dispute_default=rulebook.dispute_default_outcome(state),
         allowed={a.value for a in rulebook.allowed_actions(state, viewer.actor)},
         may_retry_payment=rulebook.may_retry_payment(state, viewer.actor),
         may_withhold_refund=rulebook.may_withhold_refund(viewer.actor),
@@ -358,7 +365,7 @@ async def act(
         sessions=request.app.state.sessions,
     )
     try:
-        await ask(action, body)
+        state = await ask(action, body)
     except ApiError as err:
         if err.status == 404:
             raise
@@ -366,7 +373,10 @@ async def act(
         if err.code == "no_card":
             return redirect("/card")
         return redirect(here)
-    session.flash(request, DONE[action])
+    if action == Action.CANCEL and state.disputed:  # delivered work: ops decide, not a refund
+        session.flash(request, DISPUTED_INSTEAD, "info")
+    else:
+        session.flash(request, DONE[action])
     # A launcher who withdrew may no longer see the internship: their dashboard instead.
     return redirect("/dashboard" if action == Action.WITHDRAW else here)
 
