@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import time
 import uuid
 import warnings
@@ -278,6 +279,7 @@ class World:
             currency="usd",
             duration_days=7,
             policy=self.settings.policy(),
+            nonce=secrets.token_hex(8),  # as the API posts it
         )
         return replace(base, **overrides)
 

@@ -178,13 +178,14 @@ async def test_charge_after_an_outage_reuses_its_key(world: World) -> None:
     """Stripe may have charged before the answers got lost: the retry must not charge again."""
     employer, launcher = world.employer(), world.launcher()
     h = await matched(world, employer, launcher)
-    iid = (await state(h)).posting.internship_id
+    posted = (await state(h)).posting
+    iid = posted.internship_id
     fail_next(world, "/v1/payment_intents", 3, internship_id=iid)  # every try of the kickoff
     err = await rejected(h.execute_update(InternshipWorkflow.kickoff, Kickoff(emp(employer))))
     assert err.type == errors.PAYMENT_UNAVAILABLE
     await h.execute_update(InternshipWorkflow.kickoff, Kickoff(emp(employer)))
     keys = idempotency_keys(world, "/v1/payment_intents", iid)
-    assert keys == {f"internship-{iid}/charge/1"}
+    assert keys == {f"internship-{iid}/{posted.nonce}/charge/1"}
 
 
 def plain_text(msg: Any) -> str:
