@@ -48,7 +48,10 @@ class Settings(BaseSettings):
     # About 0.17 MB each (measured): 250 keeps a worker near 200 MB however many internships
     # wait on timers; an evicted one replays its history (tens of events) on its next task.
     worker_cached_workflows: int = Field(default=250, ge=0)
-    # Where the worker serves the Temporal SDK's Prometheus metrics (0: not at all).
+    # Where the worker serves the Temporal SDK's Prometheus metrics (port 0: not at all). This
+    # machine only by default; 0.0.0.0 in a container, for a Prometheus on another host. A port
+    # another worker on the host holds already: a free one is used and logged.
+    worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
     # Logs as one JSON object per line (for a log pipeline) or as plain text (for a terminal).
     log_format: Literal["text", "json"] = "text"

@@ -3,6 +3,8 @@ a local dev server in plain gRPC, or a secured cluster or Temporal Cloud (mTLS, 
 
 from __future__ import annotations
 
+import logging
+import socket
 from pathlib import Path
 
 from temporalio.client import Client
@@ -11,6 +13,8 @@ from temporalio.service import TLSConfig
 
 from core.codec import data_converter
 from core.settings import Settings
+
+log = logging.getLogger("worker")
 
 
 def _tls(settings: Settings) -> TLSConfig | bool:
@@ -28,10 +32,43 @@ def _tls(settings: Settings) -> TLSConfig | bool:
     )
 
 
-def metrics_runtime(port: int) -> Runtime:
+def metrics_runtime(host: str, port: int) -> Runtime | None:
     """A runtime whose SDK metrics (workflow task and activity latencies, failures, slots)
-    Prometheus can scrape on `port`."""
-    prometheus = PrometheusConfig(bind_address=f"0.0.0.0:{port}", durations_as_seconds=True)
+    Prometheus can scrape on `host:port`. Another worker on the same host may hold the port
+    already: this one then serves them on a free port and says which, and never fails to start
+    over its metrics (None: no metrics at all, said too)."""
+    try:
+        return _prometheus(host, port)
+    except ValueError as err:  # the SDK's "Failed starting Prometheus exporter: ..."
+        taken = err
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        free = int(probe.getsockname()[1])
+    try:
+        runtime = _prometheus(host, free)
+    except ValueError as err:
+        log.warning(
+            "worker metrics: %s:%d unusable (%s; then %s): running without them",
+            host,
+            port,
+            taken,
+            err,
+        )
+        return None
+    log.warning(
+        "worker metrics: %s:%d is taken (%s), likely by another worker on this host; serving "
+        "them on %s:%d instead",
+        host,
+        port,
+        taken,
+        host,
+        free,
+    )
+    return runtime
+
+
+def _prometheus(host: str, port: int) -> Runtime:
+    prometheus = PrometheusConfig(bind_address=f"{host}:{port}", durations_as_seconds=True)
     return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
 
 

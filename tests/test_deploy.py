@@ -341,6 +341,8 @@ def test_ports_and_addresses_agree() -> None:
 
     # Each worker's SDK metrics: where it serves them, health-checks them and is scraped.
     metrics_port = int(app["WORKER_METRICS_PORT"])
+    # Loopback is the default outside a container: Prometheus scrapes from another one.
+    assert app["WORKER_METRICS_HOST"] == "0.0.0.0"
     worker = services["worker"]
     assert "ports" not in worker and "container_name" not in worker  # --scale worker=N
     assert str(metrics_port) in [str(p) for p in worker["expose"]]

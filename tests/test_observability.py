@@ -84,7 +84,7 @@ async def test_the_worker_exports_temporal_sdk_metrics(
     port = free_port()
     target = env.client.service_client.config.target_host
     local = settings.model_copy(update={"temporal_address": target})
-    client = await connect(local, metrics_runtime(port))
+    client = await connect(local, metrics_runtime("127.0.0.1", port))
     await client.workflow_service.get_system_info(GetSystemInfoRequest())
     async with httpx.AsyncClient() as http:
         scraped = await http.get(f"http://127.0.0.1:{port}/metrics")

@@ -100,7 +100,8 @@ async def main() -> None:
     if not settings.codec_key:
         logging.warning("CODEC_KEY is not set: workflow payloads are stored unencrypted")
     port = settings.worker_metrics_port
-    client = await connect(settings, metrics_runtime(port) if port else None)
+    runtime = metrics_runtime(settings.worker_metrics_host, port) if port else None
+    client = await connect(settings, runtime)
     sessions = make_sessions(settings.database_url, **settings.pool_options())
     async with running(client, settings, sessions):
         logging.info(
