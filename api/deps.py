@@ -81,7 +81,10 @@ def current_caller(
         raise ApiError(
             401, "unauthorized", "Send your API token as 'Authorization: Bearer <token>'"
         )
-    caller = caller_of(get_sessions(request), settings, authorization)
+    # The idempotency layer may have resolved this request's caller already.
+    caller = getattr(request.state, "caller", None) or caller_of(
+        get_sessions(request), settings, authorization
+    )
     if caller is None:
         raise ApiError(401, "unauthorized", "Unknown API token")
     return caller

@@ -94,6 +94,7 @@ class Idempotent:
         if account is None:  # refused as unauthenticated: nothing to keep
             await self.app(scope, receive, send)
             return
+        scope.setdefault("state", {})["caller"] = account  # the endpoint needs it too
         body = await read_body(receive)  # at most BoundedBodies' limit
         caller = hashlib.sha256(f"{account.actor.role}:{account.actor.id}".encode())
         request_hash = hashlib.sha256(

@@ -82,66 +82,13 @@ async def test_launchers_see_the_postings_that_fit_them_first(api: Api) -> None:
 
 def test_records_count_on_time_work_and_ratings(sessions: sessionmaker) -> None:
     """Completed internships count; one with an 'overdue' event was late; unrated ones add no
-    rating; open ones don't count yet."""
-    employer_id, launcher_id = uuid.uuid4().hex[:16], uuid.uuid4().hex[:16]
-    ids = [uuid.uuid4().hex[:16] for _ in range(3)]
+    rating; open ones don't count yet. (Its overdue row predates `timeline_events.launcher_id`:
+    it counts against the internship's launcher.)"""
     with sessions.begin() as db:
-        db.add(
-            Employer(
-                id=employer_id,
-                name="Ada",
-                email=unique_email("ada"),
-                company="Acme",
-                token_hash=uuid.uuid4().hex,
-                stripe_customer_id="cus_x",
-                stripe_payment_method="pm_x",
-            )
-        )
-        db.add(
-            Launcher(
-                id=launcher_id,
-                name="Lin",
-                email=unique_email("lin"),
-                skills=[],
-                token_hash=uuid.uuid4().hex,
-                stripe_account_id=f"acct_{launcher_id}",
-            )
-        )
-        db.flush()
-        for n, (iid, stage, rating) in enumerate(
-            zip(ids, ("completed", "completed", "in_progress"), (5, None, None), strict=True)
-        ):
-            db.add(
-                Internship(
-                    id=iid,
-                    employer_id=employer_id,
-                    launcher_id=launcher_id,
-                    title=f"t{n}",
-                    description="d",
-                    company="Acme",
-                    category="hr",
-                    stage=stage,
-                    estimated_hours=10,
-                    fee_cents=40000,
-                    currency="usd",
-                    duration_days=7,
-                    posted_at=NOW,
-                    updated_at=NOW,
-                    employer_rating=rating,
-                )
-            )
-        db.flush()
-        db.add(
-            TimelineEvent(
-                internship_id=ids[1],
-                seq=1,
-                at=NOW,
-                stage="in_progress",
-                event="overdue",
-                actor_role="system",
-                actor_id="system",
-            )
-        )
+        employer_id, launcher_id = add_employer(db), add_launcher(db)
+        add_internship(db, employer_id, launcher_id, rating=5)
+        add_internship(db, employer_id, launcher_id, events=(("overdue", None),))
+        add_internship(db, employer_id, launcher_id, stage="in_progress")
     with sessions() as db:
         assert records(db, [launcher_id]) == {
             launcher_id: Record(completed=2, on_time=1, ratings=(5,))
