@@ -5,6 +5,7 @@ inbox, a migrated database, and waiting for what finishes on its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import re
@@ -44,10 +45,20 @@ async def eventually(
             await asyncio.sleep(every)
 
 
+def free_ports(*names: str) -> dict[str, int]:
+    """A free port per name, all different: each socket stays bound until every port is picked,
+    since the kernel may hand a just-released port out again."""
+    with contextlib.ExitStack() as held:
+        ports: dict[str, int] = {}
+        for name in names:
+            s = held.enter_context(socket.socket())
+            s.bind(("127.0.0.1", 0))
+            ports[name] = int(s.getsockname()[1])
+        return ports
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports("port")["port"]
 
 
 class ServerThread:

@@ -59,7 +59,7 @@ from dev.harness import (
     ServerThread,
     complete_onboarding,
     eventually,
-    free_port,
+    free_ports,
     migrate,
 )
 from dev.stripe_server import create_app as create_stripe_app
@@ -108,7 +108,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 @pytest.fixture(scope="session")
 def ports() -> dict[str, int]:
-    return {"api": free_port(), "stripe": free_port(), "smtp": free_port()}
+    return free_ports("api", "stripe", "smtp")
 
 
 @pytest.fixture(scope="session")

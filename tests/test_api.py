@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from core.codec import data_converter
 from core.settings import Settings
+from dev.harness import free_port
 from tests.conftest import (
     BIN,
     OPS_TOKEN,
@@ -26,7 +27,6 @@ from tests.conftest import (
     Inbox,
     World,
     eventually,
-    free_port,
     unique_email,
 )
 

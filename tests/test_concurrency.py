@@ -17,7 +17,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from core.settings import Settings
-from tests.conftest import Api, free_port
+from dev.harness import free_port
+from tests.conftest import Api
 from tests.test_api import act, auth, employer, launcher, post
 
 

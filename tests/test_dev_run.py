@@ -19,7 +19,7 @@ from types import TracebackType
 import httpx
 import pytest
 
-from dev.harness import ROOT, free_port
+from dev.harness import ROOT, free_ports
 
 CHILDREN = {"temporal", "stripe", "smtp", "worker", "api"}
 STOP_WITHIN = 5.0  # what `make run` promises for Ctrl-C and SIGTERM
@@ -53,7 +53,7 @@ class Runner:
 
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path
-        self.ports = {name: free_port() for name in ("temporal", "ui", "api", "stripe", "smtp")}
+        self.ports = free_ports("temporal", "ui", "api", "stripe", "smtp")
         self.lines: list[str] = []
         env = {
             **os.environ,

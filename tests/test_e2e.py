@@ -18,7 +18,8 @@ from core import search_attributes
 from core.codec import data_converter
 from core.internship import InternshipState, Stage, workflow_id
 from core.settings import Settings
-from tests.conftest import BIN, Api, Inbox, eventually, free_port
+from dev.harness import free_port
+from tests.conftest import BIN, Api, Inbox, eventually
 from tests.test_api import act, employer, launcher, post, until_stage
 from worker.main import running
 from workflows.internship import InternshipWorkflow

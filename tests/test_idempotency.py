@@ -13,7 +13,8 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from core.db import IdempotentRequest
 from core.settings import Settings
-from tests.conftest import OPS_TOKEN, Api, free_port
+from dev.harness import free_port
+from tests.conftest import OPS_TOKEN, Api
 from tests.test_api import (
     POSTING,
     act,

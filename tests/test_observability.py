@@ -16,7 +16,8 @@ from temporalio.testing import WorkflowEnvironment
 from core.logs import JsonFormatter, request_id
 from core.settings import Settings
 from core.temporal import _tls, connect, metrics_runtime
-from tests.conftest import OPS_TOKEN, Api, eventually, free_port
+from dev.harness import free_port
+from tests.conftest import OPS_TOKEN, Api, eventually
 from tests.test_api import auth, employer, post
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -20,7 +20,7 @@ from sqlalchemy.orm import sessionmaker
 
 from activities.notifications import Mailer, Templates
 from core.db import FAILED, PENDING, SENT, Employer, Internship, OutboxEmail
-from tests.conftest import free_port
+from dev.harness import free_port
 from worker.outbox import OpsAlerts, OutboxRelay
 
 LATER = datetime(2100, 1, 1, tzinfo=UTC)

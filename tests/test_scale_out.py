@@ -70,7 +70,16 @@ from core import search_attributes
 from core.codec import data_converter, new_key
 from core.db import Internship, OutboxEmail, TimelineEvent, make_sessions, normalize_url
 from core.internship import InternshipState, Stage, workflow_id
-from dev.harness import BIN, ROOT, Inbox, complete_onboarding, eventually, free_port, migrate
+from dev.harness import (
+    BIN,
+    ROOT,
+    Inbox,
+    complete_onboarding,
+    eventually,
+    free_port,
+    free_ports,
+    migrate,
+)
 from dev.run import exit_status, listening
 
 pytestmark = pytest.mark.slow
@@ -289,7 +298,7 @@ def service_env(base: Mapping[str, str], **settings: str) -> dict[str, str]:
 async def deployment(tmp_path: Path) -> AsyncIterator[Stack]:
     logs = tmp_path / "logs"
     logs.mkdir()
-    ports = {n: free_port() for n in ("temporal", "stripe", "smtp", "api_a", "api_b")}
+    ports = free_ports("temporal", "stripe", "smtp", "api_a", "api_b")
     api_urls = [f"http://127.0.0.1:{ports[n]}" for n in ("api_a", "api_b")]
     inbox = Inbox()
     smtp = Controller(inbox, hostname="127.0.0.1", port=ports["smtp"])
