@@ -110,8 +110,9 @@ class Payments:
     @activity.defn(name="charge_employer")
     def charge_employer(self, req: ChargeRequest) -> ChargeResult:
         employer = self._party(Employer, req.employer_id)
-        if employer.stripe_payment_method is None:  # signed up on the web, no card added yet
-            message = "No card on file: add a card, then kick off again"
+        card = employer.chargeable_card
+        if card is None:  # none added yet, or added before the owner proved their inbox
+            message = "No confirmed card on file: add or confirm a card, then kick off again"
             raise ApplicationError(
                 message,
                 {"code": "no_card", "decline_code": "no_card", "message": message},
@@ -124,7 +125,7 @@ class Payments:
                     "amount": req.amount_cents,
                     "currency": req.currency,
                     "customer": employer.stripe_customer_id,
-                    "payment_method": employer.stripe_payment_method,
+                    "payment_method": card,
                     "confirm": True,
                     "off_session": True,
                     # Off-session card charge: no redirect-based methods, so no return_url.
@@ -141,7 +142,7 @@ class Payments:
                 "decline_code": getattr(err.error, "decline_code", None) or err.code,
                 "message": err.user_message or str(err),
                 # Which card: a retry with the same one is the same decline, not a new one.
-                "payment_method": employer.stripe_payment_method,
+                "payment_method": card,
             }
             raise ApplicationError(
                 f"card declined: {decline['message']}",
@@ -159,7 +160,7 @@ class Payments:
                     "code": "payment_incomplete",
                     "decline_code": None,
                     "message": message,
-                    "payment_method": employer.stripe_payment_method,
+                    "payment_method": card,
                 },
                 type=self.CARD_DECLINED,
                 non_retryable=True,
@@ -172,7 +173,8 @@ class Payments:
         launcher = self._party(Launcher, req.launcher_id)
         try:
             account = self.client.v1.accounts.retrieve(launcher.stripe_account_id)
-            if not payouts_ready(account):
+            # A payout account set up before its owner proved their inbox waits for their word.
+            if not (launcher.payout_confirmed and payouts_ready(account)):
                 url = onboarding_link(self.client, account.id, self.public_base_url)
                 return PayoutResult(transfer_id=None, onboarding_url=url)
             intent = self.client.v1.payment_intents.retrieve(req.payment_intent_id)

@@ -301,7 +301,7 @@ class Transitions:
     sessions: sessionmaker = field(kw_only=True)
 
     async def __call__(self, action: Action, body: BaseModel | None = None) -> InternshipState:
-        if action == Action.KICKOFF and self.employer and not self.employer.stripe_payment_method:
+        if action == Action.KICKOFF and self.employer and not self.employer.chargeable_card:
             # Said before asking: kicking off charges the card the employer has on file.
             raise ApiError(
                 402, "no_card", "Add a card before kicking off: the fee is charged at kickoff"

@@ -66,7 +66,6 @@ class Employer(Base):
     # One account per email (stored trimmed and in lower case).
     email: Mapped[str] = mapped_column(String(320), unique=True)
     company: Mapped[str] = mapped_column(String(200))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     stripe_customer_id: Mapped[str] = mapped_column(String(64))
     # None until a card is added (web sign-ups add it through Stripe Checkout after signing up).
     stripe_payment_method: Mapped[str | None] = mapped_column(String(64))
@@ -74,10 +73,19 @@ class Employer(Base):
     # Stripe's fingerprint of every card the employer attached (one per card number, kept
     # after the card is replaced): the same card as a launcher's payout card is the same person.
     card_fingerprints: Mapped[list[str]] = mapped_column(JSON, default=list)
-    # Web sessions carry the epoch they began in; bumping it (sign out everywhere, a rotated
-    # token) ends every one of them.
-    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When the account's owner first used a link or code sent to its email (None: never, an
+    # account the API created before sign-ups needed one).
+    inbox_proven_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # False for a card attached before the inbox was proven: nothing is charged to it until
+    # the owner confirms it is theirs (or adds another).
+    card_confirmed: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def chargeable_card(self) -> str | None:
+        """The card fees may be charged to: None until one is added, and while it waits for
+        its owner's word."""
+        return self.stripe_payment_method if self.card_confirmed else None
 
 
 class Launcher(Base):
@@ -87,15 +95,17 @@ class Launcher(Base):
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320), unique=True)
     skills: Mapped[list[str]] = mapped_column(JSON, default=list)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     stripe_account_id: Mapped[str] = mapped_column(String(64), unique=True)
     payouts_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     # Stripe's fingerprints of the payout account's external accounts (bank accounts, debit
     # cards), every one Stripe has reported, kept after it is replaced.
     payout_fingerprints: Mapped[list[str]] = mapped_column(JSON, default=list)
-    # Web sessions carry the epoch they began in; bumping it (sign out everywhere, a rotated
-    # token) ends every one of them.
-    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    inbox_proven_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # False for a payout account set up before the inbox was proven: nothing is paid to it
+    # until the owner confirms it is theirs.
+    payout_confirmed: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    # Whether anyone may read the portfolio (completed work and ratings) without signing in.
+    portfolio_public: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -225,14 +235,52 @@ class IdempotentRequest(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class ApiToken(Base):
+    """An account's API token: shown once, stored as its SHA-256, named by its owner."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))  # employer or launcher
+    account_id: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_api_tokens_account", "role", "account_id"),)
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie holds only the session's id, whose hash is the key, so
+    signing out (here or everywhere) ends it for good."""
+
+    __tablename__ = "web_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))  # employer, launcher or ops
+    account_id: Mapped[str] = mapped_column(String(40))
+    # Ops sessions: the OPS_EMAIL they were opened with (a new address ends them).
+    ops_email: Mapped[str | None] = mapped_column(String(320))
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+    __table_args__ = (Index("ix_web_sessions_account", "role", "account_id"),)
+
+
 class SignInLink(Base):
-    """A one-time sign-in link sent by email: only its hash is stored, and it is used once."""
+    """A one-time link (and API code: the same secret) sent by email: only its hash is stored,
+    and it is used once. It signs in to an account, or, for a sign-up, creates the account
+    from `sign_up` (the details given) when the inbox's owner uses it."""
 
     __tablename__ = "sign_in_links"
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     role: Mapped[str] = mapped_column(String(16))  # employer, launcher or ops
-    account_id: Mapped[str] = mapped_column(String(40))
+    account_id: Mapped[str | None] = mapped_column(String(40))  # None for a sign-up
+    sign_up: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     next_path: Mapped[str] = mapped_column(String(500), default="/")
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     session_secret: str = "dev-session-secret-change-me"
     # How long a sign-in link sent by email can be used (once).
     sign_in_link_minutes: int = Field(default=15, ge=1, le=60)
+    # A web session ends this long after it began, however busy it is (then sign in again).
+    session_days: float = Field(default=14, gt=0)
+    ops_session_hours: float = Field(default=12, gt=0)
     # Where ops open a workflow in the Temporal UI (the dev server's UI under `make run`).
     temporal_ui_url: str = "http://127.0.0.1:8233"
     # Base64 of 32 random bytes; unset means payloads are stored unencrypted (dev only).
@@ -90,6 +93,17 @@ class Settings(BaseSettings):
     # webhook and the codec get the second.
     max_body_bytes: int = Field(default=128 * 1024, ge=1024)
     max_large_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Requests a client may make for each guarded action, in `limits` notation ("5/minute;30/
+    # hour"), counted per IP address and per account; beyond them, 429 with Retry-After. Counted
+    # in Redis when REDIS_URL is set (every API process together), else in each process's memory.
+    redis_url: str | None = None
+    rate_limit_sign_up: str = "5/minute;30/hour"
+    rate_limit_sign_in: str = "5/minute;30/hour"
+    rate_limit_tokens: str = "10/minute;50/hour"
+    rate_limit_postings: str = "10/minute;100/hour"
+    rate_limit_applications: str = "10/minute;100/hour"
+    # Applications a posting holds open at once; beyond that, launchers are told it is full.
+    max_open_applications: int = Field(default=200, ge=1)
 
     # Lifecycle policies (docs/architecture.md), in days unless named otherwise.
     applicants_reminder_days: float = 7

@@ -45,6 +45,14 @@ async def eventually(
             await asyncio.sleep(every)
 
 
+# Settings for tests and benchmarks that sign up and act far faster than any person: the rate
+# limits are tested on their own (tests/test_rate_limits.py).
+UNLIMITED = {
+    f"rate_limit_{action}": "1000000/minute"
+    for action in ("sign_up", "sign_in", "tokens", "postings", "applications")
+}
+
+
 def free_ports(*names: str) -> dict[str, int]:
     """A free port per name, all different: each socket stays bound until every port is picked,
     since the kernel may hand a just-released port out again."""

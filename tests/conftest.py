@@ -55,6 +55,7 @@ from core.settings import Settings
 from core.stripe_api import stripe_client
 from dev.harness import (
     BIN,
+    UNLIMITED,
     Inbox,
     ServerThread,
     complete_onboarding,
@@ -148,6 +149,7 @@ def settings(
         codec_key=HISTORY_CODEC_KEY,
         public_base_url=f"http://127.0.0.1:{ports['api']}",
         api_port=ports["api"],
+        **UNLIMITED,
     )
 
 

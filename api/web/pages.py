@@ -300,7 +300,7 @@ async def internship_page(
         allowed={a.value for a in rulebook.allowed_actions(state, viewer.actor)},
         may_retry_payment=rulebook.may_retry_payment(state, viewer.actor),
         may_withhold_refund=rulebook.may_withhold_refund(viewer.actor),
-        has_card=bool(viewer.employer and viewer.employer.stripe_payment_method),
+        has_card=bool(viewer.employer and viewer.employer.chargeable_card),
         share_cents=state.posting.fee_cents * state.posting.policy.launcher_share_percent // 100,
         **people,
     )
