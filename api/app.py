@@ -14,7 +14,7 @@ from temporalio.client import Client
 from api import errors, web
 from api.idempotency import Idempotent
 from api.middleware import BoundedBodies, Guarded, JsonBodies, Measured, RequestIds, Shedding
-from api.routers import employers, internships, launchers, me, ops, stripe_webhook
+from api.routers import employers, internships, launchers, me, ops, stripe_webhook, tokens
 from core.codec import codec_from_key
 from core.db import make_sessions
 from core.settings import Settings, get_settings
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     app.add_middleware(Measured)
     app.add_middleware(RequestIds)
 
-    for module in (employers, launchers, me, internships, stripe_webhook, ops):
+    for module in (employers, launchers, tokens, me, internships, stripe_webhook, ops):
         app.include_router(module.router)
 
     web.install(app, settings)

@@ -9,12 +9,11 @@ from typing import Annotated
 
 import stripe
 from fastapi import Depends, Header, Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 
 from api.errors import ApiError
-from core.accounts import token_hash
+from core.accounts import account_of_token
 from core.db import Employer, Launcher
 from core.internship import Actor, Role
 from core.settings import Settings
@@ -99,12 +98,11 @@ def caller_of(
         return None
     if is_ops_token(settings, authorization):
         return Caller(Actor(Role.OPS, "ops"))
-    digest = token_hash(token)
-    with sessions() as db:
-        if employer := db.scalar(select(Employer).where(Employer.token_hash == digest)):
-            return Caller(Actor(Role.EMPLOYER, employer.id), employer=employer)
-        if launcher := db.scalar(select(Launcher).where(Launcher.token_hash == digest)):
-            return Caller(Actor(Role.LAUNCHER, launcher.id), launcher=launcher)
+    account = account_of_token(sessions, token)
+    if isinstance(account, Employer):
+        return Caller(Actor(Role.EMPLOYER, account.id), employer=account)
+    if isinstance(account, Launcher):
+        return Caller(Actor(Role.LAUNCHER, account.id), launcher=account)
     return None
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
-from core.accounts import AccountExists, TokenAlreadyRotated
+from core.accounts import TokenAlreadyRotated, TooManyTokens
 
 log = logging.getLogger("api")
 
@@ -152,10 +152,9 @@ def install(app: FastAPI) -> None:
             error_body("invalid_request", f"Invalid request: {summary}", {"errors": problems}), 422
         )
 
-    @app.exception_handler(AccountExists)
-    async def _account_exists(_: Request, exc: AccountExists) -> JSONResponse:
-        details = {"field": "email"}
-        return JSONResponse(error_body("account_exists", f"{exc}; sign in instead", details), 409)
+    @app.exception_handler(TooManyTokens)
+    async def _too_many_tokens(_: Request, exc: TooManyTokens) -> JSONResponse:
+        return JSONResponse(error_body("too_many_tokens", str(exc)), 409)
 
     @app.exception_handler(TokenAlreadyRotated)
     async def _token_rotated(_: Request, exc: TokenAlreadyRotated) -> JSONResponse:

@@ -103,16 +103,13 @@ PaymentMethodId = Annotated[
 ]
 
 
-class EmployerProfileIn(Strict):
-    """What the sign-up page asks; the card follows through Stripe Checkout."""
+class EmployerIn(Strict):
+    """Sign-up: the account is created when the email's owner uses the link or code sent to
+    it; the card follows (Stripe Checkout on the web, `PUT /v1/employers/me/payment_method`)."""
 
     name: Name
     email: EmailStr
     company: Name
-
-
-class EmployerIn(EmployerProfileIn):
-    payment_method: PaymentMethodId
 
 
 class PaymentMethodIn(Strict):
@@ -123,21 +120,36 @@ class PaymentMethodOut(BaseModel):
     payment_method: str
 
 
-class EmployerOut(BaseModel):
-    id: str
-    api_token: str
-
-
 class LauncherIn(Strict):
+    """Sign-up: the account is created when the email's owner uses the link or code sent to
+    it."""
+
     name: Name
     email: EmailStr
     skills: Skills = []
 
 
-class LauncherOut(BaseModel):
+class SignUpOut(BaseModel):
+    """The same answer whether or not the address has an account (its owner is told which)."""
+
+    status: Literal["email_sent"] = "email_sent"
+    email: str
+    message: str
+
+
+class CodeIn(Strict):
+    code: str = Field(min_length=1, max_length=100, description="The code from the email")
+    token_name: Name = "API"  # shown in the account's token list
+
+
+class TokenIssuedOut(BaseModel):
+    """An API token for the account the code's email opens (shown once: keep it)."""
+
+    role: Literal["employer", "launcher"]
     id: str
     api_token: str
-    onboarding_url: str
+    # Launchers: open it to set up payouts (links expire; ask for a new one any time).
+    onboarding_url: str | None = None
 
 
 class OnboardingLinkOut(BaseModel):

@@ -1,9 +1,10 @@
-"""Accounts of employers and launchers (the API's own records): sign-up, bearer tokens, and
+"""Accounts of employers and launchers (the API's own records): creation, API tokens, and
 what Stripe says of their cards and payout accounts (the fingerprints `core.identity` compares).
 
-One account per email per role. Tokens are random and shown once; only their SHA-256 is stored,
-so a leaked database does not leak credentials. The database is used in short sessions around
-the Stripe calls, never held while Stripe answers.
+One account per email per role, created only once the email's owner has used a link or code
+sent to it (`core.inbox`). Tokens are random, named and shown once; only their SHA-256 is
+stored, so a leaked database does not leak credentials. The database is used in short sessions
+around the Stripe calls, never held while Stripe answers.
 """
 
 from __future__ import annotations
@@ -11,19 +12,20 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from datetime import timedelta
 from typing import TypeVar
 
 import stripe
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.db import Employer, Launcher
+from core.db import ApiToken, Employer, Launcher, WebSession, utcnow
+from core.internship import Role
 from core.stripe_api import (
     SavedCard,
     create_customer,
     create_payout_account,
-    onboarding_link,
     payout_fingerprints,
     payouts_ready,
     saved_card,
@@ -31,9 +33,13 @@ from core.stripe_api import (
 
 Account = TypeVar("Account", Employer, Launcher)
 
-
-class AccountExists(Exception):
-    """An account with this email already exists for this role (or is being created)."""
+# The roles with an account row (ops are whoever holds OPS_EMAIL's inbox), and their tokens'
+# prefixes.
+ACCOUNT_MODELS: dict[Role, type[Employer] | type[Launcher]] = {
+    Role.EMPLOYER: Employer,
+    Role.LAUNCHER: Launcher,
+}
+TOKEN_PREFIX = {Role.EMPLOYER: "emp", Role.LAUNCHER: "lnc"}
 
 
 class TokenAlreadyRotated(Exception):
@@ -62,84 +68,86 @@ def _stripe_key(role: str, email: str) -> str:
     return f"{role}-{hashlib.sha256(email.encode()).hexdigest()[:32]}"
 
 
-def _ensure_new(sessions: sessionmaker, model: type[Account], email: str) -> None:
+def _existing(sessions: sessionmaker, model: type[Account], email: str) -> Account | None:
     with sessions() as db:
-        if db.scalar(select(model.id).where(model.email == email)) is not None:
-            raise AccountExists(f"an {model.__tablename__[:-1]} account with this email exists")
+        return db.scalar(select(model).where(model.email == email))
 
 
-def _insert(sessions: sessionmaker, account: Account) -> None:
+def _insert(sessions: sessionmaker, account: Account) -> Account:
+    """The new account, or the one a concurrent request created for the same email first."""
     try:
         with sessions.begin() as db:
             db.add(account)
-    except IntegrityError as err:
-        raise AccountExists("an account with this email was just created") from err
+        return account
+    except IntegrityError:
+        found = _existing(sessions, type(account), account.email)
+        if found is None:
+            raise
+        return found
 
 
-def sign_up_employer(
+def create_employer(
     sessions: sessionmaker,
     client: stripe.StripeClient,
     *,
     name: str,
     email: str,
     company: str,
-    payment_method: str | None,
-) -> tuple[Employer, str]:
-    """With `payment_method` None (sign-up on the web), the employer has no card until one is
-    added through Stripe Checkout (`core.stripe_api.card_setup_url`)."""
+    payment_method: str | None = None,
+    stripe_key: str | None = None,
+) -> Employer:
+    """The employer account of an email whose owner has just proven it (or the one it has
+    already). With `payment_method` None, the employer has no card until one is added through
+    Stripe Checkout (`core.stripe_api.card_setup_url`) or the API."""
     email = normalized_email(email)
-    _ensure_new(sessions, Employer, email)
-    employer_id, token = new_id(), new_token("emp")
-    try:
-        customer_id, card_id = create_customer(
-            client, name, email, payment_method, _stripe_key("employer", email)
-        )
-    except stripe.IdempotencyError as err:  # the same email, other details, at the same time
-        raise AccountExists("an employer account with this email is being created") from err
-    card = saved_card(client, card_id) if card_id else None
-    employer = Employer(
-        id=employer_id,
-        name=name,
-        email=email,
-        company=company,
-        token_hash=token_hash(token),
-        stripe_customer_id=customer_id,
-        stripe_payment_method=card_id,
-        card_label=card.label if card else None,
-        card_fingerprints=[card.fingerprint] if card and card.fingerprint else [],
+    if found := _existing(sessions, Employer, email):
+        return found
+    customer_id, card_id = create_customer(
+        client, name, email, payment_method, stripe_key or _stripe_key("employer", email)
     )
-    _insert(sessions, employer)
-    return employer, token
+    card = saved_card(client, card_id) if card_id else None
+    return _insert(
+        sessions,
+        Employer(
+            id=new_id(),
+            name=name,
+            email=email,
+            company=company,
+            stripe_customer_id=customer_id,
+            stripe_payment_method=card_id,
+            card_label=card.label if card else None,
+            card_fingerprints=[card.fingerprint] if card and card.fingerprint else [],
+            inbox_proven_at=utcnow(),
+        ),
+    )
 
 
-def sign_up_launcher(
+def create_launcher(
     sessions: sessionmaker,
     client: stripe.StripeClient,
     *,
     name: str,
     email: str,
     skills: list[str],
-    public_base_url: str,
-) -> tuple[Launcher, str, str]:
-    """Returns the launcher, their token and their Stripe Express onboarding link."""
+    stripe_key: str | None = None,
+) -> Launcher:
+    """The launcher account (with a Stripe Express payout account to onboard) of an email whose
+    owner has just proven it, or the one it has already."""
     email = normalized_email(email)
-    _ensure_new(sessions, Launcher, email)
-    launcher_id, token = new_id(), new_token("lnc")
-    try:
-        account_id = create_payout_account(client, email, _stripe_key("launcher", email))
-    except stripe.IdempotencyError as err:
-        raise AccountExists("a launcher account with this email is being created") from err
-    url = onboarding_link(client, account_id, public_base_url)
-    launcher = Launcher(
-        id=launcher_id,
-        name=name,
-        email=email,
-        skills=skills,
-        token_hash=token_hash(token),
-        stripe_account_id=account_id,
+    if found := _existing(sessions, Launcher, email):
+        return found
+    account_id = create_payout_account(client, email, stripe_key or _stripe_key("launcher", email))
+    return _insert(
+        sessions,
+        Launcher(
+            id=new_id(),
+            name=name,
+            email=email,
+            skills=skills,
+            stripe_account_id=account_id,
+            inbox_proven_at=utcnow(),
+        ),
     )
-    _insert(sessions, launcher)
-    return launcher, token, url
 
 
 def record_card(db: Session, employer_id: str, card: SavedCard) -> None:
@@ -183,29 +191,154 @@ def refresh_payout_account(
     record_payout_account(sessions, account.id, payouts_ready(account), fingerprints)
 
 
-def end_web_sessions(
-    sessions: sessionmaker, model: type[Employer] | type[Launcher], account_id: str
-) -> None:
-    """Sign the account out everywhere: every web session it has began in an older epoch."""
+def end_web_sessions(sessions: sessionmaker, role: Role, account_id: str) -> int:
+    """Sign the account out everywhere (ops: account "ops"); how many sessions ended."""
     with sessions.begin() as db:
-        db.execute(
+        ended = db.execute(
+            delete(WebSession).where(
+                WebSession.role == role.value, WebSession.account_id == account_id
+            )
+        ).rowcount
+    return int(ended or 0)
+
+
+def prove_inbox(sessions: sessionmaker, role: Role, account_id: str) -> bool:
+    """The owner used a link or code sent to the account's email. The first time, for an
+    account the API created before sign-ups needed that proof, every credential it had (its
+    creator's, who may not be the owner) stops working. True on that first time."""
+    model = ACCOUNT_MODELS.get(role)
+    if model is None:
+        return False
+    with sessions.begin() as db:
+        first = db.execute(
             update(model)
-            .where(model.id == account_id)
-            .values(session_epoch=model.session_epoch + 1)
+            .where(model.id == account_id, model.inbox_proven_at.is_(None))
+            .values(inbox_proven_at=utcnow())
+        ).rowcount
+        if first:
+            db.execute(
+                delete(ApiToken).where(
+                    ApiToken.role == role.value, ApiToken.account_id == account_id
+                )
+            )
+            db.execute(
+                delete(WebSession).where(
+                    WebSession.role == role.value, WebSession.account_id == account_id
+                )
+            )
+    return bool(first)
+
+
+def confirm_card(sessions: sessionmaker, employer_id: str) -> None:
+    """The owner says the card on file, attached before they proved their inbox, is theirs."""
+    with sessions.begin() as db:
+        db.execute(update(Employer).where(Employer.id == employer_id).values(card_confirmed=True))
+
+
+def confirm_payout_account(sessions: sessionmaker, launcher_id: str) -> None:
+    """The owner says the payout account, set up before they proved their inbox, is theirs."""
+    with sessions.begin() as db:
+        db.execute(update(Launcher).where(Launcher.id == launcher_id).values(payout_confirmed=True))
+
+
+# ---------------------------------------------------------------- API tokens
+
+# Tokens an account may hold at once (each named, listed, revocable).
+MAX_TOKENS = 20
+# How stale a token's "last used" may get before a request writes it again: not one write per
+# API call.
+LAST_USE_PRECISION = timedelta(minutes=5)
+
+
+class TooManyTokens(Exception):
+    """The account holds MAX_TOKENS already: revoke one first."""
+
+
+def issue_token(sessions: sessionmaker, role: Role, account_id: str, name: str) -> str:
+    """A new token for the account, shown once (only its hash is kept)."""
+    token = new_token(TOKEN_PREFIX[role])
+    with sessions.begin() as db:
+        held = db.scalar(
+            select(func.count())
+            .select_from(ApiToken)
+            .where(ApiToken.role == role.value, ApiToken.account_id == account_id)
+        )
+        if (held or 0) >= MAX_TOKENS:
+            raise TooManyTokens(
+                f"This account has {MAX_TOKENS} API tokens already: revoke one you no longer use"
+            )
+        db.add(
+            ApiToken(
+                id=new_id(),
+                role=role.value,
+                account_id=account_id,
+                name=name.strip()[:100] or "API token",
+                token_hash=token_hash(token),
+            )
+        )
+    return token
+
+
+def tokens_of(sessions: sessionmaker, role: Role, account_id: str) -> list[ApiToken]:
+    with sessions() as db:
+        return list(
+            db.scalars(
+                select(ApiToken)
+                .where(ApiToken.role == role.value, ApiToken.account_id == account_id)
+                .order_by(ApiToken.created_at.desc())
+            )
         )
 
 
-def rotate_token(sessions: sessionmaker, account: Employer | Launcher) -> str:
-    """A new token for the account; the one it was read with stops working at once, and so
+def revoke_token(sessions: sessionmaker, role: Role, account_id: str, token_id: str) -> bool:
+    """Only the account's own tokens; False if it has no such token (any more)."""
+    with sessions.begin() as db:
+        gone = db.execute(
+            delete(ApiToken).where(
+                ApiToken.id == token_id,
+                ApiToken.role == role.value,
+                ApiToken.account_id == account_id,
+            )
+        ).rowcount
+    return bool(gone)
+
+
+def rotate_token(sessions: sessionmaker, role: Role, account_id: str, token: str) -> str:
+    """A new token in place of `token` (same name); the old one stops working at once, and so
     do the account's web sessions (a rotation answers a leaked credential)."""
-    model = type(account)
-    token = new_token("emp" if model is Employer else "lnc")
+    fresh = new_token(TOKEN_PREFIX[role])
     with sessions.begin() as db:
         changed = db.execute(
-            update(model)
-            .where(model.id == account.id, model.token_hash == account.token_hash)
-            .values(token_hash=token_hash(token), session_epoch=model.session_epoch + 1)
+            update(ApiToken)
+            .where(
+                ApiToken.token_hash == token_hash(token),
+                ApiToken.role == role.value,
+                ApiToken.account_id == account_id,
+            )
+            .values(token_hash=token_hash(fresh), created_at=utcnow(), last_used_at=None)
         ).rowcount
+        db.execute(
+            delete(WebSession).where(
+                WebSession.role == role.value, WebSession.account_id == account_id
+            )
+        )
     if not changed:
         raise TokenAlreadyRotated("this token was already rotated; use the newer one")
-    return token
+    return fresh
+
+
+def account_of_token(sessions: sessionmaker, token: str) -> Employer | Launcher | None:
+    """The account a token belongs to (noting when it was last used), or None."""
+    now = utcnow()
+    with sessions() as db:
+        held = db.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))
+        if held is None:
+            return None
+        model = ACCOUNT_MODELS.get(Role(held.role))
+        account = db.get(model, held.account_id) if model else None
+        if account is not None and (
+            held.last_used_at is None or now - held.last_used_at > LAST_USE_PRECISION
+        ):
+            held.last_used_at = now
+            db.commit()
+        return account

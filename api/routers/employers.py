@@ -1,4 +1,4 @@
-"""Employers: sign-up with the card fees are charged to, and replacing that card."""
+"""Employers: sign-up (by proof of inbox), and the card fees are charged to."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import stripe
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, BackgroundTasks
 
 from api import schemas
-from api.deps import DbDep, EmployerDep, SessionsDep, StripeDep
+from api.deps import DbDep, EmployerDep, SessionsDep, SettingsDep, StripeDep
 from api.errors import ApiError
-from api.idempotency import idempotency_key
-from core.accounts import record_card, sign_up_employer
+from api.inbox_email import renderer
+from api.routers.tokens import SIGN_UP_STEPS, sign_up_answer
+from core import inbox
+from core.accounts import record_card
+from core.internship import Role
 from core.stripe_api import replace_card, saved_card
 
 router = APIRouter(prefix="/v1/employers", tags=["employers"])
@@ -41,24 +44,24 @@ def card_refusals() -> Iterator[None]:
 
 @router.post(
     "",
-    status_code=201,
-    response_model=schemas.EmployerOut,
-    summary="Sign up as an employer (keep the api_token: it is shown once)",
-    dependencies=[Depends(idempotency_key)],
+    status_code=202,
+    response_model=schemas.SignUpOut,
+    summary="Sign up as an employer: the account is created when you use the emailed code",
+    description=SIGN_UP_STEPS,
 )
 def create_employer(
-    body: schemas.EmployerIn, sessions: SessionsDep, client: StripeDep
-) -> schemas.EmployerOut:
-    with card_refusals():
-        employer, token = sign_up_employer(
-            sessions,
-            client,
-            name=body.name,
-            email=body.email,
-            company=body.company,
-            payment_method=body.payment_method,
-        )
-    return schemas.EmployerOut(id=employer.id, api_token=token)
+    body: schemas.EmployerIn, later: BackgroundTasks, sessions: SessionsDep, settings: SettingsDep
+) -> schemas.SignUpOut:
+    later.add_task(
+        inbox.sign_up,
+        sessions,
+        settings,
+        Role.EMPLOYER,
+        body.model_dump(mode="json"),
+        "/card",
+        renderer(settings),
+    )
+    return sign_up_answer(str(body.email))
 
 
 @router.put(

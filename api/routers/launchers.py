@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query
 
 from api import queries, schemas
 from api.deps import CallerDep, DbDep, LauncherDep, SessionsDep, SettingsDep, StripeDep
 from api.errors import not_found
 from api.idempotency import idempotency_key
-from core.accounts import sign_up_launcher
+from api.inbox_email import renderer
+from api.routers.tokens import SIGN_UP_STEPS, sign_up_answer
+from core import inbox
+from core.internship import Role
 from core.stripe_api import onboarding_link
 
 router = APIRouter(prefix="/v1/launchers", tags=["launchers"])
@@ -18,23 +21,24 @@ router = APIRouter(prefix="/v1/launchers", tags=["launchers"])
 
 @router.post(
     "",
-    status_code=201,
-    response_model=schemas.LauncherOut,
-    summary="Sign up as a Career Launcher; open onboarding_url to get paid",
-    dependencies=[Depends(idempotency_key)],
+    status_code=202,
+    response_model=schemas.SignUpOut,
+    summary="Sign up as a Career Launcher: the account is created when you use the emailed code",
+    description=SIGN_UP_STEPS,
 )
 def create_launcher(
-    body: schemas.LauncherIn, sessions: SessionsDep, client: StripeDep, settings: SettingsDep
-) -> schemas.LauncherOut:
-    launcher, token, url = sign_up_launcher(
+    body: schemas.LauncherIn, later: BackgroundTasks, sessions: SessionsDep, settings: SettingsDep
+) -> schemas.SignUpOut:
+    later.add_task(
+        inbox.sign_up,
         sessions,
-        client,
-        name=body.name,
-        email=body.email,
-        skills=body.skills,
-        public_base_url=settings.public_base_url,
+        settings,
+        Role.LAUNCHER,
+        body.model_dump(mode="json"),
+        "/payouts",
+        renderer(settings),
     )
-    return schemas.LauncherOut(id=launcher.id, api_token=token, onboarding_url=url)
+    return sign_up_answer(str(body.email))
 
 
 @router.post(

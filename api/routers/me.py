@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header
 
 from api import schemas
-from api.deps import CallerDep, SessionsDep, SettingsDep
+from api.deps import CallerDep, SessionsDep, SettingsDep, bearer
 from api.errors import ApiError
 from api.idempotency import idempotency_key
 from core.accounts import rotate_token
@@ -44,8 +46,13 @@ def me(caller: CallerDep, settings: SettingsDep) -> schemas.MeOut:
     ),
     dependencies=[Depends(idempotency_key)],
 )
-def new_token(caller: CallerDep, sessions: SessionsDep) -> schemas.TokenOut:
+def new_token(
+    caller: CallerDep,
+    sessions: SessionsDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> schemas.TokenOut:
     account = caller.employer or caller.launcher
-    if account is None:
+    token = bearer(authorization)
+    if account is None or token is None:
         raise ApiError(403, "forbidden", "The ops token is set in the settings (OPS_API_TOKEN)")
-    return schemas.TokenOut(api_token=rotate_token(sessions, account))
+    return schemas.TokenOut(api_token=rotate_token(sessions, caller.actor.role, account.id, token))

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
+from temporalio.client import Client
 from temporalio.service import RPCError
 
 from api.deps import SessionsDep, SettingsDep, StripeDep, TemporalDep
@@ -68,13 +69,11 @@ async def webhook(
         return {"status": "duplicate"}
     # Handled before it is marked done: if this fails, Stripe's redelivery tries again.
     if event.type == "account.updated":
-        waiting = await run_in_threadpool(
+        ready = await run_in_threadpool(
             _account_updated, sessions, payments, event.data.object, data["object"]
         )
-        for internship_id in waiting:
-            # A workflow that finished meanwhile has nothing waiting any more.
-            with contextlib.suppress(RPCError):
-                await handle(client, internship_id).signal(InternshipWorkflow.payout_account_ready)
+        if ready:
+            await payout_account_ready(client, sessions, ready)
     elif event.type == "checkout.session.completed":
         await run_in_threadpool(_card_saved, sessions, payments, data["object"])
     await run_in_threadpool(_mark_handled, sessions, event)
@@ -91,20 +90,30 @@ def _account_updated(
     client: stripe.StripeClient,
     account: stripe.Account,
     fields: dict[str, Any],
-) -> list[str]:
+) -> str | None:
     """Record the launcher's payout status and where the account pays out to (`fields`: the
-    account as sent, to tell who is who); the internships to signal if they can be paid."""
+    account as sent, to tell who is who); the launcher's id if they can be paid now."""
     ready = payouts_ready(account)
     # Read from Stripe (only if the event holds a first page of them) with no session open.
     fingerprints = payout_fingerprints(client, fields)
     launcher_id = record_payout_account(sessions, account.id, ready, fingerprints)
-    if launcher_id is None or not ready:
-        return []
+    return launcher_id if ready else None
+
+
+def _waiting_for_payout(sessions: sessionmaker, launcher_id: str) -> list[str]:
     with sessions() as db:
         waiting = select(Internship.id).where(
             Internship.launcher_id == launcher_id, Internship.stage.in_(WAITING_FOR_PAYOUT)
         )
         return list(db.scalars(waiting))
+
+
+async def payout_account_ready(client: Client, sessions: sessionmaker, launcher_id: str) -> None:
+    """Tell every internship waiting to pay the launcher that it may try again."""
+    for internship_id in await run_in_threadpool(_waiting_for_payout, sessions, launcher_id):
+        # A workflow that finished meanwhile has nothing waiting any more.
+        with contextlib.suppress(RPCError):
+            await handle(client, internship_id).signal(InternshipWorkflow.payout_account_ready)
 
 
 def _card_saved(

@@ -5,27 +5,28 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Annotated, Any
+from typing import Annotated
 
 import stripe
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from activities.notifications import RenderedEmail
 from api import schemas
-from api.deps import SessionsDep, SettingsDep, StripeDep
+from api.deps import SessionsDep, SettingsDep, StripeDep, TemporalDep
+from api.inbox_email import renderer
+from api.routers.stripe_webhook import payout_account_ready
 from api.web import session
-from api.web.forms import Problems, problems_of, read_form
-from api.web.render import ENV, page, redirect
-from api.web.session import MaybeViewer, SignedInEmployer, SignedInLauncher, Viewer, WrongRole
+from api.web.forms import problems_of, read_form
+from api.web.render import page, redirect
+from api.web.session import MaybeViewer, SignedInEmployer, SignedInLauncher, Viewer
+from core import inbox
 from core.accounts import (
-    AccountExists,
+    confirm_card,
+    confirm_payout_account,
     end_web_sessions,
     refresh_payout_account,
-    sign_up_employer,
-    sign_up_launcher,
 )
 from core.internship import Role
 from core.stripe_api import card_setup_url, onboarding_link
@@ -33,17 +34,6 @@ from core.stripe_api import card_setup_url, onboarding_link
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger("api.web.accounts")
 Next = Annotated[str | None, Form(alias=session.NEXT)]
-
-
-def sign_in_email(account: session.Account, url: str, minutes: int) -> RenderedEmail:
-    context = {"account": account, "url": url, "minutes": minutes}
-    text = ENV.get_template("email/sign_in.txt")
-    subject = "".join(text.blocks["subject"](text.new_context(context))).strip()
-    return RenderedEmail(
-        subject=subject,
-        text=text.render(context),
-        html=ENV.get_template("email/sign_in.html").render(context),
-    )
 
 
 # ---------------------------------------------------------------- sign in and out
@@ -57,39 +47,59 @@ def sign_in_form(request: Request, viewer: MaybeViewer, next: str | None = None)
 
 
 @router.post("/sign-in", response_class=HTMLResponse)
-async def request_link(request: Request, settings: SettingsDep, sessions: SessionsDep) -> Response:
+async def request_link(
+    request: Request, later: BackgroundTasks, settings: SettingsDep, sessions: SessionsDep
+) -> Response:
     form = await read_form(request)
     next_path = session.safe_next(form.get(session.NEXT))
     email = str(form.get("email", "")).strip()
     if "@" not in email or len(email) > 320:
         errors = {"email": "Enter the email address you signed up with, like name@example.com"}
         return page(request, "sign_in.html", None, 422, next=next_path, email=email, errors=errors)
-    accounts = await run_in_threadpool(session.accounts_for, sessions, email, settings.ops_email)
-    for account in accounts:
-        await run_in_threadpool(
-            session.send_sign_in_link, request, account, next_path, sign_in_email
-        )
-    # The same answer whether or not the address has an account: the page doesn't tell a
-    # stranger who is signed up.
+    # After the answer, which is the same whether or not the address has an account: neither
+    # the page nor the time it takes tells a stranger who is signed up.
+    later.add_task(inbox.sign_in, sessions, settings, email, next_path, renderer(settings))
     return page(request, "sign_in_sent.html", None, email=email)
 
 
+def masked(email: str) -> str:
+    """Enough of an address to recognise it as yours (or not): "a***@example.com"."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
 @router.get("/sign-in/{token}", response_class=HTMLResponse)
-def confirm_sign_in(request: Request, token: str, sessions: SessionsDep) -> Response:
-    """Opening the link only shows a button: mail scanners open links, and must not spend
-    them."""
-    link = session.pending_link(sessions, token)
-    return page(request, "sign_in_confirm.html", None, 200 if link else 410, link=link)
+def confirm_sign_in(
+    request: Request, token: str, viewer: MaybeViewer, sessions: SessionsDep
+) -> Response:
+    """Opening the link only shows a button, naming the account it opens: mail scanners open
+    links and must not spend them, and a forwarded link must not swap accounts unseen."""
+    link = inbox.pending(sessions, token)
+    opens = inbox.opens(sessions, link) if link else None
+    return page(
+        request,
+        "sign_in_confirm.html",
+        viewer,
+        200 if link else 410,
+        link=link,
+        opens=opens,
+        masked_email=masked(opens.email) if opens and opens.email else "",
+        new_account=bool(link and link.sign_up is not None),
+    )
 
 
 @router.post("/sign-in/{token}", response_class=HTMLResponse)
-async def sign_in(request: Request, token: str, sessions: SessionsDep) -> Response:
+async def sign_in(
+    request: Request, token: str, sessions: SessionsDep, client: StripeDep
+) -> Response:
     await read_form(request)  # checks the CSRF token
-    redeemed = await run_in_threadpool(session.redeem, sessions, token)
+    redeemed = await run_in_threadpool(inbox.redeem, sessions, client, token)
     if redeemed is None:
         return page(request, "sign_in_confirm.html", None, 410, link=None)
-    session.start_session(request, redeemed)
-    session.flash(request, "You're signed in.")
+    session.start_session(request, redeemed.role, redeemed.account_id)
+    session.flash(
+        request, "Welcome! Your account is ready." if redeemed.created else "You're signed in."
+    )
     return redirect(redeemed.next_path)
 
 
@@ -105,10 +115,7 @@ async def sign_out(request: Request) -> Response:
 async def sign_out_everywhere(request: Request, viewer: Viewer, sessions: SessionsDep) -> Response:
     """Ends this account's sessions in every browser (a lost laptop, a shared computer)."""
     await read_form(request)
-    account = viewer.employer or viewer.launcher
-    if account is None:  # ops sessions end when SESSION_SECRET changes
-        raise WrongRole("Ops sign out everywhere by changing SESSION_SECRET.")
-    await run_in_threadpool(end_web_sessions, sessions, type(account), account.id)
+    await run_in_threadpool(end_web_sessions, sessions, viewer.actor.role, viewer.actor.id)
     session.end_session(request)
     session.flash(request, "You're signed out on every device.")
     return redirect("/")
@@ -116,10 +123,15 @@ async def sign_out_everywhere(request: Request, viewer: Viewer, sessions: Sessio
 
 # ---------------------------------------------------------------- sign up
 
+SIGN_UP_FORMS: dict[Role, tuple[type[schemas.EmployerIn] | type[schemas.LauncherIn], str]] = {
+    Role.EMPLOYER: (schemas.EmployerIn, "/card"),
+    Role.LAUNCHER: (schemas.LauncherIn, "/payouts"),
+}
+
 
 @router.get("/sign-up/{role}", response_class=HTMLResponse)
 def sign_up_form(request: Request, role: Role, viewer: MaybeViewer) -> Response:
-    if role not in (Role.EMPLOYER, Role.LAUNCHER):
+    if role not in SIGN_UP_FORMS:
         return redirect("/sign-up/launcher")
     return page(request, f"sign_up_{role.value}.html", viewer, values={}, errors={})
 
@@ -128,59 +140,36 @@ def sign_up_form(request: Request, role: Role, viewer: MaybeViewer) -> Response:
 async def sign_up(
     request: Request,
     role: Role,
+    later: BackgroundTasks,
     sessions: SessionsDep,
-    client: StripeDep,
     settings: SettingsDep,
 ) -> Response:
-    if role not in (Role.EMPLOYER, Role.LAUNCHER):
+    if role not in SIGN_UP_FORMS:
         return redirect("/sign-up/launcher")
     form = await read_form(request)
     values = {k: str(v) for k, v in form.items()}
-    template = f"sign_up_{role.value}.html"
+    fields: dict[str, object] = {k: values.get(k, "") for k in ("name", "email", "company")}
+    if role == Role.LAUNCHER:
+        del fields["company"]
+        fields["skills"] = [s.strip() for s in values.get("skills", "").split(",")]
+    schema, next_path = SIGN_UP_FORMS[role]
     try:
-        if role == Role.EMPLOYER:
-            employer = schemas.EmployerProfileIn.model_validate(
-                {k: values.get(k, "") for k in ("name", "email", "company")}, strict=False
-            )
-            account: Any = await run_in_threadpool(
-                lambda: sign_up_employer(
-                    sessions,
-                    client,
-                    name=employer.name,
-                    email=str(employer.email),
-                    company=employer.company,
-                    payment_method=None,
-                )[0]
-            )
-            next_path = "/card"
-        else:
-            launcher = schemas.LauncherIn.model_validate(
-                {
-                    "name": values.get("name", ""),
-                    "email": values.get("email", ""),
-                    "skills": [s.strip() for s in values.get("skills", "").split(",")],
-                },
-                strict=False,
-            )
-            account = await run_in_threadpool(
-                lambda: sign_up_launcher(
-                    sessions,
-                    client,
-                    name=launcher.name,
-                    email=str(launcher.email),
-                    skills=launcher.skills,
-                    public_base_url=settings.public_base_url,
-                )[0]
-            )
-            next_path = "/payouts"
+        details = schema.model_validate(fields, strict=False)
     except ValidationError as err:
+        template = f"sign_up_{role.value}.html"
         return page(request, template, None, 422, values=values, errors=problems_of(err))
-    except AccountExists:
-        errors: Problems = {"email": "An account with this email exists already: sign in instead."}
-        return page(request, template, None, 409, values=values, errors=errors)
-    found = session.Account(role, account.id, account.name, account.email)
-    await run_in_threadpool(session.send_sign_in_link, request, found, next_path, sign_in_email)
-    return page(request, "sign_in_sent.html", None, email=account.email, new_account=True)
+    # After the answer: the same page, in the same time, whether or not the address has an
+    # account (its owner is emailed either way).
+    later.add_task(
+        inbox.sign_up,
+        sessions,
+        settings,
+        role,
+        details.model_dump(mode="json"),
+        next_path,
+        renderer(settings),
+    )
+    return page(request, "sign_in_sent.html", None, email=str(details.email), new_account=True)
 
 
 # ---------------------------------------------------------------- card and payouts
@@ -227,6 +216,30 @@ async def set_up_payouts(
         onboarding_link, client, launcher.stripe_account_id, settings.public_base_url
     )
     return redirect(url)
+
+
+@router.post("/card/confirm")
+async def keep_card(
+    request: Request, employer: SignedInEmployer, sessions: SessionsDep
+) -> Response:
+    """The owner says the card attached before they proved their inbox is theirs."""
+    await read_form(request)
+    await run_in_threadpool(confirm_card, sessions, employer.id)
+    session.flash(request, "Thanks: kickoffs can charge this card now.")
+    return redirect("/card")
+
+
+@router.post("/payouts/confirm")
+async def keep_payout_account(
+    request: Request, launcher: SignedInLauncher, sessions: SessionsDep, temporal: TemporalDep
+) -> Response:
+    """The owner says the payout account set up before they proved their inbox is theirs:
+    payments waiting for it go out now."""
+    await read_form(request)
+    await run_in_threadpool(confirm_payout_account, sessions, launcher.id)
+    await payout_account_ready(temporal, sessions, launcher.id)
+    session.flash(request, "Thanks: approved work is paid to this account now.")
+    return redirect("/payouts")
 
 
 @router.get("/onboarding/complete", response_class=HTMLResponse)

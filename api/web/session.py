@@ -9,24 +9,22 @@ shows a button), so a mail scanner that opens links never signs anyone in or spe
 
 from __future__ import annotations
 
-import hashlib
 import secrets
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, Request
 from itsdangerous import BadData, URLSafeTimedSerializer
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from api.deps import Caller, get_sessions, get_settings
+from api.deps import Caller, get_sessions
 from api.idempotency import KEPT_FOR, claim_once
-from core.db import Employer, Launcher, OutboxEmail, SignInLink, utcnow
+from core.accounts import ACCOUNT_MODELS
+from core.db import Employer, Launcher
 from core.internship import Actor, Role
+
+ROLE_VALUES = {role.value for role in Role}
 
 # Query parameter and form field names the templates share.
 NEXT = "next"
@@ -126,20 +124,10 @@ def take_flashes(request: Request) -> list[dict[str, str]]:
     return list(request.session.pop("flash", []))
 
 
-# The roles that have an account row (ops are whoever holds OPS_EMAIL's inbox).
-ACCOUNTS: dict[str, type[Employer] | type[Launcher]] = {
-    Role.EMPLOYER.value: Employer,
-    Role.LAUNCHER.value: Launcher,
-}
-
-
-def start_session(request: Request, signed_in: Redeemed) -> None:
-    """A new session on sign-in (a new CSRF token too: nothing carries over from before), in
-    the account's current epoch."""
+def start_session(request: Request, role: Role, account_id: str) -> None:
+    """A new session on sign-in (a new CSRF token too: nothing carries over from before)."""
     request.session.clear()
-    request.session.update(
-        {"role": signed_in.role.value, "id": signed_in.account_id, "epoch": signed_in.epoch}
-    )
+    request.session.update({"role": role.value, "id": account_id})
     csrf_token(request)
 
 
@@ -155,13 +143,12 @@ def maybe_viewer(request: Request) -> Caller | None:
     role, account_id = request.session.get("role"), request.session.get("id")
     if role == Role.OPS.value:
         return Caller(Actor(Role.OPS, "ops"))
-    model = ACCOUNTS.get(role or "")
+    model = ACCOUNT_MODELS.get(Role(role)) if role in ROLE_VALUES else None
     if model is None or not isinstance(account_id, str):
         return None
     with get_sessions(request)() as db:
         account = db.get(model, account_id)
-    # The account is gone, or signed out everywhere since: the cookie no longer means anyone.
-    if account is None or account.session_epoch != request.session.get("epoch", 0):
+    if account is None:  # the account is gone: the cookie no longer means anyone
         end_session(request)
         return None
     if isinstance(account, Employer):
@@ -207,127 +194,3 @@ def signed_in_ops(caller: Viewer) -> Caller:
 SignedInEmployer = Annotated[Employer, Depends(signed_in_employer)]
 SignedInLauncher = Annotated[Launcher, Depends(signed_in_launcher)]
 OpsViewer = Annotated[Caller, Depends(signed_in_ops)]
-
-
-# ---------------------------------------------------------------- one-time sign-in links
-
-
-@dataclass(frozen=True)
-class Account:
-    role: Role
-    id: str
-    name: str
-    email: str
-
-
-def accounts_for(sessions: sessionmaker, email: str, ops_email: str) -> list[Account]:
-    """Every account this address holds: an employer, a launcher, ops (one email may be
-    several)."""
-    email = email.strip().lower()
-    found: list[Account] = []
-    with sessions() as db:
-        if e := db.scalar(select(Employer).where(Employer.email == email)):
-            found.append(Account(Role.EMPLOYER, e.id, e.name, e.email))
-        if launcher := db.scalar(select(Launcher).where(Launcher.email == email)):
-            found.append(Account(Role.LAUNCHER, launcher.id, launcher.name, launcher.email))
-    if email == ops_email.strip().lower():
-        found.append(Account(Role.OPS, "ops", "Ops team", email))
-    return found
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-# Links an account may have outstanding at once: asking again and again (or someone else asking
-# for your address) can't flood an inbox.
-MAX_OPEN_LINKS = 5
-
-
-def send_sign_in_link(request: Request, account: Account, next_path: str, render: Any) -> bool:
-    """Store a new link and queue its email in the outbox (the worker's relay sends it, so
-    the page never waits on SMTP). `render(account, url, minutes)` gives the email. False if
-    the account has MAX_OPEN_LINKS unexpired links already (none is sent)."""
-    settings = get_settings(request)
-    token = secrets.token_urlsafe(32)
-    digest = _hash(token)
-    url = f"{settings.public_base_url.rstrip('/')}/sign-in/{token}"
-    email = render(account, url, settings.sign_in_link_minutes)
-    with get_sessions(request).begin() as db:
-        open_links = db.scalar(
-            select(func.count())
-            .select_from(SignInLink)
-            .where(
-                SignInLink.role == account.role.value,
-                SignInLink.account_id == account.id,
-                SignInLink.used_at.is_(None),
-                SignInLink.expires_at > utcnow(),
-            )
-        )
-        if (open_links or 0) >= MAX_OPEN_LINKS:
-            return False
-        db.add(
-            SignInLink(
-                token_hash=digest,
-                role=account.role.value,
-                account_id=account.id,
-                next_path=safe_next(next_path),
-                expires_at=utcnow() + timedelta(minutes=settings.sign_in_link_minutes),
-            )
-        )
-        db.add(
-            OutboxEmail(
-                # Not an internship's email: keyed by the link, so it is sent once.
-                internship_id=f"sign-in-{digest[:30]}",
-                seq=0,
-                kind="sign_in",
-                recipient_role=account.role.value,
-                recipient_id=account.id,
-                to_email=account.email,
-                subject=email.subject[:300],
-                text_body=email.text,
-                html_body=email.html,
-            )
-        )
-    return True
-
-
-@dataclass(frozen=True)
-class Redeemed:
-    role: Role
-    account_id: str
-    next_path: str
-    epoch: int
-
-
-def pending_link(sessions: sessionmaker, token: str) -> SignInLink | None:
-    """The link if it can still be used (unspent and unexpired)."""
-    with sessions() as db:
-        link = db.get(SignInLink, _hash(token))
-    if link is None or link.used_at is not None or link.expires_at <= utcnow():
-        return None
-    return link
-
-
-def redeem(sessions: sessionmaker, token: str) -> Redeemed | None:
-    """Spend the link: exactly one request can (two clicks race on one row update)."""
-    digest = _hash(token)
-    now = utcnow()
-    with sessions.begin() as db:
-        spent = db.execute(
-            update(SignInLink)
-            .where(
-                SignInLink.token_hash == digest,
-                SignInLink.used_at.is_(None),
-                SignInLink.expires_at > now,
-            )
-            .values(used_at=now)
-        )
-        if spent.rowcount != 1:  # type: ignore[attr-defined]
-            return None
-        link = db.get(SignInLink, digest)
-        assert link is not None
-        model = ACCOUNTS.get(link.role)
-        account = db.get(model, link.account_id) if model else None
-        epoch = account.session_epoch if account else 0  # ops have no row: always 0
-    return Redeemed(Role(link.role), link.account_id, link.next_path, epoch)

@@ -1,0 +1,69 @@
+"""API tokens by proof of inbox: a sign-up (or a sign-in link's email) carries a one-time code,
+and the code, exchanged here, gives the account an API token. Nobody gets a credential for an
+address they don't read."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api import schemas
+from api.deps import SessionsDep, SettingsDep, StripeDep
+from api.errors import ApiError
+from core import inbox
+from core.accounts import issue_token
+from core.db import Launcher
+from core.internship import Role
+from core.stripe_api import onboarding_link
+
+router = APIRouter(prefix="/v1/tokens", tags=["account"])
+
+SIGN_UP_STEPS = (
+    "Answers 202 at once, whether or not the address has an account. We email the address "
+    "a link and a code: a new account is created when its owner uses either, and an address "
+    "that has this account already is sent a sign-in code instead. Exchange the code for an "
+    "API token with `POST /v1/tokens`."
+)
+
+
+def sign_up_answer(email: str) -> schemas.SignUpOut:
+    return schemas.SignUpOut(
+        email=email,
+        message=(
+            f"We sent a link and a code to {email}. Exchange the code for your API token with "
+            "POST /v1/tokens, or open the link to use the web app. It works once, within "
+            "minutes; nothing arrived? Check spam, or sign up again for a new one."
+        ),
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=schemas.TokenIssuedOut,
+    summary="Exchange the code from a sign-up or sign-in email for an API token",
+)
+def exchange_code(
+    body: schemas.CodeIn, sessions: SessionsDep, client: StripeDep, settings: SettingsDep
+) -> schemas.TokenIssuedOut:
+    link = inbox.pending(sessions, body.code)
+    if link is not None and link.role == Role.OPS.value:
+        raise ApiError(403, "forbidden", "Ops use the token in the settings (OPS_API_TOKEN)")
+    redeemed = inbox.redeem(sessions, client, body.code) if link else None
+    if redeemed is None:
+        raise ApiError(
+            410,
+            "code_expired",
+            f"This code was used already, is older than {settings.sign_in_link_minutes} "
+            "minutes or was never sent: sign up again with the same email for a new one",
+            {"field": "code"},
+        )
+    token = issue_token(sessions, redeemed.role, redeemed.account_id, body.token_name)
+    if redeemed.role == Role.EMPLOYER:
+        return schemas.TokenIssuedOut(role="employer", id=redeemed.account_id, api_token=token)
+    with sessions() as db:
+        launcher = db.get(Launcher, redeemed.account_id)
+    assert launcher is not None
+    url = onboarding_link(client, launcher.stripe_account_id, settings.public_base_url)
+    return schemas.TokenIssuedOut(
+        role="launcher", id=launcher.id, api_token=token, onboarding_url=url
+    )
