@@ -61,7 +61,7 @@ async def on_database(s: Stack, url: str, suffix: str, args: argparse.Namespace)
     """Throughput and latency (and on SQLite the overdue path) with one database."""
     name = f"app{suffix or '_sqlite'}"
     async with service(s, name, url, args.tuning) as svc:
-        pairs = await sign_up(svc.http, latency.CROWD)
+        pairs = await sign_up(svc.http, svc.mail, latency.CROWD)
         with Phase(f"{name} throughput"):
             emit(await throughput.measure(s, svc, pairs, args.count, args.rounds), suffix)
         with Phase(f"{name} latency"):

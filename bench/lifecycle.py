@@ -21,6 +21,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -29,7 +30,7 @@ from temporalio.client import Client, WorkflowHistory
 
 from bench.baseline import BARE_QUEUE, BareDriver
 from core.internship import workflow_id
-from dev.harness import eventually
+from dev.harness import code_in_maildir, eventually
 
 TRANSITIONS = (
     "apply",
@@ -85,20 +86,30 @@ class Pair:
     launcher_token: str
 
 
-async def sign_up(http: httpx.AsyncClient, count: int) -> list[Pair]:
+async def sign_up(http: httpx.AsyncClient, mail: Path, count: int) -> list[Pair]:
+    """Through the API, as a client does: the codes are read from the SMTP sink's files."""
+
     async def one(gate: asyncio.Semaphore) -> Pair:
         tag = uuid.uuid4().hex[:12]
         async with gate:
             employer = await _created(
                 http,
+                mail,
                 "/v1/employers",
                 name="Bench Employer",
                 email=f"employer-{tag}@bench.example.com",
                 company="Acme",
-                payment_method="pm_card_visa",
             )
+            card = await http.put(
+                "/v1/employers/me/payment_method",
+                json={"payment_method": "pm_card_visa"},
+                headers={"Authorization": f"Bearer {employer['api_token']}"},
+            )
+            if card.status_code != 200:
+                raise LifecycleFailed(f"card: {card.status_code} {card.text[:300]}")
             launcher = await _created(
                 http,
+                mail,
                 "/v1/launchers",
                 name="Bench Launcher",
                 email=f"launcher-{tag}@bench.example.com",
@@ -113,10 +124,14 @@ async def sign_up(http: httpx.AsyncClient, count: int) -> list[Pair]:
     return list(await asyncio.gather(*(one(gate) for _ in range(count))))
 
 
-async def _created(http: httpx.AsyncClient, path: str, **body: Any) -> dict[str, Any]:
-    response = await http.post(path, json=body)
+async def _created(http: httpx.AsyncClient, mail: Path, path: str, **body: Any) -> dict[str, Any]:
+    asked = await http.post(path, json=body)
+    if asked.status_code != 202:
+        raise LifecycleFailed(f"sign-up {path}: {asked.status_code} {asked.text[:300]}")
+    code = await code_in_maildir(mail, body["email"])
+    response = await http.post("/v1/tokens", json={"code": code})
     if response.status_code != 201:
-        raise LifecycleFailed(f"sign-up {path}: {response.status_code} {response.text[:300]}")
+        raise LifecycleFailed(f"code {path}: {response.status_code} {response.text[:300]}")
     created: dict[str, Any] = response.json()
     return created
 

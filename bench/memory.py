@@ -82,7 +82,7 @@ async def measure(
     lists: dict[int, dict[str, float]] = {}
     tuning = {**tuning, "WORKER_CACHED_WORKFLOWS": str(cached)}
     async with service(stack, "memory", sqlite_url(stack.folder, "memory"), tuning) as svc:
-        [employer] = await sign_up(svc.http, 1)
+        [employer] = await sign_up(svc.http, svc.mail, 1)
         open_ = 0
         for size in sizes:
             began = time.perf_counter()

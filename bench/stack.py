@@ -209,6 +209,7 @@ class Service:
     worker: Process
     http: httpx.AsyncClient  # to the API, pooled for up to 200 concurrent requests
     more_workers: list[Process]  # beyond the first, when asked for
+    mail: Path  # the SMTP sink's folder: every email the service sent, as a file
 
     def rows(self) -> int:
         """Internships in the projection."""
@@ -257,7 +258,7 @@ async def service(
                 return False
 
             await eventually(healthy, within=60, every=0.2)
-            yield Service(name, database_url, queue, api, worker, http, more)
+            yield Service(name, database_url, queue, api, worker, http, more, stack.folder / "mail")
     finally:
         api.stop()
         for each in (worker, *more):

@@ -38,7 +38,7 @@ ROUNDS = 2
 async def rate(stack: Stack, url: str, workers: int, count: int, **tuning: str) -> float:
     """Completed lifecycles per second with `workers` worker processes (the best round)."""
     async with service(stack, f"w{workers}", url, tuning, workers) as svc:
-        pairs = await sign_up(svc.http, count)
+        pairs = await sign_up(svc.http, svc.mail, count)
         _, api = drivers(stack.bare_client, svc.http, pairs)
         await drive(1, 1, api)  # warm-up
         best = 0.0

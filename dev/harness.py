@@ -47,7 +47,7 @@ async def eventually(
 
 # Settings for tests and benchmarks that sign up and act far faster than any person: the rate
 # limits are tested on their own (tests/test_rate_limits.py).
-UNLIMITED = {
+UNLIMITED: dict[str, Any] = {
     f"rate_limit_{action}": "1000000/minute"
     for action in ("sign_up", "sign_in", "tokens", "postings", "applications")
 }
@@ -144,6 +144,61 @@ def _kind(message: EmailMessage) -> tuple[str, str]:
     """(event kind, recipient role), from the stable Message-ID the mailer gives each email."""
     parts = message["Message-ID"].strip("<>").split("@")[0].split(".")
     return parts[2], parts[3]
+
+
+# The secret in an inbox email (core.inbox): a link's last part, and the API code on its own line.
+_CODE = re.compile(r"^\s*([A-Za-z0-9_-]{43})\s*$", re.MULTILINE)
+
+
+def code_in(message: EmailMessage) -> str:
+    """The one-time code an inbox email carries (for `POST /v1/tokens`)."""
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None, "no plain-text part"
+    found = _CODE.search(body.get_content())
+    assert found, f"no code in: {body.get_content()}"
+    return found.group(1)
+
+
+def _newest_code(folder: Path, address: str) -> str | None:
+    for path in sorted(folder.glob("*.eml"), reverse=True):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if message["To"] == address and _kind(message)[0] == "sign_up":  # type: ignore[arg-type]
+            return code_in(message)  # type: ignore[arg-type]
+    return None
+
+
+async def code_in_maildir(folder: Path, address: str) -> str:
+    """The code of the newest sign-up email to `address` in the SMTP sink's folder (`make run`
+    keeps every email there as a file), once it has arrived."""
+
+    async def arrived() -> str | None:
+        return await asyncio.to_thread(_newest_code, folder, address)
+
+    return await eventually(arrived, within=60)
+
+
+async def api_sign_up(
+    http: httpx.AsyncClient, inbox: Inbox, role: str, body: dict[str, Any], card: str | None = None
+) -> dict[str, Any]:
+    """Sign up through the API as a client does: ask, read the code from the email, exchange
+    it for a token (and, for an employer, add `card`). The account as `POST /v1/tokens` gives
+    it: role, id, api_token (and a launcher's onboarding_url)."""
+    email = body["email"].strip().lower()
+    before = inbox.count_to(email, "sign_up")
+    asked = await http.post(f"/v1/{role}s", json=body)
+    assert asked.status_code == 202, asked.text
+    code = code_in(await inbox.wait_to(email, "sign_up", before))
+    exchanged = await http.post("/v1/tokens", json={"code": code})
+    assert exchanged.status_code == 201, exchanged.text
+    account: dict[str, Any] = exchanged.json()
+    if card is not None:
+        added = await http.put(
+            "/v1/employers/me/payment_method",
+            json={"payment_method": card},
+            headers={"Authorization": f"Bearer {account['api_token']}"},
+        )
+        assert added.status_code == 200, added.text
+    return account
 
 
 def migrate(url: str) -> None:

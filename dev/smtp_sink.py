@@ -36,6 +36,8 @@ class MailDir:
         text = body.get_content() if body is not None else ""
         for link in re.findall(r"https?://\S+/sign-in/\S+", text):
             print(f"      sign-in link: {link}", flush=True)
+            # The same secret is the code API clients exchange at POST /v1/tokens.
+            print(f"      API code: {link.rsplit('/', 1)[-1]}", flush=True)
         return "250 Message accepted for delivery"
 
 

@@ -47,12 +47,12 @@ from temporalio.worker import Replayer, Worker
 from api.app import create_app
 from api.lifecycle import start_internship
 from core import search_attributes
-from core.accounts import new_id, sign_up_employer, sign_up_launcher
+from core.accounts import create_employer, create_launcher, issue_token, new_id
 from core.codec import data_converter
 from core.db import Internship, make_sessions
-from core.internship import TERMINAL_STAGES, Posting, workflow_id
+from core.internship import TERMINAL_STAGES, Posting, Role, workflow_id
 from core.settings import Settings
-from core.stripe_api import stripe_client
+from core.stripe_api import onboarding_link, stripe_client
 from dev.harness import (
     BIN,
     UNLIMITED,
@@ -244,7 +244,7 @@ class World:
         self.handles: list[WorkflowHandle[Any, Any]] = []
 
     def employer(self, card: str = "pm_card_visa") -> Party:
-        e, token = sign_up_employer(
+        e = create_employer(
             self.sessions,
             self.stripe,
             name="Ada Employer",
@@ -252,20 +252,20 @@ class World:
             company="Acme",
             payment_method=card,
         )
-        return Party(e.id, token)
+        return Party(e.id, issue_token(self.sessions, Role.EMPLOYER, e.id, "test"))
 
     def launcher(self, onboard: bool = True) -> Party:
-        lc, token, url = sign_up_launcher(
+        lc = create_launcher(
             self.sessions,
             self.stripe,
             name="Lin Launcher",
             email=unique_email("lin"),
             skills=["writing"],
-            public_base_url=self.settings.public_base_url,
         )
+        url = onboarding_link(self.stripe, lc.stripe_account_id, self.settings.public_base_url)
         if onboard:
             complete_onboarding(url)
-        return Party(lc.id, token, url)
+        return Party(lc.id, issue_token(self.sessions, Role.LAUNCHER, lc.id, "test"), url)
 
     def posting(self, employer: Party, **overrides: Any) -> Posting:
         base = Posting(
@@ -379,6 +379,8 @@ class Api:
         )
         self.url = f"http://127.0.0.1:{port}"
         self.http = httpx.AsyncClient(base_url=self.url, timeout=30)
+        # Where its emails arrive, for signing up through it (`dev.harness.api_sign_up`).
+        self.inbox: Inbox | None = None
 
     async def __aenter__(self) -> Api:
         self.task = asyncio.create_task(self.server.serve())
@@ -397,9 +399,14 @@ class Api:
 
 @pytest.fixture(scope="session")
 async def api_server(
-    env: WorkflowEnvironment, worker: Worker, settings: Settings, sessions: sessionmaker
+    env: WorkflowEnvironment,
+    worker: Worker,
+    settings: Settings,
+    sessions: sessionmaker,
+    inbox: Inbox,
 ) -> AsyncIterator[Api]:
     async with Api(create_app(settings, temporal=env.client), settings.api_port) as served:
+        served.inbox = inbox
         yield served
 
 

@@ -16,9 +16,12 @@ from sqlalchemy.orm import sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from core.accounts import create_employer, issue_token
 from core.codec import data_converter
+from core.internship import Role
 from core.settings import Settings
-from dev.harness import free_port
+from core.stripe_api import stripe_client
+from dev.harness import api_sign_up, free_port
 from tests.conftest import (
     BIN,
     OPS_TOKEN,
@@ -67,35 +70,22 @@ def error_of(response: httpx.Response, status: int) -> Json:
 
 
 async def employer(api: Api, card: str = "pm_card_visa") -> Json:
-    return await ok(
-        await api.http.post(
-            "/v1/employers",
-            json={
-                "name": "Ada Lovelace",
-                "email": unique_email("ada"),
-                "company": "Acme",
-                "payment_method": card,
-            },
-        ),
-        201,
-    )
+    assert api.inbox is not None
+    body = {"name": "Ada Lovelace", "email": unique_email("ada"), "company": "Acme"}
+    return await api_sign_up(api.http, api.inbox, "employer", body, card=card)
 
 
 async def launcher(api: Api, onboard: bool = True) -> Json:
-    body = await ok(
-        await api.http.post(
-            "/v1/launchers",
-            json={"name": "Lin Chen", "email": unique_email("lin"), "skills": ["research"]},
-        ),
-        201,
-    )
+    assert api.inbox is not None
+    asked = {"name": "Lin Chen", "email": unique_email("lin"), "skills": ["research"]}
+    account = await api_sign_up(api.http, api.inbox, "launcher", asked)
     if onboard:
         async with httpx.AsyncClient() as browser:
-            page = await browser.get(body["onboarding_url"])
+            page = await browser.get(account["onboarding_url"])
             assert page.status_code == 200 and "<form" in page.text
-            done = await browser.post(body["onboarding_url"])
+            done = await browser.post(account["onboarding_url"])
             assert done.status_code in (200, 303)
-    return body
+    return account
 
 
 async def post(api: Api, emp: Json, **changes: Any) -> Json:
@@ -584,10 +574,18 @@ async def test_temporal_outage_is_503_and_starts_nothing(
     dead = gone.client
     await gone.shutdown()
     local = settings.model_copy(update={"api_port": free_port()})
+    ada = create_employer(
+        sessions,
+        stripe_client(settings),
+        name="Ada",
+        email=unique_email("ada"),
+        company="Acme",
+        payment_method="pm_card_visa",
+    )
+    token = issue_token(sessions, Role.EMPLOYER, ada.id, "test")
     async with Api(create_app(local, temporal=dead), local.api_port) as down:
-        emp = await employer(down)
         assert error_of(
-            await down.http.post("/v1/internships", json=POSTING, headers=auth(emp["api_token"])),
+            await down.http.post("/v1/internships", json=POSTING, headers=auth(token)),
             503,
         )["message"]
         health = await down.http.get("/healthz", headers=OPS)

@@ -13,7 +13,7 @@ import httpx
 import stripe
 from sqlalchemy.orm import sessionmaker
 
-from core.accounts import sign_up_employer
+from core.accounts import create_employer
 from core.db import Employer
 from core.settings import Settings
 from core.stripe_api import card_setup_url, stripe_client
@@ -86,15 +86,7 @@ async def save_card(
 
 
 def web_employer(sessions: sessionmaker, client: stripe.StripeClient) -> Employer:
-    employer, _ = sign_up_employer(
-        sessions,
-        client,
-        name="Ada",
-        email=unique_email("ada"),
-        company="Acme",
-        payment_method=None,
-    )
-    return employer
+    return create_employer(sessions, client, name="Ada", email=unique_email("ada"), company="Acme")
 
 
 async def test_a_card_added_then_replaced_through_checkout(

@@ -12,6 +12,7 @@ from sqlalchemy.orm import sessionmaker
 
 from core.db import Employer, Internship, Launcher, TimelineEvent
 from core.matching import Record, fit, records
+from dev.harness import api_sign_up
 from tests.conftest import OPS_TOKEN, Api, eventually, unique_email
 from tests.test_api import act, auth, employer, error_of, ok, post
 
@@ -26,8 +27,9 @@ def items(response: httpx.Response) -> list[Json]:
 
 
 async def sign_up(api: Api, *skills: str) -> dict[str, str]:
+    assert api.inbox is not None
     body = {"name": f"Lin {skills}", "email": unique_email("lin"), "skills": list(skills)}
-    return await ok(await api.http.post("/v1/launchers", json=body), 201)
+    return await api_sign_up(api.http, api.inbox, "launcher", body)
 
 
 async def test_applicants_are_ranked_by_fit_with_reasons(api: Api) -> None:
@@ -103,7 +105,6 @@ def add_employer(db: Any) -> str:
             name="Ada",
             email=unique_email("ada"),
             company="Acme",
-            token_hash=uuid.uuid4().hex,
             stripe_customer_id="cus_x",
             stripe_payment_method="pm_x",
         )
@@ -120,7 +121,6 @@ def add_launcher(db: Any) -> str:
             name="Lin",
             email=unique_email("lin"),
             skills=[],
-            token_hash=uuid.uuid4().hex,
             stripe_account_id=f"acct_{launcher_id}",
         )
     )

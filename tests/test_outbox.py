@@ -240,7 +240,6 @@ def test_ops_are_told_when_an_address_is_refused_for_good(
             name="Ada",
             email=address("ada"),
             company="Acme",
-            token_hash=uuid.uuid4().hex,
             stripe_customer_id="cus_x",
             stripe_payment_method="pm_x",
         )

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.lifecycle import handle
 from core.identity import Identity, mailbox, same_person
 from core.internship import Actor, Application, Role, Selection
-from dev.harness import Inbox
+from dev.harness import Inbox, api_sign_up
 from tests.conftest import Api, eventually, unique_email
 from tests.test_api import act, auth, employer, launcher, ok, post, until_stage
 from tests.test_web import signed_in
@@ -34,15 +34,17 @@ def mailboxes() -> tuple[str, str, str]:
 
 
 async def employer_as(api: Api, email: str, card: str = "pm_card_visa") -> Json:
-    body = {"name": "Ada King", "email": email, "company": "Acme", "payment_method": card}
-    return await ok(await api.http.post("/v1/employers", json=body), 201)
+    assert api.inbox is not None
+    body = {"name": "Ada King", "email": email, "company": "Acme"}
+    return await api_sign_up(api.http, api.inbox, "employer", body, card=card)
 
 
 async def launcher_as(api: Api, email: str, payout: dict[str, str] | None = None) -> Json:
     """Signed up and through payout onboarding (Stripe's test bank account unless `payout`
     names another destination), once Stripe's webhook has said so."""
     body = {"name": "Ada K.", "email": email, "skills": ["research"]}
-    lnc = await ok(await api.http.post("/v1/launchers", json=body), 201)
+    assert api.inbox is not None
+    lnc = await api_sign_up(api.http, api.inbox, "launcher", body)
     async with httpx.AsyncClient() as stripes_page:
         done = await stripes_page.post(lnc["onboarding_url"], data=payout or {})
         assert done.status_code == 303, done.text

@@ -393,16 +393,31 @@ def template_events(ext: str) -> set[str]:
     }
 
 
-def test_sign_in_email_has_the_link_its_lifetime_and_escapes_the_name() -> None:
-    from api.web.accounts import sign_in_email
-    from api.web.session import Account
+@pytest.mark.parametrize(
+    ("kind", "subject", "button"),
+    [
+        ("sign_in", "Your sign-in link for Micro-internships", "Sign in"),
+        ("sign_up", "Confirm your email to create your Micro-internships account", "Create my"),
+        ("existing", "You already have a Micro-internships account", "Sign in"),
+    ],
+)
+def test_inbox_emails_have_the_link_the_code_their_lifetime_and_escape_the_name(
+    kind: str, subject: str, button: str
+) -> None:
+    from api.inbox_email import renderer
+    from core.inbox import Account, Letter
+    from core.settings import Settings
 
-    url = "http://127.0.0.1:8000/sign-in/abc123"
+    render = renderer(Settings(_env_file=None))  # type: ignore[call-arg]
+    code = "c" * 43
+    url = f"http://127.0.0.1:8000/sign-in/{code}"
     account = Account(Role.EMPLOYER, "e1", "<b>Ann</b>", "ann@example.com")
-    email = sign_in_email(account, url, 15)
-    assert email.subject == "Your sign-in link for Micro-internships"
+    email = render(Letter(kind, account, url, code, 15))
+    assert email.subject == subject
     assert url in email.text and "15 minutes" in email.text and "<b>Ann</b>" in email.text
+    assert f"\n{code}\n" in email.text and "/v1/tokens" in email.text
     assert f'href="{url}"' in email.html and "&lt;b&gt;Ann&lt;/b&gt;" in email.html
+    assert button in email.html and code in email.html
     check_html(email.html)
 
 

@@ -14,11 +14,12 @@ import httpx
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import sessionmaker
 
-from api.web.session import MAX_OPEN_LINKS
-from core.accounts import new_id, sign_up_employer, sign_up_launcher
+from core.accounts import create_employer, create_launcher, issue_token, new_id
 from core.db import Employer, Internship, InternshipSkill, SignInLink, utcnow
+from core.inbox import MAX_OPEN_LINKS
+from core.internship import Role
 from core.settings import Settings
-from core.stripe_api import stripe_client
+from core.stripe_api import onboarding_link, stripe_client
 from dev.harness import Inbox, complete_onboarding, links_in
 from tests.conftest import Api, eventually, unique_email
 
@@ -80,7 +81,7 @@ async def signed_in(api: Api, inbox: Inbox, email: str) -> Browser:
 
 def employer_account(sessions: sessionmaker, settings: Settings) -> tuple[str, str]:
     email = unique_email("web-emp")
-    e, _ = sign_up_employer(
+    e = create_employer(
         sessions,
         stripe_client(settings),
         name="Erin Employer",
@@ -95,15 +96,13 @@ def launcher_account(
     sessions: sessionmaker, settings: Settings, skills: list[str] | None = None
 ) -> tuple[str, str]:
     email = unique_email("web-lnc")
-    launcher, _, url = sign_up_launcher(
-        sessions,
-        stripe_client(settings),
-        name="Lee Launcher",
-        email=email,
-        skills=skills or ["research"],
-        public_base_url=settings.public_base_url,
+    client = stripe_client(settings)
+    launcher = create_launcher(
+        sessions, client, name="Lee Launcher", email=email, skills=skills or ["research"]
     )
-    complete_onboarding(url)
+    complete_onboarding(
+        onboarding_link(client, launcher.stripe_account_id, settings.public_base_url)
+    )
     return launcher.id, email
 
 
@@ -500,7 +499,7 @@ async def test_signing_out_everywhere_ends_the_account_s_session_in_every_browse
     for browser in (laptop, phone):
         ended = await browser.get("/dashboard")
         assert ended.status_code == 303 and ended.headers["location"].startswith("/sign-in")
-    # Signing in again starts a session in the new epoch, which works.
+    # Signing in again starts a new session, which works.
     await phone.sign_in(inbox, email)
     assert (await phone.get("/dashboard")).status_code == 200
     await laptop.aclose()
@@ -508,13 +507,10 @@ async def test_signing_out_everywhere_ends_the_account_s_session_in_every_browse
 
 
 async def test_rotating_the_api_token_ends_the_account_s_web_sessions(
-    api: Api, inbox: Inbox
+    api: Api, sessions: sessionmaker, settings: Settings, inbox: Inbox
 ) -> None:
-    email = unique_email("web-rotate")
-    body = {"name": "Rae Rotator", "email": email, "company": "Contoso"}
-    signed_up = await api.http.post("/v1/employers", json=body | {"payment_method": "pm_card_visa"})
-    assert signed_up.status_code == 201, signed_up.text
-    token = signed_up.json()["api_token"]
+    employer_id, email = employer_account(sessions, settings)
+    token = issue_token(sessions, Role.EMPLOYER, employer_id, "script")
     web = await signed_in(api, inbox, email)
     assert (await web.get("/dashboard")).status_code == 200
     rotated = await api.http.post("/v1/me/token", headers={"Authorization": f"Bearer {token}"})
