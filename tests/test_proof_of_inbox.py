@@ -162,9 +162,7 @@ async def test_an_old_api_account_is_its_owners_once_they_sign_in(
     # The owner's token, and a kickoff refused until the card is confirmed.
     lnc = await launcher(api)
     token = issue_token(sessions, Role.EMPLOYER, employer.id, "mine")
-    iid = (
-        await ok(await api.http.post("/v1/internships", json=POSTING, headers=auth(token)), 201)
-    )["id"]
+    iid = (await post(api, {"api_token": token}))["id"]
     await act(api, lnc, iid, "applications", {"pitch": "Me"})
     await act(api, {"api_token": token}, iid, "selection", {"launcher_id": lnc["id"]})
     refused = await act(api, {"api_token": token}, iid, "kickoff", status=402)
