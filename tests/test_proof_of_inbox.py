@@ -19,7 +19,7 @@ from core.settings import Settings
 from core.stripe_api import onboarding_link, stripe_client
 from dev.harness import Inbox, code_in, complete_onboarding, links_in
 from tests.conftest import Api, unique_email
-from tests.test_api import act, auth, error_of, launcher, ok
+from tests.test_api import act, auth, error_of, launcher, ok, post
 from tests.test_web import Browser, csrf_of
 
 
