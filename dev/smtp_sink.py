@@ -1,7 +1,8 @@
 """A local SMTP sink for development: keeps every email as a .eml file and prints a line (and
 the sign-in link of a sign-in email, to open in the browser).
 
-`python -m dev.smtp_sink --port 1025 --dir data/mail`
+`python -m dev.smtp_sink --port 1025 --dir data/mail`; `--code-for EMAIL` prints the code of the
+newest sign-up email to EMAIL instead (for scripts using the API).
 """
 
 from __future__ import annotations
@@ -55,6 +56,16 @@ if __name__ == "__main__":
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=1025)
     parser.add_argument("--dir", type=Path, default=Path("data/mail"))
+    parser.add_argument(
+        "--code-for",
+        metavar="EMAIL",
+        help="don't serve: wait for the newest sign-up email to EMAIL in --dir, print its code",
+    )
     args = parser.parse_args()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.host, args.port, args.dir))
+    if args.code_for:
+        from dev.harness import code_in_maildir
+
+        print(asyncio.run(code_in_maildir(args.dir, args.code_for.strip().lower())))
+    else:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(args.host, args.port, args.dir))

@@ -73,6 +73,7 @@ from core.internship import InternshipState, Stage, workflow_id
 from dev.harness import (
     BIN,
     ROOT,
+    UNLIMITED,
     Inbox,
     code_in,
     complete_onboarding,
@@ -397,6 +398,8 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Stack]:
             # Five processes share Postgres' 100 connections (the defaults allow 30 each).
             db_pool_size="5",
             db_max_overflow="10",
+            # Hundreds of sign-ups, postings and applications from this one address.
+            **UNLIMITED,
         )
         workers = [
             start(
