@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 from uvicorn.config import STARTUP_FAILURE
 
-from api import errors, web
+from api import errors, rate_limits, web
 from api.idempotency import Idempotent
 from api.middleware import (
     BoundedBodies,
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     # Outermost last: metrics see every answer, including the guard's 500 and the 415.
     app.add_middleware(Guarded)
     app.add_middleware(Idempotent)
+    rate_limits.install(app, settings)  # 429 beyond a rate limit, before anything acts
     app.add_middleware(JsonBodies)
     app.add_middleware(
         BoundedBodies, limit=settings.max_body_bytes, larger=settings.max_large_body_bytes
