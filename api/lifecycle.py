@@ -1,7 +1,9 @@
 """The API's side of the internship workflow: start it, read it, ask it for a transition.
 
 A transition is a Temporal update: the workflow's validators (which ask the rulebook) decide,
-and their refusal becomes the API's error with the status its kind names.
+and their refusal becomes the API's error with the status its kind names. An update answers
+with a small `Outcome` (its result stays in the workflow's history); the API then reads the
+state it answers with through the `state` query, which adds nothing to history.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from core.internship import (
     Feedback,
     InternshipState,
     Kickoff,
+    Outcome,
     Posting,
     Resolution,
     Review,
@@ -50,7 +53,7 @@ from core.settings import Settings
 from workflows.internship import InternshipWorkflow
 
 Handle = WorkflowHandle[InternshipWorkflow, InternshipState]
-Update = UpdateMethodMultiParam[[InternshipWorkflow, Any], InternshipState]
+Update = UpdateMethodMultiParam[[InternshipWorkflow, Any], Outcome]
 
 
 async def start_internship(client: Client, posting: Posting, task_queue: str) -> Handle:
@@ -183,15 +186,19 @@ def handle(client: Client, internship_id: str) -> Handle:
 
 async def read(client: Client, internship_id: str, viewer: Actor) -> InternshipState:
     """The internship as its workflow holds it; 404 unless the rulebook lets `viewer` see it."""
+    state = await _query(client, internship_id)
+    if not rulebook.can_see(state, viewer):
+        raise not_found()
+    return state
+
+
+async def _query(client: Client, internship_id: str) -> InternshipState:
     try:
-        state = await handle(client, internship_id).query(InternshipWorkflow.state)
+        return await handle(client, internship_id).query(InternshipWorkflow.state)
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
             raise not_found() from err
         raise
-    if not rulebook.can_see(state, viewer):
-        raise not_found()
-    return state
 
 
 async def transition(
@@ -202,11 +209,19 @@ async def transition(
     request: Any,
     idempotency_key: str | None = None,
 ) -> InternshipState:
-    """Run one transition; the workflow's refusal becomes the matching API error. With an
-    idempotency key the update has an id of its own, so Temporal runs a retried one once."""
+    """Run one transition and answer with the state after it; the workflow's refusal becomes
+    the matching API error. With an idempotency key the update has an id of its own, so
+    Temporal runs a retried one once.
+
+    The update answers only its `Outcome`; the state comes from the `state` query sent once
+    the update is done. A query is answered from the state after the last completed workflow
+    task, which holds this update, so the answer shows the transition (or, if another one
+    followed in between, a later state). The caller just acted on the internship, so it is
+    presented to them as the rulebook lets them see it even if that other transition took it
+    out of their sight (an applicant passed over that moment, say)."""
     update_id = f"{viewer.role}:{viewer.id}:{idempotency_key}" if idempotency_key else None
     try:
-        return await handle(client, internship_id).execute_update(update, request, id=update_id)
+        await handle(client, internship_id).execute_update(update, request, id=update_id)
     except WorkflowUpdateFailedError as err:
         raise _refusal(err.cause) from err
     except RPCError as err:
@@ -220,13 +235,21 @@ async def transition(
             f"the internship is {state.stage.value}; nothing more can happen to it",
             {"stage": state.stage.value, "allowed_actions": []},
         ) from err
+    return await _query(client, internship_id)
 
 
 def _refusal(cause: BaseException | None) -> ApiError:
+    """The workflow's refusal as the API's error: the status its kind names, and the code the
+    refusal names (`posting_full`) or else its kind's."""
     if isinstance(cause, ApplicationError) and cause.type in errors.HTTP_STATUS:
-        details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+        found = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+        details = dict(found)
+        code = details.pop("code", None)
         return ApiError(
-            errors.HTTP_STATUS[cause.type], errors.ERROR_CODES[cause.type], cause.message, details
+            errors.HTTP_STATUS[cause.type],
+            code if isinstance(code, str) else errors.ERROR_CODES[cause.type],
+            cause.message,
+            details,
         )
     return ApiError(409, "conflict", f"the transition was not applied: {cause}")
 

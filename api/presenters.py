@@ -14,6 +14,9 @@ from core.internship import Actor, InternshipState
 
 
 def internship_detail(s: InternshipState, viewer: Actor) -> schemas.InternshipDetail:
+    """The internship as `viewer` may read it. Usually they can see it (a read answers 404
+    otherwise); a transition's answer is presented even if a transition that followed at once
+    took it out of their sight, and then shows no more than a stranger may read."""
     p = s.posting
     sees = rulebook.visibility(s, viewer)
     return schemas.InternshipDetail(
@@ -28,7 +31,8 @@ def internship_detail(s: InternshipState, viewer: Actor) -> schemas.InternshipDe
         currency=p.currency,
         duration_days=p.duration_days,
         employer_id=p.employer_id,
-        launcher_id=s.launcher_id,
+        # Who was selected is the parties' business (no one is selected while others apply).
+        launcher_id=s.launcher_id if sees.work else None,
         stage=s.stage.value,
         posted_at=s.posted_at,
         due_at=s.due_at,

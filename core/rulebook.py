@@ -6,7 +6,8 @@ is never offered an action the workflow would refuse, and a list never shows a r
 detail would answer 404 for.
 
 A refusal comes in the order the API reports it: not visible (404), wrong role or not yours
-(403), not possible in this stage (409), then what this caller already did (409).
+(403), not possible in this stage (409), what this caller already did (409), then a posting
+that is full (409 `posting_full`).
 """
 
 from __future__ import annotations
@@ -162,10 +163,36 @@ def in_scope(scope: ListScope, stage: Stage, employer_id: str, launcher_id: str 
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why an action is refused: `kind` is one of `core.errors`, which the API maps to a status."""
+    """Why an action is refused: `kind` is one of `core.errors`, which the API maps to a status;
+    `code`, when set, names the refusal more precisely than the kind's error code."""
 
     kind: str
     message: str
+    code: str | None = None
+
+
+POSTING_FULL = "posting_full"
+
+
+def open_applications(state: InternshipState) -> int:
+    """Applications that can still be selected: withdrawn ones don't count."""
+    return sum(1 for a in state.applicants if not a.withdrawn)
+
+
+def posting_full(state: InternshipState) -> bool:
+    """A posting takes at most `max_open_applications` open applications at once (each is
+    kept in the workflow's history); a withdrawal frees a place. Internships posted before
+    the limit have none."""
+    limit = state.posting.policy.max_open_applications
+    return limit is not None and open_applications(state) >= limit
+
+
+def posting_full_message(state: InternshipState) -> str:
+    return (
+        "This posting already has as many applicants as it takes "
+        f"({state.posting.policy.max_open_applications} open applications), so it can't take "
+        "yours. Try other postings; a place opens here only if an applicant withdraws."
+    )
 
 
 def _role_allows(action: Action, state: InternshipState, rel: Relation) -> bool:
@@ -236,6 +263,8 @@ def refusal(action: Action, state: InternshipState, actor: Actor) -> Refusal | N
         return Refusal(errors.CONFLICT, f"{action.value} is not possible now: {reason}")
     if done := _already_done(action, state, actor):
         return Refusal(errors.CONFLICT, done)
+    if action == Action.APPLY and posting_full(state):
+        return Refusal(errors.CONFLICT, posting_full_message(state), POSTING_FULL)
     return None
 
 

@@ -165,6 +165,7 @@ class Settings(BaseSettings):
             time_scale=self.time_scale,
             dispute_reminder=days(self.dispute_reminder_days),
             dispute_decision=days(self.dispute_decision_days),
+            max_open_applications=self.max_open_applications,
         )
 
 

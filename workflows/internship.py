@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         Feedback,
         InternshipState,
         Kickoff,
+        Outcome,
         Posting,
         Rating,
         Resolution,
@@ -316,6 +317,9 @@ class InternshipWorkflow:
     #
     # Each validator rejects a bad request before anything reaches history. The handler runs it
     # again under the lock: another transition may have gone first while this one waited.
+    # Each answers with an `Outcome`, small and of fixed size, never the state: every update's
+    # result stays in history, and a state-sized answer made it grow with the square of the
+    # applications. Callers read the state with the `state` query (nothing added to history).
 
     @workflow.query
     def state(self) -> InternshipState:
@@ -335,7 +339,7 @@ class InternshipWorkflow:
             self._money.retry_requested(by)
 
     @workflow.update
-    async def apply(self, req: Application) -> InternshipState:
+    async def apply(self, req: Application) -> Outcome:
         async with self._turn():
             self._check_apply(req)
             self._state.applicants.append(ApplicantView(req.by.id, req.pitch, workflow.now()))
@@ -343,16 +347,17 @@ class InternshipWorkflow:
             await self._recorder.record(
                 "applied", req.by, Notice("applied", [self._employer()], details)
             )
-            return self._state
+            return self._outcome()
 
     @apply.validator
     def _check_apply(self, req: Application) -> None:
+        # Refused once the posting is full (`Policy.max_open_applications`; none before it).
         self._allow(Action.APPLY, req.by)
         if not req.pitch.strip():
             raise errors.refusal(errors.INVALID, "pitch must not be empty")
 
     @workflow.update
-    async def select(self, req: Selection) -> InternshipState:
+    async def select(self, req: Selection) -> Outcome:
         async with self._turn():
             self._check_select(req)
             s = self._state
@@ -370,7 +375,7 @@ class InternshipWorkflow:
             if others:
                 notices.append(Notice("not_selected", others))
             await self._transition(Stage.MATCHED, "selected", req.by, *notices)
-            return s
+            return self._outcome()
 
     @select.validator
     def _check_select(self, req: Selection) -> None:
@@ -383,7 +388,7 @@ class InternshipWorkflow:
             )
 
     @workflow.update
-    async def kickoff(self, req: Kickoff) -> InternshipState:
+    async def kickoff(self, req: Kickoff) -> Outcome:
         async with self._turn():
             self._check_kickoff(req)
             s = self._state
@@ -396,14 +401,14 @@ class InternshipWorkflow:
             await self._transition(
                 Stage.IN_PROGRESS, "kickoff", req.by, Notice("kickoff", to, amount)
             )
-            return s
+            return self._outcome()
 
     @kickoff.validator
     def _check_kickoff(self, req: Kickoff) -> None:
         self._allow(Action.KICKOFF, req.by)
 
     @workflow.update
-    async def submit(self, req: Submission) -> InternshipState:
+    async def submit(self, req: Submission) -> Outcome:
         async with self._turn():
             self._check_submit(req)
             s = self._state
@@ -417,14 +422,14 @@ class InternshipWorkflow:
                 req.by,
                 Notice("submission", [self._employer()], details),
             )
-            return s
+            return self._outcome()
 
     @submit.validator
     def _check_submit(self, req: Submission) -> None:
         self._allow(Action.SUBMIT, req.by)
 
     @workflow.update
-    async def review(self, req: Review) -> InternshipState:
+    async def review(self, req: Review) -> Outcome:
         async with self._turn():
             self._check_review(req)
             s, p = self._state, self._policy
@@ -448,7 +453,7 @@ class InternshipWorkflow:
                     Notice("revision_requested", [self._launcher()], details),
                     note=req.feedback,
                 )
-            return s
+            return self._outcome()
 
     @review.validator
     def _check_review(self, req: Review) -> None:
@@ -470,7 +475,7 @@ class InternshipWorkflow:
         )
 
     @workflow.update
-    async def extend(self, req: Extension) -> InternshipState:
+    async def extend(self, req: Extension) -> Outcome:
         async with self._turn():
             self._check_extend(req)
             s = self._state
@@ -484,7 +489,7 @@ class InternshipWorkflow:
                 Notice("extended", [self._launcher()]),
                 note=req.due_at.isoformat(),
             )
-            return s
+            return self._outcome()
 
     @extend.validator
     def _check_extend(self, req: Extension) -> None:
@@ -503,7 +508,7 @@ class InternshipWorkflow:
             raise errors.refusal(errors.INVALID, f"due_at may be at most {latest.isoformat()}")
 
     @workflow.update
-    async def cancel(self, req: Cancellation) -> InternshipState:
+    async def cancel(self, req: Cancellation) -> Outcome:
         async with self._turn():
             self._check_cancel(req)
             if rulebook.cancellation_opens_dispute(self._state, req.by):
@@ -511,7 +516,7 @@ class InternshipWorkflow:
                 await self._open_dispute(req.by, reason)
             else:
                 await self._cancel(req.by, req.reason, req.refund)
-            return self._state
+            return self._outcome()
 
     @cancel.validator
     def _check_cancel(self, req: Cancellation) -> None:
@@ -543,7 +548,7 @@ class InternshipWorkflow:
         )
 
     @workflow.update
-    async def withdraw(self, req: Withdrawal) -> InternshipState:
+    async def withdraw(self, req: Withdrawal) -> Outcome:
         async with self._turn():
             self._check_withdraw(req)
             s = self._state
@@ -559,18 +564,18 @@ class InternshipWorkflow:
                 s.launcher_id, s.due_at, s.original_due_at, s.overdue = None, None, None, False
                 notice = Notice("launcher_withdrew", [self._employer()], details)
                 await self._transition(Stage.POSTED, "launcher_withdrew", req.by, notice)
-            return s
+            return self._outcome()
 
     @withdraw.validator
     def _check_withdraw(self, req: Withdrawal) -> None:
         self._allow(Action.WITHDRAW, req.by)
 
     @workflow.update
-    async def open_dispute(self, req: Dispute) -> InternshipState:
+    async def open_dispute(self, req: Dispute) -> Outcome:
         async with self._turn():
             self._check_dispute(req)
             await self._open_dispute(req.by, req.reason)
-            return self._state
+            return self._outcome()
 
     @open_dispute.validator
     def _check_dispute(self, req: Dispute) -> None:
@@ -605,11 +610,11 @@ class InternshipWorkflow:
         }
 
     @workflow.update
-    async def resolve(self, req: Resolution) -> InternshipState:
+    async def resolve(self, req: Resolution) -> Outcome:
         async with self._turn():
             self._check_resolve(req)
             await self._resolve(req.by, req.outcome, req.launcher_percent, req.note)
-            return self._state
+            return self._outcome()
 
     async def _resolve(
         self, by: Actor, outcome: str, launcher_percent: int, note: str, by_default: bool = False
@@ -651,7 +656,7 @@ class InternshipWorkflow:
             )
 
     @workflow.update
-    async def feedback(self, req: Feedback) -> InternshipState:
+    async def feedback(self, req: Feedback) -> Outcome:
         async with self._turn():
             self._check_feedback(req)
             s = self._state
@@ -659,7 +664,7 @@ class InternshipWorkflow:
             await self._recorder.record("feedback", req.by)
             if len(s.ratings) == 2:
                 await self._complete(SYSTEM)
-            return s
+            return self._outcome()
 
     @feedback.validator
     def _check_feedback(self, req: Feedback) -> None:
@@ -679,7 +684,8 @@ class InternshipWorkflow:
             yield
 
     def _allow(self, action: Action, by: Actor) -> None:
-        """The rulebook's verdict as the API reports it; a 409 also says what is possible now."""
+        """The rulebook's verdict as the API reports it; a 409 also says what is possible now,
+        and a refusal with a code of its own (`posting_full`) names it in `code`."""
         refused = rulebook.refusal(action, self._state, by)
         if refused is None:
             return
@@ -690,7 +696,14 @@ class InternshipWorkflow:
                 "stage": self._state.stage.value,
                 "allowed_actions": [a.value for a in allowed],
             }
+        if refused.code == rulebook.POSTING_FULL:
+            details["max_open_applications"] = self._policy.max_open_applications
+        if refused.code:
+            details["code"] = refused.code
         raise errors.refusal(refused.kind, refused.message, details)
+
+    def _outcome(self) -> Outcome:
+        return Outcome.of(self._state)
 
     async def _transition(
         self, stage: Stage, event: str, by: Actor, *notices: Notice, note: str = ""

@@ -63,10 +63,10 @@ async def test_an_overdue_revision_goes_to_ops_and_by_default_pays_for_the_deliv
 ) -> None:
     h = await harness.in_review()
     await harness.skip(6 * DAY)  # review day 6: the auto-approve would come tomorrow
-    s = await h.execute_update(Wf.review, Review(EMPLOYER, "request_revision", "Redo it all"))
-    assert s.due_at is not None
+    out = await h.execute_update(Wf.review, Review(EMPLOYER, "request_revision", "Redo it all"))
+    assert out.due_at is not None
     # Past the due date by the overdue cancellation's 10 days: no automatic refund.
-    past = s.due_at - await harness.env.get_current_time() + POLICY.overdue_cancel
+    past = out.due_at - await harness.env.get_current_time() + POLICY.overdue_cancel
     await harness.skip(past + timedelta(minutes=1))
     s = await state(h)
     assert s.stage == Stage.IN_PROGRESS and s.disputed
@@ -86,8 +86,8 @@ async def test_a_dispute_reminds_ops_then_ends_with_its_default(harness: Harness
     """A launcher's dispute with nothing delivered: ops reminded every 2 days, then the fee
     goes back to the employer on day 7."""
     h = await harness.in_progress()
-    s = await h.execute_update(Wf.open_dispute, Dispute(LAUNCHER, "The brief changed"))
-    assert s.dispute is not None
+    out = await h.execute_update(Wf.open_dispute, Dispute(LAUNCHER, "The brief changed"))
+    assert out.dispute is not None
     opened = harness.notices("dispute_opened")[0]
     assert opened.details["default_outcome"] == "refund"
     await harness.skip(POLICY.dispute_decision - timedelta(hours=1))
@@ -165,7 +165,8 @@ async def test_a_selected_launcher_sees_no_other_applicants_events(harness: Harn
     await h.execute_update(Wf.apply, Application(LAUNCHER, "I write well"))
     await h.execute_update(Wf.select, Selection(EMPLOYER, OTHER.id))
     await h.execute_update(Wf.withdraw, Withdrawal(OTHER))
-    s = await h.execute_update(Wf.select, Selection(EMPLOYER, LAUNCHER.id))
+    await h.execute_update(Wf.select, Selection(EMPLOYER, LAUNCHER.id))
+    s = await state(h)
     seen = rulebook.timeline(s, LAUNCHER)
     assert all(e.actor_id != OTHER.id for e in seen)
     assert [e.event for e in seen if e.actor_role == Role.LAUNCHER] == ["applied"]

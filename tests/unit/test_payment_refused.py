@@ -95,8 +95,8 @@ async def test_a_refused_refund_that_fails_a_request_waits_for_nobody(harness: H
     # Ops were told, but the caller asks again: no retry of ops' waits for it.
     assert (s.escalation_level, s.payment_refused) == (2, "")
     await h.signal(InternshipWorkflow.retry_payment, OPS)
-    s = await h.execute_update(InternshipWorkflow.cancel, cancel)
-    assert (s.stage, s.money.refunded_cents) == (Stage.REFUNDED, FEE)
+    out = await h.execute_update(InternshipWorkflow.cancel, cancel)
+    assert (out.stage, out.money.refunded_cents) == (Stage.REFUNDED, FEE)
     assert "payment_retry" not in harness.events
     assert [r.step for r in harness.refund.calls] == ["cancellation", "cancellation-2"]
 

@@ -325,3 +325,56 @@ def test_nothing_to_retry_while_no_payment_is_refused(stage: Stage, caller: str)
 def test_the_system_may_not_retry_a_payment() -> None:
     refused = replace(internship(Stage.APPROVED), payment_refused=REFUSED)
     assert not rulebook.may_retry_payment(refused, Actor(Role.SYSTEM, "system"))
+
+
+# ---------------------------------------------------------------- a posting takes so many
+
+
+def posted_with_limit(limit: int | None) -> InternshipState:
+    """Posted, with two open applications (lnc-sel, lnc-app) and one withdrawn (lnc-wd)."""
+    s = internship(Stage.POSTED, matched=False)
+    policy = replace(s.posting.policy, max_open_applications=limit)
+    return replace(s, posting=replace(s.posting, policy=policy))
+
+
+def test_a_full_posting_refuses_new_applicants_and_says_where_to_go() -> None:
+    full = posted_with_limit(2)
+    assert rulebook.open_applications(full) == 2 and rulebook.posting_full(full)
+    refused = rulebook.refusal(A.APPLY, full, CALLERS["prospect"])
+    assert refused is not None
+    assert (refused.kind, refused.code) == (CONFLICT, rulebook.POSTING_FULL)
+    assert "as many applicants as it takes (2 open applications)" in refused.message
+    assert "Try other postings" in refused.message
+    # Nothing is offered that would be refused; everything else goes on as before.
+    assert A.APPLY not in rulebook.allowed_actions(full, CALLERS["prospect"])
+    assert A.SELECT in rulebook.allowed_actions(full, CALLERS["owner"])
+    assert rulebook.allowed_actions(full, CALLERS["applicant"]) == [A.WITHDRAW]
+    # What the caller already did is said first (409 in the usual order).
+    again = rulebook.refusal(A.APPLY, full, CALLERS["applicant"])
+    assert again is not None and again.code is None and "already applied" in again.message
+
+
+def test_withdrawn_applications_leave_their_place_free() -> None:
+    # Three applications, one withdrawn: a posting that takes three has a place left.
+    room = posted_with_limit(3)
+    assert not rulebook.posting_full(room)
+    assert rulebook.refusal(A.APPLY, room, CALLERS["prospect"]) is None
+    s = replace(room, applicants=[replace(a, withdrawn=True) for a in room.applicants])
+    assert rulebook.open_applications(s) == 0
+
+
+def test_internships_posted_before_the_limit_take_any_number() -> None:
+    old = posted_with_limit(None)
+    many = [ApplicantView(f"lnc-{n}", "Pick me", AT) for n in range(1000)]
+    old = replace(old, applicants=many)
+    assert not rulebook.posting_full(old)
+    assert rulebook.refusal(A.APPLY, old, CALLERS["prospect"]) is None
+
+
+def test_the_default_policy_takes_two_hundred() -> None:
+    s = internship(Stage.POSTED, matched=False)
+    assert s.posting.policy.max_open_applications == 200
+    s = replace(s, applicants=[ApplicantView(f"lnc-{n}", "Hi", AT) for n in range(199)])
+    assert not rulebook.posting_full(s)
+    s.applicants.append(ApplicantView("lnc-200", "Hi", AT))
+    assert rulebook.posting_full(s)

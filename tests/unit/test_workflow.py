@@ -166,8 +166,8 @@ async def test_matched_reminds_then_escalates_to_ops(harness: Harness) -> None:
     assert (s.stage, s.escalation_level) == (Stage.MATCHED, 2)
     assert harness.notices("escalated") == [escalation("no kickoff 10 days after selection")]
     # Still kick-off-able after the escalation; a new stage starts with none.
-    s = await h.execute_update(InternshipWorkflow.kickoff, Kickoff(EMPLOYER))
-    assert (s.stage, s.escalation_level) == (Stage.IN_PROGRESS, 0)
+    out = await h.execute_update(InternshipWorkflow.kickoff, Kickoff(EMPLOYER))
+    assert (out.stage, out.escalation_level) == (Stage.IN_PROGRESS, 0)
 
 
 async def test_overdue_escalates_then_auto_cancels_with_one_refund(harness: Harness) -> None:
@@ -276,8 +276,8 @@ async def test_failed_charge_at_kickoff_escalates_and_kickoff_can_be_retried(
     assert (s.stage, s.escalation_level, s.money) == (Stage.MATCHED, 2, Money())
     assert harness.notices("escalated") == [escalation(reason)]
 
-    s = await h.execute_update(InternshipWorkflow.kickoff, Kickoff(EMPLOYER))
-    assert (s.stage, s.money.payment_intent_id, s.money.charged_cents) == (
+    out = await h.execute_update(InternshipWorkflow.kickoff, Kickoff(EMPLOYER))
+    assert (out.stage, out.money.payment_intent_id, out.money.charged_cents) == (
         Stage.IN_PROGRESS,
         "pi_2",
         FEE,
@@ -305,13 +305,14 @@ async def test_a_state_the_database_refuses_is_flagged_and_the_lifecycle_goes_on
 ) -> None:
     h = await harness.start()
     harness.unrecordable.add("applied")
-    s = await h.execute_update(InternshipWorkflow.apply, Application(LAUNCHER, "Pick me"))
-    assert ([a.launcher_id for a in s.applicants], s.escalation_level) == ([LAUNCHER.id], 2)
+    out = await h.execute_update(InternshipWorkflow.apply, Application(LAUNCHER, "Pick me"))
+    assert (out.stage, out.escalation_level) == (Stage.POSTED, 2)
+    assert [a.launcher_id for a in (await state(h)).applicants] == [LAUNCHER.id]
     assert harness.events == ["posted"]  # ops were told by the projection itself
-    s = await h.execute_update(InternshipWorkflow.select, Selection(EMPLOYER, LAUNCHER.id))
-    assert s.stage == Stage.MATCHED
+    out = await h.execute_update(InternshipWorkflow.select, Selection(EMPLOYER, LAUNCHER.id))
+    assert out.stage == Stage.MATCHED
     assert harness.events == ["posted", "selected"]
-    assert [e.event for e in s.timeline] == ["posted", "applied", "selected"]
+    assert [e.event for e in (await state(h)).timeline] == ["posted", "applied", "selected"]
 
 
 async def test_refused_auto_cancel_refund_waits_for_ops_retry(harness: Harness) -> None:
@@ -347,16 +348,16 @@ async def test_refused_cancellation_refund_answers_the_caller(harness: Harness) 
     assert err.type == errors.PAYMENT_UNAVAILABLE
     s = await state(h)
     assert (s.stage, s.escalation_level, s.money.refunded_cents) == (Stage.IN_PROGRESS, 2, 0)
-    s = await h.execute_update(InternshipWorkflow.cancel, cancel)
-    assert (s.stage, s.money.refunded_cents) == (Stage.REFUNDED, FEE)
+    out = await h.execute_update(InternshipWorkflow.cancel, cancel)
+    assert (out.stage, out.money.refunded_cents) == (Stage.REFUNDED, FEE)
     assert [r.step for r in harness.refund.calls] == ["cancellation", "cancellation-2"]
 
 
 async def test_split_resolution_settles_until_the_payout_lands(harness: Harness) -> None:
     h = await harness.in_progress()
-    s = await h.execute_update(InternshipWorkflow.open_dispute, Dispute(LAUNCHER, "Scope grows"))
-    assert s.dispute is not None
-    decide_by = when(s.dispute.opened_at + POLICY.dispute_decision)
+    out = await h.execute_update(InternshipWorkflow.open_dispute, Dispute(LAUNCHER, "Scope grows"))
+    assert out.dispute is not None
+    decide_by = when(out.dispute.opened_at + POLICY.dispute_decision)
     assert harness.notices("dispute_opened") == [
         Notice(
             "dispute_opened",
@@ -370,10 +371,10 @@ async def test_split_resolution_settles_until_the_payout_lands(harness: Harness)
         )
     ]
     harness.payout.then(not_onboarded())
-    s = await h.execute_update(
+    out = await h.execute_update(
         InternshipWorkflow.resolve, Resolution(OPS, "split", 50, "Half each")
     )
-    assert s.stage == Stage.SETTLING
+    assert out.stage == Stage.SETTLING
     await harness.recorded("payout_waiting")
     s = await state(h)
     assert s.stage == Stage.SETTLING and s.dispute and s.dispute.outcome == "split"
