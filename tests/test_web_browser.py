@@ -13,7 +13,14 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    ViewportSize,
+    async_playwright,
+    expect,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
@@ -46,8 +53,15 @@ async def people(chromium: Browser) -> AsyncIterator[list[BrowserContext]]:
         await context.close()
 
 
-async def person(chromium: Browser, people: list[BrowserContext], api: Api) -> Page:
-    context = await chromium.new_context(base_url=api.url, viewport={"width": 1280, "height": 900})
+DESKTOP = ViewportSize(width=1280, height=900)
+# A phone held upright (an iPhone 14's CSS pixels): pages must fit its width.
+PHONE = ViewportSize(width=390, height=844)
+
+
+async def person(
+    chromium: Browser, people: list[BrowserContext], api: Api, viewport: ViewportSize = DESKTOP
+) -> Page:
+    context = await chromium.new_context(base_url=api.url, viewport=viewport)
     context.set_default_timeout(20_000)
     people.append(context)
     return await context.new_page()
@@ -61,12 +75,31 @@ async def ask_for_sign_in_link(page: Page, inbox: Inbox, email: str) -> None:
     await follow_sign_in_link(page, inbox, email, before)
 
 
-async def follow_sign_in_link(page: Page, inbox: Inbox, email: str, after: int = 0) -> None:
-    """Open the sign-in email after the first `after` in this browser and press its button."""
-    message = await inbox.wait_to(email, "sign_in", after)
+async def follow_sign_in_link(
+    page: Page, inbox: Inbox, email: str, after: int = 0, kind: str = "sign_in"
+) -> None:
+    """Open the sign-in email (or, `kind` "sign_up", the new account's) after the first `after`
+    in this browser and press its button."""
+    message = await inbox.wait_to(email, kind, after)
     link = next(u for u in links_in(message) if "/sign-in/" in u)
     await page.goto(link)
-    await page.get_by_role("button", name="Sign in").click()
+    button = "Create my account" if kind == "sign_up" else "Sign in"
+    await page.get_by_role("button", name=button).click()
+
+
+async def fits_the_screen(page: Page) -> None:
+    """Nothing on the page is wider than the window (no sideways scrolling on a phone)."""
+    wider = await page.evaluate(
+        """() => {
+            const width = document.documentElement.clientWidth;
+            const over = [...document.querySelectorAll("body *")]
+                .filter((e) => e.getBoundingClientRect().right > width + 1)
+                .map((e) => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "")
+                    + (e.className ? "." + String(e.className).split(" ").join(".") : ""));
+            return {scroll: document.documentElement.scrollWidth - width, over: over.slice(0, 5)};
+        }"""
+    )
+    assert wider["scroll"] <= 0 and not wider["over"], f"{page.url} overflows: {wider}"
 
 
 async def until_shown(page: Page, text: str) -> None:
@@ -102,10 +135,10 @@ async def test_from_sign_up_to_completed_in_the_browser(
     await employer.get_by_role("button", name="Create my account").click()
     await expect(employer.get_by_role("heading", name="Check your email")).to_be_visible()
     await pages.check(employer, "check your email")
-    message = await inbox.wait_to(employer_email, "sign_in")
+    message = await inbox.wait_to(employer_email, "sign_up")
     await employer.goto(next(u for u in links_in(message) if "/sign-in/" in u))
-    await pages.check(employer, "sign-in button")
-    await employer.get_by_role("button", name="Sign in").click()
+    await pages.check(employer, "create account button")
+    await employer.get_by_role("button", name="Create my account").click()
     await expect(employer.get_by_role("heading", name="Your card")).to_be_visible()
     await pages.check(employer, "card missing")
     await employer.get_by_role("button", name="Add a card").click()
@@ -139,7 +172,7 @@ async def test_from_sign_up_to_completed_in_the_browser(
     await launcher.get_by_label("Email").fill(launcher_email)
     await launcher.get_by_label("Skills").fill("research, excel")
     await launcher.get_by_role("button", name="Create my account").click()
-    await follow_sign_in_link(launcher, inbox, launcher_email)
+    await follow_sign_in_link(launcher, inbox, launcher_email, kind="sign_up")
     await expect(launcher.get_by_role("heading", name="Payouts")).to_be_visible()
     await pages.check(launcher, "payouts not set up")
     await launcher.get_by_role("button", name="Set up payouts with Stripe").click()
@@ -312,3 +345,50 @@ async def test_ops_resolve_a_dispute_from_their_queue(
         found = db.get(Internship, internship_id)
         assert found is not None and found.launcher_id == launcher_id
         assert (found.paid_cents, found.refunded_cents) == (18000, 20000)
+
+
+async def test_settings_on_a_phone(
+    api: Api,
+    chromium: Browser,
+    people: list[BrowserContext],
+    inbox: Inbox,
+    settings: Settings,
+    sessions: sessionmaker,
+) -> None:
+    """Where one is signed in, API tokens and the portfolio's visibility, at a phone's width."""
+    from tests.test_web import launcher_account
+
+    pages = Pages("settings")
+    _, email = launcher_account(sessions, settings)
+    laptop = await person(chromium, people, api)
+    await laptop.goto("/sign-in")
+    await ask_for_sign_in_link(laptop, inbox, email)
+    phone = await person(chromium, people, api, PHONE)
+    await phone.goto("/settings")  # signed out: through sign-in and back
+    await ask_for_sign_in_link(phone, inbox, email)
+    await expect(phone.get_by_role("heading", name="Where you're signed in")).to_be_visible()
+    await expect(phone.get_by_text("This browser")).to_be_visible()
+    await pages.check(phone, "settings")
+    await fits_the_screen(phone)
+
+    await phone.get_by_label("Name of a new token").fill("Phone script")
+    await phone.get_by_role("button", name="Create a token").click()
+    token = phone.get_by_label("Your new token “Phone script”")
+    await expect(token).to_have_value(re.compile(r"^lnc_"))
+    await pages.check(phone, "new token shown once")
+    await fits_the_screen(phone)
+    await phone.goto("/settings")
+    await expect(phone.get_by_label("Your new token “Phone script”")).to_have_count(0)
+    await expect(phone.get_by_text("Phone script", exact=True)).to_be_visible()
+
+    await phone.get_by_label("Anyone with the link").check()
+    await phone.get_by_role("button", name="Save").click()
+    await expect(phone.get_by_text("Your portfolio is public")).to_be_visible()
+
+    # The other browser's session, ended from the phone.
+    await phone.get_by_role("button", name=re.compile(r"^Revoke Chrome on Linux")).click()
+    await expect(phone.get_by_text("That session is ended")).to_be_visible()
+    await pages.check(phone, "settings after revoking a session")
+    await fits_the_screen(phone)
+    await laptop.goto("/settings")
+    await expect(laptop.get_by_role("heading", name="Sign in")).to_be_visible()

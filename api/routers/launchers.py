@@ -69,6 +69,10 @@ def recommendations(
     "/{launcher_id}/portfolio",
     response_model=schemas.Portfolio,
     summary="Completed internships with the ratings employers gave",
+    description=(
+        "Any API token may read any launcher's portfolio. The launcher's choice of a public "
+        "portfolio (web settings) decides only who sees its web page without signing in."
+    ),
 )
 def portfolio(
     launcher_id: Annotated[str, Path(max_length=40)], caller: CallerDep, db: DbDep

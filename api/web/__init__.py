@@ -9,11 +9,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from api.web import accounts, pages, session
+from api.web import settings as settings_pages
 from api.web.render import STATIC, error_page, page
 from core.settings import Settings
-
-# Two weeks: then the email link again.
-SESSION_SECONDS = 14 * 24 * 3600
 
 
 def install(app: FastAPI, settings: Settings) -> None:
@@ -21,7 +19,8 @@ def install(app: FastAPI, settings: Settings) -> None:
         SessionMiddleware,
         secret_key=settings.session_secret,
         session_cookie="session",
-        max_age=SESSION_SECONDS,
+        # The session itself ends server-side (api.web.session); the cookie never outlives it.
+        max_age=session.cookie_max_age(settings),
         same_site="lax",
         https_only=settings.public_base_url.startswith("https://"),
     )
@@ -29,6 +28,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(accounts.router)
     app.include_router(pages.router)
+    app.include_router(settings_pages.router)
 
     @app.exception_handler(session.SignInRequired)
     async def _sign_in_first(_: Request, exc: session.SignInRequired) -> Response:

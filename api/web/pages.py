@@ -413,9 +413,21 @@ def portfolio(
     sessions: SessionsDep,
     launcher_id: str = Path(max_length=40),
 ) -> Response:
-    """Public: completed work and the ratings employers gave."""
+    """Completed work and the ratings employers gave: for anyone if the launcher made it
+    public, else for signed-in employers and ops (and the launcher)."""
     with sessions() as db:
         found = queries.portfolio(db, launcher_id)
+        launcher = db.get(Launcher, launcher_id)  # read by the line above: no second query
+    public = bool(launcher and launcher.portfolio_public)
+    if viewer is None and not (found and public):
+        # Private and unknown look alike to a stranger: both ask to sign in.
+        session.flash(
+            request, "This portfolio is shown to signed-in employers: sign in to see it.", "info"
+        )
+        raise session.SignInRequired(request.url.path)
     if found is None:
         raise not_found("launcher")
-    return page(request, "portfolio.html", viewer, portfolio=found)
+    own = bool(viewer and viewer.launcher and viewer.launcher.id == launcher_id)
+    if not (public or own or (viewer and viewer.actor.role in (Role.EMPLOYER, Role.OPS))):
+        raise not_found("launcher")
+    return page(request, "portfolio.html", viewer, portfolio=found, public=public, own=own)

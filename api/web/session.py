@@ -1,30 +1,34 @@
 """Who is signed in to the pages, and the guards around their forms.
 
-The session is a signed cookie (Starlette's SessionMiddleware: HttpOnly, SameSite=Lax, Secure
-when the service is served over HTTPS) holding the account's role and id, a CSRF token and the
-messages to show on the next page. Sign-in is by a one-time link sent by email: only its hash
-is stored, it expires after SIGN_IN_LINK_MINUTES, and it is spent by a POST (opening the link
-shows a button), so a mail scanner that opens links never signs anyone in or spends the link.
+A web session is a row of `web_sessions`, keyed by the SHA-256 of a random id; the browser's
+cookie (Starlette's SessionMiddleware: signed, HttpOnly, SameSite=Lax, Secure when the service
+is served over HTTPS) holds only that id, a CSRF token and the messages to show on the next
+page. A session lasts a fixed time from sign-in (SESSION_DAYS, or OPS_SESSION_HOURS for ops),
+however busy it is; signing out deletes its row, so a copy of the cookie opens nothing after.
+Ops sessions also end when OPS_EMAIL changes. Sign-in is by a one-time link sent by email
+(`core.inbox`): opening the link shows a button, so a mail scanner never signs anyone in.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 import secrets
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, Request
 from itsdangerous import BadData, URLSafeTimedSerializer
+from sqlalchemy import and_, delete, select, update
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from api.deps import Caller, get_sessions
+from api.deps import Caller, get_sessions, get_settings
 from api.idempotency import KEPT_FOR, claim_once
-from core.accounts import ACCOUNT_MODELS
-from core.db import Employer, Launcher
+from core.db import Employer, Launcher, WebSession, utcnow
 from core.internship import Actor, Role
-
-ROLE_VALUES = {role.value for role in Role}
+from core.settings import Settings
 
 # Query parameter and form field names the templates share.
 NEXT = "next"
@@ -124,36 +128,171 @@ def take_flashes(request: Request) -> list[dict[str, str]]:
     return list(request.session.pop("flash", []))
 
 
+# ---------------------------------------------------------------- server-side sessions
+
+# The cookie's key for the session's id (the row's key is its SHA-256).
+SESSION_ID = "sid"
+# How stale a session's "last seen" may get before a page view writes it again: not one write
+# per page.
+LAST_SEEN_PRECISION = timedelta(minutes=5)
+# Expired sessions deleted, at most, by each sign-in (the rest go with later sign-ins).
+CLEANUP_BATCH = 100
+# The part of a session's hash that names it on the settings page (not a secret: its id is).
+HANDLE_LENGTH = 16
+
+
+def session_hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def handle_of(id_hash: str) -> str:
+    """The public name of a session (for the list of where one is signed in, and revoking)."""
+    return id_hash[:HANDLE_LENGTH]
+
+
+def lifetime(settings: Settings, role: Role) -> timedelta:
+    """How long a session of `role` lasts from sign-in (it never slides)."""
+    if role == Role.OPS:
+        return timedelta(hours=settings.ops_session_hours)
+    return timedelta(days=settings.session_days)
+
+
+def cookie_max_age(settings: Settings) -> int:
+    """The cookie lives no longer than the longest session (whole seconds, at least one)."""
+    longest = max(lifetime(settings, role) for role in Role if role != Role.SYSTEM)
+    return max(1, math.ceil(longest.total_seconds()))
+
+
+def ops_address(settings: Settings) -> str:
+    return settings.ops_email.strip().lower()
+
+
+def current_hash(request: Request) -> str | None:
+    """The hash of this browser's session id, if its cookie holds one."""
+    session_id = request.session.get(SESSION_ID)
+    return session_hash(session_id) if isinstance(session_id, str) and session_id else None
+
+
 def start_session(request: Request, role: Role, account_id: str) -> None:
-    """A new session on sign-in (a new CSRF token too: nothing carries over from before)."""
+    """A new session on sign-in: a new id and a new CSRF token (nothing carries over from
+    before; a session this browser had is ended). Sessions that have expired are cleaned up
+    on the way, a bounded batch at a time."""
+    settings = get_settings(request)
+    session_id = secrets.token_urlsafe(32)
+    previous = current_hash(request)
+    now = utcnow()
+    with get_sessions(request).begin() as db:
+        expired = (
+            select(WebSession.id_hash).where(WebSession.expires_at <= now).limit(CLEANUP_BATCH)
+        )
+        db.execute(delete(WebSession).where(WebSession.id_hash.in_(expired)))
+        if previous:
+            db.execute(delete(WebSession).where(WebSession.id_hash == previous))
+        db.add(
+            WebSession(
+                id_hash=session_hash(session_id),
+                role=role.value,
+                account_id=account_id,
+                ops_email=ops_address(settings) if role == Role.OPS else None,
+                user_agent=request.headers.get("user-agent", "")[:200],
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + lifetime(settings, role),
+            )
+        )
     request.session.clear()
-    request.session.update({"role": role.value, "id": account_id})
+    request.session[SESSION_ID] = session_id
     csrf_token(request)
+    _forget_viewer(request)
 
 
 def end_session(request: Request) -> None:
+    """Sign this browser out: its session's row goes, so a copy of the cookie opens nothing."""
+    if digest := current_hash(request):
+        with get_sessions(request).begin() as db:
+            db.execute(delete(WebSession).where(WebSession.id_hash == digest))
     request.session.clear()
+    _forget_viewer(request)
 
 
 # ---------------------------------------------------------------- the signed-in caller
 
 
-def maybe_viewer(request: Request) -> Caller | None:
-    """Who is signed in to this browser, if anyone."""
-    role, account_id = request.session.get("role"), request.session.get("id")
-    if role == Role.OPS.value:
+def _forget_viewer(request: Request) -> None:
+    request.state.web_viewer = None
+
+
+def _caller_of(
+    row: WebSession,
+    employer: Employer | None,
+    launcher: Launcher | None,
+    settings: Settings,
+    now: datetime,
+) -> Caller | None:
+    """Who a session stands for, or None if it no longer stands for anyone: it has expired,
+    it is an ops session opened with another OPS_EMAIL, or its account is gone."""
+    if row.expires_at <= now:
+        return None
+    if row.role == Role.OPS.value:
+        if row.account_id != "ops" or row.ops_email != ops_address(settings):
+            return None
         return Caller(Actor(Role.OPS, "ops"))
-    model = ACCOUNT_MODELS.get(Role(role)) if role in ROLE_VALUES else None
-    if model is None or not isinstance(account_id, str):
-        return None
+    if employer is not None:
+        return Caller(Actor(Role.EMPLOYER, employer.id), employer=employer)
+    if launcher is not None:
+        return Caller(Actor(Role.LAUNCHER, launcher.id), launcher=launcher)
+    return None
+
+
+def _resolve(request: Request, digest: str) -> Caller | None:
+    """The session's row and its account, in one query; a row that no longer stands for
+    anyone is deleted."""
+    settings = get_settings(request)
+    now = utcnow()
     with get_sessions(request)() as db:
-        account = db.get(model, account_id)
-    if account is None:  # the account is gone: the cookie no longer means anyone
-        end_session(request)
+        found = db.execute(
+            select(WebSession, Employer, Launcher)
+            .outerjoin(
+                Employer,
+                and_(WebSession.role == Role.EMPLOYER.value, Employer.id == WebSession.account_id),
+            )
+            .outerjoin(
+                Launcher,
+                and_(WebSession.role == Role.LAUNCHER.value, Launcher.id == WebSession.account_id),
+            )
+            .where(WebSession.id_hash == digest)
+        ).first()
+        if found is None:  # signed out, here or everywhere, or revoked
+            return None
+        row, employer, launcher = found
+        caller = _caller_of(row, employer, launcher, settings, now)
+        if caller is None:
+            db.execute(delete(WebSession).where(WebSession.id_hash == digest))
+            db.commit()
+        elif now - row.last_seen_at > LAST_SEEN_PRECISION:
+            db.execute(
+                update(WebSession).where(WebSession.id_hash == digest).values(last_seen_at=now)
+            )
+            db.commit()
+    return caller
+
+
+def maybe_viewer(request: Request) -> Caller | None:
+    """Who is signed in to this browser, if anyone (looked up once per request)."""
+    digest = current_hash(request)
+    if digest is None:
         return None
-    if isinstance(account, Employer):
-        return Caller(Actor(Role.EMPLOYER, account.id), employer=account)
-    return Caller(Actor(Role.LAUNCHER, account.id), launcher=account)
+    cached = getattr(request.state, "web_viewer", None)
+    if cached is not None and cached[0] == digest:
+        found: Caller | None = cached[1]
+        return found
+    found = _resolve(request, digest)
+    if found is None:  # the cookie no longer means anyone: keep only its CSRF token
+        request.session.pop(SESSION_ID, None)
+        _forget_viewer(request)
+        return None
+    request.state.web_viewer = (digest, found)
+    return found
 
 
 def viewer(request: Request) -> Caller:

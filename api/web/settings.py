@@ -1,0 +1,302 @@
+"""The signed-in person's settings: where they are signed in (and ending those sessions), their
+API tokens (employers and launchers), and whether a launcher's portfolio is public."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from api import schemas
+from api.deps import Caller, SessionsDep
+from api.errors import not_found
+from api.web import session
+from api.web.forms import Problems, read_form
+from api.web.render import page, redirect
+from api.web.session import SignedInLauncher, Viewer, WrongRole
+from core.accounts import MAX_TOKENS, TooManyTokens, issue_token, revoke_token, tokens_of
+from core.db import ApiToken, Launcher, WebSession, utcnow
+from core.internship import Role
+from core.settings import Settings
+
+router = APIRouter(include_in_schema=False)
+
+SessionHandle = Path(pattern=rf"^[0-9a-f]{{{session.HANDLE_LENGTH}}}$")
+TokenId = Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
+# A token's name as its owner types it (the API's single-line rules; stored up to 100 long).
+TOKEN_NAME_LENGTH = 100
+_token_name = TypeAdapter(schemas.Name)
+
+
+# ---------------------------------------------------------------- what the page shows
+
+
+@dataclass(frozen=True)
+class SignedInSession:
+    """One browser the account is signed in on, as the list shows it."""
+
+    handle: str
+    browser: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    current: bool
+
+
+_BROWSERS = (  # checked in order: Edge and Opera say "Chrome" too, Chrome says "Safari"
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chromium/", "Chromium"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Android", "Android"),
+    ("CrOS", "ChromeOS"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("Macintosh", "macOS"),
+    ("Linux", "Linux"),
+)
+
+
+def browser_summary(user_agent: str) -> str:
+    """ "Firefox on Windows", from the browser's User-Agent; a program's own name otherwise."""
+    browser = next((name for mark, name in _BROWSERS if mark in user_agent), None)
+    system = next((name for mark, name in _SYSTEMS if mark in user_agent), None)
+    if browser and system:
+        return f"{browser} on {system}"
+    if browser or system:
+        return browser or f"A browser on {system}"
+    program = re.split(r"[/\s]", user_agent.strip(), maxsplit=1)[0][:40]
+    return program or "Unknown browser"
+
+
+def _account(viewer: Caller) -> tuple[Role, str]:
+    return viewer.actor.role, viewer.actor.id
+
+
+def _signed_in(
+    sessions: sessionmaker, settings: Settings, viewer: Caller, current: str | None
+) -> list[SignedInSession]:
+    role, account_id = _account(viewer)
+    query = select(WebSession).where(
+        WebSession.role == role.value,
+        WebSession.account_id == account_id,
+        WebSession.expires_at > utcnow(),
+    )
+    if role == Role.OPS:  # those opened with another OPS_EMAIL have ended
+        query = query.where(WebSession.ops_email == session.ops_address(settings))
+    with sessions() as db:
+        rows = db.scalars(query.order_by(WebSession.created_at.desc())).all()
+    listed = [
+        SignedInSession(
+            handle=session.handle_of(row.id_hash),
+            browser=browser_summary(row.user_agent),
+            created_at=row.created_at,
+            last_seen_at=row.last_seen_at,
+            expires_at=row.expires_at,
+            current=row.id_hash == current,
+        )
+        for row in rows
+    ]
+    return sorted(listed, key=lambda s: not s.current)  # this browser first
+
+
+def _tokens(sessions: sessionmaker, viewer: Caller) -> list[ApiToken] | None:
+    """The account's API tokens; None for ops, who have none here."""
+    if viewer.actor.role == Role.OPS:
+        return None
+    return tokens_of(sessions, *_account(viewer))
+
+
+def _portfolio_public(sessions: sessionmaker, viewer: Caller) -> bool | None:
+    if viewer.launcher is None:
+        return None
+    with sessions() as db:  # fresh: the viewer's row was read before any change this request
+        return bool(
+            db.scalar(select(Launcher.portfolio_public).where(Launcher.id == viewer.launcher.id))
+        )
+
+
+def _duration(span: timedelta) -> str:
+    hours = span.total_seconds() / 3600
+    if hours >= 48 and hours % 24 == 0:
+        return f"{int(hours // 24)} days"
+    if hours >= 1 and hours == int(hours):
+        return f"{int(hours)} hour{'s' if hours != 1 else ''}"
+    return f"{round(span.total_seconds() / 60)} minutes"
+
+
+def _sections(request: Request, viewer: Caller, sessions: sessionmaker) -> dict[str, Any]:
+    settings: Settings = request.app.state.settings
+    return {
+        "signed_in": _signed_in(sessions, settings, viewer, session.current_hash(request)),
+        "session_lifetime": _duration(session.lifetime(settings, viewer.actor.role)),
+        "tokens": _tokens(sessions, viewer),
+        "max_tokens": MAX_TOKENS,
+        "portfolio_public": _portfolio_public(sessions, viewer),
+    }
+
+
+def _settings_page(
+    request: Request,
+    viewer: Caller,
+    sessions: sessionmaker,
+    status: int = 200,
+    *,
+    token_name: str = "",
+    token_errors: Problems | None = None,
+    new_token: str | None = None,
+) -> HTMLResponse:
+    return page(
+        request,
+        "settings.html",
+        viewer,
+        status,
+        token_name=token_name,
+        token_errors=token_errors or {},
+        new_token=new_token,
+        **_sections(request, viewer, sessions),
+    )
+
+
+@router.get("/settings", response_class=HTMLResponse)
+def settings_page(request: Request, viewer: Viewer, sessions: SessionsDep) -> Response:
+    return _settings_page(request, viewer, sessions)
+
+
+# ---------------------------------------------------------------- sessions
+
+
+def _revoke_session(sessions: sessionmaker, viewer: Caller, handle: str) -> bool:
+    """Only a session of the viewer's own account; False if it has none by that handle."""
+    role, account_id = _account(viewer)
+    with sessions.begin() as db:
+        gone = db.execute(
+            delete(WebSession).where(
+                WebSession.role == role.value,
+                WebSession.account_id == account_id,
+                WebSession.id_hash.startswith(handle),
+            )
+        ).rowcount
+    return bool(gone)
+
+
+@router.post("/settings/sessions/{handle}/revoke")
+async def revoke_session(
+    request: Request, viewer: Viewer, sessions: SessionsDep, handle: str = SessionHandle
+) -> Response:
+    await read_form(request)
+    current = session.current_hash(request)
+    if current is not None and session.handle_of(current) == handle:  # this browser's own
+        session.end_session(request)
+        session.flash(request, "You're signed out.")
+        return redirect("/")
+    if not await run_in_threadpool(_revoke_session, sessions, viewer, handle):
+        raise not_found("session")
+    session.flash(request, "That session is ended: the browser is signed out.")
+    return redirect("/settings")
+
+
+# ---------------------------------------------------------------- API tokens
+
+
+def _token_holder(viewer: Caller) -> tuple[Role, str]:
+    if viewer.actor.role == Role.OPS:
+        raise WrongRole("Ops use the API token in the settings (OPS_API_TOKEN).")
+    return _account(viewer)
+
+
+def _name_problem(name: str) -> str | None:
+    if not name:
+        return "Name the token after what will use it, like “CI” or “Laptop script”"
+    if len(name) > TOKEN_NAME_LENGTH:
+        return f"Keep the name to {TOKEN_NAME_LENGTH} characters or fewer"
+    try:
+        _token_name.validate_python(name)
+    except ValidationError as err:
+        return str(err.errors()[0]["msg"]).removeprefix("Value error, ")
+    return None
+
+
+@router.post("/settings/tokens", response_class=HTMLResponse)
+async def create_token(request: Request, viewer: Viewer, sessions: SessionsDep) -> Response:
+    """A new token, shown in this answer only (never stored in the cookie, never shown again)."""
+    role, account_id = _token_holder(viewer)
+    form = await read_form(request)
+    name = str(form.get("name", "")).strip()
+    if problem := _name_problem(name):
+        errors = {"name": problem}
+        return await run_in_threadpool(
+            _settings_page, request, viewer, sessions, 422, token_name=name, token_errors=errors
+        )
+    try:
+        await session.spend_form_key(request, form)
+    except session.FormAlreadySent:
+        session.flash(
+            request,
+            "That form was already sent, and its token was shown once, then. If you didn't "
+            "copy it, revoke it below and create another.",
+            "info",
+        )
+        return redirect("/settings")
+    try:
+        token = await run_in_threadpool(issue_token, sessions, role, account_id, name)
+    except TooManyTokens as err:
+        errors = {"name": str(err)}
+        return await run_in_threadpool(
+            _settings_page, request, viewer, sessions, 422, token_name=name, token_errors=errors
+        )
+    return await run_in_threadpool(
+        _settings_page, request, viewer, sessions, token_name=name, new_token=token
+    )
+
+
+@router.post("/settings/tokens/{token_id}/revoke")
+async def revoke_api_token(
+    request: Request, viewer: Viewer, sessions: SessionsDep, token_id: str = TokenId
+) -> Response:
+    role, account_id = _token_holder(viewer)
+    await read_form(request)
+    if not await run_in_threadpool(revoke_token, sessions, role, account_id, token_id):
+        raise not_found("token")
+    session.flash(request, "The token is revoked: requests that send it are refused from now on.")
+    return redirect("/settings")
+
+
+# ---------------------------------------------------------------- the launcher's portfolio
+
+
+def _set_portfolio_public(sessions: sessionmaker, launcher_id: str, public: bool) -> None:
+    with sessions.begin() as db:
+        db.execute(
+            update(Launcher).where(Launcher.id == launcher_id).values(portfolio_public=public)
+        )
+
+
+@router.post("/settings/portfolio")
+async def portfolio_visibility(
+    request: Request, launcher: SignedInLauncher, sessions: SessionsDep
+) -> Response:
+    form = await read_form(request)
+    public = form.get("visibility") == "public"
+    await run_in_threadpool(_set_portfolio_public, sessions, launcher.id, public)
+    session.flash(
+        request,
+        "Your portfolio is public: anyone with its link sees it."
+        if public
+        else "Your portfolio is private: only signed-in employers and ops see it.",
+    )
+    return redirect("/settings")
