@@ -41,6 +41,12 @@ def sign_up_answer(email: str) -> schemas.SignUpOut:
     status_code=201,
     response_model=schemas.TokenIssuedOut,
     summary="Exchange the code from a sign-up or sign-in email for an API token",
+    responses={
+        410: {
+            "description": "The code was used already, has expired or was never sent",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+    },
 )
 def exchange_code(
     body: schemas.CodeIn, sessions: SessionsDep, client: StripeDep, settings: SettingsDep
