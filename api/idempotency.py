@@ -59,8 +59,8 @@ KeyDep = Annotated[str | None, Depends(idempotency_key)]
 
 
 # Answers that carry a new credential are never kept: a replay would hand a token to whoever
-# repeats the request. A repeated sign-up answers 409 (the account exists), which is safe.
-CREDENTIALS = frozenset({"/v1/employers", "/v1/launchers", "/v1/me/token"})
+# repeats the request. (Sign-ups carry none: a repeated one sends another email.)
+CREDENTIALS = frozenset({"/v1/tokens", "/v1/me/token"})
 
 
 class Idempotent:

@@ -73,6 +73,7 @@ async def tight_api(
     app = create_app(tight, temporal=client)
     probe.engine = app.state.sessions.kw["bind"]
     async with Api(app, tight.api_port) as served:
+        served.inbox = api.inbox
         yield served, probe
 
 

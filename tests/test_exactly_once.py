@@ -77,9 +77,9 @@ async def test_charge_retried_after_stripe_errors_charges_once(world: World) -> 
     h = await matched(world, employer, launcher)
     iid = (await state(h)).posting.internship_id
     fail_next(world, "/v1/payment_intents", 2, internship_id=iid)
-    s = await h.execute_update(InternshipWorkflow.kickoff, Kickoff(emp(employer)))
-    assert s.money.charged_cents == 40000
-    calls = money_calls(world.settings, "/v1/payment_intents", s.posting.internship_id)
+    out = await h.execute_update(InternshipWorkflow.kickoff, Kickoff(emp(employer)))
+    assert out.money.charged_cents == 40000
+    calls = money_calls(world.settings, "/v1/payment_intents", iid)
     assert len(calls) == 1
 
 

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from core.db import IdempotentRequest
 from core.settings import Settings
-from dev.harness import free_port
+from dev.harness import Inbox, code_in, free_port
 from tests.conftest import OPS_TOKEN, Api
 from tests.test_api import (
     POSTING,
@@ -175,14 +175,18 @@ async def test_the_same_key_at_the_same_time_runs_once(api: Api, settings: Setti
     assert charges(settings, iid) == 1
 
 
-async def test_tokens_are_never_replayed_and_bad_keys_are_422(api: Api) -> None:
+async def test_tokens_are_never_replayed_and_bad_keys_are_422(api: Api, inbox: Inbox) -> None:
     key = str(uuid.uuid4())
-    body = {"name": "Lin", "email": f"lin-{key[:8]}@example.com", "skills": []}
-    first = await api.http.post("/v1/launchers", json=body, headers={"Idempotency-Key": key})
-    again = await api.http.post("/v1/launchers", json=body, headers={"Idempotency-Key": key})
+    email = f"lin-{key[:8]}@example.com"
+    body = {"name": "Lin", "email": email, "skills": []}
+    asked = await api.http.post("/v1/launchers", json=body, headers={"Idempotency-Key": key})
+    assert asked.status_code == 202
+    exchange = {"code": code_in(await inbox.wait_to(email, "sign_up"))}
+    first = await api.http.post("/v1/tokens", json=exchange, headers={"Idempotency-Key": key})
+    again = await api.http.post("/v1/tokens", json=exchange, headers={"Idempotency-Key": key})
     # A token is never replayed to whoever repeats a request: the repeat is refused, safely.
     assert first.status_code == 201
-    assert error_of(again, 409)["code"] == "account_exists"
+    assert error_of(again, 410)["code"] == "code_expired"
     assert first.json()["api_token"] not in again.text
     for bad in ("x" * 256, "with space"):
         error = error_of(

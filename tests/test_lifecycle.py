@@ -28,6 +28,7 @@ from core.internship import (
     Feedback,
     InternshipState,
     Kickoff,
+    Outcome,
     Resolution,
     Review,
     Role,
@@ -121,7 +122,7 @@ def money_calls(settings: Settings, path: str, internship_id: str) -> list[dict[
     ]
 
 
-def charge_of(world: World, s: InternshipState) -> Any:
+def charge_of(world: World, s: InternshipState | Outcome) -> Any:
     assert s.money.payment_intent_id
     return world.stripe.v1.payment_intents.retrieve(s.money.payment_intent_id)
 
@@ -234,8 +235,8 @@ async def test_matched_reminds_then_escalates_to_ops(world: World) -> None:
     [ops] = await world.inbox.wait_for(s.posting.internship_id, "escalation")
     assert ops["To"] == world.settings.ops_email
     # Still kick-off-able after escalation.
-    s = await h.execute_update(InternshipWorkflow.kickoff, Kickoff(emp(employer)))
-    assert (s.stage, s.escalation_level) == (Stage.IN_PROGRESS, 0)
+    out = await h.execute_update(InternshipWorkflow.kickoff, Kickoff(emp(employer)))
+    assert (out.stage, out.escalation_level) == (Stage.IN_PROGRESS, 0)
 
 
 async def test_overdue_escalates_then_auto_cancels_with_refund(world: World) -> None:
@@ -282,7 +283,7 @@ async def test_extension_moves_the_due_date_within_bounds(world: World) -> None:
         h.execute_update(InternshipWorkflow.extend, Extension(lnc(launcher), s.due_at + DAY))
     )
     assert err.type == errors.FORBIDDEN
-    s = await h.execute_update(InternshipWorkflow.extend, Extension(OPS, s.due_at + 7 * DAY))
+    await h.execute_update(InternshipWorkflow.extend, Extension(OPS, s.due_at + 7 * DAY))
     [extended] = await world.inbox.wait_for(s.posting.internship_id, "extended")
     assert extended["To"].startswith("lin-") and "New due date" in extended["Subject"]
     await world.skip(8 * DAY)  # past the old due date, not the new one
@@ -309,19 +310,20 @@ async def test_two_revision_rounds_then_ops(world: World) -> None:
     employer, launcher = world.employer(), world.launcher()
     h = await in_review(world, employer, launcher)
     for round_ in (1, 2):
-        s = await h.execute_update(
+        out = await h.execute_update(
             InternshipWorkflow.review, Review(emp(employer), "request_revision", f"Fix {round_}")
         )
-        assert (s.stage, s.revision_rounds) == (Stage.IN_PROGRESS, round_)
+        assert (out.stage, out.revision_rounds) == (Stage.IN_PROGRESS, round_)
         await h.execute_update(
             InternshipWorkflow.submit,
             Submission(lnc(launcher), "https://docs.test/v2", f"Round {round_}"),
         )
-    s = await h.execute_update(
+    out = await h.execute_update(
         InternshipWorkflow.review, Review(emp(employer), "request_revision", "Still not right")
     )
-    assert s.dispute and s.dispute.reason.startswith("revision limit reached")
-    assert (s.stage, s.escalation_level) == (Stage.IN_REVIEW, 2)
+    assert out.dispute and out.dispute.reason.startswith("revision limit reached")
+    assert (out.stage, out.escalation_level) == (Stage.IN_REVIEW, 2)
+    iid = (await state(h)).posting.internship_id
     await world.skip(6 * DAY)  # the review window is paused while ops decide
     assert (await state(h)).stage == Stage.IN_REVIEW
     err = await rejected(
@@ -331,7 +333,7 @@ async def test_two_revision_rounds_then_ops(world: World) -> None:
     # An open dispute is for ops: the employer may do nothing until it is settled.
     assert err.details[0]["allowed_actions"] == []
     # Ops and both parties are told by when it is decided and what happens by default.
-    assert await world.inbox.wait_for(s.posting.internship_id, "dispute_opened", 3)
+    assert await world.inbox.wait_for(iid, "dispute_opened", 3)
     # Ops did not decide in 7 days: the delivered work is paid for, as the email said.
     await world.skip(2 * DAY)
     s = await reaches(h, Stage.RESOLVED)
@@ -389,25 +391,28 @@ async def test_feedback_window_completes_with_one_rating(world: World) -> None:
 async def test_cancel_before_kickoff_is_free(world: World) -> None:
     employer, launcher = world.employer(), world.launcher()
     h = await matched(world, employer, launcher)
-    s = await h.execute_update(InternshipWorkflow.cancel, Cancellation(emp(employer), "Budget cut"))
-    assert s.stage == Stage.CANCELLED and s.money.payment_intent_id is None
-    await world.inbox.wait_for(s.posting.internship_id, "cancelled", 2)
+    out = await h.execute_update(
+        InternshipWorkflow.cancel, Cancellation(emp(employer), "Budget cut")
+    )
+    assert out.stage == Stage.CANCELLED and out.money.payment_intent_id is None
+    await world.inbox.wait_for((await state(h)).posting.internship_id, "cancelled", 2)
 
 
 async def test_cancel_after_kickoff_refunds_once(world: World) -> None:
     employer, launcher = world.employer(), world.launcher()
     h = await in_progress(world, employer, launcher)
-    s = await h.execute_update(
+    out = await h.execute_update(
         InternshipWorkflow.cancel, Cancellation(emp(employer), "Changed plans")
     )
-    assert s.stage == Stage.REFUNDED and s.money.refunded_cents == 40000
-    charge = world.stripe.v1.charges.retrieve(charge_of(world, s).latest_charge)
+    assert out.stage == Stage.REFUNDED and out.money.refunded_cents == 40000
+    charge = world.stripe.v1.charges.retrieve(charge_of(world, out).latest_charge)
     assert charge.amount_refunded == 40000
     # The workflow has finished: Temporal itself refuses (the API answers 409).
     with pytest.raises(RPCError) as closed:
         await h.execute_update(InternshipWorkflow.cancel, Cancellation(emp(employer), "again"))
     assert closed.value.status == RPCStatusCode.NOT_FOUND
-    assert len(money_calls(world.settings, "/v1/refunds", s.posting.internship_id)) == 1
+    iid = (await state(h)).posting.internship_id
+    assert len(money_calls(world.settings, "/v1/refunds", iid)) == 1
 
 
 async def test_ops_cancel_without_refund_keeps_the_charge(world: World) -> None:
@@ -444,9 +449,9 @@ async def test_withdrawal_rematches_without_charging_twice(world: World) -> None
     third = world.launcher()
     await h.execute_update(InternshipWorkflow.apply, Application(lnc(third), "Third"))
     await h.execute_update(InternshipWorkflow.select, Selection(emp(employer), third.id))
-    s = await h.execute_update(InternshipWorkflow.kickoff, Kickoff(emp(employer)))
-    assert s.stage == Stage.IN_PROGRESS and s.due_at
-    iid = s.posting.internship_id
+    out = await h.execute_update(InternshipWorkflow.kickoff, Kickoff(emp(employer)))
+    assert out.stage == Stage.IN_PROGRESS and out.due_at
+    iid = (await state(h)).posting.internship_id
     assert len(money_calls(world.settings, "/v1/payment_intents", iid)) == 1
     assert await world.inbox.wait_for(iid, "launcher_withdrew")
 
@@ -559,8 +564,8 @@ async def test_overdue_work_cannot_be_extended_into_the_past(world: World) -> No
     )
     assert err.type == errors.INVALID and "future" in err.message
     later = s.due_at + 5 * DAY
-    s = await h.execute_update(InternshipWorkflow.extend, Extension(emp(employer), later))
-    assert (s.overdue, s.escalation_level, s.due_at) == (False, 0, later)
+    out = await h.execute_update(InternshipWorkflow.extend, Extension(emp(employer), later))
+    assert (out.overdue, out.escalation_level, out.due_at) == (False, 0, later)
 
 
 async def test_submitted_work_cannot_be_walked_away_from(world: World) -> None:

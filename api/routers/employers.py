@@ -6,11 +6,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import stripe
-from fastapi import APIRouter, BackgroundTasks
+from fastapi import APIRouter, BackgroundTasks, Depends
 
 from api import schemas
 from api.deps import DbDep, EmployerDep, SessionsDep, SettingsDep, StripeDep
 from api.errors import ApiError
+from api.idempotency import idempotency_key
 from api.inbox_email import renderer
 from api.routers.tokens import SIGN_UP_STEPS, sign_up_answer
 from core import inbox
@@ -48,6 +49,7 @@ def card_refusals() -> Iterator[None]:
     response_model=schemas.SignUpOut,
     summary="Sign up as an employer: the account is created when you use the emailed code",
     description=SIGN_UP_STEPS,
+    dependencies=[Depends(idempotency_key)],
 )
 def create_employer(
     body: schemas.EmployerIn, later: BackgroundTasks, sessions: SessionsDep, settings: SettingsDep

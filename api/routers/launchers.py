@@ -25,6 +25,7 @@ router = APIRouter(prefix="/v1/launchers", tags=["launchers"])
     response_model=schemas.SignUpOut,
     summary="Sign up as a Career Launcher: the account is created when you use the emailed code",
     description=SIGN_UP_STEPS,
+    dependencies=[Depends(idempotency_key)],
 )
 def create_launcher(
     body: schemas.LauncherIn, later: BackgroundTasks, sessions: SessionsDep, settings: SettingsDep

@@ -4,11 +4,12 @@ address they don't read."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from api import schemas
 from api.deps import SessionsDep, SettingsDep, StripeDep
 from api.errors import ApiError
+from api.idempotency import idempotency_key
 from core import inbox
 from core.accounts import issue_token
 from core.db import Launcher
@@ -41,6 +42,7 @@ def sign_up_answer(email: str) -> schemas.SignUpOut:
     status_code=201,
     response_model=schemas.TokenIssuedOut,
     summary="Exchange the code from a sign-up or sign-in email for an API token",
+    dependencies=[Depends(idempotency_key)],
     responses={
         410: {
             "description": "The code was used already, has expired or was never sent",
