@@ -125,8 +125,9 @@ async def test_an_api_code_gives_a_named_token_once_and_not_to_ops(
     error_of(await api.http.post("/v1/tokens", json={"code": code}), 410)  # once
     # Ops sign in with the link only; their API credential is OPS_API_TOKEN.
     browser = Browser(api)
+    before = inbox.count_to(settings.ops_email, "sign_in")
     await browser.submit("/sign-in", "/sign-in", email=settings.ops_email)
-    ops_mail = await inbox.wait_to(settings.ops_email, "sign_in")
+    ops_mail = await inbox.wait_to(settings.ops_email, "sign_in", before)
     ops_code = httpx.URL(next(u for u in links_in(ops_mail) if "/sign-in/" in u)).path
     refused = await api.http.post("/v1/tokens", json={"code": ops_code.rsplit("/", 1)[-1]})
     assert error_of(refused, 403)["code"] == "forbidden"

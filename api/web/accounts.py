@@ -96,7 +96,7 @@ async def sign_in(
     redeemed = await run_in_threadpool(inbox.redeem, sessions, client, token)
     if redeemed is None:
         return page(request, "sign_in_confirm.html", None, 410, link=None)
-    session.start_session(request, redeemed.role, redeemed.account_id)
+    await run_in_threadpool(session.start_session, request, redeemed.role, redeemed.account_id)
     session.flash(
         request, "Welcome! Your account is ready." if redeemed.created else "You're signed in."
     )
@@ -106,7 +106,7 @@ async def sign_in(
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
     await read_form(request)
-    session.end_session(request)
+    await run_in_threadpool(session.end_session, request)
     session.flash(request, "You're signed out.")
     return redirect("/")
 
@@ -116,7 +116,7 @@ async def sign_out_everywhere(request: Request, viewer: Viewer, sessions: Sessio
     """Ends this account's sessions in every browser (a lost laptop, a shared computer)."""
     await read_form(request)
     await run_in_threadpool(end_web_sessions, sessions, viewer.actor.role, viewer.actor.id)
-    session.end_session(request)
+    await run_in_threadpool(session.end_session, request)
     session.flash(request, "You're signed out on every device.")
     return redirect("/")
 

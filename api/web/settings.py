@@ -201,7 +201,7 @@ async def revoke_session(
     await read_form(request)
     current = session.current_hash(request)
     if current is not None and session.handle_of(current) == handle:  # this browser's own
-        session.end_session(request)
+        await run_in_threadpool(session.end_session, request)
         session.flash(request, "You're signed out.")
         return redirect("/")
     if not await run_in_threadpool(_revoke_session, sessions, viewer, handle):
