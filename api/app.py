@@ -98,7 +98,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = errors.document_errors(FastAPI.openapi(app))
+            app.openapi_schema = rate_limits.document(errors.document_errors(FastAPI.openapi(app)))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -107,6 +107,22 @@ def action_for(method: str, path: str) -> str | None:
     return None
 
 
+def document(schema: dict[str, Any]) -> dict[str, Any]:
+    """Declare the 429 on every operation a limit guards (in the error shape, with Retry-After)."""
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if action_for(method.upper(), path):
+                operation["responses"]["429"] = {
+                    "description": "Too many of these from this address or account: "
+                    "try again after Retry-After seconds",
+                    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                    },
+                }
+    return schema
+
+
 Limits = dict[str, list[RateLimitItem]]
 
 

@@ -39,7 +39,7 @@ async def dev_server(settings: Settings) -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture(scope="module")
 async def dev_api(
-    dev_server: WorkflowEnvironment, settings: Settings, sessions: sessionmaker
+    dev_server: WorkflowEnvironment, settings: Settings, sessions: sessionmaker, inbox: Inbox
 ) -> AsyncIterator[Api]:
     port = free_port()
     local = settings.model_copy(update={"api_port": port})
@@ -47,6 +47,7 @@ async def dev_api(
         running(dev_server.client, local, sessions),
         Api(create_app(local, temporal=dev_server.client), port) as served,
     ):
+        served.inbox = inbox
         yield served
 
 
@@ -95,6 +96,7 @@ async def test_a_new_worker_carries_on_where_the_old_one_stopped(
     local = settings.model_copy(update={"api_port": free_port(), "task_queue": "restarts"})
     client = dev_server.client
     async with Api(create_app(local, temporal=client), local.api_port) as api:
+        api.inbox = inbox
         async with running(client, local, sessions):
             emp, lnc = await employer(api), await launcher(api)
             iid = (await post(api, emp))["id"]
