@@ -163,13 +163,14 @@ def run(module: str, tmp_path: Path, **values: str) -> subprocess.CompletedProce
     )
 
 
-@pytest.mark.parametrize("module", ["api", "worker"])
+@pytest.mark.parametrize(("module", "processes"), [("api", "1"), ("api", "2"), ("worker", "1")])
 def test_a_known_session_secret_off_this_machine_stops_the_start(
-    module: str, tmp_path: Path
+    module: str, processes: str, tmp_path: Path
 ) -> None:
     """The forged-cookie attack: with SESSION_SECRET an example anyone can read, anyone could
-    sign a session cookie. The process refuses to start, and says why and what to do."""
-    done = run(module, tmp_path, SESSION_SECRET="change-me-session-secret")
+    sign a session cookie. The process refuses to start, and says why and what to do (also
+    when uvicorn would run several API processes)."""
+    done = run(module, tmp_path, SESSION_SECRET="change-me-session-secret", API_WORKERS=processes)
     assert done.returncode != 0
     assert "Refusing to start" in done.stderr
     assert "SESSION_SECRET is a published example" in done.stderr
