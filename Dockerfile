@@ -14,30 +14,45 @@
 
 ARG PYTHON_IMAGE=python:3.11.15-slim-bookworm
 
-# --- build: a wheel of the project and of its runtime dependencies, installed into a venv ------
+# --- build: the dependencies' wheels, then the project's, installed into a venv ---------------
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-# .dockerignore lets in only the packages, migrations/, templates/, dev/ and their metadata.
-COPY . .
-# The project's wheel and its runtime dependencies' wheels (the dev extra stays out), installed
-# from those wheels alone into the venv the runtime stage copies.
-RUN pip wheel --wheel-dir /wheels . \
+# The project's metadata alone first: the layers built from it (every dependency's wheel) are
+# rebuilt when pyproject.toml changes, not when the code does.
+COPY pyproject.toml ./
+# From it, three lists: the runtime dependencies (the dev extra stays out), the dev extra's (for
+# the `dev` target) and the build backend ([build-system] requires, installed here so that the
+# project's wheel builds below without isolation, hence without a download). Then the runtime
+# dependencies' wheels, installed from those wheels alone into the venv the runtime stage copies.
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb')); \
+open('requirements.txt', 'w').write('\n'.join(p['project']['dependencies'])); \
+open('dev-requirements.txt', 'w').write('\n'.join(p['project']['optional-dependencies']['dev'])); \
+open('build-requirements.txt', 'w').write('\n'.join(p['build-system']['requires']))" \
+    && pip install -r build-requirements.txt \
+    && pip wheel --wheel-dir /wheels -r requirements.txt \
     && python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-index --find-links /wheels /wheels/microinternships-*.whl
-# The email templates: activities/notifications.py looks for them at
-# Path(activities/notifications.py).parents[1] / "templates", which for an installed package
-# is site-packages/templates. Put them there, and fail the build if that is not where it looks
-# (-I: not from /src, which holds the sources too).
-RUN cp -r templates "$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/" \
+    && /opt/venv/bin/pip install --no-index --find-links /wheels -r requirements.txt
+# The sources: the packages of pyproject.toml's `find`, with their package data (core/templates/,
+# core/templates/web/static/, core/migrations/). A code change rebuilds from here on only.
+COPY activities ./activities
+COPY api ./api
+COPY core ./core
+COPY worker ./worker
+COPY workflows ./workflows
+# The project's wheel alone (its dependencies are in the venv already), installed. Then, from
+# outside /src (-I: nothing from the working directory), fail the build unless the installed
+# package finds its templates, stylesheet and migrations (tests/test_packaging.py runs the entry
+# points from such a wheel).
+RUN pip wheel --no-deps --no-build-isolation --wheel-dir /wheels/project . \
+    && /opt/venv/bin/pip install --no-index --no-deps /wheels/project/microinternships-*.whl \
     && /opt/venv/bin/python -I -c "from activities.notifications import TEMPLATES as t; \
-assert (t / 'email').is_dir(), f'email templates not found at {t}'"
-# The dev extra's requirements, for the `dev` target.
-RUN python -c "import tomllib; \
-deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['dev']; \
-print('\n'.join(deps))" > /src/dev-requirements.txt
+from worker.setup import migrations_folder; \
+assert (t / 'email' / 'base.html').is_file(), t; \
+assert (t / 'web' / 'static' / 'app.css').is_file(), t; \
+print('package data at', t, 'and', migrations_folder())"
 
 # --- app: the runtime image (shipped as `runtime`, below) ----------------------------------------
 FROM ${PYTHON_IMAGE} AS app
@@ -49,12 +64,11 @@ ENV PATH=/opt/venv/bin:$PATH \
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin app
+# The venv holds everything the processes run: the packages with their templates, stylesheet
+# and migrations as package data (`python -m worker.setup` needs no alembic.ini).
 COPY --from=build /opt/venv /opt/venv
-# The working directory holds what `alembic upgrade head` and `python -m worker.setup` need
-# (alembic.ini, migrations/), and data/ for the SQLite default (DATABASE_URL unset).
+# The working directory holds only data/, for the SQLite default (DATABASE_URL unset).
 WORKDIR /app
-COPY --from=build /src/alembic.ini ./
-COPY --from=build /src/migrations ./migrations
 RUN install -d -o app -g app /app/data
 USER 10001:10001
 # API_PORT (API), WORKER_METRICS_PORT (a worker's Temporal SDK metrics).
@@ -70,7 +84,7 @@ FROM app AS dev
 USER 0:0
 COPY --from=build /src/dev-requirements.txt /tmp/dev-requirements.txt
 RUN pip install --no-cache-dir -r /tmp/dev-requirements.txt && rm /tmp/dev-requirements.txt
-COPY --from=build /src/dev ./dev
+COPY dev ./dev
 USER 10001:10001
 
 # --- runtime: what ships (the last stage, so what `docker build .` builds) -----------------------

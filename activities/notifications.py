@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from enum import StrEnum
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,10 @@ from temporalio import activity
 
 from core.db import OutboxEmail
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+# core/templates/ (email/ and web/, with web/static/): package data of the installed
+# distribution, found through the core package wherever it is installed (a folder on disk: the
+# wheel installs unzipped, and Jinja2's and Starlette's loaders read folders).
+TEMPLATES = Path(str(resources.files("core") / "templates"))
 
 
 CURRENCY_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£"}

@@ -21,10 +21,10 @@ from typing import Any, TypeVar
 import httpx
 import uvicorn
 from alembic import command
-from alembic.config import Config
 from sqlalchemy import text
 
 from core.db import Base, make_engine
+from worker.setup import alembic_config
 
 ROOT = Path(__file__).resolve().parents[1]
 # The Temporal CLI and test server that the dev extra installs beside this Python.
@@ -208,10 +208,7 @@ def migrate(url: str) -> None:
         Base.metadata.drop_all(conn)
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
-    config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
-    config.attributes["url"] = url
-    command.upgrade(config, "head")
+    command.upgrade(alembic_config(url), "head")  # the setup job's: migrations from core
 
 
 def complete_onboarding(url: str) -> None:

@@ -21,7 +21,7 @@ from dev.harness import ROOT
 
 def alembic(url: str) -> Config:
     config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.set_main_option("script_location", str(ROOT / "core" / "migrations"))
     config.attributes["url"] = url
     return config
 

@@ -30,7 +30,7 @@ from tests.test_web_browser import ask_for_sign_in_link
 from worker.setup import migrate
 
 ROOT = Path(__file__).resolve().parents[1]
-WEB_TEMPLATES = ROOT / "templates" / "web"
+WEB_TEMPLATES = ROOT / "core" / "templates" / "web"
 UI = "http://127.0.0.1:8233"  # the Temporal UI's origin under `make run`
 STRONG = {
     "session_secret": "Jq8VxZ3mT0bLr5nW2kYp7sFc9dHg4aEu",

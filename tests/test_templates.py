@@ -33,7 +33,7 @@ from core.internship import Role
 # Pure rendering from this checkout's templates: no server, no database.
 pytestmark = pytest.mark.unit
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "core" / "templates"
 EMAIL_DIR = TEMPLATES_DIR / "email"
 
 # event -> (required detail keys, optional detail keys)

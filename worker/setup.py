@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import timedelta
+from importlib import resources
 from pathlib import Path
 
 from alembic import command
@@ -76,15 +77,17 @@ class Patience:
 
 
 def migrations_folder() -> Path:
-    """The repository's migrations/ (a checkout or an editable install), else the one in the
-    working directory (the image copies it to /app, its WORKDIR, beside alembic.ini)."""
-    for folder in (Path(__file__).resolve().parents[1] / "migrations", Path.cwd() / "migrations"):
-        if (folder / "env.py").is_file():
-            return folder
-    raise SetupError("no migrations/ folder beside the package or in the working directory")
+    """core/migrations/: package data of the installed distribution (the wheel in the image, the
+    checkout under an editable install), wherever the core package is. Neither the working
+    directory nor alembic.ini matters."""
+    folder = Path(str(resources.files("core") / "migrations"))
+    if not (folder / "env.py").is_file():
+        raise SetupError(f"no Alembic migrations in the installed core package ({folder})")
+    return folder
 
 
 def alembic_config(url: str) -> Config:
+    """Alembic's configuration, built here rather than read from alembic.ini."""
     config = Config()
     config.set_main_option("script_location", str(migrations_folder()))
     config.attributes["url"] = url  # read by migrations/env.py instead of DATABASE_URL

@@ -1,4 +1,4 @@
-"""Rendering the pages: one Jinja2 environment over templates/web/, and what every page gets
+"""Rendering the pages: one Jinja2 environment over core/templates/web/, and what every page gets
 (who is signed in, the CSRF token for its forms, the messages left for it)."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from api.deps import Caller
 from api.web import session
 from core.internship import Stage
 
+# The stylesheet, package data beside the templates (core/templates/web/static/).
 STATIC = TEMPLATES / "web" / "static"
 
 STAGE_LABELS = {
