@@ -29,15 +29,26 @@ import textwrap
 import tomllib
 import venv
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect, text
+
+from core.settings import Settings
+from worker import setup
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
-# The top-level packages the wheel holds (pyproject.toml's setuptools `find` include).
-PACKAGES = ("activities", "api", "core", "worker", "workflows")
+
+
+def top_level_packages() -> list[str]:
+    """The packages the wheel holds: pyproject.toml's setuptools `find` include."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    return sorted(p.rstrip("*").rstrip(".") for p in setuptools["packages"]["find"]["include"])
+
+
+PACKAGES = top_level_packages()
 
 
 def build_context(into: Path) -> Path:
@@ -78,7 +89,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv holding the wheel, its dependencies this environment's: its python."""
     home = tmp_path_factory.mktemp("venv")
     venv.EnvBuilder(with_pip=False).create(home)
@@ -102,7 +113,11 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    yield python
+    return python
+
+
+# Cleared from the environment of what runs from the wheel: only the settings a test gives.
+SETTING_NAMES = {name.upper() for name in Settings.model_fields}
 
 
 def run_outside(
@@ -120,15 +135,6 @@ def run_outside(
         text=True,
         timeout=120,
     )
-
-
-def _setting_names() -> set[str]:
-    from core.settings import Settings
-
-    return {name.upper() for name in Settings.model_fields}
-
-
-SETTING_NAMES = _setting_names()
 
 
 # --- the wheel -------------------------------------------------------------------------------
@@ -269,13 +275,7 @@ def test_the_setup_job_migrates_a_fresh_database_from_the_wheel(
     assert "nothing to migrate" in done.stderr, done.stderr
     assert not {p.name for p in tmp_path.iterdir()} & {"alembic.ini", "migrations"}
 
-    from alembic.script import ScriptDirectory
-
-    from worker import setup
-
     head = ScriptDirectory.from_config(setup.alembic_config("sqlite://")).get_current_head()
-    from sqlalchemy import create_engine, inspect, text
-
     engine = create_engine(f"sqlite:///{database}")
     try:
         with engine.connect() as connection:
