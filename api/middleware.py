@@ -6,16 +6,19 @@ Plain ASGI rather than Starlette's BaseHTTPMiddleware: no extra task or body cop
 
 from __future__ import annotations
 
+import atexit
 import base64
 import hashlib
 import json
 import logging
+import os
 import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 
 from prometheus_client import Counter, Histogram
+from prometheus_client.multiprocess import mark_process_dead
 from starlette.datastructures import MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,6 +30,11 @@ log = logging.getLogger("api")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 REQUESTS = Counter("api_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("api_request_seconds", "HTTP request latency", ["method", "route"])
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Several API processes (api/__main__.py): each counts into its own files there, and
+    # /metrics adds every file up. A process that ends keeps its counts in the sum (counters
+    # never go back); the live gauges it had (multiprocess_mode="live...", none so far) go.
+    atexit.register(mark_process_dead, os.getpid())
 
 
 class Measured:

@@ -3,13 +3,17 @@ payment Stripe refused."""
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from google.protobuf import json_format
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -30,8 +34,9 @@ from api.deps import (
 from api.errors import ApiError
 from api.presenters import internship_detail
 from api.routers.internships import InternshipId
+from api.web.session import SESSION_ID, maybe_viewer
 from core.db import Internship, OutboxEmail
-from core.internship import TERMINAL_STAGES
+from core.internship import TERMINAL_STAGES, Role
 
 router = APIRouter(tags=["ops"])
 
@@ -92,18 +97,42 @@ def _ping(sessions: sessionmaker) -> None:
     responses={200: {"content": {"text/plain": {}}}},
 )
 def metrics(_: OpsDep, db: DbDep) -> Response:
-    """This process's request metrics, and the lifecycle as the database projection sees it
-    (read at each scrape, so every API process reports the same)."""
-    return Response(generate_latest() + _lifecycle(db), media_type=CONTENT_TYPE_LATEST)
+    """The request metrics of every API process on this address, added up (whichever process
+    answers the scrape), and the lifecycle as the database projection sees it (read at each
+    scrape, so every process reports the same)."""
+    return Response(_requests() + _lifecycle(db), media_type=CONTENT_TYPE_LATEST)
+
+
+def _requests() -> bytes:
+    """Several processes (`python -m api` with API_WORKERS > 1 sets PROMETHEUS_MULTIPROC_DIR):
+    each writes its counts to a file there, and any of them adds up every file, those of
+    processes gone included, so a counter never goes back. One process: its own registry
+    (with its process_* and python_* metrics, which multiprocess mode has not)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest()
+
+
+class _Families(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Metric]:
+        return self.families
 
 
 def _lifecycle(db: Session) -> bytes:
-    registry = CollectorRegistry()
-    by_stage = Gauge("internships_by_stage", "Internships per stage", ["stage"], registry=registry)
+    """Metric families made at each scrape, not Gauge objects: in multiprocess mode a Gauge
+    writes to a file of its process, and its value would come back a second time, per pid,
+    from the other processes' files."""
+    by_stage = GaugeMetricFamily("internships_by_stage", "Internships per stage", labels=["stage"])
     for stage, count in db.execute(
         select(Internship.stage, func.count()).group_by(Internship.stage)
     ):
-        by_stage.labels(stage).set(count)
+        by_stage.add_metric([stage], count)
+    families: list[Metric] = [by_stage]
     open_ = Internship.stage.not_in([s.value for s in TERMINAL_STAGES])
     for name, what, where in (
         ("internships_overdue", "Open internships past their due date", Internship.overdue),
@@ -111,16 +140,24 @@ def _lifecycle(db: Session) -> bytes:
         ("internships_disputed", "Open internships with a dispute", Internship.disputed),
     ):
         count = db.scalar(select(func.count()).where(open_, where)) or 0
-        Gauge(name, what, registry=registry).set(count)
-    emails = Gauge("outbox_emails", "Emails in the outbox", ["status"], registry=registry)
+        families.append(GaugeMetricFamily(name, what, value=count))
+    emails = GaugeMetricFamily("outbox_emails", "Emails in the outbox", labels=["status"])
     for status, count in db.execute(
         select(OutboxEmail.status, func.count()).group_by(OutboxEmail.status)
     ):
-        emails.labels(status).set(count)
+        emails.add_metric([status], count)
+    families.append(emails)
+    registry = CollectorRegistry()
+    registry.register(_Families(families))
     return generate_latest(registry)
 
 
 async def _codec_access(request: Request, settings: SettingsDep, authorization: str | None) -> None:
+    """Ops only, proven by the ops token (the CLI, scripts), by this machine under `make run`,
+    or by the browser's ops web session (the Temporal UI, which sends cookies with its codec
+    calls: TEMPORAL_CODEC_INCLUDE_CREDENTIALS). A session counts only on a request from one of
+    the UI's origins (CODEC_CORS_ORIGINS): any other page a signed-in ops' browser opens gets
+    nothing for its cookie here, and CORS keeps it from reading any answer."""
     if is_ops_token(settings, authorization):
         return
     host = request.client.host if request.client else ""
@@ -130,7 +167,28 @@ async def _codec_access(request: Request, settings: SettingsDep, authorization: 
         # A known employer or launcher is signed in but not allowed (403); else 401.
         await run_in_threadpool(current_caller, request, settings, authorization)
         raise ApiError(403, "forbidden", "The codec decrypts PII: ops only")
-    raise ApiError(401, "unauthorized", "The codec decrypts PII: send the ops token")
+    if "session" in request.scope and request.session.get(SESSION_ID):
+        origin = request.headers.get("origin")
+        if origin not in settings.codec_cors_origins:
+            # Checked before the session is even looked up: a browser always names the page
+            # that sends a POST (Fetch: the Origin header), so this is another site's page.
+            raise ApiError(
+                403,
+                "forbidden",
+                "A signed-in browser may use the codec only from the Temporal UI "
+                "(CODEC_CORS_ORIGINS)",
+            )
+        viewer = await run_in_threadpool(maybe_viewer, request)
+        if viewer is not None and viewer.actor.role == Role.OPS:
+            return
+        if viewer is not None:
+            raise ApiError(403, "forbidden", "The codec decrypts PII: ops only")
+    raise ApiError(
+        401,
+        "unauthorized",
+        "The codec decrypts PII: send the ops token, or sign in to this site as ops in this "
+        "browser",
+    )
 
 
 async def _codec(
