@@ -188,10 +188,11 @@ def posting_full(state: InternshipState) -> bool:
 
 
 def posting_full_message(state: InternshipState) -> str:
+    limit = state.posting.policy.max_open_applications
     return (
         "This posting already has as many applicants as it takes "
-        f"({state.posting.policy.max_open_applications} open applications), so it can't take "
-        "yours. Try other postings; a place opens here only if an applicant withdraws."
+        f"({limit} open application{'' if limit == 1 else 's'}), so it can't take yours. "
+        "Try other postings; a place opens here only if an applicant withdraws."
     )
 
 

@@ -6,6 +6,7 @@ The whole journey in a real browser is tests/test_web_browser.py.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import timedelta
 from typing import Any
@@ -21,7 +22,7 @@ from core.internship import Role
 from core.settings import Settings
 from core.stripe_api import onboarding_link, stripe_client
 from dev.harness import Inbox, complete_onboarding, links_in
-from tests.conftest import Api, eventually, unique_email
+from tests.conftest import Api, World, eventually, unique_email
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 FORM_KEY = re.compile(r'name="form_key" value="([^"]+)"')
@@ -518,3 +519,32 @@ async def test_rotating_the_api_token_ends_the_account_s_web_sessions(
     ended = await web.get("/dashboard")
     assert ended.status_code == 303 and ended.headers["location"].startswith("/sign-in")
     await web.aclose()
+
+
+async def test_a_full_posting_tells_a_launcher_so(
+    api: Api, world: World, sessions: sessionmaker, settings: Settings, inbox: Inbox
+) -> None:
+    """Not a missing form and silence: the page says why, and where to look instead."""
+    employer, first = world.employer(), world.launcher()
+    one_place = dataclasses.replace(settings.policy(), max_open_applications=1)
+    handle = await world.start(world.posting(employer, policy=one_place))
+    iid = handle.id.removeprefix("internship-")
+
+    async def listed() -> bool:  # the projection has it (the page reads the workflow)
+        with sessions() as db:
+            return db.get(Internship, iid) is not None
+
+    await eventually(listed)
+    applied = await api.http.post(
+        f"/v1/internships/{iid}/applications",
+        json={"pitch": "Me first"},
+        headers={"Authorization": f"Bearer {first.token}"},
+    )
+    assert applied.status_code == 200, applied.text
+    _, email = launcher_account(sessions, settings)
+    browser = await signed_in(api, inbox, email)
+    page = await browser.get(f"/internships/{iid}")
+    assert page.status_code == 200
+    assert "as many applicants as it takes (1 open application)" in page.text
+    assert 'id="apply"' not in page.text and 'href="/postings"' in page.text
+    await browser.aclose()

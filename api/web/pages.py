@@ -301,6 +301,10 @@ async def internship_page(
         may_retry_payment=rulebook.may_retry_payment(state, viewer.actor),
         may_withhold_refund=rulebook.may_withhold_refund(viewer.actor),
         has_card=bool(viewer.employer and viewer.employer.chargeable_card),
+        # A launcher who can't apply because the posting is full is told so, not left guessing.
+        full=rulebook.posting_full_message(state)
+        if viewer.launcher and state.stage == Stage.POSTED and rulebook.posting_full(state)
+        else "",
         share_cents=state.posting.fee_cents * state.posting.policy.launcher_share_percent // 100,
         **people,
     )
