@@ -10,7 +10,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.internship import TASK_QUEUE, Policy
@@ -126,6 +126,19 @@ class Settings(BaseSettings):
     min_hourly_fee_cents: int = 2000
     # Divides every duration a workflow waits for: 86400 makes a day last one second.
     time_scale: float = Field(default=1, gt=0)
+
+    @field_validator(
+        "temporal_tls_cert",
+        "temporal_tls_key",
+        "temporal_tls_ca",
+        "temporal_api_key",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """`TEMPORAL_API_KEY=` (an env file's empty line, as .env.example ships it) means no key:
+        None, never "" handed to the SDK as a key; the same for the mTLS files."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:

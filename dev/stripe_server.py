@@ -1654,9 +1654,13 @@ def create_app(
     data_path: str | None = None,
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
+    public_url: str | None = None,
 ) -> Starlette:
-    """The ASGI app; webhooks are sent only when `webhook_url` is given."""
+    """The ASGI app; webhooks are sent only when `webhook_url` is given. The pages it links to
+    for a browser (onboarding, Checkout, receipts) are at `public_url` when given, else at the
+    address the API request came to (which, from another container, a browser can't open)."""
     stripe = LocalStripe(data_path, webhook_url, webhook_secret)
+    public = public_url.rstrip("/") if public_url else None
 
     async def api(request: Request) -> Response:
         req = ApiRequest(
@@ -1665,7 +1669,7 @@ def create_app(
             headers={k.lower(): v for k, v in request.headers.items()},
             query=request.url.query,
             body=(await request.body()).decode("utf-8", errors="replace"),
-            base_url=str(request.base_url).rstrip("/"),
+            base_url=public or str(request.base_url).rstrip("/"),
         )
         result = await run_in_threadpool(stripe.handle, req)
         return Response(
@@ -1759,8 +1763,14 @@ def main(argv: list[str] | None = None) -> None:
         "--webhook-secret",
         default=os.environ.get("STRIPE_WEBHOOK_SECRET", DEFAULT_WEBHOOK_SECRET),
     )
+    parser.add_argument(
+        "--public-url",
+        default=None,
+        help="where a browser reaches this server (its onboarding, Checkout and receipt links); "
+        "default: the address each API request came to",
+    )
     args = parser.parse_args(argv)
-    app = create_app(args.data, args.webhook_url or None, args.webhook_secret)
+    app = create_app(args.data, args.webhook_url or None, args.webhook_secret, args.public_url)
     uvicorn.run(app, host=args.host, port=args.port)
 
 

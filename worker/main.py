@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.orm import sessionmaker
 from temporalio.client import Client
@@ -29,6 +30,17 @@ from core.stripe_api import stripe_client
 from core.temporal import connect, metrics_runtime
 from worker.outbox import OpsAlerts, OutboxRelay
 from workflows.internship import InternshipWorkflow
+
+
+def pool_options(settings: Settings) -> dict[str, Any]:
+    """The worker's database pool: DB_POOL_SIZE kept, and enough overflow for every activity
+    thread and the outbox relay to hold a connection at once (each holds one at most).
+    DB_MAX_OVERFLOW sizes the API's pools; a worker with more threads than it allows would have
+    its activities wait DB_POOL_TIMEOUT_SECONDS for a connection and fail."""
+    options = settings.pool_options()
+    at_once = settings.worker_activity_threads + 1  # + the outbox relay's
+    options["max_overflow"] = max(options["max_overflow"], at_once - options["pool_size"])
+    return options
 
 
 def build_relay(settings: Settings, sessions: sessionmaker) -> OutboxRelay:
@@ -104,7 +116,7 @@ async def main() -> None:
     port = settings.worker_metrics_port
     runtime = metrics_runtime(settings.worker_metrics_host, port) if port else None
     client = await connect(settings, runtime)
-    sessions = make_sessions(settings.database_url, **settings.pool_options())
+    sessions = make_sessions(settings.database_url, **pool_options(settings))
     async with running(client, settings, sessions):
         logging.info(
             "worker polling task queue %r on %s", settings.task_queue, settings.temporal_address
