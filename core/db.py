@@ -1,7 +1,7 @@
 """The app database: profiles and tokens (the API's own) and the lifecycle projection.
 
 Lifecycle rows are written only by the workflow's activities; the API reads them for lists.
-SQLite by default, Postgres through DATABASE_URL; Alembic owns the schema (see migrations/).
+SQLite by default, Postgres through DATABASE_URL; Alembic owns the schema (see core/migrations/).
 """
 
 from __future__ import annotations
