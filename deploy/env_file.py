@@ -1,5 +1,5 @@
 """`python3 -m deploy.env_file -o compose.env`: .env.example with every empty secret filled
-with a random one, for `docker compose --env-file compose.env`.
+with a random one, for docker compose (`export COMPOSE_ENV_FILES="$PWD/compose.env"`).
 
 Standard library only: it runs with any Python 3.11 on the deploying machine, no venv needed.
 Give other values as NAME=VALUE arguments (say your STRIPE_API_KEY and PUBLIC_BASE_URL); -o
@@ -59,7 +59,7 @@ def generate(example: str, given: dict[str, str] | None = None) -> str:
         "# Settings for docker-compose.yml, made by `python3 -m deploy.env_file` from",
         "# .env.example: every secret below is random. Keep this file private and never commit",
         "# it; keep CODEC_KEY and the database passwords as long as their data. Use it with",
-        "# `export COMPOSE_ENV_FILES=compose.env` (or `docker compose --env-file compose.env`).",
+        '# `export COMPOSE_ENV_FILES="$PWD/compose.env"` (or `docker compose --env-file ...`).',
     ]
     lines = example.splitlines()
     # .env.example's own opening paragraph says how to make this file: not repeated here.
