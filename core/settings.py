@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     stripe_api_key: str = "sk_test_local"
     stripe_api_base: str = "http://127.0.0.1:12111"
     stripe_webhook_secret: str = "whsec_local_dev_secret"
+    # Where browsers reach the local Stripe server's pages when the API reaches it at another
+    # address (compose's dev profile: http://localhost:12111, the API calls http://stripe:12111);
+    # the card and payouts forms may send the browser there. Unset: STRIPE_API_BASE.
+    stripe_public_url: str | None = None
 
     # The worker (each process): activity threads (synchronous SQLAlchemy, Stripe and SMTP
     # calls; also the database connections it may use at once), workflow tasks processed at

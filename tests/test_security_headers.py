@@ -316,3 +316,19 @@ async def test_the_pages_break_no_rule_of_their_policy_in_chromium(
         finally:
             await context.close()
     assert not found and not violations.console, found + violations.console
+
+
+def test_the_card_and_payouts_forms_may_go_where_the_browser_opens_stripe() -> None:
+    """Under compose's dev profile the API calls the local Stripe server at stripe:12111, and
+    the browser opens its pages at localhost:12111: the form-action must name the latter."""
+    from api.app import stripe_pages
+
+    real = Settings(_env_file=None, stripe_api_base="https://api.stripe.com")  # type: ignore[call-arg]
+    assert stripe_pages(real) == ["https://checkout.stripe.com", "https://connect.stripe.com"]
+    dev = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        stripe_api_base="http://stripe:12111",
+        stripe_public_url="http://localhost:12111",
+    )
+    assert stripe_pages(dev)[-1] == "http://localhost:12111"
+    assert "http://stripe:12111" not in stripe_pages(dev)
