@@ -64,6 +64,7 @@ def compose_config(given: dict[str, str], tmp: Path) -> dict[str, Any]:
     env_path = tmp / "compose.env"
     env_path.write_text(generator.generate(example, {"STRIPE_API_KEY": "sk_test_ui"} | given))
     names = {line.split("=", 1)[0] for line in example.splitlines() if "=" in line}
+    names |= {name.upper() for name in Settings.model_fields}  # nothing of this shell's
     done = subprocess.run(
         [str(binary), "--env-file", str(env_path), "-f", "docker-compose.yml"]
         + ["config", "--format", "json"],
