@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 import stripe
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Delete, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -191,14 +191,17 @@ def refresh_payout_account(
     record_payout_account(sessions, account.id, payouts_ready(account), fingerprints)
 
 
+def _sessions_of(role: Role, account_id: str) -> Delete:
+    """Every web session of an account (ops: account "ops"), to end."""
+    return delete(WebSession).where(
+        WebSession.role == role.value, WebSession.account_id == account_id
+    )
+
+
 def end_web_sessions(sessions: sessionmaker, role: Role, account_id: str) -> int:
     """Sign the account out everywhere (ops: account "ops"); how many sessions ended."""
     with sessions.begin() as db:
-        ended = db.execute(
-            delete(WebSession).where(
-                WebSession.role == role.value, WebSession.account_id == account_id
-            )
-        ).rowcount
+        ended = db.execute(_sessions_of(role, account_id)).rowcount
     return int(ended or 0)
 
 
@@ -221,11 +224,7 @@ def prove_inbox(sessions: sessionmaker, role: Role, account_id: str) -> bool:
                     ApiToken.role == role.value, ApiToken.account_id == account_id
                 )
             )
-            db.execute(
-                delete(WebSession).where(
-                    WebSession.role == role.value, WebSession.account_id == account_id
-                )
-            )
+            db.execute(_sessions_of(role, account_id))
     return bool(first)
 
 
@@ -317,11 +316,7 @@ def rotate_token(sessions: sessionmaker, role: Role, account_id: str, token: str
             )
             .values(token_hash=token_hash(fresh), created_at=utcnow(), last_used_at=None)
         ).rowcount
-        db.execute(
-            delete(WebSession).where(
-                WebSession.role == role.value, WebSession.account_id == account_id
-            )
-        )
+        db.execute(_sessions_of(role, account_id))
     if not changed:
         raise TokenAlreadyRotated("this token was already rotated; use the newer one")
     return fresh

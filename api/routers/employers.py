@@ -12,9 +12,7 @@ from api import schemas
 from api.deps import DbDep, EmployerDep, SessionsDep, SettingsDep, StripeDep
 from api.errors import ApiError
 from api.idempotency import idempotency_key
-from api.inbox_email import renderer
-from api.routers.tokens import SIGN_UP_STEPS, sign_up_answer
-from core import inbox
+from api.routers.tokens import SIGN_UP_STEPS, ask_the_inbox
 from core.accounts import record_card
 from core.internship import Role
 from core.stripe_api import replace_card, saved_card
@@ -54,16 +52,7 @@ def card_refusals() -> Iterator[None]:
 def create_employer(
     body: schemas.EmployerIn, later: BackgroundTasks, sessions: SessionsDep, settings: SettingsDep
 ) -> schemas.SignUpOut:
-    later.add_task(
-        inbox.sign_up,
-        sessions,
-        settings,
-        Role.EMPLOYER,
-        body.model_dump(mode="json"),
-        "/card",
-        renderer(settings),
-    )
-    return sign_up_answer(str(body.email))
+    return ask_the_inbox(later, sessions, settings, Role.EMPLOYER, body, "/card")
 
 
 @router.put(

@@ -10,9 +10,7 @@ from api import queries, schemas
 from api.deps import CallerDep, DbDep, LauncherDep, SessionsDep, SettingsDep, StripeDep
 from api.errors import not_found
 from api.idempotency import idempotency_key
-from api.inbox_email import renderer
-from api.routers.tokens import SIGN_UP_STEPS, sign_up_answer
-from core import inbox
+from api.routers.tokens import SIGN_UP_STEPS, ask_the_inbox
 from core.internship import Role
 from core.stripe_api import onboarding_link
 
@@ -30,16 +28,7 @@ router = APIRouter(prefix="/v1/launchers", tags=["launchers"])
 def create_launcher(
     body: schemas.LauncherIn, later: BackgroundTasks, sessions: SessionsDep, settings: SettingsDep
 ) -> schemas.SignUpOut:
-    later.add_task(
-        inbox.sign_up,
-        sessions,
-        settings,
-        Role.LAUNCHER,
-        body.model_dump(mode="json"),
-        "/payouts",
-        renderer(settings),
-    )
-    return sign_up_answer(str(body.email))
+    return ask_the_inbox(later, sessions, settings, Role.LAUNCHER, body, "/payouts")
 
 
 @router.post(

@@ -4,16 +4,19 @@ address they don't read."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, BackgroundTasks, Depends
+from sqlalchemy.orm import sessionmaker
 
 from api import schemas
 from api.deps import SessionsDep, SettingsDep, StripeDep
 from api.errors import ApiError
 from api.idempotency import idempotency_key
+from api.inbox_email import renderer
 from core import inbox
 from core.accounts import issue_token
 from core.db import Launcher
 from core.internship import Role
+from core.settings import Settings
 from core.stripe_api import onboarding_link
 
 router = APIRouter(prefix="/v1/tokens", tags=["account"])
@@ -26,12 +29,23 @@ SIGN_UP_STEPS = (
 )
 
 
-def sign_up_answer(email: str) -> schemas.SignUpOut:
+def ask_the_inbox(
+    later: BackgroundTasks,
+    sessions: sessionmaker,
+    settings: Settings,
+    role: Role,
+    body: schemas.EmployerIn | schemas.LauncherIn,
+    next_path: str,
+) -> schemas.SignUpOut:
+    """A sign-up's answer, the same whatever the address: the email (to confirm the new
+    account, or to sign in to the one it has) is queued after the answer is sent."""
+    details = body.model_dump(mode="json")
+    later.add_task(inbox.sign_up, sessions, settings, role, details, next_path, renderer(settings))
     return schemas.SignUpOut(
-        email=email,
+        email=str(body.email),
         message=(
-            f"We sent a link and a code to {email}. Exchange the code for your API token with "
-            "POST /v1/tokens, or open the link to use the web app. It works once, within "
+            f"We sent a link and a code to {body.email}. Exchange the code for your API token "
+            "with POST /v1/tokens, or open the link to use the web app. It works once, within "
             "minutes; nothing arrived? Check spam, or sign up again for a new one."
         ),
     )
