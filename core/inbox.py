@@ -18,8 +18,8 @@ from datetime import timedelta
 from typing import Any
 
 import stripe
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy import false, func, select, text, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from activities.notifications import RenderedEmail
 from core.accounts import ACCOUNT_MODELS, create_employer, create_launcher, prove_inbox
@@ -96,6 +96,7 @@ def send(
     minutes = settings.sign_in_link_minutes
     email = render(Letter(letter_kind, account, url, secret, minutes))
     with sessions.begin() as db:
+        _one_at_a_time(db, f"{account.role.value}:{account.id or account.email}")
         open_links = db.scalar(
             select(func.count())
             .select_from(SignInLink)
@@ -167,6 +168,18 @@ def sign_in(
     """A link to every account the address holds (none: no email, and nobody is told)."""
     for account in accounts_for(sessions, email, settings.ops_email):
         send(sessions, settings, "sign_in", account, next_path, render)
+
+
+def _one_at_a_time(db: Session, address: str) -> None:
+    """Counting an address's open links and adding one is a single step: two requests at once
+    (the emails are queued after the answers, so they overlap) must not both see room for one
+    more. Postgres: a lock on the address until the transaction ends. SQLite: a write first,
+    which takes the database's one write lock for the rest of the transaction."""
+    if db.get_bind().dialect.name == "postgresql":
+        key = int(hashlib.sha256(address.encode()).hexdigest()[:15], 16)
+        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    else:
+        db.execute(update(SignInLink).where(false()).values(used_at=None))
 
 
 def pending(sessions: sessionmaker, secret: str) -> SignInLink | None:

@@ -5,15 +5,18 @@ API made before this rule lose their creator's credentials when the owner shows 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import sessionmaker
 
 from activities.payments import Payments, PayoutRequest
+from api.inbox_email import renderer
 from core.accounts import create_employer, create_launcher, issue_token
-from core.db import ApiToken, Employer, Launcher
+from core.db import ApiToken, Employer, Launcher, OutboxEmail
+from core.inbox import MAX_OPEN_LINKS, Account, send
 from core.internship import Role
 from core.settings import Settings
 from core.stripe_api import onboarding_link, stripe_client
@@ -209,3 +212,26 @@ async def test_codes_race_to_one_account_and_one_token_each(
     assert [r.status_code for r in issued] == [201, 201] and len(ids) == 1
     with sessions() as db:
         assert len(list(db.scalars(select(ApiToken).where(ApiToken.account_id.in_(ids))))) == 2
+
+
+def test_links_asked_for_at_once_never_pass_the_limit(
+    sessions: sessionmaker, settings: Settings
+) -> None:
+    """The emails are queued after the answers, so requests' sends overlap: still no more
+    than MAX_OPEN_LINKS open links (and emails) per address."""
+    client = stripe_client(settings)
+    lin = create_launcher(sessions, client, name="Lin", email=unique_email("lin"), skills=[])
+    account = Account(Role.LAUNCHER, lin.id, lin.name, lin.email)
+    render = renderer(settings)
+
+    def ask(_: int) -> bool:
+        return send(sessions, settings, "sign_in", account, "/", render)
+
+    with ThreadPoolExecutor(12) as pool:
+        sent = list(pool.map(ask, range(12)))
+    assert sent.count(True) == MAX_OPEN_LINKS
+    with sessions() as db:
+        emails = db.scalar(
+            select(func.count()).select_from(OutboxEmail).where(OutboxEmail.to_email == lin.email)
+        )
+    assert emails == MAX_OPEN_LINKS
