@@ -2,8 +2,7 @@
 
 A transition is a Temporal update: the workflow's validators (which ask the rulebook) decide,
 and their refusal becomes the API's error with the status its kind names. An update answers
-with a small `Outcome` (its result stays in the workflow's history); the API then reads the
-state it answers with through the `state` query, which adds nothing to history.
+with the state as its caller may read it (`rulebook.as_seen_by`), which the API presents.
 """
 
 from __future__ import annotations
@@ -38,7 +37,6 @@ from core.internship import (
     Feedback,
     InternshipState,
     Kickoff,
-    Outcome,
     Posting,
     Resolution,
     Review,
@@ -53,7 +51,7 @@ from core.settings import Settings
 from workflows.internship import InternshipWorkflow
 
 Handle = WorkflowHandle[InternshipWorkflow, InternshipState]
-Update = UpdateMethodMultiParam[[InternshipWorkflow, Any], Outcome]
+Update = UpdateMethodMultiParam[[InternshipWorkflow, Any], InternshipState]
 
 
 async def start_internship(client: Client, posting: Posting, task_queue: str) -> Handle:
@@ -209,19 +207,12 @@ async def transition(
     request: Any,
     idempotency_key: str | None = None,
 ) -> InternshipState:
-    """Run one transition and answer with the state after it; the workflow's refusal becomes
-    the matching API error. With an idempotency key the update has an id of its own, so
-    Temporal runs a retried one once.
-
-    The update answers only its `Outcome`; the state comes from the `state` query sent once
-    the update is done. A query is answered from the state after the last completed workflow
-    task, which holds this update, so the answer shows the transition (or, if another one
-    followed in between, a later state). The caller just acted on the internship, so it is
-    presented to them as the rulebook lets them see it even if that other transition took it
-    out of their sight (an applicant passed over that moment, say)."""
+    """Run one transition and answer with the state after it, as the caller may read it; the
+    workflow's refusal becomes the matching API error. With an idempotency key the update has
+    an id of its own, so Temporal runs a retried one once."""
     update_id = f"{viewer.role}:{viewer.id}:{idempotency_key}" if idempotency_key else None
     try:
-        await handle(client, internship_id).execute_update(update, request, id=update_id)
+        return await handle(client, internship_id).execute_update(update, request, id=update_id)
     except WorkflowUpdateFailedError as err:
         raise _refusal(err.cause) from err
     except RPCError as err:
@@ -235,7 +226,6 @@ async def transition(
             f"the internship is {state.stage.value}; nothing more can happen to it",
             {"stage": state.stage.value, "allowed_actions": []},
         ) from err
-    return await _query(client, internship_id)
 
 
 def _refusal(cause: BaseException | None) -> ApiError:

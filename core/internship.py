@@ -7,7 +7,7 @@ it holds plain data only; who may see and do what is decided in `core.rulebook`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -264,7 +264,8 @@ class DisputeView:
 @dataclass
 class InternshipState:
     """The full state of one internship, returned by the `state` query (and by the workflow
-    when it ends). Updates answer with an `Outcome` instead."""
+    when it ends). Updates answer with it as their caller may read it
+    (`core.rulebook.as_seen_by`)."""
 
     posting: Posting
     stage: Stage
@@ -293,48 +294,4 @@ class InternshipState:
     @property
     def disputed(self) -> bool:
         """A dispute is open: the stage is frozen until ops resolve it."""
-        return self.dispute is not None and self.dispute.outcome is None
-
-
-@dataclass
-class Outcome:
-    """What every update returns: where the internship stands once the transition is done.
-
-    Only fixed-size facts, never the applicants, submissions, ratings or timeline: Temporal
-    keeps each update's result in the workflow's history, so a result that grew with the
-    internship would make the history grow with the square of its updates (a posting's
-    applications most of all). The whole state is the `state` query's, which adds nothing to
-    history; the API reads its answer there. Every field but `stage` has a default, so an
-    answer from a worker that still returned the `InternshipState` decodes as this too."""
-
-    stage: Stage
-    # The timeline entry this transition recorded (the last one when it returned; 0 in an
-    # older worker's answer): the state read afterwards holds at least this many entries.
-    seq: int = 0
-    launcher_id: str | None = None
-    due_at: datetime | None = None
-    overdue: bool = False
-    escalation_level: int = 0
-    payment_refused: str = ""
-    revision_rounds: int = 0
-    money: Money = field(default_factory=Money)
-    dispute: DisputeView | None = None
-
-    @classmethod
-    def of(cls, state: InternshipState) -> Outcome:
-        return cls(
-            stage=state.stage,
-            seq=len(state.timeline),
-            launcher_id=state.launcher_id,
-            due_at=state.due_at,
-            overdue=state.overdue,
-            escalation_level=state.escalation_level,
-            payment_refused=state.payment_refused,
-            revision_rounds=state.revision_rounds,
-            money=replace(state.money),
-            dispute=replace(state.dispute) if state.dispute else None,
-        )
-
-    @property
-    def disputed(self) -> bool:
         return self.dispute is not None and self.dispute.outcome is None

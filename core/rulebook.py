@@ -12,7 +12,7 @@ that is full (409 `posting_full`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -113,6 +113,22 @@ def timeline(state: InternshipState, actor: Actor) -> list[TimelineEntry]:
     if rel in (Relation.OPS, Relation.OWNER):
         return list(state.timeline)
     return [e for e in state.timeline if e.actor_role != Role.LAUNCHER or e.actor_id == actor.id]
+
+
+def as_seen_by(state: InternshipState, actor: Actor) -> InternshipState:
+    """The state with only the applications and timeline `actor` may read: what an update
+    answers its caller. Each answer stays in the workflow's history, so a launcher's
+    application answers with their own application alone (not every earlier one, which made
+    the history grow with the square of the applicants); the employer's and ops' answers
+    carry every application, a bounded number of times per internship."""
+    sees = visibility(state, actor)
+    return replace(
+        state,
+        applicants=[
+            a for a in state.applicants if sees.all_applicants or a.launcher_id == actor.id
+        ],
+        timeline=timeline(state, actor),
+    )
 
 
 def ratings_revealed(stage: Stage) -> bool:

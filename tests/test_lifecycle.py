@@ -28,7 +28,6 @@ from core.internship import (
     Feedback,
     InternshipState,
     Kickoff,
-    Outcome,
     Resolution,
     Review,
     Role,
@@ -122,7 +121,7 @@ def money_calls(settings: Settings, path: str, internship_id: str) -> list[dict[
     ]
 
 
-def charge_of(world: World, s: InternshipState | Outcome) -> Any:
+def charge_of(world: World, s: InternshipState) -> Any:
     assert s.money.payment_intent_id
     return world.stripe.v1.payment_intents.retrieve(s.money.payment_intent_id)
 

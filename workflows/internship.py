@@ -33,7 +33,6 @@ with workflow.unsafe.imports_passed_through():
         Feedback,
         InternshipState,
         Kickoff,
-        Outcome,
         Posting,
         Rating,
         Resolution,
@@ -317,9 +316,9 @@ class InternshipWorkflow:
     #
     # Each validator rejects a bad request before anything reaches history. The handler runs it
     # again under the lock: another transition may have gone first while this one waited.
-    # Each answers with an `Outcome`, small and of fixed size, never the state: every update's
-    # result stays in history, and a state-sized answer made it grow with the square of the
-    # applications. Callers read the state with the `state` query (nothing added to history).
+    # Each answers with the state as its caller may read it (`rulebook.as_seen_by`): every
+    # update's result stays in history, and the whole state in each applicant's answer made it
+    # grow with the square of the applications. The answer saves the caller a query.
 
     @workflow.query
     def state(self) -> InternshipState:
@@ -339,7 +338,7 @@ class InternshipWorkflow:
             self._money.retry_requested(by)
 
     @workflow.update
-    async def apply(self, req: Application) -> Outcome:
+    async def apply(self, req: Application) -> InternshipState:
         async with self._turn():
             self._check_apply(req)
             self._state.applicants.append(ApplicantView(req.by.id, req.pitch, workflow.now()))
@@ -347,7 +346,7 @@ class InternshipWorkflow:
             await self._recorder.record(
                 "applied", req.by, Notice("applied", [self._employer()], details)
             )
-            return self._outcome()
+            return self._answer(req.by)
 
     @apply.validator
     def _check_apply(self, req: Application) -> None:
@@ -357,7 +356,7 @@ class InternshipWorkflow:
             raise errors.refusal(errors.INVALID, "pitch must not be empty")
 
     @workflow.update
-    async def select(self, req: Selection) -> Outcome:
+    async def select(self, req: Selection) -> InternshipState:
         async with self._turn():
             self._check_select(req)
             s = self._state
@@ -375,7 +374,7 @@ class InternshipWorkflow:
             if others:
                 notices.append(Notice("not_selected", others))
             await self._transition(Stage.MATCHED, "selected", req.by, *notices)
-            return self._outcome()
+            return self._answer(req.by)
 
     @select.validator
     def _check_select(self, req: Selection) -> None:
@@ -388,7 +387,7 @@ class InternshipWorkflow:
             )
 
     @workflow.update
-    async def kickoff(self, req: Kickoff) -> Outcome:
+    async def kickoff(self, req: Kickoff) -> InternshipState:
         async with self._turn():
             self._check_kickoff(req)
             s = self._state
@@ -401,14 +400,14 @@ class InternshipWorkflow:
             await self._transition(
                 Stage.IN_PROGRESS, "kickoff", req.by, Notice("kickoff", to, amount)
             )
-            return self._outcome()
+            return self._answer(req.by)
 
     @kickoff.validator
     def _check_kickoff(self, req: Kickoff) -> None:
         self._allow(Action.KICKOFF, req.by)
 
     @workflow.update
-    async def submit(self, req: Submission) -> Outcome:
+    async def submit(self, req: Submission) -> InternshipState:
         async with self._turn():
             self._check_submit(req)
             s = self._state
@@ -422,14 +421,14 @@ class InternshipWorkflow:
                 req.by,
                 Notice("submission", [self._employer()], details),
             )
-            return self._outcome()
+            return self._answer(req.by)
 
     @submit.validator
     def _check_submit(self, req: Submission) -> None:
         self._allow(Action.SUBMIT, req.by)
 
     @workflow.update
-    async def review(self, req: Review) -> Outcome:
+    async def review(self, req: Review) -> InternshipState:
         async with self._turn():
             self._check_review(req)
             s, p = self._state, self._policy
@@ -453,7 +452,7 @@ class InternshipWorkflow:
                     Notice("revision_requested", [self._launcher()], details),
                     note=req.feedback,
                 )
-            return self._outcome()
+            return self._answer(req.by)
 
     @review.validator
     def _check_review(self, req: Review) -> None:
@@ -475,7 +474,7 @@ class InternshipWorkflow:
         )
 
     @workflow.update
-    async def extend(self, req: Extension) -> Outcome:
+    async def extend(self, req: Extension) -> InternshipState:
         async with self._turn():
             self._check_extend(req)
             s = self._state
@@ -489,7 +488,7 @@ class InternshipWorkflow:
                 Notice("extended", [self._launcher()]),
                 note=req.due_at.isoformat(),
             )
-            return self._outcome()
+            return self._answer(req.by)
 
     @extend.validator
     def _check_extend(self, req: Extension) -> None:
@@ -508,7 +507,7 @@ class InternshipWorkflow:
             raise errors.refusal(errors.INVALID, f"due_at may be at most {latest.isoformat()}")
 
     @workflow.update
-    async def cancel(self, req: Cancellation) -> Outcome:
+    async def cancel(self, req: Cancellation) -> InternshipState:
         async with self._turn():
             self._check_cancel(req)
             if rulebook.cancellation_opens_dispute(self._state, req.by):
@@ -516,7 +515,7 @@ class InternshipWorkflow:
                 await self._open_dispute(req.by, reason)
             else:
                 await self._cancel(req.by, req.reason, req.refund)
-            return self._outcome()
+            return self._answer(req.by)
 
     @cancel.validator
     def _check_cancel(self, req: Cancellation) -> None:
@@ -548,7 +547,7 @@ class InternshipWorkflow:
         )
 
     @workflow.update
-    async def withdraw(self, req: Withdrawal) -> Outcome:
+    async def withdraw(self, req: Withdrawal) -> InternshipState:
         async with self._turn():
             self._check_withdraw(req)
             s = self._state
@@ -564,18 +563,18 @@ class InternshipWorkflow:
                 s.launcher_id, s.due_at, s.original_due_at, s.overdue = None, None, None, False
                 notice = Notice("launcher_withdrew", [self._employer()], details)
                 await self._transition(Stage.POSTED, "launcher_withdrew", req.by, notice)
-            return self._outcome()
+            return self._answer(req.by)
 
     @withdraw.validator
     def _check_withdraw(self, req: Withdrawal) -> None:
         self._allow(Action.WITHDRAW, req.by)
 
     @workflow.update
-    async def open_dispute(self, req: Dispute) -> Outcome:
+    async def open_dispute(self, req: Dispute) -> InternshipState:
         async with self._turn():
             self._check_dispute(req)
             await self._open_dispute(req.by, req.reason)
-            return self._outcome()
+            return self._answer(req.by)
 
     @open_dispute.validator
     def _check_dispute(self, req: Dispute) -> None:
@@ -610,11 +609,11 @@ class InternshipWorkflow:
         }
 
     @workflow.update
-    async def resolve(self, req: Resolution) -> Outcome:
+    async def resolve(self, req: Resolution) -> InternshipState:
         async with self._turn():
             self._check_resolve(req)
             await self._resolve(req.by, req.outcome, req.launcher_percent, req.note)
-            return self._outcome()
+            return self._answer(req.by)
 
     async def _resolve(
         self, by: Actor, outcome: str, launcher_percent: int, note: str, by_default: bool = False
@@ -656,7 +655,7 @@ class InternshipWorkflow:
             )
 
     @workflow.update
-    async def feedback(self, req: Feedback) -> Outcome:
+    async def feedback(self, req: Feedback) -> InternshipState:
         async with self._turn():
             self._check_feedback(req)
             s = self._state
@@ -664,7 +663,7 @@ class InternshipWorkflow:
             await self._recorder.record("feedback", req.by)
             if len(s.ratings) == 2:
                 await self._complete(SYSTEM)
-            return self._outcome()
+            return self._answer(req.by)
 
     @feedback.validator
     def _check_feedback(self, req: Feedback) -> None:
@@ -702,8 +701,8 @@ class InternshipWorkflow:
             details["code"] = refused.code
         raise errors.refusal(refused.kind, refused.message, details)
 
-    def _outcome(self) -> Outcome:
-        return Outcome.of(self._state)
+    def _answer(self, by: Actor) -> InternshipState:
+        return rulebook.as_seen_by(self._state, by)
 
     async def _transition(
         self, stage: Stage, event: str, by: Actor, *notices: Notice, note: str = ""
