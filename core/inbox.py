@@ -22,7 +22,14 @@ from sqlalchemy import false, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.notifications import RenderedEmail
-from core.accounts import ACCOUNT_MODELS, create_employer, create_launcher, prove_inbox
+from core.accounts import (
+    ACCOUNT_MODELS,
+    create_employer,
+    create_launcher,
+    normalized_email,
+    prove_inbox,
+    token_hash,
+)
 from core.db import Employer, Launcher, OutboxEmail, SignInLink, utcnow
 from core.internship import Role
 from core.settings import Settings
@@ -57,24 +64,16 @@ class Letter:
 Render = Callable[[Letter], RenderedEmail]
 
 
-def secret_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def normalized(email: str) -> str:
-    return email.strip().lower()
-
-
 def accounts_for(sessions: sessionmaker, email: str, ops_email: str) -> list[Account]:
     """Every account this address holds: an employer, a launcher, ops (one email may be
     several)."""
-    email = normalized(email)
+    email = normalized_email(email)
     found: list[Account] = []
     with sessions() as db:
         for role, model in ACCOUNT_MODELS.items():
             if row := db.scalar(select(model).where(model.email == email)):
                 found.append(Account(role, row.id, row.name, row.email))
-    if email == normalized(ops_email):
+    if email == normalized_email(ops_email):
         found.append(Account(Role.OPS, "ops", "Ops team", email))
     return found
 
@@ -91,7 +90,7 @@ def send(
     """Store a new secret for `account` (or for the sign-up `sign_up` describes) and queue its
     email. False if the address has MAX_OPEN_LINKS unexpired ones already (none is sent)."""
     secret = secrets.token_urlsafe(32)
-    digest = secret_hash(secret)
+    digest = token_hash(secret)
     url = f"{settings.public_base_url.rstrip('/')}/sign-in/{secret}"
     minutes = settings.sign_in_link_minutes
     email = render(Letter(letter_kind, account, url, secret, minutes))
@@ -150,7 +149,7 @@ def sign_up(
     """A sign-up asks the address's owner: to confirm the new account, or, if the address has
     this account already, to sign in to it. Whoever asked learns neither (run it after the
     answer is sent, so both take the same time)."""
-    details = {**details, "email": normalized(details["email"])}
+    details = {**details, "email": normalized_email(details["email"])}
     model = ACCOUNT_MODELS[role]
     with sessions() as db:
         row = db.scalar(select(model).where(model.email == details["email"]))
@@ -185,7 +184,7 @@ def _one_at_a_time(db: Session, address: str) -> None:
 def pending(sessions: sessionmaker, secret: str) -> SignInLink | None:
     """The link if it can still be used (unspent and unexpired)."""
     with sessions() as db:
-        link = db.get(SignInLink, secret_hash(secret))
+        link = db.get(SignInLink, token_hash(secret))
     if link is None or link.used_at is not None or link.expires_at <= utcnow():
         return None
     return link
@@ -252,7 +251,9 @@ def _create(
     is new. One Stripe object per sign-up link, however often this is retried."""
     model = ACCOUNT_MODELS[role]
     with sessions() as db:
-        existing = db.scalar(select(model.id).where(model.email == normalized(details["email"])))
+        existing = db.scalar(
+            select(model.id).where(model.email == normalized_email(details["email"]))
+        )
     if existing is not None:  # signed up again meanwhile, by another link to the same inbox
         return existing, False
     key = f"{role.value}-signup-{digest[:32]}"

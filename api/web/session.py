@@ -11,7 +11,6 @@ Ops sessions also end when OPS_EMAIL changes. Sign-in is by a one-time link sent
 
 from __future__ import annotations
 
-import hashlib
 import math
 import secrets
 from datetime import datetime, timedelta
@@ -26,6 +25,7 @@ from starlette.datastructures import FormData
 
 from api.deps import Caller, get_sessions, get_settings
 from api.idempotency import KEPT_FOR, claim_once
+from core.accounts import token_hash
 from core.db import Employer, Launcher, WebSession, utcnow
 from core.internship import Actor, Role
 from core.settings import Settings
@@ -141,10 +141,6 @@ CLEANUP_BATCH = 100
 HANDLE_LENGTH = 16
 
 
-def session_hash(session_id: str) -> str:
-    return hashlib.sha256(session_id.encode()).hexdigest()
-
-
 def handle_of(id_hash: str) -> str:
     """The public name of a session (for the list of where one is signed in, and revoking)."""
     return id_hash[:HANDLE_LENGTH]
@@ -170,7 +166,7 @@ def ops_address(settings: Settings) -> str:
 def current_hash(request: Request) -> str | None:
     """The hash of this browser's session id, if its cookie holds one."""
     session_id = request.session.get(SESSION_ID)
-    return session_hash(session_id) if isinstance(session_id, str) and session_id else None
+    return token_hash(session_id) if isinstance(session_id, str) and session_id else None
 
 
 def start_session(request: Request, role: Role, account_id: str) -> None:
@@ -190,7 +186,7 @@ def start_session(request: Request, role: Role, account_id: str) -> None:
             db.execute(delete(WebSession).where(WebSession.id_hash == previous))
         db.add(
             WebSession(
-                id_hash=session_hash(session_id),
+                id_hash=token_hash(session_id),
                 role=role.value,
                 account_id=account_id,
                 ops_email=ops_address(settings) if role == Role.OPS else None,
