@@ -19,6 +19,13 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 
+def file_name(count: int, subject: str) -> str:
+    """The file an email is kept in: its number, then its subject (so a reader can pick a kind
+    of email by name, as `dev.harness.code_in_maildir` does)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", subject.lower()).strip("-")[:60]
+    return f"{count:05d}-{slug}.eml"
+
+
 class MailDir:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -28,8 +35,7 @@ class MailDir:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         self.count += 1
-        slug = re.sub(r"[^a-z0-9]+", "-", str(msg["Subject"]).lower()).strip("-")[:60]
-        path = self.folder / f"{self.count:05d}-{slug}.eml"
+        path = self.folder / file_name(self.count, str(msg["Subject"]))
         path.write_bytes(envelope.content)
         print(f"mail  to {msg['To']}: {msg['Subject']}  ({path})", flush=True)
         # Signing in to the pages locally: the link is right here, no mail client needed.

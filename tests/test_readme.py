@@ -6,6 +6,7 @@ import asyncio
 import re
 from pathlib import Path
 
+from dev.smtp_sink import file_name
 from tests.conftest import Api, Inbox, unique_email
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -25,7 +26,8 @@ async def mirror(inbox: Inbox, folder: Path) -> None:
     while True:
         for message in inbox.messages[written:]:
             written += 1
-            (folder / f"{written:05d}.eml").write_bytes(message.as_bytes())
+            name = file_name(written, str(message["Subject"]))
+            (folder / name).write_bytes(message.as_bytes())
         await asyncio.sleep(0.05)
 
 
