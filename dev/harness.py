@@ -119,7 +119,9 @@ class Inbox:
         with self._lock:
             return sum(1 for m in self.messages if m["To"] == address and _kind(m)[0] == kind)
 
-    async def wait_to(self, address: str, kind: str, after: int = 0) -> EmailMessage:
+    async def wait_to(
+        self, address: str, kind: str, after: int = 0, within: float = 15
+    ) -> EmailMessage:
         """The next email of a kind to one address, beyond the first `after` such emails."""
 
         async def arrived() -> EmailMessage | None:
@@ -127,7 +129,7 @@ class Inbox:
                 found = [m for m in self.messages if m["To"] == address and _kind(m)[0] == kind]
             return found[after] if len(found) > after else None
 
-        return await eventually(arrived)
+        return await eventually(arrived, within=within)
 
     async def wait_for(self, internship_id: str, kind: str, count: int = 1) -> list[EmailMessage]:
         """Delivery is asynchronous (the worker's outbox relay): wait for `count` emails of a
