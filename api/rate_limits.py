@@ -39,7 +39,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 import redis.asyncio
@@ -401,6 +401,18 @@ def _resend(request: Request, body: bytes) -> dict[str, Any] | None:
     return {"action": request.url.path, "hidden": hidden, "fields": fields}
 
 
+@dataclass(frozen=True)
+class TooManyRequestsPage(render.PageContext):
+    """A page's form refused for too many attempts: why (`message`), how long to wait (`wait`,
+    `until`), and the form as it was sent, to send again later (`resend`, see `_resend`)."""
+
+    template: ClassVar[str] = "too_many_requests.html"
+    message: str
+    wait: str
+    until: str
+    resend: dict[str, Any] | None
+
+
 async def page_answer(scope: Scope, receive: Receive, refusal: Refusal) -> Response:
     """The pages' answer: what happened and when to try again, in plain words, with the form
     as it was sent."""
@@ -418,9 +430,10 @@ async def page_answer(scope: Scope, receive: Receive, refusal: Refusal) -> Respo
         viewer = (
             await run_in_threadpool(session.maybe_viewer, request) if "session" in scope else None
         )
-        response = render.page(
-            request, "too_many_requests.html", viewer, 429, **context, resend=resend
+        too_many = TooManyRequestsPage(
+            message=context["message"], wait=context["wait"], until=context["until"], resend=resend
         )
+        response = render.page(request, viewer, too_many, 429)
     except Exception:  # the page is a courtesy: never a 500 instead of the 429
         log.exception("the too-many-requests page could not be rendered")
         response = HTMLResponse(

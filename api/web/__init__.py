@@ -10,7 +10,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from api.web import accounts, pages, session
 from api.web import settings as settings_pages
-from api.web.render import STATIC, error_page, page
+from api.web.render import STATIC, ErrorPage, error_page, page
 from core.settings import Settings
 
 
@@ -41,11 +41,8 @@ def install(app: FastAPI, settings: Settings) -> None:
 
     @app.exception_handler(session.CsrfRejected)
     async def _stale_form(request: Request, _: session.CsrfRejected) -> HTMLResponse:
-        return page(
-            request,
-            "error.html",
-            None,
-            403,
+        expired = ErrorPage(
             title="This form has expired",
             message="Go back, reload the page and send the form again.",
         )
+        return page(request, None, expired, 403)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import Annotated, ClassVar
 
 import stripe
 from fastapi import APIRouter, BackgroundTasks, Form, Request
@@ -14,12 +15,12 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api import schemas
-from api.deps import SessionsDep, SettingsDep, StripeDep, TemporalDep
+from api.deps import Caller, SessionsDep, SettingsDep, StripeDep, WorkflowsDep
 from api.inbox_email import renderer
-from api.routers.stripe_webhook import payout_account_ready
+from api.service.internships import payout_account_ready
 from api.web import session
-from api.web.forms import problems_of, read_form
-from api.web.render import page, redirect
+from api.web.forms import Problems, problems_of, read_form
+from api.web.render import PageContext, page, redirect
 from api.web.session import MaybeViewer, SignedInEmployer, SignedInLauncher, Viewer
 from core import inbox
 from core.accounts import (
@@ -28,6 +29,7 @@ from core.accounts import (
     end_web_sessions,
     refresh_payout_account,
 )
+from core.db import Employer, Launcher, SignInLink
 from core.internship import Role
 from core.stripe_api import card_setup_url, onboarding_link
 
@@ -39,11 +41,32 @@ Next = Annotated[str | None, Form(alias=session.NEXT)]
 # ---------------------------------------------------------------- sign in and out
 
 
+@dataclass(frozen=True)
+class SignInPage(PageContext):
+    """The form asking for the address to email a sign-in link to: `email` as typed and what
+    is wrong with it (`errors`); `next` is where the link leads once used."""
+
+    template: ClassVar[str] = "sign_in.html"
+    next: str
+    email: str = ""
+    errors: Problems = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SignInSentPage(PageContext):
+    """ "Check your email": a link is on its way to `email` if it has an account, or, after a
+    sign-up (`new_account`), a link that confirms the address and creates the account."""
+
+    template: ClassVar[str] = "sign_in_sent.html"
+    email: str
+    new_account: bool = False
+
+
 @router.get("/sign-in", response_class=HTMLResponse)
 def sign_in_form(request: Request, viewer: MaybeViewer, next: str | None = None) -> Response:
     if viewer is not None:
         return redirect(session.safe_next(next))
-    return page(request, "sign_in.html", viewer, next=session.safe_next(next), email="", errors={})
+    return page(request, viewer, SignInPage(next=session.safe_next(next)))
 
 
 @router.post("/sign-in", response_class=HTMLResponse)
@@ -55,17 +78,49 @@ async def request_link(
     email = str(form.get("email", "")).strip()
     if "@" not in email or len(email) > 320:
         errors = {"email": "Enter the email address you signed up with, like name@example.com"}
-        return page(request, "sign_in.html", None, 422, next=next_path, email=email, errors=errors)
+        return page(request, None, SignInPage(next=next_path, email=email, errors=errors), 422)
     # After the answer, which is the same whether or not the address has an account: neither
     # the page nor the time it takes tells a stranger who is signed up.
     later.add_task(inbox.sign_in, sessions, settings, email, next_path, renderer(settings))
-    return page(request, "sign_in_sent.html", None, email=email)
+    return page(request, None, SignInSentPage(email=email))
 
 
 def masked(email: str) -> str:
     """Enough of an address to recognise it as yours (or not): "a***@example.com"."""
     local, _, domain = email.partition("@")
     return f"{local[:1]}***@{domain}" if domain else "***"
+
+
+ROLE_NAMES = {
+    Role.EMPLOYER: "employer",
+    Role.LAUNCHER: "Career Launcher",
+    Role.OPS: "operations team",
+}
+
+
+def account_name(viewer: Caller) -> str:
+    """Who a signed-in viewer is, as "You're signed in as …" names them."""
+    if viewer.employer is not None:
+        return viewer.employer.name
+    if viewer.launcher is not None:
+        return viewer.launcher.name
+    return "the operations team"
+
+
+@dataclass(frozen=True)
+class SignInConfirmPage(PageContext):
+    """The button that uses a sign-in link (`link`; None once spent or expired), naming the
+    account it opens (`opens`, a `role_name` such as "Career Launcher", a `masked_email`) or,
+    for a sign-up (`new_account`), the account it creates; `current_account` names the account
+    this browser is signed in to, which using the link signs out of."""
+
+    template: ClassVar[str] = "sign_in_confirm.html"
+    link: SignInLink | None
+    opens: inbox.Account | None = None
+    role_name: str = ""
+    masked_email: str = ""
+    new_account: bool = False
+    current_account: str = ""
 
 
 @router.get("/sign-in/{token}", response_class=HTMLResponse)
@@ -75,17 +130,18 @@ def confirm_sign_in(
     """Opening the link only shows a button, naming the account it opens: mail scanners open
     links and must not spend them, and a forwarded link must not swap accounts unseen."""
     link = inbox.pending(sessions, token)
-    opens = inbox.opens(sessions, link) if link else None
-    return page(
-        request,
-        "sign_in_confirm.html",
-        viewer,
-        200 if link else 410,
+    if link is None:
+        return page(request, viewer, SignInConfirmPage(link=None), 410)
+    opens = inbox.opens(sessions, link)
+    context = SignInConfirmPage(
         link=link,
         opens=opens,
-        masked_email=masked(opens.email) if opens and opens.email else "",
-        new_account=bool(link and link.sign_up is not None),
+        role_name=ROLE_NAMES[opens.role],
+        masked_email=masked(opens.email) if opens.email else "",
+        new_account=link.sign_up is not None,
+        current_account=account_name(viewer) if viewer is not None else "",
     )
+    return page(request, viewer, context)
 
 
 @router.post("/sign-in/{token}", response_class=HTMLResponse)
@@ -95,7 +151,7 @@ async def sign_in(
     await read_form(request)  # checks the CSRF token
     redeemed = await run_in_threadpool(inbox.redeem, sessions, client, token)
     if redeemed is None:
-        return page(request, "sign_in_confirm.html", None, 410, link=None)
+        return page(request, None, SignInConfirmPage(link=None), 410)
     await run_in_threadpool(session.start_session, request, redeemed.role, redeemed.account_id)
     session.flash(
         request, "Welcome! Your account is ready." if redeemed.created else "You're signed in."
@@ -123,9 +179,34 @@ async def sign_out_everywhere(request: Request, viewer: Viewer, sessions: Sessio
 
 # ---------------------------------------------------------------- sign up
 
-SIGN_UP_FORMS: dict[Role, tuple[type[schemas.EmployerIn] | type[schemas.LauncherIn], str]] = {
-    Role.EMPLOYER: (schemas.EmployerIn, "/card"),
-    Role.LAUNCHER: (schemas.LauncherIn, "/payouts"),
+
+@dataclass(frozen=True)
+class SignUpPage(PageContext):
+    """The sign-up form of one role: `values` as typed and what is wrong with them (`errors`)."""
+
+    values: dict[str, str]
+    errors: Problems
+
+
+@dataclass(frozen=True)
+class EmployerSignUpPage(SignUpPage):
+    """An employer's sign-up: name, work email, company."""
+
+    template: ClassVar[str] = "sign_up_employer.html"
+
+
+@dataclass(frozen=True)
+class LauncherSignUpPage(SignUpPage):
+    """A Career Launcher's sign-up: name, email, skills."""
+
+    template: ClassVar[str] = "sign_up_launcher.html"
+
+
+SIGN_UP_FORMS: dict[
+    Role, tuple[type[schemas.EmployerIn] | type[schemas.LauncherIn], str, type[SignUpPage]]
+] = {
+    Role.EMPLOYER: (schemas.EmployerIn, "/card", EmployerSignUpPage),
+    Role.LAUNCHER: (schemas.LauncherIn, "/payouts", LauncherSignUpPage),
 }
 
 
@@ -133,7 +214,8 @@ SIGN_UP_FORMS: dict[Role, tuple[type[schemas.EmployerIn] | type[schemas.Launcher
 def sign_up_form(request: Request, role: Role, viewer: MaybeViewer) -> Response:
     if role not in SIGN_UP_FORMS:
         return redirect("/sign-up/launcher")
-    return page(request, f"sign_up_{role.value}.html", viewer, values={}, errors={})
+    form_page = SIGN_UP_FORMS[role][2]
+    return page(request, viewer, form_page(values={}, errors={}))
 
 
 @router.post("/sign-up/{role}", response_class=HTMLResponse)
@@ -152,12 +234,11 @@ async def sign_up(
     if role == Role.LAUNCHER:
         del fields["company"]
         fields["skills"] = [s.strip() for s in values.get("skills", "").split(",")]
-    schema, next_path = SIGN_UP_FORMS[role]
+    schema, next_path, form_page = SIGN_UP_FORMS[role]
     try:
         details = schema.model_validate(fields, strict=False)
     except ValidationError as err:
-        template = f"sign_up_{role.value}.html"
-        return page(request, template, None, 422, values=values, errors=problems_of(err))
+        return page(request, None, form_page(values=values, errors=problems_of(err)), 422)
     # After the answer: the same page, in the same time, whether or not the address has an
     # account (its owner is emailed either way).
     later.add_task(
@@ -169,17 +250,27 @@ async def sign_up(
         next_path,
         renderer(settings),
     )
-    return page(request, "sign_in_sent.html", None, email=str(details.email), new_account=True)
+    return page(request, None, SignInSentPage(email=str(details.email), new_account=True))
 
 
 # ---------------------------------------------------------------- card and payouts
+
+
+@dataclass(frozen=True)
+class CardPage(PageContext):
+    """The employer's card: none yet, one to confirm as theirs, or one on file; `returned` is
+    true on the way back from Stripe, before its webhook may have attached the card."""
+
+    template: ClassVar[str] = "card.html"
+    employer: Employer
+    returned: bool = False
 
 
 @router.get("/card", response_class=HTMLResponse)
 def card(
     request: Request, viewer: Viewer, employer: SignedInEmployer, done: bool = False
 ) -> Response:
-    return page(request, "card.html", viewer, employer=employer, returned=done)
+    return page(request, viewer, CardPage(employer=employer, returned=done))
 
 
 @router.post("/card")
@@ -201,9 +292,17 @@ async def add_card(
     return redirect(url)
 
 
+@dataclass(frozen=True)
+class PayoutsPage(PageContext):
+    """The launcher's payout account: not set up yet, one to confirm as theirs, or ready."""
+
+    template: ClassVar[str] = "payouts.html"
+    launcher: Launcher
+
+
 @router.get("/payouts", response_class=HTMLResponse)
 def payouts(request: Request, viewer: Viewer, launcher: SignedInLauncher) -> Response:
-    return page(request, "payouts.html", viewer, launcher=launcher)
+    return page(request, viewer, PayoutsPage(launcher=launcher))
 
 
 @router.post("/payouts")
@@ -231,15 +330,23 @@ async def keep_card(
 
 @router.post("/payouts/confirm")
 async def keep_payout_account(
-    request: Request, launcher: SignedInLauncher, sessions: SessionsDep, temporal: TemporalDep
+    request: Request, launcher: SignedInLauncher, sessions: SessionsDep, workflows: WorkflowsDep
 ) -> Response:
     """The owner says the payout account set up before they proved their inbox is theirs:
     payments waiting for it go out now."""
     await read_form(request)
     await run_in_threadpool(confirm_payout_account, sessions, launcher.id)
-    await payout_account_ready(temporal, sessions, launcher.id)
+    await payout_account_ready(workflows, sessions, launcher.id)
     session.flash(request, "Thanks: approved work is paid to this account now.")
     return redirect("/payouts")
+
+
+@dataclass(frozen=True)
+class OnboardingCompletePage(PageContext):
+    """Back from Stripe's payout onboarding without a launcher's session: thanks, and a link
+    to sign in and see the payout status."""
+
+    template: ClassVar[str] = "onboarding_complete.html"
 
 
 @router.get("/onboarding/complete", response_class=HTMLResponse)
@@ -255,4 +362,4 @@ def onboarding_complete(
             log.warning("payout account not read on return from onboarding", exc_info=True)
         session.flash(request, "Thanks: Stripe has your payout details.")
         return redirect("/payouts")
-    return page(request, "onboarding_complete.html", viewer)
+    return page(request, viewer, OnboardingCompletePage())

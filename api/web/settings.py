@@ -4,9 +4,9 @@ API tokens (employers and launchers), and whether a launcher's portfolio is publ
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import ClassVar
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
@@ -20,7 +20,7 @@ from api.deps import Caller, SessionsDep
 from api.errors import not_found
 from api.web import session
 from api.web.forms import Problems, read_form
-from api.web.render import page, redirect
+from api.web.render import PageContext, page, redirect
 from api.web.session import SignedInLauncher, Viewer, WrongRole
 from core.accounts import MAX_TOKENS, TooManyTokens, issue_token, revoke_token, tokens_of
 from core.db import ApiToken, Launcher, WebSession, utcnow
@@ -90,6 +90,7 @@ def _account(viewer: Caller) -> tuple[Role, str]:
 def _signed_in(
     sessions: sessionmaker, settings: Settings, viewer: Caller, current: str | None
 ) -> list[SignedInSession]:
+    """The account's unexpired sessions, this browser's (`current`, its id hash) first."""
     role, account_id = _account(viewer)
     query = select(WebSession).where(
         WebSession.role == role.value,
@@ -121,13 +122,10 @@ def _tokens(sessions: sessionmaker, viewer: Caller) -> list[ApiToken] | None:
     return tokens_of(sessions, *_account(viewer))
 
 
-def _portfolio_public(sessions: sessionmaker, viewer: Caller) -> bool | None:
-    if viewer.launcher is None:
-        return None
+def _portfolio_public(sessions: sessionmaker, launcher_id: str) -> bool:
+    """Whether the launcher's portfolio page is shown to anyone with its link."""
     with sessions() as db:  # fresh: the viewer's row was read before any change this request
-        return bool(
-            db.scalar(select(Launcher.portfolio_public).where(Launcher.id == viewer.launcher.id))
-        )
+        return bool(db.scalar(select(Launcher.portfolio_public).where(Launcher.id == launcher_id)))
 
 
 def _duration(span: timedelta) -> str:
@@ -139,15 +137,24 @@ def _duration(span: timedelta) -> str:
     return f"{round(span.total_seconds() / 60)} minutes"
 
 
-def _sections(request: Request, viewer: Caller, sessions: sessionmaker) -> dict[str, Any]:
-    settings: Settings = request.app.state.settings
-    return {
-        "signed_in": _signed_in(sessions, settings, viewer, session.current_hash(request)),
-        "session_lifetime": _duration(session.lifetime(settings, viewer.actor.role)),
-        "tokens": _tokens(sessions, viewer),
-        "max_tokens": MAX_TOKENS,
-        "portfolio_public": _portfolio_public(sessions, viewer),
-    }
+@dataclass(frozen=True)
+class SettingsPage(PageContext):
+    """Where the account is signed in (`signed_in`, each sign-in lasting `session_lifetime`);
+    its API tokens (`tokens`, None for ops, who have none here), the form for a new one
+    (`token_name`, `token_errors`) and a token just created, shown this once (`new_token`);
+    and, for a launcher, who sees their portfolio page (`portfolio_path`, None for employers
+    and ops; `portfolio_public`)."""
+
+    template: ClassVar[str] = "settings.html"
+    signed_in: list[SignedInSession]
+    session_lifetime: str
+    tokens: list[ApiToken] | None
+    portfolio_path: str | None
+    portfolio_public: bool
+    max_tokens: int = MAX_TOKENS
+    token_name: str = ""
+    token_errors: Problems = field(default_factory=dict)
+    new_token: str | None = None
 
 
 def _settings_page(
@@ -160,16 +167,19 @@ def _settings_page(
     token_errors: Problems | None = None,
     new_token: str | None = None,
 ) -> HTMLResponse:
-    return page(
-        request,
-        "settings.html",
-        viewer,
-        status,
+    settings: Settings = request.app.state.settings
+    launcher = viewer.launcher
+    context = SettingsPage(
+        signed_in=_signed_in(sessions, settings, viewer, session.current_hash(request)),
+        session_lifetime=_duration(session.lifetime(settings, viewer.actor.role)),
+        tokens=_tokens(sessions, viewer),
+        portfolio_path=f"/launchers/{launcher.id}" if launcher is not None else None,
+        portfolio_public=launcher is not None and _portfolio_public(sessions, launcher.id),
         token_name=token_name,
         token_errors=token_errors or {},
         new_token=new_token,
-        **_sections(request, viewer, sessions),
     )
+    return page(request, viewer, context, status)
 
 
 @router.get("/settings", response_class=HTMLResponse)
