@@ -25,6 +25,7 @@ from api.middleware import (
     Shedding,
 )
 from api.routers import employers, internships, launchers, me, ops, stripe_webhook, tokens
+from api.service.workflows import InternshipWorkflows
 from core import known_secrets
 from core.codec import codec_from_key
 from core.db import make_sessions
@@ -45,8 +46,13 @@ def stripe_pages(settings: Settings) -> list[str]:
     return pages
 
 
-def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
-    """`temporal` lets tests hand in the client of their own Temporal environment."""
+def create_app(
+    settings: Settings | None = None,
+    temporal: Client | None = None,
+    workflows: InternshipWorkflows | None = None,
+) -> FastAPI:
+    """`temporal` lets tests hand in the client of their own Temporal environment, and
+    `workflows` (the surface tests) a stand-in for every call to Temporal."""
     settings = settings or get_settings()
 
     try:  # off this machine, no app with a known or weak secret (warnings on loopback)
@@ -57,7 +63,9 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.temporal = temporal or await connect(settings)
+        app.state.workflows = workflows or InternshipWorkflows(
+            temporal or await connect(settings), settings.task_queue
+        )
         yield
 
     app = FastAPI(

@@ -1,4 +1,4 @@
-"""Dependencies: the database session, the Temporal client, Stripe, and who is calling."""
+"""Dependencies: the database session, the internships' workflows, Stripe, and who is calling."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Annotated
 import stripe
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session, sessionmaker
-from temporalio.client import Client
 
 from api.errors import ApiError
+from api.service.workflows import InternshipWorkflows
 from core.accounts import account_of_token
 from core.db import Employer, Launcher
 from core.internship import Actor, Role
@@ -32,8 +32,8 @@ def get_db(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_temporal(request: Request) -> Client:
-    return request.app.state.temporal
+def get_workflows(request: Request) -> InternshipWorkflows:
+    return request.app.state.workflows
 
 
 def get_stripe(request: Request) -> stripe.StripeClient:
@@ -44,7 +44,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 # For sync endpoints (run on a worker thread); async ones use short sessions via SessionsDep.
 DbDep = Annotated[Session, Depends(get_db)]
 SessionsDep = Annotated[sessionmaker, Depends(get_sessions)]
-TemporalDep = Annotated[Client, Depends(get_temporal)]
+WorkflowsDep = Annotated[InternshipWorkflows, Depends(get_workflows)]
 StripeDep = Annotated[stripe.StripeClient, Depends(get_stripe)]
 
 

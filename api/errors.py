@@ -15,6 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
+from core import errors
 from core.accounts import TokenAlreadyRotated, TooManyTokens
 
 log = logging.getLogger("api")
@@ -34,6 +35,28 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
 
 def not_found(what: str = "internship") -> ApiError:
     return ApiError(404, "not_found", f"{what} not found")
+
+
+# A workflow refusal's kind (`core.errors`) as the status and code callers get.
+REFUSALS = {
+    errors.NOT_FOUND: (404, "not_found"),
+    errors.FORBIDDEN: (403, "forbidden"),
+    errors.CONFLICT: (409, "invalid_stage"),
+    errors.INVALID: (422, "invalid_request"),
+    errors.PAYMENT_DECLINED: (402, "payment_declined"),
+    errors.PAYMENT_UNAVAILABLE: (503, "payment_unavailable"),
+}
+
+
+def refusal_error(kind: str, message: str, details: dict[str, Any]) -> ApiError:
+    """The workflow's refusal as the API's error: the status its kind names, and the code the
+    refusal names (`posting_full`) or else its kind's."""
+    if kind not in REFUSALS:
+        return ApiError(409, "conflict", f"the transition was not applied: {message}")
+    status, kind_code = REFUSALS[kind]
+    details = dict(details)
+    code = details.pop("code", None)
+    return ApiError(status, code if isinstance(code, str) else kind_code, message, details)
 
 
 HTTP_CODES = {

@@ -3,8 +3,8 @@ have an account already", each with its link and the same secret as an API code.
 
 from __future__ import annotations
 
-from activities.notifications import RenderedEmail
 from api.web.render import ENV
+from core.emails import RenderedEmail
 from core.inbox import Letter, Render
 from core.settings import Settings
 

@@ -438,7 +438,13 @@ async def page_answer(scope: Scope, receive: Receive, refusal: Refusal) -> Respo
         log.exception("the too-many-requests page could not be rendered")
         response = HTMLResponse(
             render.ENV.get_template("web/too_many_requests.html").render(
-                request=request, viewer=None, role=None, flashes=[], resend=None, **context
+                request=request,
+                viewer=None,
+                nav=[],
+                signed_in_as="",
+                flashes=[],
+                resend=None,
+                **context,
             ),
             429,
         )

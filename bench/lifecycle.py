@@ -360,7 +360,7 @@ async def overdue_path(
     """Kickoff, then no submission: reminder, overdue, escalation, auto-cancel and refund, with
     every policy duration divided by `time_scale`. Started and moved with the client (the
     history is the same as through the API); returns the finished history."""
-    from api.lifecycle import start_internship
+    from api.service.workflows import start_internship
     from core.accounts import new_id
     from core.internship import Actor, Application, Kickoff, Posting, Role, Selection, Stage
     from core.settings import Settings

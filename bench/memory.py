@@ -13,7 +13,7 @@ import asyncio
 import statistics
 import time
 
-from api.lifecycle import start_internship
+from api.service.workflows import start_internship
 from bench import web
 from bench.lifecycle import Pair, sign_up
 from bench.stack import OPS_TOKEN, Service, Stack, service, sqlite_url

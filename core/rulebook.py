@@ -322,3 +322,20 @@ def may_retry_payment(state: InternshipState, actor: Actor) -> bool:
     """Ops, and only ops, may ask for a refused payment to be tried again, and only while one
     waits for it: Stripe refused a refund or payout for good (`payment_refused`)."""
     return actor.role == Role.OPS and bool(state.payment_refused)
+
+
+# ---------------------------------------------------------------- ops
+
+# The escalation level at which ops take over (0 none, 1 reminded, 2 ops).
+OPS_ESCALATION = 2
+
+
+def needs_ops(
+    stage: Stage, escalation_level: int, overdue: bool, disputed: bool, payment_refused: bool
+) -> bool:
+    """What the ops queue lists: an open internship that was escalated to ops, is overdue, is
+    disputed, or has a payment Stripe refused for good (`api.service.reads.needs_ops` is its
+    SQL)."""
+    return stage not in TERMINAL_STAGES and (
+        escalation_level >= OPS_ESCALATION or overdue or disputed or payment_refused
+    )

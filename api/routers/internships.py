@@ -1,22 +1,18 @@
-"""Internships: post, list, read, and the eleven lifecycle transitions.
+"""Internships: post, list, read, and the eleven lifecycle transitions, as JSON.
 
-Transitions are Temporal updates: the workflow's validators decide (asking the rulebook) and
-the API maps their verdict to a status. Lists come from the database projection, scoped by the
-same rulebook; one internship is read from the workflow itself.
+A thin adapter: each endpoint parses its request, calls the application layer
+(`api.service`) and answers with what it returns. A transition is `Transitions.<step>` (the
+workflow update of the same name); an answer is `internship_view`, validated into
+`InternshipDetail`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
-from pydantic import BaseModel
-from sqlalchemy import and_, or_, select
 
-from api import lifecycle, queries, schemas
+from api import schemas
 from api.deps import (
     CallerDep,
     DbDep,
@@ -24,20 +20,16 @@ from api.deps import (
     OpsDep,
     SessionsDep,
     SettingsDep,
-    TemporalDep,
+    WorkflowsDep,
 )
 from api.errors import ApiError, not_found
 from api.idempotency import KeyDep
-from api.presenters import internship_detail, internship_summaries
+from api.service import internships, reads
+from api.service.internships import Transitions
+from api.service.views import internship_view
 from core import rulebook
 from core.accounts import new_id
-from core.db import Internship
-from core.internship import (
-    Action,
-    Actor,
-    Role,
-    Stage,
-)
+from core.internship import Actor, Role, Stage
 
 router = APIRouter(prefix="/v1/internships", tags=["internships"])
 InternshipId = Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -58,35 +50,17 @@ async def post_internship(
     body: schemas.InternshipIn,
     employer: EmployerDep,
     settings: SettingsDep,
-    client: TemporalDep,
+    workflows: WorkflowsDep,
     sessions: SessionsDep,
     key: KeyDep,
     response: Response,
 ) -> Detail:
     # A retried posting (same idempotency key) names the same internship, which starts once.
-    internship_id = lifecycle.posting_id(employer.id, key) if key else new_id()
-    posted = await lifecycle.post(client, sessions, settings, employer, body, internship_id)
+    internship_id = internships.posting_id(employer.id, key) if key else new_id()
+    posted = await internships.post(workflows, sessions, settings, employer, body, internship_id)
     if not posted.created:
         response.status_code = 200
-    return internship_detail(posted.state, Actor(Role.EMPLOYER, employer.id))
-
-
-def _cursor(value: str | None) -> tuple[datetime, str] | None:
-    if value is None:
-        return None
-    try:
-        at, _, id_ = base64.urlsafe_b64decode(value.encode()).decode().partition("|")
-        posted_at = datetime.fromisoformat(at)
-        if posted_at.tzinfo is None:
-            raise ValueError("naive timestamp")
-        return posted_at.astimezone(UTC), id_
-    except (ValueError, OverflowError, binascii.Error) as err:
-        raise ApiError(
-            422,
-            "invalid_request",
-            "cursor is not one this API returned; use next_cursor from the previous page",
-            {"field": "cursor"},
-        ) from err
+    return internship_view(posted.state, Actor(Role.EMPLOYER, employer.id))
 
 
 @router.get("", response_model=schemas.InternshipPage, summary="List internships")
@@ -102,32 +76,8 @@ def list_internships(
 ) -> schemas.InternshipPage:
     """Newest first: what the caller may see (employers their own internships, launchers open
     postings and the work they were selected for, ops everything)."""
-    q = select(Internship).where(queries.visible_to(caller.actor))
-    if stage:
-        q = q.where(Internship.stage == stage.value)
-    if category:
-        q = q.where(Internship.category == category)
-    if employer:
-        q = q.where(Internship.employer_id == employer)
-    if skill:
-        q = q.where(queries.has_skill(skill))
-    if after := _cursor(cursor):
-        at, id_ = after
-        q = q.where(
-            or_(Internship.posted_at < at, and_(Internship.posted_at == at, Internship.id < id_))
-        )
-    rows = db.scalars(
-        q.order_by(Internship.posted_at.desc(), Internship.id.desc()).limit(limit + 1)
-    ).all()
-    page, more = rows[:limit], len(rows) > limit
-    items = internship_summaries(db, page)
-    next_cursor = None
-    if more:
-        last = page[-1]
-        next_cursor = base64.urlsafe_b64encode(
-            f"{last.posted_at.isoformat()}|{last.id}".encode()
-        ).decode()
-    return schemas.InternshipPage(items=items, next_cursor=next_cursor)
+    wanted = reads.ListFilter(stage=stage, category=category, skill=skill, employer_id=employer)
+    return reads.internship_page(db, caller.actor, wanted, limit, cursor)
 
 
 @router.get(
@@ -136,11 +86,10 @@ def list_internships(
     summary="One internship: stage, due date, applicants, submissions, timeline",
 )
 async def get_internship(
-    internship_id: InternshipId, caller: CallerDep, client: TemporalDep
+    internship_id: InternshipId, caller: CallerDep, workflows: WorkflowsDep
 ) -> Detail:
-    return internship_detail(
-        await lifecycle.read(client, internship_id, caller.actor), caller.actor
-    )
+    state = await internships.read(workflows, internship_id, caller.actor)
+    return internship_view(state, caller.actor)
 
 
 @router.get(
@@ -149,12 +98,10 @@ async def get_internship(
     summary="How to reach the employer and the launcher (ops)",
 )
 async def contacts(
-    internship_id: InternshipId, ops: OpsDep, client: TemporalDep, sessions: SessionsDep
+    internship_id: InternshipId, ops: OpsDep, workflows: WorkflowsDep, sessions: SessionsDep
 ) -> schemas.ContactsOut:
-    state = await lifecycle.read(client, internship_id, ops)
-    found = await queries.run(
-        sessions, queries.contacts, state.posting.employer_id, state.launcher_id
-    )
+    state = await internships.read(workflows, internship_id, ops)
+    found = await reads.run(sessions, reads.contacts, state.posting.employer_id, state.launcher_id)
     if found is None:
         raise not_found("employer")
     return found
@@ -166,12 +113,12 @@ async def contacts(
     summary="Applicants ranked by fit, with the reasons (employer, ops)",
 )
 async def ranked_applicants(
-    internship_id: InternshipId, caller: CallerDep, client: TemporalDep, sessions: SessionsDep
+    internship_id: InternshipId, caller: CallerDep, workflows: WorkflowsDep, sessions: SessionsDep
 ) -> list[schemas.RankedApplicantOut]:
-    state = await lifecycle.read(client, internship_id, caller.actor)
+    state = await internships.read(workflows, internship_id, caller.actor)
     if not rulebook.visibility(state, caller.actor).all_applicants:
         raise ApiError(403, "forbidden", "Only the employer who posted it and ops see applicants")
-    return await queries.run(sessions, queries.ranked_applicants, state)
+    return await reads.run(sessions, reads.ranked_applicants, state)
 
 
 # ---------------------------------------------------------------- transitions
@@ -180,27 +127,23 @@ async def ranked_applicants(
 def transitions(
     internship_id: InternshipId,
     caller: CallerDep,
-    client: TemporalDep,
+    workflows: WorkflowsDep,
     key: KeyDep,
     sessions: SessionsDep,
-) -> lifecycle.Transitions:
-    return lifecycle.Transitions(
-        client, internship_id, caller.actor, key, caller.employer, sessions=sessions
+) -> Transitions:
+    return Transitions(
+        workflows, internship_id, caller.actor, key, caller.employer, sessions=sessions
     )
 
 
-Ask = Annotated[lifecycle.Transitions, Depends(transitions)]
-
-
-async def _answer(ask: lifecycle.Transitions, action: Action, body: BaseModel | None) -> Detail:
-    return internship_detail(await ask(action, body), ask.by)
+Ask = Annotated[Transitions, Depends(transitions)]
 
 
 @router.post(
     "/{internship_id}/applications", response_model=Detail, summary="Apply with a pitch (launcher)"
 )
 async def apply(body: schemas.ApplicationIn, ask: Ask) -> Detail:
-    return await _answer(ask, Action.APPLY, body)
+    return internship_view(await ask.apply(body), ask.by)
 
 
 @router.post(
@@ -209,7 +152,7 @@ async def apply(body: schemas.ApplicationIn, ask: Ask) -> Detail:
     summary="Choose a launcher among the applicants (employer)",
 )
 async def select_launcher(body: schemas.SelectionIn, ask: Ask) -> Detail:
-    return await _answer(ask, Action.SELECT, body)
+    return internship_view(await ask.select(body), ask.by)
 
 
 @router.post(
@@ -218,7 +161,7 @@ async def select_launcher(body: schemas.SelectionIn, ask: Ask) -> Detail:
     summary="Start the clock and charge the fee (employer)",
 )
 async def kickoff(ask: Ask) -> Detail:
-    return await _answer(ask, Action.KICKOFF, None)
+    return internship_view(await ask.kickoff(), ask.by)
 
 
 @router.post(
@@ -227,7 +170,7 @@ async def kickoff(ask: Ask) -> Detail:
     summary="Submit the deliverable (launcher)",
 )
 async def submit(body: schemas.SubmissionIn, ask: Ask) -> Detail:
-    return await _answer(ask, Action.SUBMIT, body)
+    return internship_view(await ask.submit(body), ask.by)
 
 
 @router.post(
@@ -236,7 +179,7 @@ async def submit(body: schemas.SubmissionIn, ask: Ask) -> Detail:
     summary="Approve, or request a revision (employer)",
 )
 async def review(body: schemas.ReviewIn, ask: Ask) -> Detail:
-    return await _answer(ask, Action.REVIEW, body)
+    return internship_view(await ask.review(body), ask.by)
 
 
 @router.post(
@@ -245,7 +188,7 @@ async def review(body: schemas.ReviewIn, ask: Ask) -> Detail:
     summary="Move the due date later, within bounds (employer or ops)",
 )
 async def extend(body: schemas.ExtensionIn, ask: Ask) -> Detail:
-    return await _answer(ask, Action.EXTEND, body)
+    return internship_view(await ask.extend(body), ask.by)
 
 
 @router.post(
@@ -254,7 +197,7 @@ async def extend(body: schemas.ExtensionIn, ask: Ask) -> Detail:
     summary="Cancel; refunds the employer after kickoff (employer or ops)",
 )
 async def cancel(body: schemas.CancellationIn, ask: Ask) -> Detail:
-    return await _answer(ask, Action.CANCEL, body)
+    return internship_view(await ask.cancel(body), ask.by)
 
 
 @router.post(
@@ -263,7 +206,7 @@ async def cancel(body: schemas.CancellationIn, ask: Ask) -> Detail:
     summary="Withdraw an application, or leave before submitting (launcher)",
 )
 async def withdraw(ask: Ask) -> Detail:
-    return await _answer(ask, Action.WITHDRAW, None)
+    return internship_view(await ask.withdraw(), ask.by)
 
 
 @router.post(
@@ -272,7 +215,7 @@ async def withdraw(ask: Ask) -> Detail:
     summary="Open a dispute for ops to resolve (employer or launcher)",
 )
 async def open_dispute(body: schemas.DisputeIn, ask: Ask) -> Detail:
-    return await _answer(ask, Action.DISPUTE, body)
+    return internship_view(await ask.open_dispute(body), ask.by)
 
 
 @router.post(
@@ -281,7 +224,7 @@ async def open_dispute(body: schemas.DisputeIn, ask: Ask) -> Detail:
     summary="Resolve a dispute: pay the launcher, split, or refund (ops)",
 )
 async def resolve(body: schemas.ResolutionIn, ask: Ask) -> Detail:
-    return await _answer(ask, Action.RESOLVE, body)
+    return internship_view(await ask.resolve(body), ask.by)
 
 
 @router.post(
@@ -290,4 +233,4 @@ async def resolve(body: schemas.ResolutionIn, ask: Ask) -> Detail:
     summary="Rate the other side 1-5 (employer or launcher)",
 )
 async def feedback(body: schemas.FeedbackIn, ask: Ask) -> Detail:
-    return await _answer(ask, Action.FEEDBACK, body)
+    return internship_view(await ask.feedback(body), ask.by)

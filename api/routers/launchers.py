@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query
 
-from api import queries, schemas
+from api import schemas
 from api.deps import CallerDep, DbDep, LauncherDep, SessionsDep, SettingsDep, StripeDep
 from api.errors import not_found
 from api.idempotency import idempotency_key
 from api.routers.tokens import SIGN_UP_STEPS, ask_the_inbox
+from api.service import reads
 from core.internship import Role
 from core.stripe_api import onboarding_link
 
@@ -52,7 +53,7 @@ def new_onboarding_link(
 def recommendations(
     launcher: LauncherDep, db: DbDep, limit: Annotated[int, Query(ge=1, le=50)] = 10
 ) -> list[schemas.RecommendationOut]:
-    return queries.recommendations(db, launcher, limit)
+    return reads.recommendations(db, launcher, limit)
 
 
 @router.get(
@@ -67,7 +68,7 @@ def recommendations(
 def portfolio(
     launcher_id: Annotated[str, Path(max_length=40)], caller: CallerDep, db: DbDep
 ) -> schemas.Portfolio:
-    found = queries.portfolio(db, launcher_id)
+    found = reads.portfolio(db, launcher_id)
     if found is None:
         raise not_found("launcher")
     return found

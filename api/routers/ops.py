@@ -4,7 +4,6 @@ payment Stripe refused."""
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
@@ -14,29 +13,28 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from temporalio.api.common.v1 import Payloads
-from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
-from api import lifecycle, schemas
+from api import schemas
 from api.deps import (
     DbDep,
     OpsDep,
     SessionsDep,
     SettingsDep,
-    TemporalDep,
+    WorkflowsDep,
     bearer,
     current_caller,
     is_ops_token,
 )
 from api.errors import ApiError
-from api.presenters import internship_detail
 from api.routers.internships import InternshipId
+from api.service import internships, reads
+from api.service.views import internship_view
 from api.web.session import SESSION_ID, maybe_viewer
-from core.db import Internship, OutboxEmail
-from core.internship import TERMINAL_STAGES, Role
+from core.internship import Role
 
 router = APIRouter(tags=["ops"])
 
@@ -47,7 +45,7 @@ router = APIRouter(tags=["ops"])
 )
 async def healthz(
     sessions: SessionsDep,
-    client: TemporalDep,
+    workflows: WorkflowsDep,
     settings: SettingsDep,
     authorization: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
@@ -58,9 +56,7 @@ async def healthz(
     except Exception as err:  # noqa: BLE001 - any failure means "down", reported as such
         checks["database"] = f"down: {type(err).__name__}"
     try:
-        await client.workflow_service.get_system_info(
-            GetSystemInfoRequest(), timeout=timedelta(seconds=3)
-        )
+        await workflows.reachable()
         checks["temporal"] = "ok"
     except Exception as err:  # noqa: BLE001
         checks["temporal"] = f"down: {type(err).__name__}"
@@ -78,11 +74,11 @@ async def healthz(
     summary="Retry a refund or payout Stripe refused, once it is fixed at Stripe (ops)",
 )
 async def payment_retry(
-    internship_id: InternshipId, ops: OpsDep, client: TemporalDep
+    internship_id: InternshipId, ops: OpsDep, workflows: WorkflowsDep
 ) -> schemas.InternshipDetail:
     """Accepted: the workflow tries the money again under a fresh idempotency key; the
     internship's timeline shows the retry, then the payment or another refusal."""
-    return internship_detail(await lifecycle.retry_payment(client, internship_id, ops), ops)
+    return internship_view(await internships.retry_payment(workflows, internship_id, ops), ops)
 
 
 def _ping(sessions: sessionmaker) -> None:
@@ -127,24 +123,19 @@ def _lifecycle(db: Session) -> bytes:
     """Metric families made at each scrape, not Gauge objects: in multiprocess mode a Gauge
     writes to a file of its process, and its value would come back a second time, per pid,
     from the other processes' files."""
+    counts = reads.lifecycle_counts(db)
     by_stage = GaugeMetricFamily("internships_by_stage", "Internships per stage", labels=["stage"])
-    for stage, count in db.execute(
-        select(Internship.stage, func.count()).group_by(Internship.stage)
-    ):
+    for stage, count in counts.by_stage.items():
         by_stage.add_metric([stage], count)
     families: list[Metric] = [by_stage]
-    open_ = Internship.stage.not_in([s.value for s in TERMINAL_STAGES])
-    for name, what, where in (
-        ("internships_overdue", "Open internships past their due date", Internship.overdue),
-        ("internships_escalated", "Open internships with ops", Internship.escalation_level >= 2),
-        ("internships_disputed", "Open internships with a dispute", Internship.disputed),
+    for name, what, value in (
+        ("internships_overdue", "Open internships past their due date", counts.overdue),
+        ("internships_escalated", "Open internships with ops", counts.escalated),
+        ("internships_disputed", "Open internships with a dispute", counts.disputed),
     ):
-        count = db.scalar(select(func.count()).where(open_, where)) or 0
-        families.append(GaugeMetricFamily(name, what, value=count))
+        families.append(GaugeMetricFamily(name, what, value=value))
     emails = GaugeMetricFamily("outbox_emails", "Emails in the outbox", labels=["status"])
-    for status, count in db.execute(
-        select(OutboxEmail.status, func.count()).group_by(OutboxEmail.status)
-    ):
+    for status, count in counts.outbox.items():
         emails.add_metric([status], count)
     families.append(emails)
     registry = CollectorRegistry()

@@ -11,7 +11,6 @@ wait on either.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Annotated, Any
 
 import stripe
@@ -20,22 +19,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
-from temporalio.client import Client
-from temporalio.service import RPCError
 
-from api.deps import SessionsDep, SettingsDep, StripeDep, TemporalDep
+from api.deps import SessionsDep, SettingsDep, StripeDep, WorkflowsDep
 from api.errors import ApiError
-from api.lifecycle import handle
+from api.service.internships import payout_account_ready
 from core.accounts import record_card, record_payout_account
-from core.db import Employer, Internship, StripeEvent
-from core.internship import Stage
+from core.db import Employer, StripeEvent
 from core.stripe_api import card_from_checkout, payout_fingerprints, payouts_ready, saved_card
-from workflows.internship import InternshipWorkflow
 
 router = APIRouter(prefix="/v1/stripe", tags=["stripe"])
-# Stages that may be waiting for the launcher's payout account (a dispute resolved before
-# the `settling` stage existed waited as `resolved`).
-WAITING_FOR_PAYOUT = (Stage.APPROVED.value, Stage.SETTLING.value, Stage.RESOLVED.value)
 
 
 @router.post("/webhook", summary="Stripe events (signed)")
@@ -43,7 +35,7 @@ async def webhook(
     request: Request,
     sessions: SessionsDep,
     settings: SettingsDep,
-    client: TemporalDep,
+    workflows: WorkflowsDep,
     payments: StripeDep,
     stripe_signature: Annotated[str | None, Header()] = None,
 ) -> dict[str, str]:
@@ -73,7 +65,7 @@ async def webhook(
             _account_updated, sessions, payments, event.data.object, data["object"]
         )
         if ready:
-            await payout_account_ready(client, sessions, ready)
+            await payout_account_ready(workflows, sessions, ready)
     elif event.type == "checkout.session.completed":
         await run_in_threadpool(_card_saved, sessions, payments, data["object"])
     await run_in_threadpool(_mark_handled, sessions, event)
@@ -98,22 +90,6 @@ def _account_updated(
     fingerprints = payout_fingerprints(client, fields)
     launcher_id = record_payout_account(sessions, account.id, ready, fingerprints)
     return launcher_id if ready else None
-
-
-def _waiting_for_payout(sessions: sessionmaker, launcher_id: str) -> list[str]:
-    with sessions() as db:
-        waiting = select(Internship.id).where(
-            Internship.launcher_id == launcher_id, Internship.stage.in_(WAITING_FOR_PAYOUT)
-        )
-        return list(db.scalars(waiting))
-
-
-async def payout_account_ready(client: Client, sessions: sessionmaker, launcher_id: str) -> None:
-    """Tell every internship waiting to pay the launcher that it may try again."""
-    for internship_id in await run_in_threadpool(_waiting_for_payout, sessions, launcher_id):
-        # A workflow that finished meanwhile has nothing waiting any more.
-        with contextlib.suppress(RPCError):
-            await handle(client, internship_id).signal(InternshipWorkflow.payout_account_ready)
 
 
 def _card_saved(

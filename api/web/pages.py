@@ -1,30 +1,34 @@
 """The pages people work in: dashboards, postings, one internship with what the viewer may do,
 the ops queue and public portfolios.
 
-Every action goes through the same workflow update as the API (`api.lifecycle.Transitions`),
-and a page offers only what the rulebook allows its viewer. A refusal, or losing a race to
-someone else, comes back as a message on the internship's page, which shows the fresh state.
+A thin adapter, like the JSON routers: each handler parses the request (a form, checked for its
+CSRF token and spent once), calls the application layer (`api.service`) and renders a page with
+a typed context (one dataclass per template, below its handler). A form's action names the
+step: `POST /internships/{id}/kickoff` calls `Transitions.take(Action.KICKOFF)`, which calls
+`Transitions.kickoff`, which runs the workflow's `kickoff` update. A refusal, or losing a race
+to someone else, comes back as a message on the internship's page, which shows the fresh state.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, get_args
+from typing import Any, ClassVar, get_args
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import ValidationError
-from sqlalchemy import func, or_, select
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
-from activities.notifications import format_money
-from api import lifecycle, queries, schemas
-from api.deps import Caller, SessionsDep, SettingsDep, TemporalDep
+from api import schemas
+from api.deps import Caller, SessionsDep, SettingsDep, WorkflowsDep
 from api.errors import ApiError, not_found
-from api.presenters import internship_summaries
+from api.service import internships, reads
+from api.service.internships import Transitions
+from api.service.views import InternshipView, internship_view
 from api.web import session
 from api.web.forms import Problems, fields, problems_of, read_form
-from api.web.render import page, redirect
+from api.web.render import PageContext, page, redirect
 from api.web.session import (
     MaybeViewer,
     OpsViewer,
@@ -32,9 +36,9 @@ from api.web.session import (
     SignedInLauncher,
     Viewer,
 )
-from core import rulebook
-from core.db import Internship, Launcher, TimelineEvent
-from core.internship import TERMINAL_STAGES, Action, Actor, InternshipState, Role, Stage
+from core.db import Internship, Launcher
+from core.formats import format_money
+from core.internship import Action, Actor, InternshipState, Role
 
 router = APIRouter(include_in_schema=False)
 InternshipId = Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
@@ -60,108 +64,100 @@ DONE = {
     Action.FEEDBACK: "Thanks for your rating.",
 }
 
-
-# The newest internships a dashboard shows (the JSON list pages through all of them).
-DASHBOARD_ROWS = 500
-
-# The dashboards' sections, by stage.
-GROUPS = [
-    ("Open for applications", {Stage.POSTED}),
-    (
-        "Under way",
-        {Stage.MATCHED, Stage.IN_PROGRESS, Stage.IN_REVIEW, Stage.APPROVED, Stage.SETTLING},
-    ),
-    ("Paid, awaiting ratings", {Stage.PAID}),
-    ("Finished", set(TERMINAL_STAGES)),
-]
-
-
-def _needs(row: Internship, actor: Actor, applicants: int) -> str | None:
-    """What this internship waits for from the viewer, if anything (their to-do line)."""
-    stage = Stage(row.stage)
-    if row.disputed:
-        return None
-    if actor.role == Role.EMPLOYER:
-        return {
-            Stage.POSTED: "Choose a launcher" if applicants else None,
-            Stage.MATCHED: "Kick off the project",
-            Stage.IN_REVIEW: "Review the submission",
-            Stage.PAID: "Rate the launcher" if row.employer_rating is None else None,
-        }.get(stage)
-    if actor.role == Role.LAUNCHER:
-        return {
-            Stage.IN_PROGRESS: "Submit your work",
-            Stage.PAID: "Rate the employer" if row.launcher_rating is None else None,
-        }.get(stage)
-    return None
-
-
-def _applicant_counts(db: Session, ids: list[str]) -> dict[str, int]:
-    """Launchers who applied, per internship (one query for the page)."""
-    rows = db.execute(
-        select(TimelineEvent.internship_id, func.count(func.distinct(TimelineEvent.actor_id)))
-        .where(TimelineEvent.internship_id.in_(ids), TimelineEvent.event == "applied")
-        .group_by(TimelineEvent.internship_id)
-    )
-    return {internship_id: count for internship_id, count in rows}
-
-
-def _applied_to(db: Session, launcher_id: str) -> set[str]:
-    return set(
-        db.scalars(
-            select(TimelineEvent.internship_id).where(
-                TimelineEvent.event == "applied", TimelineEvent.actor_id == launcher_id
-            )
-        )
-    )
+# The form each step's page form is parsed into (the same models as the JSON API's bodies).
+FORMS: dict[Action, type[BaseModel] | None] = {
+    Action.APPLY: schemas.ApplicationIn,
+    Action.SELECT: schemas.SelectionIn,
+    Action.KICKOFF: None,
+    Action.SUBMIT: schemas.SubmissionIn,
+    Action.REVIEW: schemas.ReviewIn,
+    Action.EXTEND: schemas.ExtensionIn,
+    Action.CANCEL: schemas.CancellationIn,
+    Action.WITHDRAW: None,
+    Action.DISPUTE: schemas.DisputeIn,
+    Action.RESOLVE: schemas.ResolutionIn,
+    Action.FEEDBACK: schemas.FeedbackIn,
+}
 
 
 # ---------------------------------------------------------------- home and dashboards
+
+
+@dataclass(frozen=True)
+class HomePage(PageContext):
+    """What the service is, for someone not signed in."""
+
+    template: ClassVar[str] = "home.html"
 
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, viewer: MaybeViewer) -> Response:
     if viewer is not None:
         return redirect("/dashboard")
-    return page(request, "home.html", viewer)
+    return page(request, viewer, HomePage())
+
+
+@dataclass(frozen=True)
+class EmployerDashboard(PageContext):
+    """An employer's internships: what needs them, then every one by group."""
+
+    template: ClassVar[str] = "dashboard_employer.html"
+    todo: list[reads.DashboardRow]
+    items: list[reads.DashboardRow]
+    groups: list[tuple[str, list[reads.DashboardRow]]]
+    needs_card: bool  # no card on file yet: kickoffs would be refused
+
+
+@dataclass(frozen=True)
+class LauncherDashboard(PageContext):
+    """A launcher's work, open applications and the postings that fit them best."""
+
+    template: ClassVar[str] = "dashboard_launcher.html"
+    todo: list[reads.DashboardRow]
+    items: list[reads.DashboardRow]
+    applications: list[Internship]
+    recommended: list[schemas.RecommendationOut]
+    needs_payouts: bool  # payouts not set up yet: approved work would wait
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
-def dashboard(request: Request, viewer: Viewer, sessions: SessionsDep) -> Response:
+async def dashboard(request: Request, viewer: Viewer, sessions: SessionsDep) -> Response:
     if viewer.actor.role == Role.OPS:
         return redirect("/ops")
-    mine = select(Internship).where(queries.visible_to(viewer.actor))
-    if viewer.launcher is not None:  # their work; open postings are on /postings
-        mine = mine.where(Internship.launcher_id == viewer.launcher.id)
-    with sessions() as db:
-        rows = db.scalars(mine.order_by(Internship.posted_at.desc()).limit(DASHBOARD_ROWS)).all()
-        counts = _applicant_counts(db, [r.id for r in rows])
-        extra: dict[str, Any] = {}
-        if viewer.launcher is not None:
-            applied = _applied_to(db, viewer.launcher.id)
-            extra["applications"] = db.scalars(
-                select(Internship)
-                .where(Internship.id.in_(applied), Internship.stage == Stage.POSTED.value)
-                .order_by(Internship.posted_at.desc())
-            ).all()
-            extra["recommended"] = queries.recommendations(db, viewer.launcher, 3)
-    items = [(r, _needs(r, viewer.actor, counts.get(r.id, 0)), counts.get(r.id, 0)) for r in rows]
-    groups = [
-        (title, [i for i in items if Stage(i[0].stage) in stages]) for title, stages in GROUPS
-    ]
-    return page(
-        request,
-        f"dashboard_{viewer.actor.role.value}.html",
-        viewer,
-        todo=[i for i in items if i[1]],
-        items=items,
-        groups=[(title, found) for title, found in groups if found],
-        **extra,
-    )
+    mine = await reads.run(sessions, reads.dashboard, viewer.actor, viewer.launcher)
+    context: PageContext
+    if viewer.launcher is not None:
+        context = LauncherDashboard(
+            todo=mine.todo,
+            items=mine.rows,
+            applications=mine.applications,
+            recommended=mine.recommended,
+            needs_payouts=not viewer.launcher.payouts_enabled,
+        )
+    else:
+        context = EmployerDashboard(
+            todo=mine.todo,
+            items=mine.rows,
+            groups=mine.groups,
+            needs_card=not (viewer.employer and viewer.employer.stripe_payment_method),
+        )
+    return page(request, viewer, context)
+
+
+@dataclass(frozen=True)
+class PostingsPage(PageContext):
+    """Open postings for a launcher, the best fits first, with why they fit."""
+
+    template: ClassVar[str] = "postings.html"
+    ranked: list[schemas.RecommendationOut]
+    applied: set[str]  # the internships the launcher applied to
+    categories: list[str]
+    category: str  # the filter as asked ("" for all)
+    skill: str
 
 
 @router.get("/postings", response_class=HTMLResponse)
-def postings(
+async def postings(
     request: Request,
     viewer: Viewer,
     launcher: SignedInLauncher,
@@ -169,25 +165,26 @@ def postings(
     category: str | None = None,
     skill: str | None = None,
 ) -> Response:
-    """Open postings for launchers, the best fits first, with why they fit."""
     category = category if category in CATEGORIES else None
     wanted = (skill or "").strip().lower()[:64]
-    with sessions() as db:
-        ranked = queries.recommendations(db, launcher, 100, category, wanted)
-        applied = _applied_to(db, launcher.id)
-    return page(
-        request,
-        "postings.html",
-        viewer,
-        ranked=ranked,
-        applied=applied,
-        categories=CATEGORIES,
-        category=category or "",
-        skill=wanted,
-    )
+    ranked = await reads.run(sessions, reads.recommendations, launcher, 100, category, wanted)
+    applied = await reads.run(sessions, reads.applied_to, launcher.id)
+    context = PostingsPage(ranked, applied, CATEGORIES, category or "", wanted)
+    return page(request, viewer, context)
 
 
 # ---------------------------------------------------------------- posting
+
+
+@dataclass(frozen=True)
+class PostingForm(PageContext):
+    """The posting form, with what was typed and a message beside each field to fix."""
+
+    template: ClassVar[str] = "posting_form.html"
+    values: dict[str, str]
+    errors: Problems
+    categories: list[str]
+    min_hourly: int  # the fee floor per estimated hour, in cents
 
 
 @router.get(
@@ -202,16 +199,8 @@ def new_posting(request: Request, viewer: Viewer) -> Response:
 def _posting_form(
     request: Request, viewer: Caller, values: dict[str, str], errors: Problems, status: int = 200
 ) -> Response:
-    return page(
-        request,
-        "posting_form.html",
-        viewer,
-        status,
-        values=values,
-        errors=errors,
-        categories=CATEGORIES,
-        min_hourly=request.app.state.settings.min_hourly_fee_cents,
-    )
+    min_hourly = request.app.state.settings.min_hourly_fee_cents
+    return page(request, viewer, PostingForm(values, errors, CATEGORIES, min_hourly), status)
 
 
 def _cents(value: str) -> int | None:
@@ -229,7 +218,7 @@ async def post_internship(
     request: Request,
     viewer: Viewer,
     employer: SignedInEmployer,
-    client: TemporalDep,
+    workflows: WorkflowsDep,
     settings: SettingsDep,
     sessions: SessionsDep,
 ) -> Response:
@@ -256,10 +245,10 @@ async def post_internship(
         key = await session.spend_form_key(request, form)
     except session.FormAlreadySent as sent:
         session.flash(request, "That form was already sent: here is the internship it posted.")
-        return redirect(f"/internships/{lifecycle.posting_id(employer.id, f'web:{sent.nonce}')}")
-    internship_id = lifecycle.posting_id(employer.id, f"web:{key}")
+        return redirect(f"/internships/{internships.posting_id(employer.id, f'web:{sent.nonce}')}")
+    internship_id = internships.posting_id(employer.id, f"web:{key}")
     try:
-        await lifecycle.post(client, sessions, settings, employer, body, internship_id)
+        await internships.post(workflows, sessions, settings, employer, body, internship_id)
     except ApiError as err:
         if err.details.get("field") != "fee_cents":
             return _posting_form(request, viewer, values, {"form": err.message}, err.status)
@@ -274,60 +263,103 @@ async def post_internship(
 
 # ---------------------------------------------------------------- one internship
 
+# The partials of the steps (core/templates/web/internship/<name>.html), in page order: the
+# main steps first, then the side exits, each folded away. All but `payment_retry` (ops' retry
+# of a refused payment, a signal) are named after the action they send.
+STEP_PARTIALS = [
+    Action.SELECT.value,
+    Action.APPLY.value,
+    Action.KICKOFF.value,
+    Action.SUBMIT.value,
+    Action.REVIEW.value,
+    Action.RESOLVE.value,
+    "payment_retry",
+    Action.FEEDBACK.value,
+    Action.EXTEND.value,
+    Action.DISPUTE.value,
+    Action.WITHDRAW.value,
+    Action.CANCEL.value,
+]
+
+
+@dataclass(frozen=True)
+class InternshipPage(PageContext):
+    """One internship as the viewer may see it (`v`, `api.service.views.InternshipView`), the
+    forms of the steps they may take (`actions`: one partial each), and who is involved."""
+
+    template: ClassVar[str] = "internship.html"
+    v: InternshipView
+    actions: list[str]  # the partials to show, in page order
+    ranked: list[schemas.RankedApplicantOut] | None  # for those who choose among applicants
+    selectable: set[str]  # applicants the viewer may select now
+    launcher_name: str  # the selected launcher, for the parties
+    card_label: str  # the employer's card kickoff charges ("" for anyone else)
+    needs_card: bool  # an employer with no card: kickoff asks for one first
+    contacts: schemas.ContactsOut | None  # ops: how to reach the parties
+    workflow_url: str  # ops: the workflow in the Temporal UI ("" for anyone else)
+
 
 @router.get("/internships/{internship_id}", response_class=HTMLResponse)
 async def internship_page(
     request: Request,
     viewer: Viewer,
-    client: TemporalDep,
+    workflows: WorkflowsDep,
     sessions: SessionsDep,
     internship_id: str = InternshipId,
 ) -> Response:
-    state = await lifecycle.read(client, internship_id, viewer.actor)
-    sees = rulebook.visibility(state, viewer.actor)
-    people = await queries.run(sessions, _people, state, sees.all_applicants)
-    return page(
-        request,
-        "internship.html",
-        viewer,
-        s=state,
-        p=state.posting,
-        sees=sees,
-        timeline=rulebook.timeline(state, viewer.actor),
-        cancel_opens_dispute=rulebook.cancellation_opens_dispute(state, viewer.actor),
-        dispute_deadline=rulebook.dispute_deadline(state),
-        dispute_default=rulebook.dispute_default_outcome(state),
-        allowed={a.value for a in rulebook.allowed_actions(state, viewer.actor)},
-        may_retry_payment=rulebook.may_retry_payment(state, viewer.actor),
-        may_withhold_refund=rulebook.may_withhold_refund(viewer.actor),
-        has_card=bool(viewer.employer and viewer.employer.chargeable_card),
-        # A launcher who can't apply because the posting is full is told so, not left guessing.
-        full=rulebook.posting_full_message(state)
-        if viewer.launcher and state.stage == Stage.POSTED and rulebook.posting_full(state)
+    state = await internships.read(workflows, internship_id, viewer.actor)
+    v = internship_view(state, viewer.actor)
+    people = await reads.run(sessions, _people, state, v, viewer.actor)
+    settings = request.app.state.settings
+    allowed = set(v.allowed_actions) | ({"payment_retry"} if v.may_retry_payment else set())
+    employer = viewer.employer
+    context = InternshipPage(
+        v=v,
+        actions=[name for name in STEP_PARTIALS if name in allowed],
+        ranked=people.ranked,
+        selectable={
+            a.launcher_id
+            for a in people.ranked or []
+            if Action.SELECT.value in allowed and not a.withdrawn and a.launcher_id != v.launcher_id
+        },
+        launcher_name=people.launcher_name,
+        card_label=employer.card_label if employer and employer.card_label else "",
+        needs_card=internships.needs_card(employer),
+        contacts=people.contacts,
+        workflow_url=f"{settings.temporal_ui_url.rstrip('/')}/namespaces/"
+        f"{settings.temporal_namespace}/workflows/internship-{internship_id}"
+        if viewer.actor.role == Role.OPS
         else "",
-        share_cents=state.posting.fee_cents * state.posting.policy.launcher_share_percent // 100,
-        **people,
     )
+    return page(request, viewer, context)
 
 
-def _people(db: Session, state: InternshipState, all_applicants: bool) -> dict[str, Any]:
-    """Names for the page: the ranked applicants (for those who choose), the selected launcher,
-    and the parties' contacts (ops)."""
-    launcher = db.get(Launcher, state.launcher_id) if state.launcher_id else None
-    return {
-        "ranked": queries.ranked_applicants(db, state) if all_applicants else [],
-        "launcher": launcher,
-        "contacts": queries.contacts(db, state.posting.employer_id, state.launcher_id),
-    }
+@dataclass(frozen=True)
+class _People:
+    ranked: list[schemas.RankedApplicantOut] | None
+    launcher_name: str
+    contacts: schemas.ContactsOut | None
+
+
+def _people(db: Session, state: InternshipState, v: InternshipView, viewer: Actor) -> _People:
+    """Names for the page: the ranked applicants (for those who choose), the selected launcher
+    (for the parties) and the parties' contacts (ops)."""
+    launcher = db.get(Launcher, v.launcher_id) if v.launcher_id else None
+    ops = viewer.role == Role.OPS
+    return _People(
+        ranked=reads.ranked_applicants(db, state) if v.sees_all_applicants else None,
+        launcher_name=launcher.name if launcher else "",
+        contacts=reads.contacts(db, state.posting.employer_id, state.launcher_id) if ops else None,
+    )
 
 
 @router.post("/internships/{internship_id}/payment-retry")
 async def retry_payment(
-    request: Request, viewer: Viewer, client: TemporalDep, internship_id: str = InternshipId
+    request: Request, viewer: Viewer, workflows: WorkflowsDep, internship_id: str = InternshipId
 ) -> Response:
     await read_form(request)
     try:
-        await lifecycle.retry_payment(client, internship_id, viewer.actor)
+        await internships.retry_payment(workflows, internship_id, viewer.actor)
     except ApiError as err:
         session.flash(request, err.message, "error")
     else:
@@ -340,17 +372,19 @@ async def act(
     request: Request,
     action: Action,
     viewer: Viewer,
-    client: TemporalDep,
+    workflows: WorkflowsDep,
+    sessions: SessionsDep,
     internship_id: str = InternshipId,
 ) -> Response:
+    """One step's form: `action` names it (`kickoff`, `submissions`, ...)."""
     form = await read_form(request)
     here = f"/internships/{internship_id}"
     data: dict[str, Any] = fields(form)
     if due_date := data.pop("due_date", None):  # a date picker: the end of that day, UTC
         data["due_at"] = f"{due_date}T23:59:00+00:00"
-    step = lifecycle.STEPS[action]
+    model = FORMS[action]
     try:
-        body = step.body.model_validate(data, strict=False) if step.body else None
+        body = model.model_validate(data, strict=False) if model else None
     except ValidationError as err:
         problems = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in problems_of(err).items())
         session.flash(request, f"Nothing was changed. Please fix {problems}.", "error")
@@ -360,16 +394,11 @@ async def act(
     except session.FormAlreadySent:
         session.flash(request, "That form was already sent, so nothing more was done.", "info")
         return redirect(here)
-    ask = lifecycle.Transitions(
-        client,
-        internship_id,
-        viewer.actor,
-        f"web:{key}",
-        viewer.employer,
-        sessions=request.app.state.sessions,
+    ask = Transitions(
+        workflows, internship_id, viewer.actor, f"web:{key}", viewer.employer, sessions=sessions
     )
     try:
-        state = await ask(action, body)
+        state = await ask.take(action, body)
     except ApiError as err:
         if err.status == 404:
             raise
@@ -388,26 +417,27 @@ async def act(
 # ---------------------------------------------------------------- ops and portfolios
 
 
+@dataclass(frozen=True)
+class OpsQueuePage(PageContext):
+    """Everything that needs ops (`rulebook.needs_ops`), the longest waiting first."""
+
+    template: ClassVar[str] = "ops_queue.html"
+    items: list[Internship]
+
+
 @router.get("/ops", response_class=HTMLResponse)
-def ops_queue(request: Request, viewer: OpsViewer, sessions: SessionsDep) -> Response:
-    """Everything that needs ops, the longest waiting first."""
-    with sessions() as db:
-        rows = db.scalars(
-            select(Internship)
-            .where(
-                Internship.stage.not_in([s.value for s in TERMINAL_STAGES]),
-                or_(
-                    Internship.escalation_level >= 2,
-                    Internship.overdue,
-                    Internship.disputed,
-                    Internship.payment_refused,
-                ),
-            )
-            .order_by(Internship.updated_at.asc())
-            .limit(500)
-        ).all()
-        summaries = internship_summaries(db, rows)
-    return page(request, "ops_queue.html", viewer, items=list(zip(rows, summaries, strict=True)))
+async def ops_queue(request: Request, viewer: OpsViewer, sessions: SessionsDep) -> Response:
+    return page(request, viewer, OpsQueuePage(await reads.run(sessions, reads.ops_queue)))
+
+
+@dataclass(frozen=True)
+class PortfolioPage(PageContext):
+    """A launcher's completed work and the ratings employers gave."""
+
+    template: ClassVar[str] = "portfolio.html"
+    portfolio: schemas.Portfolio
+    public: bool  # shown to anyone, signed in or not
+    own: bool  # the launcher's own: they may change who sees it
 
 
 @router.get("/launchers/{launcher_id}", response_class=HTMLResponse)
@@ -420,7 +450,7 @@ def portfolio(
     """Completed work and the ratings employers gave: for anyone if the launcher made it
     public, else for signed-in employers and ops (and the launcher)."""
     with sessions() as db:
-        found = queries.portfolio(db, launcher_id)
+        found = reads.portfolio(db, launcher_id)
         launcher = db.get(Launcher, launcher_id)  # read by the line above: no second query
     public = bool(launcher and launcher.portfolio_public)
     if viewer is None and not (found and public):
@@ -434,4 +464,4 @@ def portfolio(
     own = bool(viewer and viewer.launcher and viewer.launcher.id == launcher_id)
     if not (public or own or (viewer and viewer.actor.role in (Role.EMPLOYER, Role.OPS))):
         raise not_found("launcher")
-    return page(request, "portfolio.html", viewer, portfolio=found, public=public, own=own)
+    return page(request, viewer, PortfolioPage(found, public, own))

@@ -3,17 +3,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from activities.notifications import TEMPLATES, format_money
 from api.deps import Caller
 from api.web import session
+from core.emails import TEMPLATES
+from core.formats import format_money
 from core.internship import Stage
 
 # The stylesheet, package data beside the templates (core/templates/web/static/).
@@ -76,27 +78,77 @@ def _environment() -> Environment:
 ENV = _environment()
 
 
+class PageContext:
+    """What one template is given besides what every page gets (see `page`). Each page has a
+    frozen dataclass of its own, beside the handler that renders it, naming its template;
+    docs/pages.md lists them all."""
+
+    template: ClassVar[str]
+
+
+@dataclass(frozen=True)
+class NavLink:
+    href: str
+    label: str
+    current: bool
+
+
+def navigation(here: str, viewer: Caller | None, temporal_ui: str, namespace: str) -> list[NavLink]:
+    """The main menu: what each role works with, then their settings."""
+    links: list[tuple[str, str]]
+    if viewer is None:
+        links = [
+            ("/sign-up/employer", "Hire a launcher"),
+            ("/sign-up/launcher", "Find paid projects"),
+        ]
+    elif viewer.employer is not None:
+        links = [("/dashboard", "Dashboard"), ("/internships/new", "Post an internship")]
+        links += [("/card", "Card")]
+    elif viewer.launcher is not None:
+        links = [("/dashboard", "My work"), ("/postings", "Find internships")]
+        links += [("/payouts", "Payouts"), (f"/launchers/{viewer.launcher.id}", "Portfolio")]
+    else:
+        links = [
+            ("/ops", "Ops queue"),
+            (f"{temporal_ui}/namespaces/{namespace}/workflows", "Temporal UI"),
+        ]
+    if viewer is not None:
+        links.append(("/settings", "Settings"))
+    return [NavLink(href, label, href == here) for href, label in links]
+
+
+def signed_in_as(viewer: Caller | None) -> str:
+    if viewer is None:
+        return ""
+    if viewer.employer is not None:
+        return f"{viewer.employer.name} · {viewer.employer.company}"
+    if viewer.launcher is not None:
+        return viewer.launcher.name
+    return "Ops team"
+
+
 def page(
-    request: Request,
-    template: str,
-    viewer: Caller | None,
-    status: int = 200,
-    **context: Any,
+    request: Request, viewer: Caller | None, context: PageContext, status: int = 200
 ) -> HTMLResponse:
+    """`context.template` rendered with the context's fields and what every page gets: who is
+    signed in (`viewer`, `signed_in_as`, `nav`), the CSRF token and a one-time key for its
+    forms, the messages left for it, and where the Temporal UI is."""
     settings = request.app.state.settings
-    html = ENV.get_template(f"web/{template}").render(
+    temporal_ui = settings.temporal_ui_url.rstrip("/")
+    html = ENV.get_template(f"web/{context.template}").render(
         request=request,
         viewer=viewer,
-        role=viewer.actor.role.value if viewer else None,
+        signed_in_as=signed_in_as(viewer),
+        nav=navigation(request.url.path, viewer, temporal_ui, settings.temporal_namespace),
         csrf=session.csrf_token(request),
         csrf_field=session.CSRF_FIELD,
         # A fresh one-time key per rendered form: a form sent twice (a double click, a resend)
         # acts once.
         form_key=session.form_key(request),
         flashes=session.take_flashes(request),
-        temporal_ui=settings.temporal_ui_url.rstrip("/"),
+        temporal_ui=temporal_ui,
         namespace=settings.temporal_namespace,
-        **context,
+        **{f.name: getattr(context, f.name) for f in fields(context)},  # type: ignore[arg-type]
     )
     return HTMLResponse(html, status, headers={"Cache-Control": "no-store"})
 
@@ -115,9 +167,21 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     }
     return page(
         request,
-        "error.html",
         session.maybe_viewer(request),
+        ErrorPage(
+            title=titles.get(status, "Something went wrong"),
+            message=message
+            if status != 404
+            else "There is nothing here, or it isn't yours to see.",
+        ),
         status,
-        title=titles.get(status, "Something went wrong"),
-        message=message if status != 404 else "There is nothing here, or it isn't yours to see.",
     )
+
+
+@dataclass(frozen=True)
+class ErrorPage(PageContext):
+    """A refusal or failure, and what to do about it."""
+
+    template: ClassVar[str] = "error.html"
+    title: str
+    message: str

@@ -1,31 +1,31 @@
-"""The API's side of the internship workflow: start it, read it, ask it for a transition.
+"""Posting an internship and the lifecycle steps, on a caller's behalf.
 
-A transition is a Temporal update: the workflow's validators (which ask the rulebook) decide,
-and their refusal becomes the API's error with the status its kind names. An update answers
-with the state as its caller may read it (`rulebook.as_seen_by`), which the API presents.
+A step is a Temporal update: the workflow's validators (which ask the rulebook) decide, and their
+refusal becomes an `ApiError` with the status its kind names. Each step is one named method of
+`Transitions` (`kickoff` calls `InternshipWorkflow.kickoff`); an update answers with the state
+as its caller may read it (`rulebook.as_seen_by`), which the adapters present with
+`api.service.views.internship_view`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
-from temporalio.workflow import UpdateMethodMultiParam
+from temporalio.service import RPCError
 
 from api import schemas
-from api.errors import ApiError, not_found
-from core import errors, identity, rulebook, search_attributes
+from api.errors import ApiError, not_found, refusal_error
+from api.service import reads
+from api.service.workflows import AlreadyStarted, InternshipWorkflows, NoSuchRun, Refused, Update
+from core import identity, rulebook
 from core.db import Employer, Internship
 from core.internship import (
     Action,
@@ -45,37 +45,11 @@ from core.internship import (
     Stage,
     Submission,
     Withdrawal,
-    workflow_id,
 )
 from core.settings import Settings
 from workflows.internship import InternshipWorkflow
 
-Handle = WorkflowHandle[InternshipWorkflow, InternshipState]
-Update = UpdateMethodMultiParam[[InternshipWorkflow, Any], InternshipState]
-
-
-async def start_internship(client: Client, posting: Posting, task_queue: str) -> Handle:
-    """Start an internship's workflow with what ops filter and read on from its first moment.
-
-    An internship id names one run, ever: Temporal refuses to start it again once any run of it
-    exists, finished or not (`WorkflowAlreadyStartedError`)."""
-    keys = search_attributes
-    return await client.start_workflow(
-        InternshipWorkflow.run,
-        posting,
-        id=workflow_id(posting.internship_id),
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        task_queue=task_queue,
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(keys.STAGE, Stage.POSTED.value),
-                SearchAttributePair(keys.EMPLOYER, posting.employer_id),
-                SearchAttributePair(keys.CATEGORY, posting.category),
-                SearchAttributePair(keys.ESCALATION, 0),
-            ]
-        ),
-        static_summary=f"{posting.title} · {posting.company}",
-    )
+Body = TypeVar("Body", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -87,7 +61,7 @@ class Posted:
 
 
 async def post(
-    client: Client,
+    workflows: InternshipWorkflows,
     sessions: sessionmaker,
     settings: Settings,
     employer: Employer,
@@ -128,11 +102,11 @@ async def post(
     # Temporal forgets a finished workflow after the namespace's retention; the projection
     # does not, so an id it knows is never started again either.
     if await run_in_threadpool(_recorded, sessions, internship_id):
-        return Posted(await _posted_before(client, internship_id, by, posting), created=False)
+        return Posted(await _posted_before(workflows, internship_id, by, posting), created=False)
     try:
-        await start_internship(client, posting, settings.task_queue)
-    except WorkflowAlreadyStartedError:  # an earlier request started it
-        return Posted(await _posted_before(client, internship_id, by, posting), created=False)
+        await workflows.start(posting)
+    except AlreadyStarted:  # an earlier request started it
+        return Posted(await _posted_before(workflows, internship_id, by, posting), created=False)
     state = InternshipState(posting=posting, stage=Stage.POSTED, posted_at=datetime.now(UTC))
     return Posted(state, created=True)
 
@@ -156,7 +130,7 @@ _SAME_POSTING = (
 
 
 async def _posted_before(
-    client: Client, internship_id: str, by: Actor, asked: Posting
+    workflows: InternshipWorkflows, internship_id: str, by: Actor, asked: Posting
 ) -> InternshipState:
     """The internship an earlier request posted under this id, if this request asks for the
     same one; 409 otherwise."""
@@ -165,7 +139,7 @@ async def _posted_before(
         f" ({internship_id}); send a new key to post another"
     )
     try:
-        state = await read(client, internship_id, by)
+        state = await read(workflows, internship_id, by)
     except ApiError as err:  # no longer kept by Temporal
         raise ApiError(409, "idempotency_key_reused", reuse, {"id": internship_id}) from err
     if any(getattr(state.posting, f) != getattr(asked, f) for f in _SAME_POSTING):
@@ -178,125 +152,23 @@ def posting_id(employer_id: str, key: str) -> str:
     return hashlib.sha256(f"{employer_id}:{key}".encode()).hexdigest()[:16]
 
 
-def handle(client: Client, internship_id: str) -> Handle:
-    return client.get_workflow_handle_for(InternshipWorkflow.run, workflow_id(internship_id))
-
-
-async def read(client: Client, internship_id: str, viewer: Actor) -> InternshipState:
+async def read(
+    workflows: InternshipWorkflows, internship_id: str, viewer: Actor
+) -> InternshipState:
     """The internship as its workflow holds it; 404 unless the rulebook lets `viewer` see it."""
-    state = await _query(client, internship_id)
+    try:
+        state = await workflows.state(internship_id)
+    except NoSuchRun as err:
+        raise not_found() from err
     if not rulebook.can_see(state, viewer):
         raise not_found()
     return state
 
 
-async def _query(client: Client, internship_id: str) -> InternshipState:
-    try:
-        return await handle(client, internship_id).query(InternshipWorkflow.state)
-    except RPCError as err:
-        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
-            raise not_found() from err
-        raise
-
-
-async def transition(
-    client: Client,
-    internship_id: str,
-    viewer: Actor,
-    update: Update,
-    request: Any,
-    idempotency_key: str | None = None,
-) -> InternshipState:
-    """Run one transition and answer with the state after it, as the caller may read it; the
-    workflow's refusal becomes the matching API error. With an idempotency key the update has
-    an id of its own, so Temporal runs a retried one once."""
-    update_id = f"{viewer.role}:{viewer.id}:{idempotency_key}" if idempotency_key else None
-    try:
-        return await handle(client, internship_id).execute_update(update, request, id=update_id)
-    except WorkflowUpdateFailedError as err:
-        raise _refusal(err.cause) from err
-    except RPCError as err:
-        if err.status != RPCStatusCode.NOT_FOUND:
-            raise
-        # Either no such internship, or it has finished: a finished one answers queries.
-        state = await read(client, internship_id, viewer)
-        raise ApiError(
-            409,
-            "invalid_stage",
-            f"the internship is {state.stage.value}; nothing more can happen to it",
-            {"stage": state.stage.value, "allowed_actions": []},
-        ) from err
-
-
-def _refusal(cause: BaseException | None) -> ApiError:
-    """The workflow's refusal as the API's error: the status its kind names, and the code the
-    refusal names (`posting_full`) or else its kind's."""
-    if isinstance(cause, ApplicationError) and cause.type in errors.HTTP_STATUS:
-        found = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
-        details = dict(found)
-        code = details.pop("code", None)
-        return ApiError(
-            errors.HTTP_STATUS[cause.type],
-            code if isinstance(code, str) else errors.ERROR_CODES[cause.type],
-            cause.message,
-            details,
-        )
-    return ApiError(409, "conflict", f"the transition was not applied: {cause}")
-
-
-@dataclass(frozen=True)
-class Step:
-    """One transition as callers ask for it: the workflow update, the input it takes (validated
-    at the edge: JSON for the API, a form for the pages) and how that becomes the update's."""
-
-    update: Update
-    body: type[BaseModel] | None
-    build: Callable[[Actor, Any], Any]
-
-
-STEPS: dict[Action, Step] = {
-    Action.APPLY: Step(
-        InternshipWorkflow.apply, schemas.ApplicationIn, lambda by, b: Application(by, b.pitch)
-    ),
-    Action.SELECT: Step(
-        InternshipWorkflow.select,
-        schemas.SelectionIn,
-        lambda by, b: Selection(by, b.launcher_id),
-    ),
-    Action.KICKOFF: Step(InternshipWorkflow.kickoff, None, lambda by, _: Kickoff(by)),
-    Action.SUBMIT: Step(
-        InternshipWorkflow.submit,
-        schemas.SubmissionIn,
-        lambda by, b: Submission(by, str(b.url), b.note),
-    ),
-    Action.REVIEW: Step(
-        InternshipWorkflow.review,
-        schemas.ReviewIn,
-        lambda by, b: Review(by, b.decision, b.feedback),
-    ),
-    Action.EXTEND: Step(
-        InternshipWorkflow.extend, schemas.ExtensionIn, lambda by, b: Extension(by, b.due_at)
-    ),
-    Action.CANCEL: Step(
-        InternshipWorkflow.cancel,
-        schemas.CancellationIn,
-        lambda by, b: Cancellation(by, b.reason, b.refund),
-    ),
-    Action.WITHDRAW: Step(InternshipWorkflow.withdraw, None, lambda by, _: Withdrawal(by)),
-    Action.DISPUTE: Step(
-        InternshipWorkflow.open_dispute, schemas.DisputeIn, lambda by, b: Dispute(by, b.reason)
-    ),
-    Action.RESOLVE: Step(
-        InternshipWorkflow.resolve,
-        schemas.ResolutionIn,
-        lambda by, b: Resolution(by, b.outcome, b.launcher_percent, b.note),
-    ),
-    Action.FEEDBACK: Step(
-        InternshipWorkflow.feedback,
-        schemas.FeedbackIn,
-        lambda by, b: Feedback(by, b.rating, b.comment),
-    ),
-}
+def needs_card(employer: Employer | None) -> bool:
+    """Kicking off charges the card the employer has on file: an employer without one is told
+    before anything is asked of the workflow (ops kicking off are not asked for one)."""
+    return employer is not None and not employer.chargeable_card
 
 
 @dataclass(frozen=True)
@@ -306,40 +178,123 @@ class Transitions:
     so a retried request runs once. Before applying, selecting and rating, the API refuses the
     same person on both sides (`core.identity`), reading the accounts from `sessions`."""
 
-    client: Client
+    workflows: InternshipWorkflows
     internship_id: str
     by: Actor
     key: str | None = None
     employer: Employer | None = None  # the caller's record, when the caller is an employer
     sessions: sessionmaker = field(kw_only=True)
 
-    async def __call__(self, action: Action, body: BaseModel | None = None) -> InternshipState:
-        if action == Action.KICKOFF and self.employer and not self.employer.chargeable_card:
-            # Said before asking: kicking off charges the card the employer has on file.
+    # ------------------------------------------------------------ one method per update
+
+    async def apply(self, body: schemas.ApplicationIn) -> InternshipState:
+        await self._refuse_own_posting(Action.APPLY, chosen=None)
+        return await self._update(InternshipWorkflow.apply, Application(self.by, body.pitch))
+
+    async def select(self, body: schemas.SelectionIn) -> InternshipState:
+        await self._refuse_own_posting(Action.SELECT, chosen=body.launcher_id)
+        return await self._update(InternshipWorkflow.select, Selection(self.by, body.launcher_id))
+
+    async def kickoff(self) -> InternshipState:
+        if needs_card(self.employer):
             raise ApiError(
                 402, "no_card", "Add a card before kicking off: the fee is charged at kickoff"
             )
-        if action in OWN_POSTING:
-            await self._refuse_own_posting(action, body)
-        step = STEPS[action]
-        request = step.build(self.by, body)
-        return await transition(
-            self.client, self.internship_id, self.by, step.update, request, self.key
+        return await self._update(InternshipWorkflow.kickoff, Kickoff(self.by))
+
+    async def submit(self, body: schemas.SubmissionIn) -> InternshipState:
+        return await self._update(
+            InternshipWorkflow.submit, Submission(self.by, str(body.url), body.note)
         )
 
-    async def _refuse_own_posting(self, action: Action, body: BaseModel | None) -> None:
+    async def review(self, body: schemas.ReviewIn) -> InternshipState:
+        return await self._update(
+            InternshipWorkflow.review, Review(self.by, body.decision, body.feedback)
+        )
+
+    async def extend(self, body: schemas.ExtensionIn) -> InternshipState:
+        return await self._update(InternshipWorkflow.extend, Extension(self.by, body.due_at))
+
+    async def cancel(self, body: schemas.CancellationIn) -> InternshipState:
+        return await self._update(
+            InternshipWorkflow.cancel, Cancellation(self.by, body.reason, body.refund)
+        )
+
+    async def withdraw(self) -> InternshipState:
+        return await self._update(InternshipWorkflow.withdraw, Withdrawal(self.by))
+
+    async def open_dispute(self, body: schemas.DisputeIn) -> InternshipState:
+        return await self._update(InternshipWorkflow.open_dispute, Dispute(self.by, body.reason))
+
+    async def resolve(self, body: schemas.ResolutionIn) -> InternshipState:
+        resolution = Resolution(self.by, body.outcome, body.launcher_percent, body.note)
+        return await self._update(InternshipWorkflow.resolve, resolution)
+
+    async def feedback(self, body: schemas.FeedbackIn) -> InternshipState:
+        await self._refuse_own_posting(Action.FEEDBACK, chosen=None)
+        return await self._update(
+            InternshipWorkflow.feedback, Feedback(self.by, body.rating, body.comment)
+        )
+
+    async def take(self, action: Action, body: BaseModel | None) -> InternshipState:
+        """The step a page's form names (`/internships/{id}/{action}`), with its parsed form
+        (`schemas.ACTION_BODIES[action]`)."""
+        match action:
+            case Action.APPLY:
+                return await self.apply(_as(body, schemas.ApplicationIn))
+            case Action.SELECT:
+                return await self.select(_as(body, schemas.SelectionIn))
+            case Action.KICKOFF:
+                return await self.kickoff()
+            case Action.SUBMIT:
+                return await self.submit(_as(body, schemas.SubmissionIn))
+            case Action.REVIEW:
+                return await self.review(_as(body, schemas.ReviewIn))
+            case Action.EXTEND:
+                return await self.extend(_as(body, schemas.ExtensionIn))
+            case Action.CANCEL:
+                return await self.cancel(_as(body, schemas.CancellationIn))
+            case Action.WITHDRAW:
+                return await self.withdraw()
+            case Action.DISPUTE:
+                return await self.open_dispute(_as(body, schemas.DisputeIn))
+            case Action.RESOLVE:
+                return await self.resolve(_as(body, schemas.ResolutionIn))
+            case Action.FEEDBACK:
+                return await self.feedback(_as(body, schemas.FeedbackIn))
+
+    # ------------------------------------------------------------ how each is asked
+
+    async def _update(self, update: Update, request: Any) -> InternshipState:
+        """Run one transition and answer with the state after it, as the caller may read it;
+        the workflow's refusal becomes the matching API error. With a key the update has an id
+        of its own, so Temporal runs a retried one once."""
+        by = self.by
+        update_id = f"{by.role}:{by.id}:{self.key}" if self.key else None
+        try:
+            return await self.workflows.update(self.internship_id, update, request, update_id)
+        except Refused as refused:
+            raise refusal_error(refused.kind, refused.message, refused.details) from refused
+        except NoSuchRun as err:
+            # Either no such internship, or it has finished: a finished one answers queries.
+            state = await read(self.workflows, self.internship_id, by)
+            raise ApiError(
+                409,
+                "invalid_stage",
+                f"the internship is {state.stage.value}; nothing more can happen to it",
+                {"stage": state.stage.value, "allowed_actions": []},
+            ) from err
+
+    async def _refuse_own_posting(self, action: Action, chosen: str | None) -> None:
         """403 `own_posting` if the launcher concerned (the caller applying or rating, the one
         an employer selects, the one an employer rates) is the employer who posted it."""
-        chosen = body.launcher_id if isinstance(body, schemas.SelectionIn) else None
         one = await run_in_threadpool(
             _same_person_on_both_sides, self.sessions, self.internship_id, self.by, chosen
         )
         if one is None:  # not projected yet (posted moments ago): the workflow knows
             try:
-                state = await handle(self.client, self.internship_id).query(
-                    InternshipWorkflow.state
-                )
-            except RPCError:
+                state = await self.workflows.state(self.internship_id)
+            except NoSuchRun:
                 return  # the update will answer (404)
             employer_id = state.posting.employer_id
             launcher_id = _concerned(self.by, employer_id, state.launcher_id, chosen)
@@ -348,6 +303,12 @@ class Transitions:
             )
         if one:
             raise ApiError(403, "own_posting", OWN_POSTING[action], {"action": action.value})
+
+
+def _as(body: BaseModel | None, model: type[Body]) -> Body:
+    if not isinstance(body, model):
+        raise TypeError(f"expected {model.__name__}, got {type(body).__name__}")
+    return body
 
 
 # What the same person on both sides is told, and what to do instead.
@@ -401,22 +362,22 @@ def _are_one(sessions: sessionmaker, employer_id: str, launcher_id: str) -> bool
         return identity.parties_are_one(db, employer_id, launcher_id)
 
 
-async def retry_payment(client: Client, internship_id: str, by: Actor) -> InternshipState:
+async def retry_payment(
+    workflows: InternshipWorkflows, internship_id: str, by: Actor
+) -> InternshipState:
     """Send the workflow ops' `retry_payment` signal if a refused payment waits for it (409
     otherwise); returns the internship as it stands once the signal is in."""
-    state = await read(client, internship_id, by)
+    state = await read(workflows, internship_id, by)
     if by.role != Role.OPS:
         raise ApiError(403, "forbidden", "Only ops may retry a refused payment")
     if not rulebook.may_retry_payment(state, by):
         raise _nothing_to_retry(state, by)
     try:
-        await handle(client, internship_id).signal(InternshipWorkflow.retry_payment, by)
-    except RPCError as err:
-        if err.status != RPCStatusCode.NOT_FOUND:
-            raise
+        await workflows.retry_payment(internship_id, by)
+    except NoSuchRun as err:
         # It finished in the meantime: nothing waits for a retry any more.
-        raise _nothing_to_retry(await read(client, internship_id, by), by) from err
-    return await read(client, internship_id, by)
+        raise _nothing_to_retry(await read(workflows, internship_id, by), by) from err
+    return await read(workflows, internship_id, by)
 
 
 def _nothing_to_retry(state: InternshipState, by: Actor) -> ApiError:
@@ -429,3 +390,14 @@ def _nothing_to_retry(state: InternshipState, by: Actor) -> ApiError:
             "allowed_actions": [a.value for a in rulebook.allowed_actions(state, by)],
         },
     )
+
+
+async def payout_account_ready(
+    workflows: InternshipWorkflows, sessions: sessionmaker, launcher_id: str
+) -> None:
+    """Tell every internship waiting to pay the launcher that it may try again."""
+    waiting = await reads.run(sessions, reads.waiting_for_payout, launcher_id)
+    for internship_id in waiting:
+        # A workflow that finished meanwhile has nothing waiting any more.
+        with contextlib.suppress(NoSuchRun, RPCError):
+            await workflows.payout_account_ready(internship_id)

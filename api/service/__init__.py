@@ -1,0 +1,16 @@
+"""The application layer: what the service does, whoever asks.
+
+The JSON API (`api/routers/`) and the pages (`api/web/`) are thin adapters over this package:
+they parse a request, call one function or method here, and render what it returns (JSON, or
+a page). Nothing here knows about HTTP requests, forms or templates.
+
+- `workflows`: every call to Temporal about an internship (start, read, update, signal): the
+  one seam the surface tests replace.
+- `internships`: posting and the lifecycle steps, one named method per workflow update.
+- `views`: one internship as one viewer may see it and what they may do (JSON and pages).
+- `reads`: every read of the database projection (lists and cursors, dashboards, the ops
+  queue, recommendations, portfolios, contacts).
+
+Accounts, tokens and sign-in live in `core.accounts` and `core.inbox` (the worker's setup
+uses them too); the adapters call them directly.
+"""

@@ -1,0 +1,477 @@
+"""Every read of the database projection, for the JSON API and the pages alike: the internship
+list and its cursor, dashboards, the ops queue, rankings, recommendations, portfolios and
+contacts. Each takes an open session (`run` gives one, off the event loop) and returns response
+models or plain rows; callers keep the session short and never hold it while they wait on
+Temporal.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, NamedTuple, TypeVar
+
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from api import schemas
+from api.errors import ApiError
+from core import matching, rulebook
+from core.db import (
+    Employer,
+    Internship,
+    InternshipSkill,
+    Launcher,
+    OutboxEmail,
+    TimelineEvent,
+)
+from core.internship import TERMINAL_STAGES, Actor, InternshipState, Role, Stage
+from core.matching import Record
+
+T = TypeVar("T")
+
+# How many of the newest open postings recommendations choose from.
+RECOMMEND_FROM = 200
+
+
+async def run(sessions: sessionmaker, read: Callable[..., T], *args: Any) -> T:
+    """Run one read in a short session on a worker thread, off the event loop."""
+
+    def in_session() -> T:
+        with sessions() as db:
+            return read(db, *args)
+
+    return await run_in_threadpool(in_session)
+
+
+def in_scope(scope: rulebook.ListScope) -> ColumnElement[bool]:
+    """`rulebook.in_scope` as SQL."""
+    if scope.everything:
+        return true()
+    clauses: list[ColumnElement[bool]] = []
+    if scope.employer_id is not None:
+        clauses.append(Internship.employer_id == scope.employer_id)
+    if scope.launcher_id is not None:
+        clauses.append(Internship.launcher_id == scope.launcher_id)
+    if scope.open_postings:
+        clauses.append(Internship.stage == Stage.POSTED.value)
+    return or_(false(), *clauses)
+
+
+def visible_to(actor: Actor) -> ColumnElement[bool]:
+    return in_scope(rulebook.list_scope(actor))
+
+
+# ---------------------------------------------------------------- the internship list
+
+
+def internship_summaries(
+    db: Session, rows: Sequence[Internship]
+) -> list[schemas.InternshipSummary]:
+    """A page of the list: one query for every row's skills, not one per row."""
+    skills: dict[str, list[str]] = {}
+    for internship_id, name in db.execute(
+        select(InternshipSkill.internship_id, InternshipSkill.skill)
+        .where(InternshipSkill.internship_id.in_([r.id for r in rows]))
+        .order_by(InternshipSkill.skill)
+    ):
+        skills.setdefault(internship_id, []).append(name)
+    return [_summary(r, skills.get(r.id, [])) for r in rows]
+
+
+def _summary(row: Internship, skills: list[str]) -> schemas.InternshipSummary:
+    return schemas.InternshipSummary(
+        id=row.id,
+        title=row.title,
+        company=row.company,
+        category=row.category,
+        skills=skills,
+        stage=row.stage,
+        estimated_hours=row.estimated_hours,
+        fee_cents=row.fee_cents,
+        currency=row.currency,
+        duration_days=row.duration_days,
+        due_at=row.due_at,
+        overdue=row.overdue,
+        escalation_level=row.escalation_level,
+        employer_id=row.employer_id,
+        launcher_id=row.launcher_id,
+        posted_at=row.posted_at,
+    )
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """What a list request narrows the caller's internships to."""
+
+    stage: Stage | None = None
+    category: str | None = None
+    skill: str | None = None
+    employer_id: str | None = None
+
+
+def internship_page(
+    db: Session, viewer: Actor, wanted: ListFilter, limit: int, cursor: str | None
+) -> schemas.InternshipPage:
+    """Newest first: what the caller may see (employers their own internships, launchers open
+    postings and the work they were selected for, ops everything), `limit` at a time; the
+    page's `next_cursor` continues after its last row."""
+    q = select(Internship).where(visible_to(viewer))
+    if wanted.stage:
+        q = q.where(Internship.stage == wanted.stage.value)
+    if wanted.category:
+        q = q.where(Internship.category == wanted.category)
+    if wanted.employer_id:
+        q = q.where(Internship.employer_id == wanted.employer_id)
+    if wanted.skill:
+        q = q.where(has_skill(wanted.skill))
+    if after := _cursor(cursor):
+        at, id_ = after
+        q = q.where(
+            or_(Internship.posted_at < at, and_(Internship.posted_at == at, Internship.id < id_))
+        )
+    rows = db.scalars(
+        q.order_by(Internship.posted_at.desc(), Internship.id.desc()).limit(limit + 1)
+    ).all()
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = None
+    if more:
+        last = page[-1]
+        next_cursor = base64.urlsafe_b64encode(
+            f"{last.posted_at.isoformat()}|{last.id}".encode()
+        ).decode()
+    return schemas.InternshipPage(items=internship_summaries(db, page), next_cursor=next_cursor)
+
+
+def _cursor(value: str | None) -> tuple[datetime, str] | None:
+    if value is None:
+        return None
+    try:
+        at, _, id_ = base64.urlsafe_b64decode(value.encode()).decode().partition("|")
+        posted_at = datetime.fromisoformat(at)
+        if posted_at.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return posted_at.astimezone(UTC), id_
+    except (ValueError, OverflowError, binascii.Error) as err:
+        raise ApiError(
+            422,
+            "invalid_request",
+            "cursor is not one this API returned; use next_cursor from the previous page",
+            {"field": "cursor"},
+        ) from err
+
+
+# ---------------------------------------------------------------- people
+
+
+def ranked_applicants(db: Session, state: InternshipState) -> list[schemas.RankedApplicantOut]:
+    """Applicants by fit (withdrawn last), each with the reasons for their score."""
+    ids = [a.launcher_id for a in state.applicants]
+    people = {p.id: p for p in db.scalars(select(Launcher).where(Launcher.id.in_(ids)))}
+    history = matching.records(db, ids)
+    ranked = []
+    for a in state.applicants:
+        person = people.get(a.launcher_id)
+        skills = person.skills if person else []
+        fit = matching.fit(state.posting.skills, skills, history.get(a.launcher_id, Record()))
+        ranked.append(
+            schemas.RankedApplicantOut(
+                launcher_id=a.launcher_id,
+                name=person.name if person else a.launcher_id,
+                pitch=a.pitch,
+                applied_at=a.applied_at,
+                withdrawn=a.withdrawn,
+                score=fit.score,
+                reasons=fit.reasons,
+            )
+        )
+    return sorted(ranked, key=lambda r: (r.withdrawn, -r.score, r.applied_at))
+
+
+# ---------------------------------------------------------------- postings for a launcher
+
+
+def has_skill(skill: str) -> ColumnElement[bool]:
+    """EXISTS, not IN: a newest-first scan stops after one page, probing each row's skill by the
+    primary key, however many internships have the skill."""
+    return (
+        select(InternshipSkill.internship_id)
+        .where(
+            InternshipSkill.internship_id == Internship.id,
+            InternshipSkill.skill == skill.lower(),
+        )
+        .exists()
+    )
+
+
+def recommendations(
+    db: Session,
+    launcher: Launcher,
+    limit: int,
+    category: str | None = None,
+    skill: str | None = None,
+) -> list[schemas.RecommendationOut]:
+    """The newest open postings (of a category, with a skill), ranked by how well the
+    launcher's skills fit; the record part of the score is the launcher's own, the same for
+    every posting."""
+    q = select(Internship).where(Internship.stage == Stage.POSTED.value)
+    if category:
+        q = q.where(Internship.category == category)
+    if skill:
+        q = q.where(has_skill(skill))
+    open_postings = db.scalars(q.order_by(Internship.posted_at.desc()).limit(RECOMMEND_FROM)).all()
+    record = matching.records(db, [launcher.id]).get(launcher.id, Record())
+    ranked = []
+    for summary in internship_summaries(db, open_postings):
+        fit = matching.fit(summary.skills, launcher.skills, record)
+        ranked.append(
+            schemas.RecommendationOut(internship=summary, score=fit.score, reasons=fit.reasons)
+        )
+    ranked.sort(key=lambda r: -r.score)  # stable: newest first among equals
+    return ranked[:limit]
+
+
+# ---------------------------------------------------------------- portfolios and contacts
+
+
+def portfolio(db: Session, launcher_id: str) -> schemas.Portfolio | None:
+    """A launcher's completed internships with the ratings employers gave, and their average
+    over employers (each employer's own average counted once); None if unknown."""
+    launcher = db.get(Launcher, launcher_id)
+    if launcher is None:
+        return None
+    completed_at = (
+        select(TimelineEvent.at)
+        .where(TimelineEvent.internship_id == Internship.id, TimelineEvent.event == "completed")
+        .scalar_subquery()
+    )
+    rows = db.execute(
+        select(Internship, completed_at)
+        .where(Internship.launcher_id == launcher_id, Internship.stage == Stage.COMPLETED.value)
+        .order_by(completed_at.desc())
+    ).all()
+    items = [
+        schemas.PortfolioItem(
+            internship_id=r.id,
+            title=r.title,
+            company=r.company,
+            category=r.category,
+            completed_at=at,
+            rating=r.employer_rating,
+            comment=r.employer_comment,
+        )
+        for r, at in rows
+    ]
+    # Each employer counts once: one employer rating many small internships weighs as one.
+    mean = matching.average(
+        matching.per_employer((r.employer_id, r.employer_rating) for r, _ in rows)
+    )
+    return schemas.Portfolio(
+        launcher_id=launcher.id,
+        name=launcher.name,
+        skills=launcher.skills,
+        completed=items,
+        average_rating=round(mean, 2) if mean is not None else None,
+    )
+
+
+def contacts(db: Session, employer_id: str, launcher_id: str | None) -> schemas.ContactsOut | None:
+    """How to reach an internship's parties (ops only); None if the employer is unknown."""
+    employer = db.get(Employer, employer_id)
+    launcher = db.get(Launcher, launcher_id) if launcher_id else None
+    if employer is None:
+        return None
+    return schemas.ContactsOut(
+        employer=schemas.ContactOut(
+            id=employer.id, name=employer.name, email=employer.email, company=employer.company
+        ),
+        launcher=schemas.ContactOut(id=launcher.id, name=launcher.name, email=launcher.email)
+        if launcher
+        else None,
+    )
+
+
+# ---------------------------------------------------------------- dashboards and the ops queue
+
+# The newest internships a dashboard shows (the JSON list pages through all of them).
+DASHBOARD_ROWS = 500
+# The longest-waiting internships the ops queue shows.
+OPS_QUEUE_ROWS = 500
+
+# The dashboards' sections, by stage.
+GROUPS = [
+    ("Open for applications", {Stage.POSTED}),
+    (
+        "Under way",
+        {Stage.MATCHED, Stage.IN_PROGRESS, Stage.IN_REVIEW, Stage.APPROVED, Stage.SETTLING},
+    ),
+    ("Paid, awaiting ratings", {Stage.PAID}),
+    ("Finished", set(TERMINAL_STAGES)),
+]
+
+
+class DashboardRow(NamedTuple):
+    internship: Internship
+    needs: str | None  # what it waits for from the viewer: their to-do line
+    applicants: int  # launchers who applied
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """An employer's or a launcher's internships: what needs them, then every row by group."""
+
+    rows: list[DashboardRow]
+    groups: list[tuple[str, list[DashboardRow]]]
+    todo: list[DashboardRow]
+    # A launcher's open applications and the postings recommended to them.
+    applications: list[Internship] = field(default_factory=list)
+    recommended: list[schemas.RecommendationOut] = field(default_factory=list)
+
+
+def dashboard(db: Session, viewer: Actor, launcher: Launcher | None) -> Dashboard:
+    """The newest internships the viewer may see (a launcher's: their work; open postings are
+    on /postings), with what each waits for from them."""
+    mine = select(Internship).where(visible_to(viewer))
+    if launcher is not None:
+        mine = mine.where(Internship.launcher_id == launcher.id)
+    found = db.scalars(mine.order_by(Internship.posted_at.desc()).limit(DASHBOARD_ROWS)).all()
+    counts = _applicant_counts(db, [r.id for r in found])
+    rows = [
+        DashboardRow(r, needs(r, viewer, counts.get(r.id, 0)), counts.get(r.id, 0)) for r in found
+    ]
+    groups = [
+        (title, [row for row in rows if Stage(row.internship.stage) in stages])
+        for title, stages in GROUPS
+    ]
+    extra: dict[str, Any] = {}
+    if launcher is not None:
+        extra["applications"] = db.scalars(
+            select(Internship)
+            .where(
+                Internship.id.in_(applied_to(db, launcher.id)),
+                Internship.stage == Stage.POSTED.value,
+            )
+            .order_by(Internship.posted_at.desc())
+        ).all()
+        extra["recommended"] = recommendations(db, launcher, 3)
+    return Dashboard(
+        rows=rows,
+        groups=[(title, some) for title, some in groups if some],
+        todo=[row for row in rows if row.needs],
+        **extra,
+    )
+
+
+def needs(row: Internship, actor: Actor, applicants: int) -> str | None:
+    """What this internship waits for from the viewer, if anything (their to-do line)."""
+    stage = Stage(row.stage)
+    if row.disputed:
+        return None
+    if actor.role == Role.EMPLOYER:
+        return {
+            Stage.POSTED: "Choose a launcher" if applicants else None,
+            Stage.MATCHED: "Kick off the project",
+            Stage.IN_REVIEW: "Review the submission",
+            Stage.PAID: "Rate the launcher" if row.employer_rating is None else None,
+        }.get(stage)
+    if actor.role == Role.LAUNCHER:
+        return {
+            Stage.IN_PROGRESS: "Submit your work",
+            Stage.PAID: "Rate the employer" if row.launcher_rating is None else None,
+        }.get(stage)
+    return None
+
+
+def _applicant_counts(db: Session, ids: list[str]) -> dict[str, int]:
+    """Launchers who applied, per internship (one query for the page)."""
+    rows = db.execute(
+        select(TimelineEvent.internship_id, func.count(func.distinct(TimelineEvent.actor_id)))
+        .where(TimelineEvent.internship_id.in_(ids), TimelineEvent.event == "applied")
+        .group_by(TimelineEvent.internship_id)
+    )
+    return {internship_id: count for internship_id, count in rows}
+
+
+def applied_to(db: Session, launcher_id: str) -> set[str]:
+    """The internships a launcher has applied to."""
+    return set(
+        db.scalars(
+            select(TimelineEvent.internship_id).where(
+                TimelineEvent.event == "applied", TimelineEvent.actor_id == launcher_id
+            )
+        )
+    )
+
+
+def needs_ops() -> ColumnElement[bool]:
+    """`rulebook.needs_ops` as SQL."""
+    return and_(
+        Internship.stage.not_in([s.value for s in TERMINAL_STAGES]),
+        or_(
+            Internship.escalation_level >= rulebook.OPS_ESCALATION,
+            Internship.overdue,
+            Internship.disputed,
+            Internship.payment_refused,
+        ),
+    )
+
+
+def ops_queue(db: Session) -> list[Internship]:
+    """Everything that needs ops, the longest waiting first."""
+    return list(
+        db.scalars(
+            select(Internship)
+            .where(needs_ops())
+            .order_by(Internship.updated_at.asc())
+            .limit(OPS_QUEUE_ROWS)
+        )
+    )
+
+
+# Stages that may be waiting for the launcher's payout account (a dispute resolved before
+# the `settling` stage existed waited as `resolved`).
+WAITING_FOR_PAYOUT = (Stage.APPROVED.value, Stage.SETTLING.value, Stage.RESOLVED.value)
+
+
+def waiting_for_payout(db: Session, launcher_id: str) -> list[str]:
+    """The internships that wait to pay this launcher."""
+    waiting = select(Internship.id).where(
+        Internship.launcher_id == launcher_id, Internship.stage.in_(WAITING_FOR_PAYOUT)
+    )
+    return list(db.scalars(waiting))
+
+
+# ---------------------------------------------------------------- metrics
+
+
+@dataclass(frozen=True)
+class LifecycleCounts:
+    """The lifecycle as the projection sees it, for the metrics scrape."""
+
+    by_stage: dict[str, int]
+    overdue: int  # open internships past their due date
+    escalated: int  # open internships with ops
+    disputed: int  # open internships with a dispute
+    outbox: dict[str, int]  # emails by status
+
+
+def lifecycle_counts(db: Session) -> LifecycleCounts:
+    open_ = Internship.stage.not_in([s.value for s in TERMINAL_STAGES])
+
+    def open_where(where: ColumnElement[bool] | InstrumentedAttribute[bool]) -> int:
+        return db.scalar(select(func.count()).where(open_, where)) or 0
+
+    def grouped(column: Any) -> dict[str, int]:
+        return {k: n for k, n in db.execute(select(column, func.count()).group_by(column))}
+
+    return LifecycleCounts(
+        by_stage=grouped(Internship.stage),
+        overdue=open_where(Internship.overdue),
+        escalated=open_where(Internship.escalation_level >= rulebook.OPS_ESCALATION),
+        disputed=open_where(Internship.disputed),
+        outbox=grouped(OutboxEmail.status),
+    )
