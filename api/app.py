@@ -63,9 +63,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.workflows = workflows or InternshipWorkflows(
-            temporal or await connect(settings), settings.task_queue
-        )
+        if workflows is None:
+            client = temporal or await connect(settings)
+            app.state.workflows = InternshipWorkflows(client, settings.task_queue)
         yield
 
     app = FastAPI(
@@ -76,6 +76,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.workflows = workflows  # else set once Temporal is connected (lifespan)
     app.state.sessions = make_sessions(settings.database_url, **settings.pool_options())
     app.state.stripe = stripe_client(settings)
     app.state.codec = codec_from_key(settings.codec_key)

@@ -285,6 +285,22 @@ def refusal(action: Action, state: InternshipState, actor: Actor) -> Refusal | N
     return None
 
 
+def refusal_details(refused: Refusal, state: InternshipState, actor: Actor) -> dict[str, object]:
+    """What a refusal tells the caller besides its message: a 409 also says what is possible
+    now, and a refusal with a code of its own (`posting_full`) names it in `code`."""
+    details: dict[str, object] = {}
+    if refused.kind == errors.CONFLICT:
+        details = {
+            "stage": state.stage.value,
+            "allowed_actions": [a.value for a in allowed_actions(state, actor)],
+        }
+    if refused.code == POSTING_FULL:
+        details["max_open_applications"] = state.posting.policy.max_open_applications
+    if refused.code:
+        details["code"] = refused.code
+    return details
+
+
 def allowed_actions(state: InternshipState, actor: Actor) -> list[Action]:
     """Every action `actor` may ask for now, in the lifecycle's order."""
     return [a for a in Action if refusal(a, state, actor) is None]

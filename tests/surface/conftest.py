@@ -1,0 +1,231 @@
+"""The surface layer: the JSON API and the pages driven over ASGI in this process, the Temporal
+calls replaced (`tests/surface/workflows.py`), on a real SQLite file. No worker, no Stripe, no
+SMTP (docs/architecture.md, "6. Test layers").
+
+`surface` gives a fresh app per test on one migrated database: accounts are written to it as
+the sign-up would leave them, internships are put in the stand-in (what the workflow holds) and
+in the projection (what lists and dashboards read), and a browser signs in by the emailed link,
+read from the outbox table where the relay would pick it up.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from api.app import create_app
+from core.accounts import issue_token, new_id
+from core.db import Employer, Internship, Launcher, OutboxEmail, make_sessions
+from core.internship import (
+    ApplicantView,
+    InternshipState,
+    Posting,
+    Role,
+    Stage,
+)
+from core.settings import Settings
+from dev.harness import UNLIMITED, migrate
+from tests.surface.workflows import FakeWorkflows
+
+OPS_TOKEN = "ops-surface-token"
+BASE_URL = "http://127.0.0.1:8000"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+FORM_KEY = re.compile(r'name="form_key" value="([^"]+)"')
+LINK = re.compile(r"https?://\S+/sign-in/\S+")
+
+
+@pytest.fixture(scope="session")
+def surface_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=f"sqlite:///{tmp_path_factory.mktemp('surface') / 'app.db'}",
+        ops_api_token=OPS_TOKEN,
+        public_base_url=BASE_URL,
+        **UNLIMITED,
+    )
+
+
+@pytest.fixture(scope="session")
+def surface_sessions(surface_settings: Settings) -> sessionmaker:
+    migrate(surface_settings.database_url)
+    return make_sessions(surface_settings.database_url)
+
+
+class Browser:
+    """An HTTP client over ASGI that keeps its cookies and sends forms as a browser does."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def get(self, path: str) -> httpx.Response:
+        return await self.http.get(path)
+
+    async def submit(self, page: str, action: str, **fields: Any) -> httpx.Response:
+        """Open `page`, then post one of its forms to `action` with this session's token."""
+        html = (await self.http.get(page)).text
+        token = CSRF.search(html)
+        assert token, f"{page} has no form"
+        keys = FORM_KEY.findall(html)
+        data = {"csrf_token": token.group(1), "form_key": keys[0] if keys else "", **fields}
+        return await self.http.post(action, data=data)
+
+
+@dataclass
+class Surface:
+    app: Any
+    workflows: FakeWorkflows
+    sessions: sessionmaker
+    settings: Settings
+
+    def client(self, token: str | None = None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url=BASE_URL, headers=headers
+        )
+
+    # ------------------------------------------------------------ accounts
+
+    def employer(self, card: bool = True) -> Employer:
+        e = Employer(
+            id=new_id(),
+            name="Erin Employer",
+            email=f"erin-{uuid.uuid4().hex[:8]}@example.com",
+            company="Northwind",
+            stripe_customer_id=f"cus_{uuid.uuid4().hex[:14]}",
+            stripe_payment_method="pm_card_visa" if card else None,
+            card_label="Visa ending in 4242" if card else None,
+            inbox_proven_at=datetime.now(UTC),
+        )
+        with self.sessions.begin() as db:
+            db.add(e)
+        return e
+
+    def launcher(self, name: str = "Lee Launcher") -> Launcher:
+        lc = Launcher(
+            id=new_id(),
+            name=name,
+            email=f"lee-{uuid.uuid4().hex[:8]}@example.com",
+            skills=["research"],
+            stripe_account_id=f"acct_{uuid.uuid4().hex[:14]}",
+            payouts_enabled=True,
+            inbox_proven_at=datetime.now(UTC),
+        )
+        with self.sessions.begin() as db:
+            db.add(lc)
+        return lc
+
+    def token(self, role: Role, account_id: str) -> str:
+        return issue_token(self.sessions, role, account_id, "surface")
+
+    async def signed_in(self, email: str) -> Browser:
+        """A browser signed in by the emailed link (read from the outbox)."""
+        browser = Browser(self.client())
+        sent = await browser.submit("/sign-in", "/sign-in", email=email, next="/dashboard")
+        assert sent.status_code == 200 and "Check your email" in sent.text, sent.text
+        with self.sessions() as db:
+            body = db.scalar(
+                select(OutboxEmail.text_body)
+                .where(OutboxEmail.to_email == email)
+                .order_by(OutboxEmail.id.desc())
+            )
+        assert body, f"no sign-in email to {email}"
+        found = LINK.search(body)
+        assert found, body
+        path = httpx.URL(found.group(0)).path
+        confirm = await browser.get(path)
+        token = CSRF.search(confirm.text)
+        assert token, confirm.text
+        signed = await browser.http.post(path, data={"csrf_token": token.group(1)})
+        assert signed.status_code == 303, signed.text
+        return browser
+
+    # ------------------------------------------------------------ internships
+
+    def internship(
+        self,
+        employer: Employer,
+        stage: Stage = Stage.POSTED,
+        launcher: Launcher | None = None,
+        applicants: list[Launcher] | None = None,
+        **changes: Any,
+    ) -> InternshipState:
+        """An internship the workflow holds in `stage` (with `launcher` selected, `applicants`
+        applied), projected as the worker would project it."""
+        posting = Posting(
+            internship_id=new_id(),
+            employer_id=employer.id,
+            company=employer.company,
+            title="Market research on pet food",
+            description="A 10-page summary of the market.",
+            category="marketing",
+            skills=["research", "writing"],
+            estimated_hours=10,
+            fee_cents=40000,
+            currency="usd",
+            duration_days=14,
+            policy=self.settings.policy(),
+            nonce="surface",
+        )
+        now = datetime.now(UTC)
+        people = list(applicants or []) + ([launcher] if launcher else [])
+        state = InternshipState(
+            posting=posting,
+            stage=stage,
+            posted_at=now - timedelta(days=1),
+            launcher_id=launcher.id if launcher else None,
+            applicants=[
+                ApplicantView(
+                    launcher_id=p.id, pitch=f"{p.name} pitches", applied_at=now, withdrawn=False
+                )
+                for p in dict.fromkeys(people)
+            ],
+        )
+        state = replace(state, **changes)
+        self.workflows.states[posting.internship_id] = state
+        self.project(state)
+        return state
+
+    def project(self, state: InternshipState) -> None:
+        p = state.posting
+        with self.sessions.begin() as db:
+            db.merge(
+                Internship(
+                    id=p.internship_id,
+                    employer_id=p.employer_id,
+                    launcher_id=state.launcher_id,
+                    title=p.title,
+                    description=p.description,
+                    company=p.company,
+                    category=p.category,
+                    stage=state.stage.value,
+                    estimated_hours=p.estimated_hours,
+                    fee_cents=p.fee_cents,
+                    currency=p.currency,
+                    duration_days=p.duration_days,
+                    due_at=state.due_at,
+                    overdue=state.overdue,
+                    escalation_level=state.escalation_level,
+                    disputed=state.disputed,
+                    payment_refused=bool(state.payment_refused),
+                    posted_at=state.posted_at,
+                    updated_at=state.posted_at,
+                )
+            )
+
+
+@pytest.fixture
+async def surface(
+    surface_settings: Settings, surface_sessions: sessionmaker
+) -> AsyncIterator[Surface]:
+    workflows = FakeWorkflows()
+    app = create_app(surface_settings, workflows=workflows)
+    yield Surface(app, workflows, surface_sessions, surface_settings)

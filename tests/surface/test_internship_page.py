@@ -1,0 +1,187 @@
+"""The pages over the application layer: the internship page offers exactly the steps the
+rulebook allows its viewer (one partial each), a form runs the workflow update it names, and
+a refusal or a mistake comes back as a message with nothing lost."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from core import rulebook
+from core.internship import Actor, Kickoff, Role, Stage
+from tests.surface.conftest import Surface
+
+VIEWERS = ["owner", "launcher", "applicant", "ops"]
+STAGES = [
+    Stage.POSTED,
+    Stage.MATCHED,
+    Stage.IN_PROGRESS,
+    Stage.IN_REVIEW,
+    Stage.APPROVED,
+    Stage.PAID,
+    Stage.COMPLETED,
+]
+
+
+def forms_on(html: str, iid: str) -> set[str]:
+    return set(re.findall(rf'action="/internships/{iid}/([a-z_-]+)"', html))
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.value)
+async def test_the_page_offers_exactly_the_steps_the_rulebook_allows(
+    surface: Surface, stage: Stage
+) -> None:
+    employer, lee, ann = surface.employer(), surface.launcher(), surface.launcher("Ann")
+    selected = lee if stage != Stage.POSTED else None
+    due = datetime.now(UTC) + timedelta(days=3) if stage == Stage.IN_PROGRESS else None
+    state = surface.internship(
+        employer, stage, launcher=selected, applicants=[ann, lee], due_at=due, original_due_at=due
+    )
+    iid = state.posting.internship_id
+    people = {
+        "owner": (employer.email, Actor(Role.EMPLOYER, employer.id)),
+        "launcher": (lee.email, Actor(Role.LAUNCHER, lee.id)),
+        "applicant": (ann.email, Actor(Role.LAUNCHER, ann.id)),
+        "ops": (surface.settings.ops_email, Actor(Role.OPS, "ops")),
+    }
+    for who in VIEWERS:
+        email, actor = people[who]
+        browser = await surface.signed_in(email)
+        shown = await browser.get(f"/internships/{iid}")
+        if not rulebook.can_see(state, actor):
+            assert shown.status_code == 404, (who, stage)
+            continue
+        assert shown.status_code == 200, (who, stage, shown.text)
+        allowed = {a.value for a in rulebook.allowed_actions(state, actor)}
+        assert forms_on(shown.text, iid) == allowed, (who, stage)
+        assert ("Applicants (" in shown.text) == rulebook.visibility(state, actor).all_applicants
+        assert ("For ops" in shown.text) == (who == "ops")
+
+
+async def test_the_kickoff_button_runs_the_kickoff_update(surface: Surface) -> None:
+    employer, lee = surface.employer(), surface.launcher()
+    state = surface.internship(employer, Stage.MATCHED, launcher=lee)
+    iid = state.posting.internship_id
+    surface.workflows.then[iid] = replace(state, stage=Stage.IN_PROGRESS)
+    browser = await surface.signed_in(employer.email)
+    page = (await browser.get(f"/internships/{iid}")).text
+    assert "Kick off with Lee Launcher" in page and "Visa ending in 4242" in page
+    sent = await browser.submit(f"/internships/{iid}", f"/internships/{iid}/kickoff")
+    assert sent.status_code == 303 and sent.headers["location"] == f"/internships/{iid}"
+    [asked] = surface.workflows.updates(iid)
+    assert asked.what == "kickoff" and asked.request == Kickoff(Actor(Role.EMPLOYER, employer.id))
+    assert asked.update_id and asked.update_id.startswith(f"employer:{employer.id}:web:")
+    after = (await browser.get(f"/internships/{iid}")).text
+    assert "Kicked off: the fee was charged and the clock is running." in after
+
+
+async def test_an_employer_without_a_card_is_asked_for_one_instead_of_a_kickoff_button(
+    surface: Surface,
+) -> None:
+    employer, lee = surface.employer(card=False), surface.launcher()
+    iid = surface.internship(employer, Stage.MATCHED, launcher=lee).posting.internship_id
+    browser = await surface.signed_in(employer.email)
+    page = (await browser.get(f"/internships/{iid}")).text
+    assert "Add a card first." in page
+    assert "kickoff" not in forms_on(page, iid)
+
+
+async def test_a_step_refused_after_the_page_was_shown_is_said_on_the_page(
+    surface: Surface,
+) -> None:
+    employer, lee = surface.employer(), surface.launcher()
+    state = surface.internship(employer, Stage.IN_PROGRESS, launcher=lee)
+    iid = state.posting.internship_id
+    browser = await surface.signed_in(lee.email)
+    html = (await browser.get(f"/internships/{iid}")).text
+    assert "submissions" in forms_on(html, iid)
+    # The employer cancels meanwhile: the launcher's submission finds it cancelled.
+    surface.workflows.states[iid] = replace(state, stage=Stage.CANCELLED)
+    sent = await browser.submit(
+        f"/internships/{iid}", f"/internships/{iid}/submissions", url="https://example.com/doc"
+    )
+    assert sent.status_code == 303
+    assert surface.workflows.updates(iid) == []
+    shown = await browser.get(f"/internships/{iid}")
+    assert (
+        '<div class="flash error" role="alert">'
+        "submissions is not possible now: the internship is cancelled</div>"
+    ) in shown.text
+
+
+async def test_a_form_with_a_mistake_changes_nothing_and_says_what_to_fix(
+    surface: Surface,
+) -> None:
+    employer, lee = surface.employer(), surface.launcher()
+    iid = surface.internship(employer, Stage.IN_PROGRESS, launcher=lee).posting.internship_id
+    browser = await surface.signed_in(lee.email)
+    sent = await browser.submit(
+        f"/internships/{iid}", f"/internships/{iid}/submissions", url="not a link"
+    )
+    assert sent.status_code == 303
+    assert surface.workflows.updates(iid) == []
+    shown = (await browser.get(f"/internships/{iid}")).text
+    assert "Nothing was changed. Please fix url:" in shown
+
+
+async def test_the_posting_form_keeps_what_was_typed_beside_the_problem(surface: Surface) -> None:
+    employer = surface.employer()
+    browser = await surface.signed_in(employer.email)
+    typed = {
+        "title": "Survey of pet shops",
+        "description": "Call 20 shops.",
+        "category": "marketing",
+        "skills": "research",
+        "estimated_hours": "10",
+        "duration_days": "14",
+        "fee": "50",
+        "currency": "usd",
+    }
+    refused = await browser.submit("/internships/new", "/internships/new", **typed)
+    assert refused.status_code == 422
+    assert "The fee must be at least $200.00: $20.00 for each of the 10 hours" in refused.text
+    assert 'value="Survey of pet shops"' in refused.text
+    assert surface.workflows.asked == []
+    posted = await browser.submit("/internships/new", "/internships/new", **typed | {"fee": "400"})
+    assert posted.status_code == 303
+    [start] = surface.workflows.asked
+    assert (
+        start.what == "start"
+        and posted.headers["location"] == f"/internships/{start.internship_id}"
+    )
+
+
+async def test_the_ops_queue_lists_what_the_rulebook_says_needs_ops(surface: Surface) -> None:
+    employer, lee = surface.employer(), surface.launcher()
+    quiet = surface.internship(employer, Stage.IN_PROGRESS, launcher=lee)
+    late = surface.internship(employer, Stage.IN_PROGRESS, launcher=lee, overdue=True)
+    escalated = surface.internship(employer, Stage.MATCHED, launcher=lee, escalation_level=2)
+    reminded = surface.internship(employer, Stage.MATCHED, launcher=lee, escalation_level=1)
+    refused = surface.internship(employer, Stage.APPROVED, launcher=lee, payment_refused="no")
+    closed = surface.internship(employer, Stage.CANCELLED, launcher=lee, overdue=True)
+    browser = await surface.signed_in(surface.settings.ops_email)
+    queue = (await browser.get("/ops")).text
+    for state in (quiet, late, escalated, reminded, refused, closed):
+        listed = f'/internships/{state.posting.internship_id}"' in queue
+        needs = rulebook.needs_ops(
+            state.stage,
+            state.escalation_level,
+            state.overdue,
+            state.disputed,
+            bool(state.payment_refused),
+        )
+        assert listed == needs, state.stage
+    assert not rulebook.needs_ops(quiet.stage, 0, False, False, False)
+
+
+async def test_the_employer_dashboard_says_what_needs_them(surface: Surface) -> None:
+    employer, lee = surface.employer(), surface.launcher()
+    matched = surface.internship(employer, Stage.MATCHED, launcher=lee)
+    browser = await surface.signed_in(employer.email)
+    page = (await browser.get("/dashboard")).text
+    assert "Kick off the project" in page
+    assert f"/internships/{matched.posting.internship_id}" in page
+    assert "Add a card before your first kickoff" not in page
