@@ -17,11 +17,13 @@ install: $(VENV)/.installed
 run: install
 	$(PY) -m dev.run
 
+# Every layer: tests/unit, tests/surface, tests/stack and tests/e2e (docs/architecture.md, 6).
 test: install
 	$(PY) -m pytest
 
+# The fast layers (under 30 s), no worker, Stripe, SMTP or subprocess: tests/unit and tests/surface.
 unit: install
-	$(PY) -m pytest -m unit
+	$(PY) -m pytest tests/unit tests/surface
 
 lint: install
 	$(VENV)/bin/ruff check .

