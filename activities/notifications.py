@@ -1,8 +1,8 @@
-"""Email: Jinja2 templates rendered into the outbox, and SMTP delivery of outbox rows.
+"""Email delivery: SMTP sending of outbox rows (for the worker's outbox relay, worker/outbox.py).
 
-Rendering happens when the projection records an event (same transaction as the outbox row);
-delivery is the worker's outbox relay's job (worker/outbox.py), outside any workflow task, so a
-slow or down mail relay never holds up a transition.
+Rendering happens when the projection records an event (same transaction as the outbox row),
+with `core.emails`; delivery is the relay's job, outside any workflow task, so a slow or down
+mail relay never holds up a transition.
 """
 
 from __future__ import annotations
@@ -10,91 +10,21 @@ from __future__ import annotations
 import smtplib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from email.message import EmailMessage
 from enum import StrEnum
-from importlib import resources
-from pathlib import Path
-from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from temporalio import activity
 
+from core.activity_contracts import DELIVER_EMAILS
 from core.db import OutboxEmail
 
-# core/templates/ (email/ and web/, with web/static/): package data of the installed
-# distribution, found through the core package wherever it is installed (a folder on disk: the
-# wheel installs unzipped, and Jinja2's and Starlette's loaders read folders).
-TEMPLATES = Path(str(resources.files("core") / "templates"))
-
-
-CURRENCY_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£"}
-
-
-def format_money(cents: int, currency: str) -> str:
-    """An amount as people read it in emails and on pages: $1,234.50, or 1,234.50 CHF."""
-    symbol = CURRENCY_SYMBOLS.get(currency.lower())
-    amount = f"{cents / 100:,.2f}"
-    return f"{symbol}{amount}" if symbol else f"{amount} {currency.upper()}"
-
-
-def when(at: datetime | None) -> str | None:
-    """A moment as emails show it."""
-    return at.strftime("%Y-%m-%d %H:%M UTC") if at else None
-
-
-def internship_context(
-    *,
-    internship_id: str,
-    title: str,
-    company: str,
-    category: str,
-    stage: str,
-    fee_cents: int,
-    currency: str,
-    due_at: datetime | None,
-    public_base_url: str,
-) -> dict[str, Any]:
-    """What every email template knows of the internship it is about."""
-    return {
-        "id": internship_id,
-        "title": title,
-        "company": company,
-        "category": category,
-        "stage": stage,
-        "fee": format_money(fee_cents, currency),
-        "due_at": when(due_at),
-        "url": f"{public_base_url.rstrip('/')}/internships/{internship_id}",
-        # Stripe's onboarding links expire within minutes; the payouts page makes a fresh one.
-        "payouts_url": f"{public_base_url.rstrip('/')}/payouts",
-    }
-
-
-@dataclass
-class RenderedEmail:
-    subject: str
-    text: str
-    html: str
-
-
-class Templates:
-    def __init__(self, folder: Path = TEMPLATES) -> None:
-        self.env = Environment(
-            loader=FileSystemLoader(folder),
-            autoescape=select_autoescape(["html"]),
-            undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-
-    def render(self, kind: str, context: dict[str, Any]) -> RenderedEmail:
-        text = self.env.get_template(f"email/{kind}.txt")
-        subject = "".join(text.blocks["subject"](text.new_context(context))).strip()
-        return RenderedEmail(
-            subject=" ".join(subject.split()),
-            text=text.render(context),
-            html=self.env.get_template(f"email/{kind}.html").render(context),
-        )
+# Rendering and formatting are core's (the API renders emails too); still importable from here.
+from core.emails import TEMPLATES as TEMPLATES
+from core.emails import RenderedEmail as RenderedEmail
+from core.emails import Templates as Templates
+from core.emails import internship_context as internship_context
+from core.formats import format_money as format_money
+from core.formats import when as when
 
 
 class Outcome(StrEnum):
@@ -169,7 +99,7 @@ class Mailer:
         return msg
 
 
-@activity.defn(name="deliver_emails")
+@activity.defn(name=DELIVER_EMAILS.name)
 def deliver_emails(outbox_ids: list[int]) -> int:
     """Kept for workflows started before the outbox relay: they still ask, the relay sends."""
     return 0

@@ -4,12 +4,12 @@ Separate charges and transfers, tied together by `transfer_group=internship-<id>
 carries an idempotency key made of the workflow id, the posting's nonce and the step, so a
 retried activity or a replayed workflow never moves money twice, and no other run could ever be
 handed this one's charge, refund or transfer. Declines and other permanent errors are
-non-retryable and surface to the workflow, which escalates to ops.
+non-retryable and surface to the workflow, which escalates to ops. Names, requests, results and
+error types are the workflow's contract, in `core.activity_contracts`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TypeVar
 
 import stripe
@@ -17,65 +17,22 @@ from sqlalchemy.orm import sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from core.activity_contracts import (
+    CARD_DECLINED,
+    CHARGE_EMPLOYER,
+    PAY_LAUNCHER,
+    PAYMENT_REJECTED,
+    REFUND_EMPLOYER,
+    ChargeRequest,
+    ChargeResult,
+    PayoutRequest,
+    PayoutResult,
+    RefundRequest,
+)
+from core.activity_contracts import stripe_key as stripe_key  # still importable from here
 from core.db import Employer, Launcher
 from core.internship import workflow_id
 from core.stripe_api import onboarding_link, payouts_ready
-
-
-@dataclass
-class ChargeRequest:
-    internship_id: str
-    employer_id: str
-    amount_cents: int
-    currency: str
-    attempt: int  # part of the idempotency key: a declined card may be retried after a fix
-    nonce: str = ""  # the posting's `Posting.nonce` ("" for internships posted before it)
-
-    @property
-    def idempotency_key(self) -> str:
-        return stripe_key(self.internship_id, self.nonce, f"charge/{self.attempt}")
-
-
-@dataclass
-class ChargeResult:
-    payment_intent_id: str
-    amount_cents: int
-
-
-@dataclass
-class PayoutRequest:
-    internship_id: str
-    payment_intent_id: str
-    launcher_id: str
-    amount_cents: int
-    currency: str
-    step: str  # part of the idempotency key: "payout", "resolution"
-    nonce: str = ""
-
-    @property
-    def idempotency_key(self) -> str:
-        return stripe_key(self.internship_id, self.nonce, f"transfer/{self.step}")
-
-
-@dataclass
-class PayoutResult:
-    transfer_id: str | None  # None: the launcher's payout account is not ready yet
-    amount_cents: int = 0
-    onboarding_url: str | None = None
-
-
-@dataclass
-class RefundRequest:
-    internship_id: str
-    payment_intent_id: str
-    amount_cents: int
-    step: str
-    nonce: str = ""
-
-    @property
-    def idempotency_key(self) -> str:
-        return stripe_key(self.internship_id, self.nonce, f"refund/{self.step}")
-
 
 # Errors a retry cannot fix; network errors, 5xx and rate limits are left to Temporal's retry.
 PERMANENT_ERRORS = (
@@ -89,16 +46,9 @@ PERMANENT_ERRORS = (
 P = TypeVar("P", Employer, Launcher)
 
 
-def stripe_key(internship_id: str, nonce: str, step: str) -> str:
-    """Stripe idempotency key: the same money step of the same posting is one request. The
-    nonce is random per posting, so a key can never name another run's money."""
-    run = f"{workflow_id(internship_id)}/{nonce}" if nonce else workflow_id(internship_id)
-    return f"{run}/{step}"
-
-
 class Payments:
-    CARD_DECLINED = "CardDeclined"
-    PERMANENT = "PaymentRejected"
+    CARD_DECLINED = CARD_DECLINED
+    PERMANENT = PAYMENT_REJECTED
 
     def __init__(
         self, client: stripe.StripeClient, sessions: sessionmaker, public_base_url: str
@@ -107,7 +57,7 @@ class Payments:
         self.sessions = sessions
         self.public_base_url = public_base_url
 
-    @activity.defn(name="charge_employer")
+    @activity.defn(name=CHARGE_EMPLOYER.name)
     def charge_employer(self, req: ChargeRequest) -> ChargeResult:
         employer = self._party(Employer, req.employer_id)
         card = employer.chargeable_card
@@ -167,7 +117,7 @@ class Payments:
             )
         return ChargeResult(intent.id, intent.amount_received or intent.amount)
 
-    @activity.defn(name="pay_launcher")
+    @activity.defn(name=PAY_LAUNCHER.name)
     def pay_launcher(self, req: PayoutRequest) -> PayoutResult:
         """Transfer the launcher's share, or say (with a fresh link) they can't be paid yet."""
         launcher = self._party(Launcher, req.launcher_id)
@@ -201,7 +151,7 @@ class Payments:
             raise self._permanent(err) from err
         return PayoutResult(transfer_id=transfer.id, amount_cents=transfer.amount)
 
-    @activity.defn(name="refund_employer")
+    @activity.defn(name=REFUND_EMPLOYER.name)
     def refund_employer(self, req: RefundRequest) -> str:
         try:
             refund = self.client.v1.refunds.create(

@@ -1,5 +1,6 @@
 """The database projection of each workflow, written after every event (a local activity).
 
+Its input and output are `core.activity_contracts`' (`RECORD_TRANSITION`, `TransitionRecord`).
 One transaction per event: the internship row, its timeline entry and its outbox emails. The
 timeline's (internship, seq) key makes a retried or replayed call a no-op that returns the same
 outbox rows, so an email is queued once per event.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +20,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.notifications import Templates, internship_context, when
+from core.activity_contracts import (
+    PROJECTION_REJECTED,
+    RECORD_TRANSITION,
+    Notice,
+    Recipient,
+    TransitionRecord,
+)
 from core.db import (
     PENDING,
     Employer,
@@ -29,33 +36,11 @@ from core.db import (
     OutboxEmail,
     TimelineEvent,
 )
-from core.internship import InternshipState, Role, TimelineEntry
+from core.emails import Templates, internship_context
+from core.formats import when
+from core.internship import InternshipState, Role
 
 log = logging.getLogger("activities.projection")
-
-
-@dataclass
-class Recipient:
-    role: Role
-    id: str
-
-
-@dataclass
-class Notice:
-    """One email event: the template `kind`, who gets it, and template details (no PII)."""
-
-    kind: str
-    to: list[Recipient]
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class TransitionRecord:
-    """What the projection activity writes: the state after one event, and its notices."""
-
-    state: InternshipState
-    entry: TimelineEntry
-    notices: list[Notice] = field(default_factory=list)
 
 
 @dataclass
@@ -70,7 +55,7 @@ def _printable(text: str, limit: int) -> str:
 
 class Projection:
     # The database refused this state for good (a value it won't store): retrying can't help.
-    REJECTED = "ProjectionRejected"
+    REJECTED = PROJECTION_REJECTED
 
     def __init__(
         self,
@@ -86,7 +71,7 @@ class Projection:
         self.public_base_url = public_base_url.rstrip("/")
         self.ops = Contact("Ops team", ops_email)
 
-    @activity.defn(name="record_transition")
+    @activity.defn(name=RECORD_TRANSITION.name)
     def record(self, rec: TransitionRecord) -> list[int]:
         """Project the state after one event; return the ids of its emails still to send.
 

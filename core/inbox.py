@@ -21,7 +21,6 @@ import stripe
 from sqlalchemy import false, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from activities.notifications import RenderedEmail
 from core.accounts import (
     ACCOUNT_MODELS,
     create_employer,
@@ -31,6 +30,7 @@ from core.accounts import (
     token_hash,
 )
 from core.db import Employer, Launcher, OutboxEmail, SignInLink, utcnow
+from core.emails import RenderedEmail
 from core.internship import Role
 from core.settings import Settings
 

@@ -20,11 +20,12 @@ from sqlalchemy.orm import sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.notifications import Mailer, Templates, deliver_emails
+from activities.notifications import Mailer, deliver_emails
 from activities.payments import Payments
 from activities.projection import Projection
 from core import known_secrets, logs
 from core.db import make_sessions
+from core.emails import Templates
 from core.settings import Settings, get_settings
 from core.stripe_api import stripe_client
 from core.temporal import connect, metrics_runtime

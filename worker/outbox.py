@@ -26,15 +26,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from activities.notifications import (
-    Delivery,
-    Mailer,
-    Outcome,
-    Templates,
-    internship_context,
-    when,
-)
+from activities.notifications import Delivery, Mailer, Outcome
 from core.db import FAILED, PENDING, SENT, Internship, OutboxEmail, utcnow
+from core.emails import Templates, internship_context
+from core.formats import when
 from core.internship import Role, workflow_id
 
 log = logging.getLogger("worker.outbox")

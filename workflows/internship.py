@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.notifications import when
-    from activities.projection import Notice, Recipient
     from core import errors, rulebook
+    from core.activity_contracts import Notice, Recipient
+    from core.formats import when
     from core.internship import (
         SYSTEM,
         TERMINAL_STAGES,

@@ -16,9 +16,15 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.notifications import deliver_emails
-    from activities.projection import Notice, Projection, Recipient, TransitionRecord
     from core import search_attributes
+    from core.activity_contracts import (
+        DELIVER_EMAILS,
+        PROJECTION_REJECTED,
+        RECORD_TRANSITION,
+        Notice,
+        Recipient,
+        TransitionRecord,
+    )
     from core.internship import SYSTEM, Actor, InternshipState, Role, Stage, TimelineEntry
 
 LOCAL_TIMEOUT = timedelta(seconds=15)
@@ -59,8 +65,7 @@ class Recorder:
         )
         s.timeline.append(entry)
         try:
-            outbox = await workflow.execute_local_activity_method(
-                Projection.record,
+            outbox = await RECORD_TRANSITION.execute_local(
                 TransitionRecord(s, entry, list(notices)),
                 start_to_close_timeout=LOCAL_TIMEOUT,
                 retry_policy=PROJECTION_RETRY,
@@ -69,7 +74,7 @@ class Recorder:
         except (ActivityError, ApplicationError) as err:
             # A local activity's failure arrives as the activity's own error, unwrapped.
             cause = err.cause if isinstance(err, ActivityError) else err
-            if not (isinstance(cause, ApplicationError) and cause.type == Projection.REJECTED):
+            if not (isinstance(cause, ApplicationError) and cause.type == PROJECTION_REJECTED):
                 raise
             # The database refused this state for good and ops were emailed; the lifecycle goes
             # on (the next event's record catches the projection up), flagged for ops to see.
@@ -167,8 +172,7 @@ class Recorder:
             if not self._mail:
                 return
             batch = list(self._mail)
-            await workflow.execute_local_activity(
-                deliver_emails,
+            await DELIVER_EMAILS.execute_local(
                 batch,
                 start_to_close_timeout=LOCAL_TIMEOUT,
                 retry_policy=MAIL_RETRY,

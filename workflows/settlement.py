@@ -22,10 +22,19 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.notifications import format_money
-    from activities.payments import ChargeRequest, Payments, PayoutRequest, RefundRequest
-    from activities.projection import Notice
     from core import errors
+    from core.activity_contracts import (
+        CARD_DECLINED,
+        CHARGE_EMPLOYER,
+        PAY_LAUNCHER,
+        PAYMENT_REJECTED,
+        REFUND_EMPLOYER,
+        ChargeRequest,
+        Notice,
+        PayoutRequest,
+        RefundRequest,
+    )
+    from core.formats import format_money
     from core.internship import SYSTEM, Actor, InternshipState, Policy
     from workflows.recording import Recorder, launcher_of
 
@@ -36,13 +45,13 @@ CHARGE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=4),
     maximum_attempts=3,
-    non_retryable_error_types=[Payments.CARD_DECLINED, Payments.PERMANENT],
+    non_retryable_error_types=[CARD_DECLINED, PAYMENT_REJECTED],
 )
 # Refunds and payouts owed must happen however long Stripe is down.
 SETTLE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(minutes=10),
-    non_retryable_error_types=[Payments.PERMANENT],
+    non_retryable_error_types=[PAYMENT_REJECTED],
 )
 
 # Patch for workflows that were waiting for payout onboarding before payouts re-asked Stripe.
@@ -105,8 +114,7 @@ class Settlement:
             s.posting.nonce,
         )
         try:
-            charge = await workflow.execute_activity_method(
-                Payments.charge_employer,
+            charge = await CHARGE_EMPLOYER.execute(
                 request,
                 start_to_close_timeout=MONEY_TIMEOUT,
                 retry_policy=CHARGE_RETRY,
@@ -121,11 +129,11 @@ class Settlement:
         """Tell ops (once per declined card) and answer the kickoff with what went wrong."""
         cause = err.cause if isinstance(err.cause, ApplicationError) else None
         kind = cause.type if cause else None
-        if kind in (Payments.CARD_DECLINED, Payments.PERMANENT):
+        if kind in (CARD_DECLINED, PAYMENT_REJECTED):
             # Stripe stored that answer under this key: the next try needs a new one. After
             # a mere outage the same key is reused, so a charge that did land is not repeated.
             self._charge_refusals += 1
-        if kind != Payments.CARD_DECLINED:
+        if kind != CARD_DECLINED:
             await self._recorder.escalate("payment service failed at kickoff")
             raise errors.refusal(
                 errors.PAYMENT_UNAVAILABLE,
@@ -166,8 +174,7 @@ class Settlement:
             p.internship_id, m.payment_intent_id, amount, self._key(step), p.nonce
         )
         try:
-            m.refund_id = await workflow.execute_activity_method(
-                Payments.refund_employer,
+            m.refund_id = await REFUND_EMPLOYER.execute(
                 request,
                 start_to_close_timeout=MONEY_TIMEOUT,
                 retry_policy=SETTLE_RETRY,
@@ -205,8 +212,7 @@ class Settlement:
                 s.posting.nonce,
             )
             try:
-                result = await workflow.execute_activity_method(
-                    Payments.pay_launcher,
+                result = await PAY_LAUNCHER.execute(
                     request,
                     start_to_close_timeout=MONEY_TIMEOUT,
                     retry_policy=SETTLE_RETRY,
