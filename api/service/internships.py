@@ -238,7 +238,7 @@ class Transitions:
 
     async def take(self, action: Action, body: BaseModel | None) -> InternshipState:
         """The step a page's form names (`/internships/{id}/{action}`), with its parsed form
-        (`schemas.ACTION_BODIES[action]`)."""
+        (`api.web.pages.FORMS[action]`)."""
         match action:
             case Action.APPLY:
                 return await self.apply(_as(body, schemas.ApplicationIn))

@@ -35,7 +35,7 @@ from activities.payments import (
     RefundRequest,
 )
 from activities.projection import Notice, Projection, Recipient, TransitionRecord
-from api.lifecycle import start_internship
+from api.service.workflows import start_internship
 from core.internship import (
     Actor,
     Application,
