@@ -13,9 +13,6 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from enum import StrEnum
 
-from temporalio import activity
-
-from core.activity_contracts import DELIVER_EMAILS
 from core.db import OutboxEmail
 
 # Rendering and formatting are core's (the API renders emails too); still importable from here.
@@ -97,12 +94,6 @@ class Mailer:
         msg.set_content(row.text_body)
         msg.add_alternative(row.html_body, subtype="html")
         return msg
-
-
-@activity.defn(name=DELIVER_EMAILS.name)
-def deliver_emails(outbox_ids: list[int]) -> int:
-    """Kept for workflows started before the outbox relay: they still ask, the relay sends."""
-    return 0
 
 
 # Refusals no retry can fix: the relay can't take a non-ASCII address (no SMTPUTF8), or the

@@ -105,17 +105,9 @@ class TransitionRecord:
 # The database refused this state for good (a value it won't store): retrying can't help.
 PROJECTION_REJECTED = "ProjectionRejected"
 
-# Project the state after one event and queue its emails; returns the ids of its outbox rows
-# still to send.
+# Project the state after one event and queue its emails (the worker's outbox relay sends
+# them); returns the ids of its outbox rows still to send.
 RECORD_TRANSITION = ActivityType("record_transition", TransitionRecord, list[int])
-
-
-# ---------------------------------------------------------------- notifications
-
-
-# Legacy local activity of workflows started before the worker's outbox relay: takes outbox
-# ids, answers how many it sent (the worker's no-op answers 0; the relay sends them).
-DELIVER_EMAILS = ActivityType("deliver_emails", list[int], int)
 
 
 # ---------------------------------------------------------------- payments (Stripe)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.notifications import Mailer, deliver_emails
+from activities.notifications import Mailer
 from activities.payments import Payments
 from activities.projection import Projection
 from core import known_secrets, logs
@@ -77,7 +77,6 @@ def build_worker(
         workflows=[InternshipWorkflow],
         activities=[
             projection.record,
-            deliver_emails,
             payments.charge_employer,
             payments.pay_launcher,
             payments.refund_employer,

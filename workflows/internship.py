@@ -48,12 +48,18 @@ with workflow.unsafe.imports_passed_through():
     from workflows.recording import OPS_TEAM, Recorder, employer_of, launcher_of
     from workflows.settlement import Settlement
 
-# Changes to logic that running workflows may be in the middle of (see tests/test_replay.py).
+# Changes to logic that running workflows may be in the middle of (see tests/unit/test_replay.py
+# and docs/architecture.md, 3, "Retiring a patch").
 # Since this patch, a resolution that owes the launcher money stays `settling` until it is paid.
 RESOLUTION_SETTLES = "resolution-settles-before-resolved"
-# Since this patch (one release, two changes): the worker's outbox relay sends email, so no
-# workflow task waits on SMTP; and transitions wait until the posting is recorded, so the
-# timeline (and its emails) always begin with it.
+# DEPRECATED (step 1 of retiring a patch done): every run now takes the new path, and only
+# `workflow.deprecate_patch` names it. Since this patch (one release, two changes): the
+# worker's outbox relay sends email, so no workflow task waits on SMTP (runs started before it
+# ran their own mailer, calling the local activity `deliver_emails`: that path is gone); and
+# transitions wait until the posting is recorded, so the timeline (and its emails) always begin
+# with it. Step 2, in a later release: delete both `deprecate_patch(OUTBOX_RELAY)` calls and this
+# constant once no run started before the release that deprecated it is open or still within
+# the namespace's retention (a query on a closed run replays it too).
 OUTBOX_RELAY = "outbox-relay-posting-first"
 # Approved work is paid moments later: the approval publishes its search attributes only if the
 # payout has to wait (an upsert is a billable action; `paid` follows with its own).
@@ -89,13 +95,10 @@ class InternshipWorkflow:
 
     @workflow.run
     async def run(self, posting: Posting) -> InternshipState:
-        mailer = None
         if workflow.patched(DELIVERED_WORK_KEPT):
             self._state.delivered_work_kept = True
-        if workflow.patched(OUTBOX_RELAY):
-            self._recorder.leave_mail_to_relay()
-        else:
-            mailer = asyncio.create_task(self._recorder.deliver_mail())
+        # The worker's outbox relay sends every email this run queues (OUTBOX_RELAY, deprecated).
+        workflow.deprecate_patch(OUTBOX_RELAY)
         self._recorder.show_details()
         async with self._lock:
             await self._recorder.record("posted", Actor(Role.EMPLOYER, posting.employer_id))
@@ -119,12 +122,9 @@ class InternshipWorkflow:
         # Resolved before RESOLUTION_SETTLES: the payout owed followed the final stage.
         if self._money.resolution_payout:
             await self._money.pay_resolution()
-        # A handler may still be recording the last event: let it finish (and an older
-        # workflow's own mailer drain) before the workflow completes.
+        # A handler may still be recording the last event: let it finish before the workflow
+        # completes.
         await workflow.wait_condition(workflow.all_handlers_finished)
-        if mailer:
-            self._recorder.close_mail()
-            await mailer
         return self._state
 
     async def _posted(self) -> None:
@@ -677,8 +677,8 @@ class InternshipWorkflow:
     async def _turn(self) -> AsyncIterator[None]:
         """A transition's turn: once the posting is recorded (an update can arrive with the
         workflow's first task, before `run` has begun), and alone, under the lock."""
-        if workflow.patched(OUTBOX_RELAY):
-            await workflow.wait_condition(lambda: self._posting_recorded)
+        workflow.deprecate_patch(OUTBOX_RELAY)  # where `patched` was: its marker may come first
+        await workflow.wait_condition(lambda: self._posting_recorded)
         async with self._lock:
             yield
 

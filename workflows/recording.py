@@ -18,7 +18,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from core import search_attributes
     from core.activity_contracts import (
-        DELIVER_EMAILS,
         PROJECTION_REJECTED,
         RECORD_TRANSITION,
         Notice,
@@ -32,7 +31,6 @@ LOCAL_TIMEOUT = timedelta(seconds=15)
 PROJECTION_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
 )
-MAIL_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10))
 
 OPS_TEAM = Recipient(Role.OPS, "ops")
 
@@ -47,14 +45,11 @@ def launcher_of(state: InternshipState) -> Recipient:
 
 
 class Recorder:
-    """Owns the timeline, the search attributes, the current details and the mail queue."""
+    """Owns the timeline, the search attributes and the current details; each recorded event
+    queues its emails in the outbox, which the worker's relay sends."""
 
     def __init__(self, state: InternshipState) -> None:
         self._state = state
-        # Workflows started before the outbox relay deliver their own email (see `deliver_mail`).
-        self._mail: list[int] = []  # outbox ids, in the order they must go out
-        self._delivers_mail = True
-        self._finished = False
         self._behind = False  # the search attributes lag the stage (see `enter`)
 
     async def record(self, event: str, by: Actor, *notices: Notice, note: str = "") -> None:
@@ -65,7 +60,7 @@ class Recorder:
         )
         s.timeline.append(entry)
         try:
-            outbox = await RECORD_TRANSITION.execute_local(
+            await RECORD_TRANSITION.execute_local(
                 TransitionRecord(s, entry, list(notices)),
                 start_to_close_timeout=LOCAL_TIMEOUT,
                 retry_policy=PROJECTION_RETRY,
@@ -80,9 +75,6 @@ class Recorder:
             # on (the next event's record catches the projection up), flagged for ops to see.
             s.escalation_level = 2
             self.publish()
-            return
-        if self._delivers_mail:
-            self._mail.extend(outbox)
 
     async def enter(
         self,
@@ -159,27 +151,3 @@ class Recorder:
         if s.payment_refused:
             parts.append("payment refused: waiting for retry_payment")
         workflow.set_current_details(" · ".join(parts))
-
-    def leave_mail_to_relay(self) -> None:
-        """The worker's outbox relay delivers this workflow's email: none is sent from here."""
-        self._delivers_mail = False
-        self._mail.clear()
-
-    async def deliver_mail(self) -> None:
-        """Before the outbox relay: deliver queued emails in order until `close_mail`."""
-        while True:
-            await workflow.wait_condition(lambda: bool(self._mail) or self._finished)
-            if not self._mail:
-                return
-            batch = list(self._mail)
-            await DELIVER_EMAILS.execute_local(
-                batch,
-                start_to_close_timeout=LOCAL_TIMEOUT,
-                retry_policy=MAIL_RETRY,
-                summary=f"Email {len(batch)} notification(s)",
-            )
-            del self._mail[: len(batch)]
-
-    def close_mail(self) -> None:
-        """Nothing more will be recorded: the mailer drains what is queued and stops."""
-        self._finished = True
