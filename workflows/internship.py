@@ -683,23 +683,11 @@ class InternshipWorkflow:
             yield
 
     def _allow(self, action: Action, by: Actor) -> None:
-        """The rulebook's verdict as the API reports it; a 409 also says what is possible now,
-        and a refusal with a code of its own (`posting_full`) names it in `code`."""
+        """The rulebook's verdict as the API reports it (`rulebook.refusal_details`)."""
         refused = rulebook.refusal(action, self._state, by)
-        if refused is None:
-            return
-        details: dict[str, object] = {}
-        if refused.kind == errors.CONFLICT:
-            allowed = rulebook.allowed_actions(self._state, by)
-            details = {
-                "stage": self._state.stage.value,
-                "allowed_actions": [a.value for a in allowed],
-            }
-        if refused.code == rulebook.POSTING_FULL:
-            details["max_open_applications"] = self._policy.max_open_applications
-        if refused.code:
-            details["code"] = refused.code
-        raise errors.refusal(refused.kind, refused.message, details)
+        if refused is not None:
+            details = rulebook.refusal_details(refused, self._state, by)
+            raise errors.refusal(refused.kind, refused.message, details)
 
     def _answer(self, by: Actor) -> InternshipState:
         return rulebook.as_seen_by(self._state, by)

@@ -1,9 +1,8 @@
 """The unit layer's harness: the workflow with its activities replaced by name.
 
 Each test gets its own worker on a fresh task queue, running the real `InternshipWorkflow` with
-fakes registered under the activities' names (`record_transition` and `deliver_emails` as the
-workflow's local activities, `charge_employer`, `pay_launcher` and `refund_employer` as regular
-ones). The fakes keep what they received, so a test reads the timeline as it was projected, the
+fakes registered under the activities' names (`record_transition` as the workflow's local
+activity, `charge_employer`, `pay_launcher` and `refund_employer` as regular ones). The fakes keep what they received, so a test reads the timeline as it was projected, the
 emails as they were queued and the money as it was asked for, and they answer what the test
 scripted (a declined card, a payout account not ready, a refund Stripe refuses) or else succeed.
 """
@@ -169,9 +168,6 @@ class Harness:
         self.task_queue = f"unit-{uuid4()}"
         self.records: list[TransitionRecord] = []  # each projected event, in order
         self.outbox: list[Email] = []  # each email queued, in order
-        # Outbox ids the workflow's own mailer delivered: only workflows started before the
-        # worker's outbox relay (OUTBOX_RELAY) send email from the workflow.
-        self.delivered: list[int] = []
         self.charge: Fake[ChargeRequest, ChargeResult] = Fake(
             lambda req, n: ChargeResult(f"pi_{n}", req.amount_cents)
         )
@@ -191,11 +187,6 @@ class Harness:
         async def record_transition(rec: TransitionRecord) -> list[int]:
             return self._record(rec)
 
-        @activity.defn(name="deliver_emails")
-        async def deliver_emails(outbox_ids: list[int]) -> int:
-            self.delivered.extend(outbox_ids)
-            return len(outbox_ids)
-
         @activity.defn(name="charge_employer")
         async def charge_employer(req: ChargeRequest) -> ChargeResult:
             return self.charge(req)
@@ -208,7 +199,7 @@ class Harness:
         async def refund_employer(req: RefundRequest) -> str:
             return self.refund(req)
 
-        return [record_transition, deliver_emails, charge_employer, pay_launcher, refund_employer]
+        return [record_transition, charge_employer, pay_launcher, refund_employer]
 
     def _record(self, rec: TransitionRecord) -> list[int]:
         """Like the projection: one event per internship and timeline seq (a retry or a replay
