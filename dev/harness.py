@@ -46,7 +46,7 @@ async def eventually(
 
 
 # Settings for tests and benchmarks that sign up and act far faster than any person: the rate
-# limits are tested on their own (tests/test_rate_limits.py).
+# limits are tested on their own (tests/stack/test_rate_limits.py).
 UNLIMITED: dict[str, Any] = {
     f"rate_limit_{action}": "1000000/minute"
     for action in ("sign_up", "sign_in", "tokens", "postings", "applications")

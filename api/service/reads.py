@@ -192,6 +192,27 @@ def ranked_applicants(db: Session, state: InternshipState) -> list[schemas.Ranke
     return sorted(ranked, key=lambda r: (r.withdrawn, -r.score, r.applied_at))
 
 
+@dataclass(frozen=True)
+class People:
+    """Who an internship's page names, as far as its viewer may know them."""
+
+    ranked: list[schemas.RankedApplicantOut] | None  # for those who choose among applicants
+    launcher_name: str  # the selected launcher, for the parties ("" otherwise)
+    contacts: schemas.ContactsOut | None  # how to reach the parties (ops)
+
+
+def people(db: Session, state: InternshipState, viewer: Actor) -> People:
+    sees = rulebook.visibility(state, viewer)
+    launcher = db.get(Launcher, state.launcher_id) if state.launcher_id and sees.work else None
+    return People(
+        ranked=ranked_applicants(db, state) if sees.all_applicants else None,
+        launcher_name=launcher.name if launcher else "",
+        contacts=contacts(db, state.posting.employer_id, state.launcher_id)
+        if viewer.role == Role.OPS
+        else None,
+    )
+
+
 # ---------------------------------------------------------------- postings for a launcher
 
 
@@ -277,6 +298,13 @@ def portfolio(db: Session, launcher_id: str) -> schemas.Portfolio | None:
         completed=items,
         average_rating=round(mean, 2) if mean is not None else None,
     )
+
+
+def shown_portfolio(db: Session, launcher_id: str) -> tuple[schemas.Portfolio | None, bool]:
+    """A launcher's portfolio (None if unknown) and whether they made its page public."""
+    found = portfolio(db, launcher_id)
+    launcher = db.get(Launcher, launcher_id)  # read by portfolio(): no second query
+    return found, bool(launcher and launcher.portfolio_public)
 
 
 def contacts(db: Session, employer_id: str, launcher_id: str | None) -> schemas.ContactsOut | None:

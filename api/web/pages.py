@@ -18,10 +18,9 @@ from typing import Any, ClassVar, get_args
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.orm import Session
 
 from api import schemas
-from api.deps import Caller, SessionsDep, SettingsDep, WorkflowsDep
+from api.deps import Caller, DbDep, SessionsDep, SettingsDep, WorkflowsDep
 from api.errors import ApiError, not_found
 from api.service import internships, reads
 from api.service.internships import Transitions
@@ -36,9 +35,9 @@ from api.web.session import (
     SignedInLauncher,
     Viewer,
 )
-from core.db import Internship, Launcher
+from core.db import Internship
 from core.formats import format_money
-from core.internship import Action, Actor, InternshipState, Role
+from core.internship import Action, Role
 
 router = APIRouter(include_in_schema=False)
 InternshipId = Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
@@ -309,7 +308,7 @@ async def internship_page(
 ) -> Response:
     state = await internships.read(workflows, internship_id, viewer.actor)
     v = internship_view(state, viewer.actor)
-    people = await reads.run(sessions, _people, state, v, viewer.actor)
+    people = await reads.run(sessions, reads.people, state, viewer.actor)
     settings = request.app.state.settings
     allowed = set(v.allowed_actions) | ({"payment_retry"} if v.may_retry_payment else set())
     employer = viewer.employer
@@ -332,25 +331,6 @@ async def internship_page(
         else "",
     )
     return page(request, viewer, context)
-
-
-@dataclass(frozen=True)
-class _People:
-    ranked: list[schemas.RankedApplicantOut] | None
-    launcher_name: str
-    contacts: schemas.ContactsOut | None
-
-
-def _people(db: Session, state: InternshipState, v: InternshipView, viewer: Actor) -> _People:
-    """Names for the page: the ranked applicants (for those who choose), the selected launcher
-    (for the parties) and the parties' contacts (ops)."""
-    launcher = db.get(Launcher, v.launcher_id) if v.launcher_id else None
-    ops = viewer.role == Role.OPS
-    return _People(
-        ranked=reads.ranked_applicants(db, state) if v.sees_all_applicants else None,
-        launcher_name=launcher.name if launcher else "",
-        contacts=reads.contacts(db, state.posting.employer_id, state.launcher_id) if ops else None,
-    )
 
 
 @router.post("/internships/{internship_id}/payment-retry")
@@ -444,15 +424,12 @@ class PortfolioPage(PageContext):
 def portfolio(
     request: Request,
     viewer: MaybeViewer,
-    sessions: SessionsDep,
+    db: DbDep,
     launcher_id: str = Path(max_length=40),
 ) -> Response:
     """Completed work and the ratings employers gave: for anyone if the launcher made it
     public, else for signed-in employers and ops (and the launcher)."""
-    with sessions() as db:
-        found = reads.portfolio(db, launcher_id)
-        launcher = db.get(Launcher, launcher_id)  # read by the line above: no second query
-    public = bool(launcher and launcher.portfolio_public)
+    found, public = reads.shown_portfolio(db, launcher_id)
     if viewer is None and not (found and public):
         # Private and unknown look alike to a stranger: both ask to sign in.
         session.flash(
