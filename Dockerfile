@@ -44,7 +44,7 @@ COPY worker ./worker
 COPY workflows ./workflows
 # The project's wheel alone (its dependencies are in the venv already), installed. Then, from
 # outside /src (-I: nothing from the working directory), fail the build unless the installed
-# package finds its templates, stylesheet and migrations (tests/test_packaging.py runs the entry
+# package finds its templates, stylesheet and migrations (tests/e2e/test_packaging.py runs the entry
 # points from such a wheel).
 RUN pip wheel --no-deps --no-build-isolation --wheel-dir /wheels/project . \
     && /opt/venv/bin/pip install --no-index --no-deps /wheels/project/microinternships-*.whl \

@@ -37,7 +37,7 @@ def webhook_secret() -> str:
     return "whsec_" + letters_and_digits()
 
 
-# What each secret is made of. .env.example ships these empty (tests/test_deploy.py checks it).
+# What each secret is made of. .env.example ships these empty (tests/e2e/test_deploy.py checks it).
 MAKERS: dict[str, Callable[[], str]] = {
     "POSTGRES_PASSWORD": letters_and_digits,
     "APP_DB_PASSWORD": letters_and_digits,
