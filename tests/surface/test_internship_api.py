@@ -147,3 +147,40 @@ async def test_posting_starts_one_workflow_per_key(surface: Surface) -> None:
     assert [a.what for a in surface.workflows.asked] == ["start"]
     assert cheap.status_code == 422
     assert cheap.json()["error"]["details"] == {"field": "fee_cents", "minimum_cents": 20000}
+
+
+async def test_the_list_pages_through_what_the_caller_may_see(surface: Surface) -> None:
+    employer, other = surface.employer(), surface.employer()
+    mine = [surface.internship(employer, Stage.MATCHED).posting.internship_id for _ in range(3)]
+    surface.internship(other, Stage.MATCHED)  # not theirs: never listed
+    async with surface.client(surface.token(Role.EMPLOYER, employer.id)) as http:
+        first = (await http.get("/v1/internships", params={"limit": 2})).json()
+        rest = (
+            await http.get("/v1/internships", params={"limit": 2, "cursor": first["next_cursor"]})
+        ).json()
+        made_up = await http.get("/v1/internships", params={"cursor": "bm90LWEtY3Vyc29y"})
+    listed = [i["id"] for i in first["items"] + rest["items"]]
+    assert sorted(listed) == sorted(mine) and len(listed) == 3
+    assert rest["next_cursor"] is None
+    assert made_up.status_code == 422
+    assert made_up.json()["error"]["details"] == {"field": "cursor"}
+
+
+async def test_only_ops_retry_a_refused_payment_and_only_while_one_waits(surface: Surface) -> None:
+    employer, lee = surface.employer(), surface.launcher()
+    refused = surface.internship(
+        employer, Stage.APPROVED, launcher=lee, payment_refused="the account is closed"
+    ).posting.internship_id
+    paid = surface.internship(employer, Stage.PAID, launcher=lee).posting.internship_id
+    async with surface.client(surface.token(Role.EMPLOYER, employer.id)) as http:
+        not_ops = await http.post(f"/v1/internships/{refused}/payment-retry")
+    async with surface.client(OPS_TOKEN) as http:
+        retried = await http.post(f"/v1/internships/{refused}/payment-retry")
+        nothing = await http.post(f"/v1/internships/{paid}/payment-retry")
+    assert not_ops.status_code == 403
+    assert retried.status_code == 202, retried.text
+    assert [a.what for a in surface.workflows.updates(refused)] == ["retry_payment"]
+    assert nothing.status_code == 409
+    assert nothing.json()["error"]["message"] == (
+        "No refused payment waits for a retry: the internship is paid"
+    )

@@ -185,3 +185,21 @@ async def test_the_employer_dashboard_says_what_needs_them(surface: Surface) -> 
     assert "Kick off the project" in page
     assert f"/internships/{matched.posting.internship_id}" in page
     assert "Add a card before your first kickoff" not in page
+
+
+async def test_ops_see_why_a_payment_was_refused_and_retry_it_from_the_page(
+    surface: Surface,
+) -> None:
+    employer, lee = surface.employer(), surface.launcher()
+    iid = surface.internship(
+        employer, Stage.APPROVED, launcher=lee, payment_refused="the account is closed"
+    ).posting.internship_id
+    owner = await surface.signed_in(employer.email)
+    assert "payment-retry" not in forms_on((await owner.get(f"/internships/{iid}")).text, iid)
+    ops = await surface.signed_in(surface.settings.ops_email)
+    page = (await ops.get(f"/internships/{iid}")).text
+    assert "payment-retry" in forms_on(page, iid) and "the account is closed" in page
+    sent = await ops.submit(f"/internships/{iid}", f"/internships/{iid}/payment-retry")
+    assert sent.status_code == 303
+    assert [a.what for a in surface.workflows.updates(iid)] == ["retry_payment"]
+    assert "Retrying the payment now." in (await ops.get(f"/internships/{iid}")).text
