@@ -41,6 +41,7 @@ class InternshipView(schemas.InternshipDetail):
     rates: Literal["launcher", "employer"] | None  # whom the viewer's rating is of
     payout_setup_needed: bool  # the viewer is the launcher, paid once payouts are set up
     sees_all_applicants: bool
+    selectable: list[str]  # the applicants the viewer may select now
     own_application: schemas.ApplicantOut | None  # a launcher's own, when they see no others
 
 
@@ -141,6 +142,11 @@ def internship_view(s: InternshipState, viewer: Actor) -> InternshipView:
         and not s.payout_account_ready
         and s.stage in (Stage.APPROVED, Stage.SETTLING),
         sees_all_applicants=sees.all_applicants,
+        selectable=[
+            a.launcher_id
+            for a in s.applicants
+            if Action.SELECT in allowed and not a.withdrawn and a.launcher_id != s.launcher_id
+        ],
         own_application=None if sees.all_applicants else next(iter(applicants), None),
     )
 

@@ -290,7 +290,6 @@ class InternshipPage(PageContext):
     v: InternshipView
     actions: list[str]  # the partials to show, in page order
     ranked: list[schemas.RankedApplicantOut] | None  # for those who choose among applicants
-    selectable: set[str]  # applicants the viewer may select now
     launcher_name: str  # the selected launcher, for the parties
     card_label: str  # the employer's card kickoff charges ("" for anyone else)
     needs_card: bool  # an employer with no card: kickoff asks for one first
@@ -316,11 +315,6 @@ async def internship_page(
         v=v,
         actions=[name for name in STEP_PARTIALS if name in allowed],
         ranked=people.ranked,
-        selectable={
-            a.launcher_id
-            for a in people.ranked or []
-            if Action.SELECT.value in allowed and not a.withdrawn and a.launcher_id != v.launcher_id
-        },
         launcher_name=people.launcher_name,
         card_label=employer.card_label if employer and employer.card_label else "",
         needs_card=internships.needs_card(employer),
