@@ -2,9 +2,10 @@
 
 Each test gets its own worker on a fresh task queue, running the real `InternshipWorkflow` with
 fakes registered under the activities' names (`record_transition` as the workflow's local
-activity, `charge_employer`, `pay_launcher` and `refund_employer` as regular ones). The fakes keep what they received, so a test reads the timeline as it was projected, the
-emails as they were queued and the money as it was asked for, and they answer what the test
-scripted (a declined card, a payout account not ready, a refund Stripe refuses) or else succeed.
+activity, `charge_employer`, `pay_launcher` and `refund_employer` as regular ones). The fakes
+keep what they received, so a test reads the timeline as it was projected, the emails as they
+were queued and the money as it was asked for, and they answer what the test scripted (a
+declined card, a payout account not ready, a refund Stripe refuses) or else succeed.
 """
 
 from __future__ import annotations
