@@ -2,7 +2,8 @@
 
 The JSON API (`api/routers/`) and the pages (`api/web/`) are thin adapters over this package:
 they parse a request, call one function or method here, and render what it returns (JSON, or
-a page). Nothing here knows about HTTP requests, forms or templates.
+a page). Nothing here sees a request, a form or a template; a refusal is an `api.errors.ApiError`
+(its code, message and the status both adapters answer with).
 
 - `workflows`: every call to Temporal about an internship (start, read, update, signal): the
   one seam the surface tests replace.
