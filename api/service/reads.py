@@ -256,6 +256,13 @@ def recommendations(
     return ranked[:limit]
 
 
+def postings_for(
+    db: Session, launcher: Launcher, category: str | None, skill: str | None
+) -> tuple[list[schemas.RecommendationOut], set[str]]:
+    """The open postings page: the best fits first (up to 100), and those already applied to."""
+    return recommendations(db, launcher, 100, category, skill), applied_to(db, launcher.id)
+
+
 # ---------------------------------------------------------------- portfolios and contacts
 
 

@@ -30,7 +30,6 @@ class InternshipView(schemas.InternshipDetail):
     dispute_deadline: datetime | None
     dispute_default: str  # `rulebook.dispute_default_outcome`: "pay_launcher" or "refund"
     launcher_share_cents: int
-    charged_cents: int  # for the cancellation form's words; 0 unless the viewer is a party
     max_revision_rounds: int
     max_extension_days: int
     original_due_at: datetime | None
@@ -131,7 +130,6 @@ def internship_view(s: InternshipState, viewer: Actor) -> InternshipView:
         dispute_deadline=rulebook.dispute_deadline(s) if sees.work else None,
         dispute_default=rulebook.dispute_default_outcome(s),
         launcher_share_cents=p.fee_cents * p.policy.launcher_share_percent // 100,
-        charged_cents=s.money.charged_cents if sees.work else 0,
         max_revision_rounds=p.policy.max_revision_rounds,
         max_extension_days=p.policy.max_extension.days,
         original_due_at=s.original_due_at,

@@ -166,8 +166,7 @@ async def postings(
 ) -> Response:
     category = category if category in CATEGORIES else None
     wanted = (skill or "").strip().lower()[:64]
-    ranked = await reads.run(sessions, reads.recommendations, launcher, 100, category, wanted)
-    applied = await reads.run(sessions, reads.applied_to, launcher.id)
+    ranked, applied = await reads.run(sessions, reads.postings_for, launcher, category, wanted)
     context = PostingsPage(ranked, applied, CATEGORIES, category or "", wanted)
     return page(request, viewer, context)
 

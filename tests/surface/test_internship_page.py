@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core import rulebook
-from core.internship import Actor, Kickoff, Role, Stage
+from core.internship import Actor, Kickoff, Money, Role, Stage
 from tests.surface.conftest import Surface
 
 VIEWERS = ["owner", "launcher", "applicant", "ops"]
@@ -203,3 +203,16 @@ async def test_ops_see_why_a_payment_was_refused_and_retry_it_from_the_page(
     assert sent.status_code == 303
     assert [a.what for a in surface.workflows.updates(iid)] == ["retry_payment"]
     assert "Retrying the payment now." in (await ops.get(f"/internships/{iid}")).text
+
+
+async def test_the_cancel_form_says_what_is_refunded(surface: Surface) -> None:
+    employer, lee = surface.employer(), surface.launcher()
+    matched = surface.internship(employer, Stage.MATCHED, launcher=lee)
+    charged = surface.internship(
+        employer, Stage.IN_PROGRESS, launcher=lee, money=Money(charged_cents=40000)
+    )
+    browser = await surface.signed_in(employer.email)
+    before = (await browser.get(f"/internships/{matched.posting.internship_id}")).text
+    after = (await browser.get(f"/internships/{charged.posting.internship_id}")).text
+    assert "Nothing has been charged." in before
+    assert "The $400.00 charged is refunded." in after
