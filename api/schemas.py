@@ -6,7 +6,17 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, HttpUrl
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    HttpUrl,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic.fields import FieldInfo
 
 # Control characters (C0, DEL, C1) and lone surrogates: never valid text, and a NUL is refused
@@ -205,10 +215,22 @@ class DisputeIn(Strict):
     reason: Text
 
 
+SPLIT_PART = "for a split, give the launcher between 1 and 99 percent of their share"
+
+
 class ResolutionIn(Strict):
     outcome: Literal["pay_launcher", "split", "refund"]
-    launcher_percent: Percent = 0
+    # A split's part: this percent of the launcher's share is paid to them, and the employer is
+    # refunded the rest of the fee (the platform keeps its fee only on the launcher's part).
+    launcher_percent: Annotated[Percent, Field(validate_default=True)] = 0
     note: Note = ""
+
+    @field_validator("launcher_percent")
+    @classmethod
+    def _a_split_gives_each_side_a_part(cls, percent: int, info: ValidationInfo) -> int:
+        if info.data.get("outcome") == "split" and not 0 < percent < 100:
+            raise ValueError(SPLIT_PART)
+        return percent
 
 
 class FeedbackIn(Strict):

@@ -96,6 +96,23 @@ class Policy:
         """A policy or due-date duration as the workflow waits for it (TIME_SCALE applied)."""
         return duration / self.time_scale
 
+    def launcher_share(self, charged_cents: int) -> int:
+        """What approved work pays the launcher of what was charged (the platform keeps the
+        rest as its fee)."""
+        return charged_cents * self.launcher_share_percent // 100
+
+    def dispute_split(
+        self, charged_cents: int, outcome: str, launcher_percent: int
+    ) -> tuple[int, int]:
+        """(paid to the launcher, refunded to the employer) for a dispute's outcome. A split
+        gives the launcher `launcher_percent` of their share and refunds the employer the rest
+        of the fee: the platform keeps its fee only on the launcher's part."""
+        part = {"pay_launcher": 100, "split": launcher_percent, "refund": 0}[outcome]
+        return (
+            self.launcher_share(charged_cents) * part // 100,
+            charged_cents * (100 - part) // 100,
+        )
+
 
 @dataclass
 class Actor:

@@ -263,6 +263,36 @@ def _already_done(action: Action, state: InternshipState, actor: Actor) -> str |
     return None
 
 
+# Refusals in people's words, not the API's resource and stage names.
+DOING = {
+    Action.APPLY: "apply",
+    Action.SELECT: "select a launcher",
+    Action.KICKOFF: "kick off",
+    Action.SUBMIT: "submit work",
+    Action.REVIEW: "review the work",
+    Action.EXTEND: "extend the due date",
+    Action.CANCEL: "cancel",
+    Action.WITHDRAW: "withdraw",
+    Action.DISPUTE: "open a dispute",
+    Action.RESOLVE: "resolve a dispute",
+    Action.FEEDBACK: "leave a rating",
+}
+WHERE_IT_STANDS = {
+    Stage.POSTED: "is still open for applications",
+    Stage.MATCHED: "has a launcher selected and waits for its kickoff",
+    Stage.IN_PROGRESS: "is in progress",
+    Stage.IN_REVIEW: "waits for the employer's review",
+    Stage.APPROVED: "is approved and the launcher is being paid",
+    Stage.PAID: "is paid and waits for ratings",
+    Stage.SETTLING: "is paying out a resolved dispute",
+    Stage.COMPLETED: "is completed",
+    Stage.EXPIRED: "expired before a kickoff",
+    Stage.CANCELLED: "was cancelled",
+    Stage.REFUNDED: "was refunded",
+    Stage.RESOLVED: "was settled by ops",
+}
+
+
 def refusal(action: Action, state: InternshipState, actor: Actor) -> Refusal | None:
     """None if `actor` may ask for `action` now; otherwise why not."""
     rel = relation(state, actor)
@@ -271,13 +301,13 @@ def refusal(action: Action, state: InternshipState, actor: Actor) -> Refusal | N
     if not _role_allows(action, state, rel):
         reason = " while a dispute is open" if state.disputed and rel != Relation.OPS else " here"
         who = f"{actor.role.value.capitalize()}s"
-        return Refusal(errors.FORBIDDEN, f"{who} may not ask for {action}{reason}")
+        return Refusal(errors.FORBIDDEN, f"{who} can't {DOING[action]}{reason}")
     if not _stage_allows(action, state):
         if state.disputed:
             reason = "a dispute is open and only ops can settle it"
         else:
-            reason = f"the internship is {state.stage.value}"
-        return Refusal(errors.CONFLICT, f"{action.value} is not possible now: {reason}")
+            reason = f"the internship {WHERE_IT_STANDS[state.stage]}"
+        return Refusal(errors.CONFLICT, f"You can't {DOING[action]} now: {reason}")
     if done := _already_done(action, state, actor):
         return Refusal(errors.CONFLICT, done)
     if action == Action.APPLY and posting_full(state):

@@ -651,7 +651,8 @@ class InternshipWorkflow:
             )
         if req.outcome == "split" and not 0 < req.launcher_percent < 100:
             raise errors.refusal(
-                errors.INVALID, "launcher_percent must be between 1 and 99 for a split"
+                errors.INVALID,
+                "For a split, give the launcher between 1 and 99 percent of their share",
             )
 
     @workflow.update

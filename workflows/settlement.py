@@ -84,13 +84,13 @@ class Settlement:
 
     def launcher_share(self) -> int:
         """What approved work pays the launcher: their share of what was charged."""
-        return self._state.money.charged_cents * self._policy.launcher_share_percent // 100
+        return self._policy.launcher_share(self._state.money.charged_cents)
 
     def resolution_split(self, outcome: str, launcher_percent: int) -> tuple[int, int]:
         """(paid to the launcher, refunded to the employer) for a dispute's outcome."""
-        share = {"pay_launcher": 100, "split": launcher_percent, "refund": 0}[outcome]
-        charged = self._state.money.charged_cents
-        return self.launcher_share() * share // 100, charged * (100 - share) // 100
+        return self._policy.dispute_split(
+            self._state.money.charged_cents, outcome, launcher_percent
+        )
 
     def outstanding(self) -> int:
         """Charged and not yet refunded or paid out."""

@@ -11,9 +11,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from pydantic import BaseModel
+
 from api import schemas
 from core import rulebook
 from core.internship import Action, Actor, InternshipState, Role, Stage
+
+
+class ResolutionAmounts(BaseModel):
+    """What a dispute's outcome moves, in money, before ops confirm it."""
+
+    outcome: str
+    launcher_percent: int  # of the launcher's share (a split's part)
+    to_launcher_cents: int
+    to_employer_cents: int  # refunded
+    platform_keeps_cents: int
+    currency: str
 
 
 class InternshipView(schemas.InternshipDetail):
@@ -42,6 +55,28 @@ class InternshipView(schemas.InternshipDetail):
     sees_all_applicants: bool
     selectable: list[str]  # the applicants the viewer may select now
     own_application: schemas.ApplicantOut | None  # a launcher's own, when they see no others
+    # The work is due (in progress, or a revision): the due line is shown; after delivery, not.
+    due_shown: bool
+    # What the employer asked to change in the latest revision, shown beside the resubmit form.
+    revision_feedback: str
+    # Ops settling a dispute: what paying in full and refunding in full would move.
+    outcomes: dict[str, ResolutionAmounts]
+
+
+def resolution_amounts(
+    s: InternshipState, outcome: str, launcher_percent: int
+) -> ResolutionAmounts:
+    """The money each party gets if ops resolve the dispute so (the workflow's own arithmetic)."""
+    charged = s.money.charged_cents
+    to_launcher, to_employer = s.posting.policy.dispute_split(charged, outcome, launcher_percent)
+    return ResolutionAmounts(
+        outcome=outcome,
+        launcher_percent=launcher_percent,
+        to_launcher_cents=to_launcher,
+        to_employer_cents=to_employer,
+        platform_keeps_cents=charged - to_launcher - to_employer,
+        currency=s.posting.currency,
+    )
 
 
 def internship_view(s: InternshipState, viewer: Actor) -> InternshipView:
@@ -129,7 +164,7 @@ def internship_view(s: InternshipState, viewer: Actor) -> InternshipView:
         cancel_opens_dispute=rulebook.cancellation_opens_dispute(s, viewer),
         dispute_deadline=rulebook.dispute_deadline(s) if sees.work else None,
         dispute_default=rulebook.dispute_default_outcome(s),
-        launcher_share_cents=p.fee_cents * p.policy.launcher_share_percent // 100,
+        launcher_share_cents=p.policy.launcher_share(p.fee_cents),
         max_revision_rounds=p.policy.max_revision_rounds,
         max_extension_days=p.policy.max_extension.days,
         original_due_at=s.original_due_at,
@@ -146,7 +181,22 @@ def internship_view(s: InternshipState, viewer: Actor) -> InternshipView:
             if Action.SELECT in allowed and not a.withdrawn and a.launcher_id != s.launcher_id
         ],
         own_application=None if sees.all_applicants else next(iter(applicants), None),
+        due_shown=s.stage == Stage.IN_PROGRESS and s.due_at is not None,
+        revision_feedback=_revision_feedback(s, viewer) if Action.SUBMIT in allowed else "",
+        outcomes={
+            outcome: resolution_amounts(s, outcome, 0) for outcome in ("pay_launcher", "refund")
+        }
+        if Action.RESOLVE in allowed
+        else {},
     )
+
+
+def _revision_feedback(s: InternshipState, viewer: Actor) -> str:
+    """The latest revision request's feedback, while the launcher works on the revision."""
+    if not s.revision_rounds:
+        return ""
+    asked = [e for e in rulebook.timeline(s, viewer) if e.event == "revision_requested"]
+    return asked[-1].note if asked else ""
 
 
 def _posting_full(s: InternshipState, viewer: Actor, allowed: list[Action]) -> str:

@@ -24,9 +24,9 @@ from api.deps import Caller, DbDep, SessionsDep, SettingsDep, WorkflowsDep
 from api.errors import ApiError, not_found
 from api.service import internships, reads
 from api.service.internships import Transitions
-from api.service.views import InternshipView, internship_view
+from api.service.views import InternshipView, ResolutionAmounts, internship_view, resolution_amounts
 from api.web import session
-from api.web.forms import Problems, fields, problems_of, read_form
+from api.web.forms import NOTHING_TYPED, Problems, Typed, fields, problems_of, read_form
 from api.web.render import PageContext, page, redirect
 from api.web.session import (
     MaybeViewer,
@@ -294,6 +294,11 @@ class InternshipPage(PageContext):
     needs_card: bool  # an employer with no card: kickoff asks for one first
     contacts: schemas.ContactsOut | None  # ops: how to reach the parties
     workflow_url: str  # ops: the workflow in the Temporal UI ("" for anyone else)
+    # A step's form that was sent and refused, with what was typed (each partial asks for its
+    # own: `typed.of("applications")`).
+    typed: Typed
+    # Ops' resolution, its amounts shown before they confirm it (None until they ask).
+    resolution: ResolutionAmounts | None
 
 
 @router.get("/internships/{internship_id}", response_class=HTMLResponse)
@@ -303,6 +308,19 @@ async def internship_page(
     workflows: WorkflowsDep,
     sessions: SessionsDep,
     internship_id: str = InternshipId,
+) -> Response:
+    return await _internship_page(request, viewer, workflows, sessions, internship_id)
+
+
+async def _internship_page(
+    request: Request,
+    viewer: Caller,
+    workflows: WorkflowsDep,
+    sessions: SessionsDep,
+    internship_id: str,
+    typed: Typed = NOTHING_TYPED,
+    status: int = 200,
+    resolving: schemas.ResolutionIn | None = None,
 ) -> Response:
     state = await internships.read(workflows, internship_id, viewer.actor)
     v = internship_view(state, viewer.actor)
@@ -322,8 +340,12 @@ async def internship_page(
         f"{settings.temporal_namespace}/workflows/internship-{internship_id}"
         if viewer.actor.role == Role.OPS
         else "",
+        typed=typed,
+        resolution=resolution_amounts(state, resolving.outcome, resolving.launcher_percent)
+        if resolving
+        else None,
     )
-    return page(request, viewer, context)
+    return page(request, viewer, context, status)
 
 
 @router.post("/internships/{internship_id}/payment-retry")
@@ -349,19 +371,41 @@ async def act(
     sessions: SessionsDep,
     internship_id: str = InternshipId,
 ) -> Response:
-    """One step's form: `action` names it (`kickoff`, `submissions`, ...)."""
+    """One step's form: `action` names it (`kickoff`, `submissions`, ...). A form refused, by
+    a mistake in it or by the workflow, comes back on the page with what was typed in it."""
     form = await read_form(request)
     here = f"/internships/{internship_id}"
-    data: dict[str, Any] = fields(form)
+    values = fields(form)
+    data: dict[str, Any] = dict(values)
     if due_date := data.pop("due_date", None):  # a date picker: the end of that day, UTC
         data["due_at"] = f"{due_date}T23:59:00+00:00"
+    confirmed = data.pop("confirmed", None)  # the resolution ops saw the amounts of
+
+    async def refused(errors: Problems, status: int) -> Response:
+        if "due_at" in errors:  # the date picker's field
+            errors["due_date"] = errors.pop("due_at")
+        if "form" in errors:
+            message = errors.pop("form").rstrip(".") + ". Nothing was changed."
+        else:
+            message = "Nothing was sent: please fix what is marked below."
+        session.flash(request, message, "error")
+        typed = Typed(action.value, values, errors)
+        return await _internship_page(
+            request, viewer, workflows, sessions, internship_id, typed, status
+        )
+
     model = FORMS[action]
     try:
         body = model.model_validate(data, strict=False) if model else None
     except ValidationError as err:
-        problems = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in problems_of(err).items())
-        session.flash(request, f"Nothing was changed. Please fix {problems}.", "error")
-        return redirect(here)
+        return await refused(problems_of(err), 422)
+    if isinstance(body, schemas.ResolutionIn) and confirmed != (
+        f"{body.outcome}:{body.launcher_percent}"
+    ):  # ops see what this outcome moves, in money, before confirming it
+        typed = Typed(action.value, values)
+        return await _internship_page(
+            request, viewer, workflows, sessions, internship_id, typed, resolving=body
+        )
     try:
         key = await session.spend_form_key(request, form)
     except session.FormAlreadySent:
@@ -375,10 +419,11 @@ async def act(
     except ApiError as err:
         if err.status == 404:
             raise
-        session.flash(request, err.message, "error")
         if err.code == "no_card":
+            session.flash(request, err.message, "error")
             return redirect("/card")
-        return redirect(here)
+        field = str(err.details.get("field") or "form")
+        return await refused({field if field in data else "form": err.message}, err.status)
     if action == Action.CANCEL and state.disputed:  # delivered work: ops decide, not a refund
         session.flash(request, DISPUTED_INSTEAD, "info")
     else:

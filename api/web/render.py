@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from api.deps import Caller
 from api.web import session
+from api.web.forms import LIMITS
 from core.emails import TEMPLATES
 from core.formats import format_money
 from core.internship import Stage
@@ -52,7 +53,7 @@ def _relative(at: datetime | None) -> str:
     seconds = abs(delta.total_seconds())
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= size:
-            n = int(seconds // size)
+            n = int(seconds / size + 0.5)  # as people round: 6 days 23 hours is "7 days"
             amount = f"{n} {unit}{'s' if n != 1 else ''}"
             break
     else:
@@ -72,6 +73,7 @@ def _environment() -> Environment:
     env.filters["when"] = _when
     env.filters["relative"] = _relative
     env.filters["stage_label"] = lambda stage: STAGE_LABELS.get(Stage(stage), stage)
+    env.globals["limits"] = LIMITS
     return env
 
 

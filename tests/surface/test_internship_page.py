@@ -26,6 +26,12 @@ STAGES = [
 ]
 
 
+def beside(html: str, field: str) -> str:
+    """The problem shown beside the field with id `f-<field>` ("" if none)."""
+    found = re.search(rf'<span class="error-text" id="f-{field}-error">([^<]*)</span>', html)
+    return found.group(1) if found else ""
+
+
 def forms_on(html: str, iid: str) -> set[str]:
     return set(re.findall(rf'action="/internships/{iid}/([a-z_-]+)"', html))
 
@@ -103,13 +109,15 @@ async def test_a_step_refused_after_the_page_was_shown_is_said_on_the_page(
     sent = await browser.submit(
         f"/internships/{iid}", f"/internships/{iid}/submissions", url="https://example.com/doc"
     )
-    assert sent.status_code == 303
+    assert sent.status_code == 409
     assert surface.workflows.updates(iid) == []
-    shown = await browser.get(f"/internships/{iid}")
     assert (
         '<div class="flash error" role="alert">'
-        "submissions is not possible now: the internship is cancelled</div>"
-    ) in shown.text
+        "You can&#39;t submit work now: the internship was cancelled. Nothing was changed.</div>"
+    ) in sent.text
+    # The page shows the fresh state: the form is gone, and what was typed is still there.
+    assert "submissions" not in forms_on(sent.text, iid)
+    assert "https://example.com/doc" in sent.text
 
 
 async def test_a_form_with_a_mistake_changes_nothing_and_says_what_to_fix(
@@ -119,12 +127,15 @@ async def test_a_form_with_a_mistake_changes_nothing_and_says_what_to_fix(
     iid = surface.internship(employer, Stage.IN_PROGRESS, launcher=lee).posting.internship_id
     browser = await surface.signed_in(lee.email)
     sent = await browser.submit(
-        f"/internships/{iid}", f"/internships/{iid}/submissions", url="not a link"
+        f"/internships/{iid}",
+        f"/internships/{iid}/submissions",
+        url="not a link",
+        note="Here is the summary.",
     )
-    assert sent.status_code == 303
+    assert sent.status_code == 422
     assert surface.workflows.updates(iid) == []
-    shown = (await browser.get(f"/internships/{iid}")).text
-    assert "Nothing was changed. Please fix url:" in shown
+    assert beside(sent.text, "url") == "Enter a full link, starting with https://"
+    assert 'value="not a link"' in sent.text and ">Here is the summary.</textarea>" in sent.text
 
 
 async def test_the_posting_form_keeps_what_was_typed_beside_the_problem(surface: Surface) -> None:

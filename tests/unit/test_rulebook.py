@@ -8,6 +8,7 @@ under test.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -273,9 +274,9 @@ NOT_FOUND, FORBIDDEN, CONFLICT = errors.NOT_FOUND, errors.FORBIDDEN, errors.CONF
     [
         ("posted", "other_employer", A.SELECT, NOT_FOUND, "internship not found"),
         ("matched", "applicant", A.WITHDRAW, NOT_FOUND, "internship not found"),
-        ("posted", "owner", A.APPLY, FORBIDDEN, "Employers may not ask for applications here"),
+        ("posted", "owner", A.APPLY, FORBIDDEN, "Employers can't apply here"),
         ("in_review, disputed", "owner", A.CANCEL, FORBIDDEN, "while a dispute is open"),
-        ("posted", "owner", A.KICKOFF, CONFLICT, "kickoff is not possible now: the internship"),
+        ("posted", "owner", A.KICKOFF, CONFLICT, "You can't kick off now: the internship is"),
         ("in_review, disputed", "selected", A.DISPUTE, CONFLICT, "only ops can settle it"),
         ("posted", "applicant", A.APPLY, CONFLICT, "You have already applied"),
         ("posted", "withdrew", A.APPLY, CONFLICT, "You have already applied"),
@@ -378,3 +379,31 @@ def test_the_default_policy_takes_two_hundred() -> None:
     assert not rulebook.posting_full(s)
     s.applicants.append(ApplicantView("lnc-200", "Hi", AT))
     assert rulebook.posting_full(s)
+
+
+# The API's resource and stage names, which mean nothing to the people reading a refusal.
+INTERNAL_WORDS = {
+    "selection",
+    "submissions",
+    "extension",
+    "cancellation",
+    "withdrawal",
+    "resolution",
+    "matched",
+    "in_progress",
+    "in_review",
+    "settling",
+}
+
+
+def test_refusals_are_in_peoples_words() -> None:
+    said = [
+        refused.message
+        for state in STATES.values()
+        for caller in CALLERS.values()
+        for action in Action
+        if (refused := rulebook.refusal(action, state, caller)) is not None
+    ]
+    assert said
+    for message in said:
+        assert not set(re.findall(r"[a-z_]+", message)) & INTERNAL_WORDS, message
