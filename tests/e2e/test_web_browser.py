@@ -333,10 +333,14 @@ async def test_ops_resolve_a_dispute_from_their_queue(
     await row.get_by_role("link", name="Market research on pet food", exact=True).click()
     await expect(ops.get_by_text(launcher_email)).to_be_visible()  # the parties' contacts
     await pages.check(ops, "dispute for ops")
-    await ops.get_by_label("Split", exact=True).check()
-    await ops.get_by_label("Launcher's share for a split (percent)").fill("50")
+    await ops.get_by_label("Split: pay the launcher part of their share").check()
+    await ops.get_by_label("For a split: the launcher's part").fill("50")
     await ops.get_by_label("Note to both parties").fill("Half was delivered.")
-    await ops.get_by_role("button", name="Resolve").click()
+    await ops.get_by_role("button", name="Show the amounts").click()
+    # Each party's money, before anything moves: half of the launcher's $360 share.
+    await expect(ops.get_by_text("Check the amounts, then confirm.")).to_be_visible()
+    await pages.check(ops, "dispute amounts")
+    await ops.get_by_role("button", name="Confirm: pay $180.00, refund $200.00").click()
     await expect(ops.get_by_text("The dispute is resolved")).to_be_visible()
     await until_shown(ops, "Resolved")
     await pages.check(ops, "dispute resolved")
