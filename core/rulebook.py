@@ -370,6 +370,17 @@ def may_retry_payment(state: InternshipState, actor: Actor) -> bool:
     return actor.role == Role.OPS and bool(state.payment_refused)
 
 
+def moving_on(state: InternshipState) -> bool:
+    """The workflow moves the internship on by itself in a moment: it is paying the launcher
+    of approved work (or of a resolved dispute) whose payouts are set up. A page after an
+    action waits briefly for it, so it shows what comes next (the rating) without a reload."""
+    return (
+        state.stage in (Stage.APPROVED, Stage.SETTLING)
+        and state.payout_account_ready
+        and not state.payment_refused
+    )
+
+
 # ---------------------------------------------------------------- ops
 
 # The escalation level at which ops take over (0 none, 1 reminded, 2 ops).

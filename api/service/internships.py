@@ -9,6 +9,7 @@ as its caller may read it (`rulebook.as_seen_by`), which the adapters present wi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import secrets
@@ -162,6 +163,22 @@ async def read(
         raise not_found() from err
     if not rulebook.can_see(state, viewer):
         raise not_found()
+    return state
+
+
+async def moved_on(
+    workflows: InternshipWorkflows,
+    internship_id: str,
+    viewer: Actor,
+    state: InternshipState,
+    within: float = 5.0,
+) -> InternshipState:
+    """`state`, or where the workflow took it by itself within `within` seconds when it was
+    moving on (`rulebook.moving_on`: paying the launcher), read every quarter second."""
+    deadline = asyncio.get_running_loop().time() + within
+    while rulebook.moving_on(state) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.25)
+        state = await read(workflows, internship_id, viewer)
     return state
 
 

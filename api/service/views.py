@@ -59,6 +59,8 @@ class InternshipView(schemas.InternshipDetail):
     due_shown: bool
     # What the employer asked to change in the latest revision, shown beside the resubmit form.
     revision_feedback: str
+    # The workflow is paying the launcher by itself: the page says so and updates in a moment.
+    moving_on: bool
     # Ops settling a dispute: what paying in full and refunding in full would move.
     outcomes: dict[str, ResolutionAmounts]
 
@@ -182,6 +184,7 @@ def internship_view(s: InternshipState, viewer: Actor) -> InternshipView:
         ],
         own_application=None if sees.all_applicants else next(iter(applicants), None),
         due_shown=s.stage == Stage.IN_PROGRESS and s.due_at is not None,
+        moving_on=rulebook.moving_on(s) and sees.work,
         revision_feedback=_revision_feedback(s, viewer) if Action.SUBMIT in allowed else "",
         outcomes={
             outcome: resolution_amounts(s, outcome, 0) for outcome in ("pay_launcher", "refund")

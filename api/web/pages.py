@@ -424,6 +424,8 @@ async def act(
             return redirect("/card")
         field = str(err.details.get("field") or "form")
         return await refused({field if field in data else "form": err.message}, err.status)
+    # What comes next by itself (the launcher's payout, then the rating) is waited for briefly.
+    state = await internships.moved_on(workflows, internship_id, viewer.actor, state)
     if action == Action.CANCEL and state.disputed:  # delivered work: ops decide, not a refund
         session.flash(request, DISPUTED_INSTEAD, "info")
     else:

@@ -3,6 +3,7 @@ money is shown before it moves; pages say what they mean (issue 17, items 2, 4 a
 
 from __future__ import annotations
 
+import asyncio
 import html
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -156,3 +157,38 @@ async def test_the_due_line_is_rounded_as_people_say_it_and_gone_once_delivered(
     for ended in (done, refunded):
         shown = (await browser.get(f"/internships/{ended.posting.internship_id}")).text
         assert "<dt>Due</dt>" not in shown, ended.stage
+
+
+async def test_after_approving_the_page_offers_the_rating_without_a_reload(
+    surface: Surface,
+) -> None:
+    employer, lee = surface.employer(), surface.launcher()
+    state = surface.internship(
+        employer, Stage.IN_REVIEW, launcher=lee, money=Money(charged_cents=40000)
+    )
+    iid = state.posting.internship_id
+    approved = replace(state, stage=Stage.APPROVED, payout_account_ready=True)
+    surface.workflows.then[iid] = approved
+    browser = await surface.signed_in(employer.email)
+
+    # Stripe pays the launcher half a second after the approval is answered.
+    async def payout_lands() -> None:
+        while surface.workflows.states[iid].stage != Stage.APPROVED:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        surface.workflows.states[iid] = replace(approved, stage=Stage.PAID)
+
+    landing = asyncio.create_task(payout_lands())
+    sent = await browser.submit(
+        f"/internships/{iid}", f"/internships/{iid}/review", decision="approve"
+    )
+    await landing
+    assert sent.status_code == 303
+    after = (await browser.get(sent.headers["location"])).text
+    assert "Your review is sent." in after and "Rate the launcher" in after
+
+    # Still paying when the page is opened: it says so, and not "nothing to do".
+    surface.workflows.states[iid] = approved
+    paying = (await browser.get(f"/internships/{iid}")).text
+    assert "Paying the launcher: this page updates by itself in a moment." in paying
+    assert "data-pending" in paying and "Nothing for you to do here" not in paying
