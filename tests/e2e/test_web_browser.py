@@ -90,6 +90,18 @@ async def follow_sign_in_link(
     await page.get_by_role("button", name=button).click()
 
 
+async def badges_apart(page: Page) -> None:
+    """Badges side by side (a stage and "Disputed") are visibly apart, not run together."""
+    gaps = await page.evaluate(
+        """() => [...document.querySelectorAll(".badge + .badge")].map((b) => {
+            const a = b.previousElementSibling.getBoundingClientRect();
+            const r = b.getBoundingClientRect();
+            return a.top === r.top ? r.left - a.right : null;
+        }).filter((gap) => gap !== null)"""
+    )
+    assert gaps and min(gaps) >= 6, f"{page.url}: badges {gaps} px apart"
+
+
 async def until_shown(page: Page, text: str) -> None:
     """Reload until the page says `text`: for what lands on its own (a webhook, a payout)."""
 
@@ -456,6 +468,7 @@ async def test_long_links_and_words_fit_a_phone(
     await employer.get_by_role("button", name="Open a dispute").click()
     await expect(employer.get_by_text("Your dispute is open")).to_be_visible()
     await pages.check(employer, "long dispute")
+    await badges_apart(employer)
     await employer.goto("/dashboard")
     await pages.check(employer, "employer dashboard")
     # Signing out: two buttons big enough for a thumb, apart.
