@@ -1,6 +1,7 @@
 """Chromium for the browser tests: Debian's `chromium`, driven by Playwright (its own browser
 download can't work on machines that reach only package registries), with axe-core checking
-each page and a screenshot of each page kept in tests/artifacts/screenshots/."""
+each page, each page proven to fit a desktop's and a phone's width, and a screenshot of each
+page at both widths kept in tests/artifacts/screenshots/."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Page
+from playwright.async_api import Page, ViewportSize
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 SKIP_REASON = (
@@ -33,13 +34,36 @@ SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 
 _axe = Axe()
 
+DESKTOP = ViewportSize(width=1280, height=900)
+# A phone held upright (an iPhone 14's CSS pixels): pages must fit its width.
+PHONE = ViewportSize(width=390, height=844)
+
 
 def chromium_present() -> bool:
     return Path(CHROMIUM).exists()
 
 
+async def fits_the_screen(page: Page) -> None:
+    """Nothing on the page is wider than the window (no sideways scrolling on a phone)."""
+    wider = await page.evaluate(
+        """() => {
+            const width = document.documentElement.clientWidth;
+            const over = [...document.querySelectorAll("body *")]
+                .filter((e) => e.getBoundingClientRect().right > width + 1)
+                .map((e) => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "")
+                    + (e.className ? "." + String(e.className).split(" ").join(".") : ""));
+            return {scroll: document.documentElement.scrollWidth - width, over: over.slice(0, 5)};
+        }"""
+    )
+    width = (page.viewport_size or DESKTOP)["width"]
+    assert wider["scroll"] <= 0 and not wider["over"], (
+        f"{page.url} is wider than a {width} px window: {wider}"
+    )
+
+
 class Pages:
-    """Checks and photographs every page a journey opens."""
+    """Checks and photographs every page a journey opens, at the journey's width and at the
+    other of a phone's and a desktop's."""
 
     def __init__(self, journey: str) -> None:
         self.journey = journey
@@ -48,12 +72,28 @@ class Pages:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     async def check(self, page: Page, name: str) -> None:
-        """Accessibility (axe-core: no violation of any impact) and a full-page screenshot."""
+        """At the page's own width and then re-rendered at the other width (a phone's, or a
+        desktop's for a journey on a phone): the content fits the window, axe-core finds no
+        violation of any impact, and a full-page screenshot is kept (`-phone` or `-desktop`)."""
         self.count += 1
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-        await page.screenshot(
-            path=SCREENSHOTS / f"{self.journey}-{self.count:02d}-{slug}.png", full_page=True
-        )
+        own = page.viewport_size or DESKTOP
+        other, suffix = (DESKTOP, "desktop") if own["width"] <= PHONE["width"] else (PHONE, "phone")
+        await self._check_at(page, name, f"{self.journey}-{self.count:02d}-{slug}")
+        await page.set_viewport_size(other)
+        try:
+            await self._check_at(
+                page,
+                f"{name} at {other['width']} px",
+                f"{self.journey}-{self.count:02d}-{slug}-{suffix}",
+            )
+        finally:
+            await page.set_viewport_size(own)
+        self.checked.append(name)
+
+    async def _check_at(self, page: Page, name: str, file: str) -> None:
+        await page.screenshot(path=SCREENSHOTS / f"{file}.png", full_page=True)
+        await fits_the_screen(page)
         results = await _axe.run(page)
         violations = [
             f"{v['id']} ({v['impact']}): {v['help']} at "
@@ -61,4 +101,3 @@ class Pages:
             for v in results.response["violations"]
         ]
         assert not violations, f"{name} ({page.url}) is not accessible:\n" + "\n".join(violations)
-        self.checked.append(name)

@@ -1,9 +1,9 @@
 """The whole lifecycle in a real browser, as its people do it: no curl, no API token.
 
 Chromium (Debian's package) driven by Playwright against the API's pages, the local Stripe
-server's hosted pages and the SMTP inbox. Every page is checked by axe-core and photographed
-(tests/artifacts/screenshots/). Without Chromium these tests skip, loudly; CI installs it and
-fails on any skip.
+server's hosted pages and the SMTP inbox. Every page is checked by axe-core and proven to fit
+both a desktop's and a phone's width, photographed at both (tests/artifacts/screenshots/).
+Without Chromium these tests skip, loudly; CI installs it and fails on any skip.
 """
 
 from __future__ import annotations
@@ -28,7 +28,15 @@ from core.db import Employer, Internship
 from core.settings import Settings
 from dev.harness import Inbox, eventually, links_in
 from tests.conftest import Api, unique_email
-from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, SKIP_REASON, Pages, chromium_present
+from tests.e2e.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    PHONE,
+    SKIP_REASON,
+    Pages,
+    chromium_present,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -51,11 +59,6 @@ async def people(chromium: Browser) -> AsyncIterator[list[BrowserContext]]:
     yield contexts
     for context in contexts:
         await context.close()
-
-
-DESKTOP = ViewportSize(width=1280, height=900)
-# A phone held upright (an iPhone 14's CSS pixels): pages must fit its width.
-PHONE = ViewportSize(width=390, height=844)
 
 
 async def person(
@@ -87,19 +90,16 @@ async def follow_sign_in_link(
     await page.get_by_role("button", name=button).click()
 
 
-async def fits_the_screen(page: Page) -> None:
-    """Nothing on the page is wider than the window (no sideways scrolling on a phone)."""
-    wider = await page.evaluate(
-        """() => {
-            const width = document.documentElement.clientWidth;
-            const over = [...document.querySelectorAll("body *")]
-                .filter((e) => e.getBoundingClientRect().right > width + 1)
-                .map((e) => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "")
-                    + (e.className ? "." + String(e.className).split(" ").join(".") : ""));
-            return {scroll: document.documentElement.scrollWidth - width, over: over.slice(0, 5)};
-        }"""
+async def badges_apart(page: Page) -> None:
+    """Badges side by side (a stage and "Disputed") are visibly apart, not run together."""
+    gaps = await page.evaluate(
+        """() => [...document.querySelectorAll(".badge + .badge")].map((b) => {
+            const a = b.previousElementSibling.getBoundingClientRect();
+            const r = b.getBoundingClientRect();
+            return a.top === r.top ? r.left - a.right : null;
+        }).filter((gap) => gap !== null)"""
     )
-    assert wider["scroll"] <= 0 and not wider["over"], f"{page.url} overflows: {wider}"
+    assert gaps and min(gaps) >= 6, f"{page.url}: badges {gaps} px apart"
 
 
 async def until_shown(page: Page, text: str) -> None:
@@ -374,14 +374,12 @@ async def test_settings_on_a_phone(
     await expect(phone.get_by_role("heading", name="Where you're signed in")).to_be_visible()
     await expect(phone.get_by_text("This browser")).to_be_visible()
     await pages.check(phone, "settings")
-    await fits_the_screen(phone)
 
     await phone.get_by_label("Name of a new token").fill("Phone script")
     await phone.get_by_role("button", name="Create a token").click()
     token = phone.get_by_label("Your new token “Phone script”")
     await expect(token).to_have_value(re.compile(r"^lnc_"))
     await pages.check(phone, "new token shown once")
-    await fits_the_screen(phone)
     await phone.goto("/settings")
     await expect(phone.get_by_label("Your new token “Phone script”")).to_have_count(0)
     await expect(phone.get_by_text("Phone script", exact=True)).to_be_visible()
@@ -394,6 +392,108 @@ async def test_settings_on_a_phone(
     await phone.get_by_role("button", name=re.compile(r"^Revoke Chrome on Linux")).click()
     await expect(phone.get_by_text("That session is ended")).to_be_visible()
     await pages.check(phone, "settings after revoking a session")
-    await fits_the_screen(phone)
     await laptop.goto("/settings")
     await expect(laptop.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+# No spaces to break at: what people paste (a shared document's link) and what they type.
+LONG_LINK = "https://docs.example.com/d/" + "1BxiMVs0XRA5nFMdKvBdBZjgmUUqptlbs74OgvE2upms" * 6
+LONG_WORD = "Supercalifragilisticexpialidocious"  # 34 characters
+
+
+async def test_long_links_and_words_fit_a_phone(
+    api: Api,
+    chromium: Browser,
+    people: list[BrowserContext],
+    inbox: Inbox,
+    settings: Settings,
+    sessions: sessionmaker,
+) -> None:
+    """A long link in a description, a submission and its note, and a long word in a title and
+    a skill: every page showing them, the dashboards and the ops queue fit a phone's width."""
+    from tests.stack.test_web import POSTING, employer_account, launcher_account
+
+    assert len(LONG_LINK) > 280 and len(LONG_WORD) == 34
+    pages = Pages("long-words")
+    _, employer_email = employer_account(sessions, settings)
+    _, launcher_email = launcher_account(sessions, settings, skills=[LONG_WORD.lower()])
+    title = f"{LONG_WORD} market research"
+
+    employer = await person(chromium, people, api, PHONE)
+    await employer.goto("/internships/new")  # signed out: through sign-in and back
+    await ask_for_sign_in_link(employer, inbox, employer_email)
+    await employer.get_by_label("Title").fill(title)
+    await employer.get_by_label("Description").fill(f"Start from our notes at {LONG_LINK}")
+    await employer.get_by_label("Category").select_option(POSTING["category"])
+    await employer.get_by_label("Skills").fill(f"{LONG_WORD.lower()}, research")
+    for label, field in (
+        ("Estimated hours", "estimated_hours"),
+        ("Days to deliver", "duration_days"),
+        ("Fixed fee", "fee"),
+    ):
+        await employer.get_by_label(label).fill(POSTING[field])
+    await employer.get_by_role("button", name="Post the internship").click()
+    await expect(employer.get_by_text("Your internship is posted")).to_be_visible()
+    await pages.check(employer, "posting with a long link and word")
+    internship_page = employer.url
+
+    launcher = await person(chromium, people, api, PHONE)
+    await launcher.goto("/postings")
+    await ask_for_sign_in_link(launcher, inbox, launcher_email)
+    await expect(launcher.get_by_role("link", name=title)).to_be_visible()
+    await pages.check(launcher, "postings with a long word")
+    await launcher.get_by_role("link", name=title).click()
+    await pages.check(launcher, "posting with a long link as a launcher")
+    # On a phone the project comes first, then the form to apply to it.
+    about = await launcher.get_by_role("heading", name="About the project").bounding_box()
+    apply = await launcher.get_by_role("button", name="Send my application").bounding_box()
+    assert about is not None and apply is not None and about["y"] < apply["y"]
+    await launcher.get_by_label("Your pitch").fill(f"My last study: {LONG_LINK}")
+    await launcher.get_by_role("button", name="Send my application").click()
+    await expect(launcher.get_by_text("Your application is in")).to_be_visible()
+
+    await employer.goto(internship_page)
+    await employer.get_by_role("button", name="Select Lee Launcher").click()
+    await employer.get_by_role("button", name=re.compile("Charge .* and kick off")).click()
+    await expect(employer.get_by_text("Kicked off")).to_be_visible()
+
+    await launcher.goto(internship_page)
+    await launcher.get_by_label("Link to the deliverable").fill(LONG_LINK)
+    await launcher.get_by_label("Note for the employer").fill(f"Sources: {LONG_LINK}")
+    await launcher.get_by_role("button", name="Submit for review").click()
+    await expect(launcher.get_by_text("Your work is submitted")).to_be_visible()
+    await pages.check(launcher, "long submission as the launcher")
+    await launcher.goto("/dashboard")
+    await pages.check(launcher, "launcher dashboard")
+
+    await employer.goto(internship_page)
+    await pages.check(employer, "long submission to review")
+    await employer.locator("summary", has_text="Open a dispute").click()
+    await employer.get_by_label("What went wrong").fill(f"This link is empty: {LONG_LINK}")
+    await employer.get_by_role("button", name="Open a dispute").click()
+    await expect(employer.get_by_text("Your dispute is open")).to_be_visible()
+    await pages.check(employer, "long dispute")
+    await badges_apart(employer)
+    await employer.goto("/dashboard")
+    await pages.check(employer, "employer dashboard")
+    # Signing out: two buttons big enough for a thumb, apart.
+    buttons = [
+        await employer.get_by_role("button", name=name, exact=True).bounding_box()
+        for name in ("Sign out", "Sign out everywhere")
+    ]
+    for box in buttons:
+        assert box is not None and box["height"] >= 44 and box["width"] >= 44, buttons
+    first, second = buttons
+    assert first is not None and second is not None
+    assert (
+        first["x"] + first["width"] + 8 <= second["x"]
+        or first["y"] + first["height"] + 8 <= second["y"]
+    ), buttons
+
+    ops = await person(chromium, people, api, PHONE)
+    await ops.goto("/ops")
+    await ask_for_sign_in_link(ops, inbox, settings.ops_email)
+    await expect(ops.get_by_role("link", name=title, exact=True)).to_be_visible()
+    await pages.check(ops, "ops queue")
+    await ops.get_by_role("link", name=title, exact=True).click()
+    await pages.check(ops, "long dispute for ops")
