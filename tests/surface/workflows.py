@@ -50,6 +50,8 @@ class FakeWorkflows(InternshipWorkflows):
     asked: list[Asked] = field(default_factory=list)
     # The state an accepted update leaves, per internship (else it stays as it was).
     then: dict[str, InternshipState] = field(default_factory=dict)
+    # Where the workflow goes by itself after an update (a payout landing), one step per read.
+    by_itself: dict[str, list[InternshipState]] = field(default_factory=dict)
     finished: set[str] = field(default_factory=set)  # runs that take no more updates
     seen_update_ids: dict[str, InternshipState] = field(default_factory=dict)
 
@@ -70,6 +72,8 @@ class FakeWorkflows(InternshipWorkflows):
     async def state(self, internship_id: str) -> InternshipState:
         if internship_id not in self.states:
             raise NoSuchRun(internship_id)
+        if self.updates(internship_id) and (steps := self.by_itself.get(internship_id)):
+            self.states[internship_id] = steps.pop(0)
         return self.states[internship_id]
 
     async def update(
