@@ -372,13 +372,14 @@ def may_retry_payment(state: InternshipState, actor: Actor) -> bool:
 
 def moving_on(state: InternshipState) -> bool:
     """The workflow moves the internship on by itself in a moment: it is paying the launcher
-    of approved work (or of a resolved dispute) whose payouts are set up. A page after an
-    action waits briefly for it, so it shows what comes next (the rating) without a reload."""
-    return (
-        state.stage in (Stage.APPROVED, Stage.SETTLING)
-        and state.payout_account_ready
-        and not state.payment_refused
-    )
+    of approved work (or of a resolved dispute), not waiting for them to set up payouts or
+    for ops to retry a refused payment. A page after an action waits briefly for it, so it
+    shows what comes next (the rating) without a reload."""
+    if state.stage not in (Stage.APPROVED, Stage.SETTLING) or state.payment_refused:
+        return False
+    paying = ("approved", "dispute_resolved", "payout_waiting")
+    last = next((e.event for e in reversed(state.timeline) if e.event in paying), None)
+    return last != "payout_waiting"  # waiting for the launcher's payout set-up: not a moment
 
 
 # ---------------------------------------------------------------- ops

@@ -166,7 +166,7 @@ async def test_after_approving_the_page_offers_the_rating_without_a_reload(
         employer, Stage.IN_REVIEW, launcher=lee, money=Money(charged_cents=40000)
     )
     iid = state.posting.internship_id
-    approved = replace(state, stage=Stage.APPROVED, payout_account_ready=True)
+    approved = replace(state, stage=Stage.APPROVED)
     surface.workflows.then[iid] = approved
     browser = await surface.signed_in(employer.email)
 

@@ -25,6 +25,7 @@ from core.internship import (
     Role,
     Stage,
     SubmissionView,
+    TimelineEntry,
 )
 from core.rulebook import Relation
 from tests.unit.harness import EMPLOYER, OPS, posting
@@ -407,3 +408,15 @@ def test_refusals_are_in_peoples_words() -> None:
     assert said
     for message in said:
         assert not set(re.findall(r"[a-z_]+", message)) & INTERNAL_WORDS, message
+
+
+def test_an_approved_internship_moves_on_by_itself_unless_its_payout_waits() -> None:
+    def entry(event: str) -> TimelineEntry:
+        return TimelineEntry(1, datetime.now(UTC), Stage.APPROVED, event, Role.SYSTEM, "system")
+
+    approved = replace(STATES["in_review"], stage=Stage.APPROVED, timeline=[entry("approved")])
+    assert rulebook.moving_on(approved)
+    waiting = replace(approved, timeline=[entry("approved"), entry("payout_waiting")])
+    assert not rulebook.moving_on(waiting)
+    assert not rulebook.moving_on(replace(approved, payment_refused="account closed"))
+    assert not rulebook.moving_on(replace(approved, stage=Stage.PAID))
