@@ -7,6 +7,8 @@ page. A session lasts a fixed time from sign-in (SESSION_DAYS, or OPS_SESSION_HO
 however busy it is; signing out deletes its row, so a copy of the cookie opens nothing after.
 Ops sessions also end when OPS_EMAIL changes. Sign-in is by a one-time link sent by email
 (`core.inbox`): opening the link shows a button, so a mail scanner never signs anyone in.
+Signing in always lands on a page (`landing`, never a form's POST-only route); a form sent
+from a stale tab comes back to the page it was on, saying it was not sent (`form_page`).
 """
 
 from __future__ import annotations
