@@ -56,6 +56,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.errors import error_body
 from api.middleware import read_body, send_json
 from api.web import render, session
+from core.formats import plural
 from core.settings import Settings
 
 log = logging.getLogger("api.rate_limits")
@@ -89,6 +90,7 @@ RULES = (
     # pages' sign-in button).
     _rule("sign_in", "POST", "/sign-in"),
     _rule("sign_in", "POST", f"/sign-in/{SEGMENT}"),
+    _rule("sign_in", "POST", f"/sign-in/{SEGMENT}/renew"),
     _rule("sign_in", "POST", "/v1/tokens"),
     _rule("tokens", "POST", "/v1/me/token"),
     _rule("tokens", "POST", "/settings/tokens"),
@@ -340,7 +342,7 @@ def per(item: RateLimitItem) -> str:
     unit = item.GRANULARITY.name
     if item.multiples == 1:
         return f"{item.amount} per {unit}"
-    return f"{item.amount} per {item.multiples} {unit}s"
+    return f"{item.amount} per {plural(item.multiples, unit)}"
 
 
 def wait_text(seconds: int) -> str:
@@ -351,7 +353,7 @@ def wait_text(seconds: int) -> str:
         n, unit = math.ceil(seconds / 60), "minute"
     else:
         n, unit = math.ceil(seconds / 3600), "hour"
-    return f"{n} {unit}{'s' if n != 1 else ''}"
+    return plural(n, unit)
 
 
 def message(refusal: Refusal) -> str:

@@ -20,3 +20,9 @@ def format_money(cents: int, currency: str) -> str:
 def when(at: datetime | None) -> str | None:
     """A moment as emails show it."""
     return at.strftime("%Y-%m-%d %H:%M UTC") if at else None
+
+
+def plural(n: int, unit: str, units: str | None = None) -> str:
+    """A count with its noun as people say it: "1 minute", "15 minutes", "0 minutes" (`units`
+    for a plural that isn't the noun plus "s"). Every page, email and message counts with it."""
+    return f"{n} {unit if n == 1 else (units or unit + 's')}"

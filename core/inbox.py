@@ -190,6 +190,36 @@ def pending(sessions: sessionmaker, secret: str) -> SignInLink | None:
     return link
 
 
+def lapsed(sessions: sessionmaker, secret: str) -> SignInLink | None:
+    """The link, used or not, expired or not (None if it was never sent): what a new one
+    replaces."""
+    with sessions() as db:
+        return db.get(SignInLink, token_hash(secret))
+
+
+def address_of(sessions: sessionmaker, link: SignInLink, ops_email: str) -> str:
+    """The address a link was sent to ("" if its account is gone)."""
+    if link.sign_up is not None:
+        return str(link.sign_up["email"])
+    if link.role == Role.OPS.value:
+        return normalized_email(ops_email)
+    return opens(sessions, link).email
+
+
+def renew(
+    sessions: sessionmaker, settings: Settings, link: SignInLink, address: str, render: Render
+) -> None:
+    """A new link in place of `link` (used or expired), to the same address and place: a
+    sign-up not yet used asks again to create its account (or to sign in, if the address has
+    one by now); any other, a sign-in link to each account the address holds."""
+    if not address:
+        return
+    if link.sign_up is not None and link.used_at is None:
+        sign_up(sessions, settings, Role(link.role), link.sign_up, link.next_path, render)
+    else:
+        sign_in(sessions, settings, address, link.next_path, render)
+
+
 def opens(sessions: sessionmaker, link: SignInLink) -> Account:
     """The account a pending link opens (for a sign-up, the one it would create)."""
     role = Role(link.role)

@@ -15,6 +15,7 @@ from api.inbox_email import renderer
 from core import inbox
 from core.accounts import issue_token
 from core.db import Launcher
+from core.formats import plural
 from core.internship import Role
 from core.settings import Settings
 from core.stripe_api import onboarding_link
@@ -45,8 +46,9 @@ def ask_the_inbox(
         email=str(body.email),
         message=(
             f"We sent a link and a code to {body.email}. Exchange the code for your API token "
-            "with POST /v1/tokens, or open the link to use the web app. It works once, within "
-            "minutes; nothing arrived? Check spam, or sign up again for a new one."
+            "with POST /v1/tokens, or open the link to use the web app. It works once, for "
+            f"{plural(settings.sign_in_link_minutes, 'minute')}; nothing arrived? Check spam, "
+            "or sign up again for a new one."
         ),
     )
 
@@ -75,8 +77,9 @@ def exchange_code(
         raise ApiError(
             410,
             "code_expired",
-            f"This code was used already, is older than {settings.sign_in_link_minutes} "
-            "minutes or was never sent: sign up again with the same email for a new one",
+            "This code was used already, is older than "
+            f"{plural(settings.sign_in_link_minutes, 'minute')} or was never sent: sign up "
+            "again with the same email for a new one",
             {"field": "code"},
         )
     token = issue_token(sessions, redeemed.role, redeemed.account_id, body.token_name)

@@ -31,8 +31,14 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(settings_pages.router)
 
     @app.exception_handler(session.SignInRequired)
-    async def _sign_in_first(_: Request, exc: session.SignInRequired) -> Response:
-        return RedirectResponse(session.sign_in_url(exc.back_to), status_code=303)
+    async def _sign_in_first(request: Request, exc: session.SignInRequired) -> Response:
+        back_to = exc.back_to
+        if request.method not in ("GET", "HEAD"):  # a stale tab's form: not done, and said so
+            back_to = session.form_page(request)
+            session.flash(
+                request, "You're signed out, so that was not sent: sign in first.", "info"
+            )
+        return RedirectResponse(session.sign_in_url(back_to), status_code=303)
 
     @app.exception_handler(session.WrongRole)
     async def _elsewhere(request: Request, exc: session.WrongRole) -> Response:

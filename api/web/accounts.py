@@ -3,15 +3,18 @@ launcher's payout set-up."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from dataclasses import dataclass, field
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import stripe
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from api import schemas
@@ -31,6 +34,7 @@ from core.accounts import (
 )
 from core.db import Employer, Launcher, SignInLink
 from core.internship import Role
+from core.settings import Settings
 from core.stripe_api import card_setup_url, onboarding_link
 
 router = APIRouter(include_in_schema=False)
@@ -41,13 +45,21 @@ Next = Annotated[str | None, Form(alias=session.NEXT)]
 # ---------------------------------------------------------------- sign in and out
 
 
+def link_minutes(request: Request) -> int:
+    """How long a sign-in link works (SIGN_IN_LINK_MINUTES), as every page says it."""
+    settings: Settings = request.app.state.settings
+    return settings.sign_in_link_minutes
+
+
 @dataclass(frozen=True)
 class SignInPage(PageContext):
-    """The form asking for the address to email a sign-in link to: `email` as typed and what
-    is wrong with it (`errors`); `next` is where the link leads once used."""
+    """The form asking for the address to email a sign-in link to: `email` as typed (or the
+    one this browser last asked a link for) and what is wrong with it (`errors`); `next` is
+    where the link leads once used, and it works `link_minutes`."""
 
     template: ClassVar[str] = "sign_in.html"
     next: str
+    link_minutes: int
     email: str = ""
     errors: Problems = field(default_factory=dict)
 
@@ -55,18 +67,46 @@ class SignInPage(PageContext):
 @dataclass(frozen=True)
 class SignInSentPage(PageContext):
     """ "Check your email": a link is on its way to `email` if it has an account, or, after a
-    sign-up (`new_account`), a link that confirms the address and creates the account."""
+    sign-up (`new_account`), a link that confirms the address and creates the account; it
+    works `link_minutes`."""
 
     template: ClassVar[str] = "sign_in_sent.html"
     email: str
+    link_minutes: int
     new_account: bool = False
+
+
+# The session's note of the last link this browser asked for: the "check your email" page
+# shows it (after the form's redirect), and the sign-in form offers its address again.
+SENT = "sent"
+SENT_PATH = "/sign-in-sent"
+
+
+def link_sent(request: Request, email: str, new_account: bool = False) -> Response:
+    """After a form that emails a link: a redirect to the page saying so (Back, then Forward,
+    never sends the form again)."""
+    request.session[SENT] = {"email": email, "new_account": new_account}
+    return redirect(SENT_PATH)
+
+
+def _last_sent(request: Request) -> dict[str, Any]:
+    sent = request.session.get(SENT)
+    return sent if isinstance(sent, dict) and isinstance(sent.get("email"), str) else {}
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
 def sign_in_form(request: Request, viewer: MaybeViewer, next: str | None = None) -> Response:
     if viewer is not None:
-        return redirect(session.safe_next(next))
-    return page(request, viewer, SignInPage(next=session.safe_next(next)))
+        return redirect(session.arrival(request, next or session.DASHBOARD))
+    return page(
+        request,
+        viewer,
+        SignInPage(
+            next=session.safe_next(next),
+            link_minutes=link_minutes(request),
+            email=_last_sent(request).get("email", ""),
+        ),
+    )
 
 
 @router.post("/sign-in", response_class=HTMLResponse)
@@ -78,11 +118,25 @@ async def request_link(
     email = str(form.get("email", "")).strip()
     if "@" not in email or len(email) > 320:
         errors = {"email": "Enter the email address you signed up with, like name@example.com"}
-        return page(request, None, SignInPage(next=next_path, email=email, errors=errors), 422)
+        context = SignInPage(next_path, link_minutes(request), email=email, errors=errors)
+        return page(request, None, context, 422)
     # After the answer, which is the same whether or not the address has an account: neither
     # the page nor the time it takes tells a stranger who is signed up.
     later.add_task(inbox.sign_in, sessions, settings, email, next_path, renderer(settings))
-    return page(request, None, SignInSentPage(email=email))
+    return link_sent(request, email)
+
+
+@router.get(SENT_PATH, response_class=HTMLResponse)
+def sign_in_sent(request: Request, viewer: MaybeViewer) -> Response:
+    sent = _last_sent(request)
+    if not sent:  # nothing asked from this browser (or it has signed in since)
+        return redirect("/sign-in")
+    context = SignInSentPage(
+        email=sent["email"],
+        link_minutes=link_minutes(request),
+        new_account=bool(sent.get("new_account")),
+    )
+    return page(request, viewer, context)
 
 
 def masked(email: str) -> str:
@@ -112,15 +166,33 @@ class SignInConfirmPage(PageContext):
     """The button that uses a sign-in link (`link`; None once spent or expired), naming the
     account it opens (`opens`, a `role_name` such as "Career Launcher", a `masked_email`) or,
     for a sign-up (`new_account`), the account it creates; `current_account` names the account
-    this browser is signed in to, which using the link signs out of."""
+    this browser is signed in to, which using the link signs out of. Links work
+    `link_minutes`; one used or too old (`link` None) offers a new one to the address it was
+    sent to (`renew_to`, masked as the link shows it; "" if the link is unknown)."""
 
     template: ClassVar[str] = "sign_in_confirm.html"
     link: SignInLink | None
+    link_minutes: int
     opens: inbox.Account | None = None
     role_name: str = ""
     masked_email: str = ""
     new_account: bool = False
     current_account: str = ""
+    renew_to: str = ""
+
+
+def _lapsed_page(
+    request: Request, viewer: Caller | None, sessions: sessionmaker, token: str
+) -> Response:
+    """A link used already or too old: a button for a new one to the same address (which the
+    link's holder sees masked, as on a live link), or the sign-in form."""
+    lapsed = inbox.lapsed(sessions, token)
+    settings: Settings = request.app.state.settings
+    address = inbox.address_of(sessions, lapsed, settings.ops_email) if lapsed else ""
+    context = SignInConfirmPage(
+        link=None, link_minutes=link_minutes(request), renew_to=masked(address) if address else ""
+    )
+    return page(request, viewer, context, 410)
 
 
 @router.get("/sign-in/{token}", response_class=HTMLResponse)
@@ -131,10 +203,11 @@ def confirm_sign_in(
     links and must not spend them, and a forwarded link must not swap accounts unseen."""
     link = inbox.pending(sessions, token)
     if link is None:
-        return page(request, viewer, SignInConfirmPage(link=None), 410)
+        return _lapsed_page(request, viewer, sessions, token)
     opens = inbox.opens(sessions, link)
     context = SignInConfirmPage(
         link=link,
+        link_minutes=link_minutes(request),
         opens=opens,
         role_name=ROLE_NAMES[opens.role],
         masked_email=masked(opens.email) if opens.email else "",
@@ -151,12 +224,43 @@ async def sign_in(
     await read_form(request)  # checks the CSRF token
     redeemed = await run_in_threadpool(inbox.redeem, sessions, client, token)
     if redeemed is None:
-        return page(request, None, SignInConfirmPage(link=None), 410)
+        return await run_in_threadpool(_lapsed_page, request, None, sessions, token)
     await run_in_threadpool(session.start_session, request, redeemed.role, redeemed.account_id)
     session.flash(
         request, "Welcome! Your account is ready." if redeemed.created else "You're signed in."
     )
-    return redirect(redeemed.next_path)
+    return redirect(session.arrival(request, redeemed.next_path))
+
+
+@router.post("/sign-in/{token}/renew")
+async def renew_link(
+    request: Request,
+    token: str,
+    later: BackgroundTasks,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+) -> Response:
+    """*Send me a new link* from a used or expired one: a new link to the address the old one
+    went to, for the same place (a sign-up's link asks again to create the account). The page
+    after names the address masked, as the old link did."""
+    await read_form(request)
+    lapsed = await run_in_threadpool(inbox.lapsed, sessions, token)
+    if lapsed is None:
+        return redirect("/sign-in")
+    address = await run_in_threadpool(inbox.address_of, sessions, lapsed, settings.ops_email)
+    later.add_task(inbox.renew, sessions, settings, lapsed, address, renderer(settings))
+    return link_sent(request, masked(address), new_account=lapsed.sign_up is not None)
+
+
+@router.post("/switch-account")
+async def switch_account(request: Request) -> Response:
+    """Signed in as one account, on a link meant for another: sign out, then sign in again
+    and come back to the page (`next`)."""
+    form = await read_form(request)
+    back_to = session.landing(request, str(form.get(session.NEXT) or session.DASHBOARD))
+    await run_in_threadpool(session.end_session, request)
+    session.flash(request, "You're signed out. Sign in with the account the link was for.", "info")
+    return redirect(session.sign_in_url(back_to))
 
 
 @router.post("/sign-out")
@@ -250,7 +354,7 @@ async def sign_up(
         next_path,
         renderer(settings),
     )
-    return page(request, None, SignInSentPage(email=str(details.email), new_account=True))
+    return link_sent(request, str(details.email), new_account=True)
 
 
 # ---------------------------------------------------------------- card and payouts
@@ -259,17 +363,48 @@ async def sign_up(
 @dataclass(frozen=True)
 class CardPage(PageContext):
     """The employer's card: none yet, one to confirm as theirs, or one on file; `returned` is
-    true on the way back from Stripe, before its webhook may have attached the card."""
+    true on the way back from Stripe: if its webhook has not attached the card yet, the page
+    says only that it is on its way (and reloads itself a few times, static/pending.js)."""
 
     template: ClassVar[str] = "card.html"
     employer: Employer
     returned: bool = False
 
 
+# Back from Checkout, how long the card page waits for Stripe's webhook to attach the card
+# (seconds), looking every CARD_POLL seconds, each look a short session of its own.
+CARD_WAIT = 5.0
+CARD_POLL = 0.25
+
+
+def _employer_now(sessions: sessionmaker, employer_id: str) -> Employer | None:
+    with sessions() as db:
+        return db.scalar(select(Employer).where(Employer.id == employer_id))
+
+
+async def _card_attached(sessions: sessionmaker, employer: Employer) -> Employer:
+    """The employer as soon as a card is on their record, or as they are after CARD_WAIT: no
+    database session or connection is held while waiting."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + CARD_WAIT
+    while loop.time() < give_up:
+        await asyncio.sleep(CARD_POLL)
+        now = await run_in_threadpool(_employer_now, sessions, employer.id)
+        if now is not None and now.stripe_payment_method:
+            return now
+    return employer
+
+
 @router.get("/card", response_class=HTMLResponse)
-def card(
-    request: Request, viewer: Viewer, employer: SignedInEmployer, done: bool = False
+async def card(
+    request: Request,
+    viewer: Viewer,
+    employer: SignedInEmployer,
+    sessions: SessionsDep,
+    done: bool = False,
 ) -> Response:
+    if done and not employer.stripe_payment_method:
+        employer = await _card_attached(sessions, employer)
     return page(request, viewer, CardPage(employer=employer, returned=done))
 
 

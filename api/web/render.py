@@ -16,7 +16,7 @@ from api.deps import Caller
 from api.web import session
 from api.web.forms import LIMITS
 from core.emails import TEMPLATES
-from core.formats import format_money
+from core.formats import format_money, plural
 from core.internship import Stage
 
 # The stylesheet, package data beside the templates (core/templates/web/static/).
@@ -53,8 +53,8 @@ def _relative(at: datetime | None) -> str:
     seconds = abs(delta.total_seconds())
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= size:
-            n = int(seconds / size + 0.5)  # as people round: 6 days 23 hours is "7 days"
-            amount = f"{n} {unit}{'s' if n != 1 else ''}"
+            # As people round: 6 days 23 hours is "7 days".
+            amount = plural(int(seconds / size + 0.5), unit)
             break
     else:
         amount = "a moment"
@@ -72,6 +72,7 @@ def _environment() -> Environment:
     env.filters["money"] = lambda cents, currency="usd": format_money(cents, currency)
     env.filters["when"] = _when
     env.filters["relative"] = _relative
+    env.filters["plural"] = plural  # {{ minutes|plural("minute") }}: "1 minute", "15 minutes"
     env.filters["stage_label"] = lambda stage: STAGE_LABELS.get(Stage(stage), stage)
     env.globals["limits"] = LIMITS
     return env
@@ -167,23 +168,38 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
         409: "That can't happen now",
         503: "Try again shortly",
     }
+    viewer = session.maybe_viewer(request)
     return page(
         request,
-        session.maybe_viewer(request),
+        viewer,
         ErrorPage(
             title=titles.get(status, "Something went wrong"),
             message=message
             if status != 404
             else "There is nothing here, or it isn't yours to see.",
+            **_switch_account(request, viewer, status),
         ),
         status,
     )
 
 
+def _switch_account(request: Request, viewer: Caller | None, status: int) -> dict[str, str]:
+    """On a page not found for a signed-in viewer (a link emailed to another of their
+    accounts, say): who they are signed in as, and this page to come back to as another."""
+    if status != 404 or viewer is None or request.method not in ("GET", "HEAD"):
+        return {}
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return {"signed_in_as_account": session.account_label(viewer), "switch_to": here}
+
+
 @dataclass(frozen=True)
 class ErrorPage(PageContext):
-    """A refusal or failure, and what to do about it."""
+    """A refusal or failure, and what to do about it; on a page not found for a signed-in
+    viewer, who they are signed in as (`signed_in_as_account`) and the form that signs them out
+    and back in to come back to `switch_to`."""
 
     template: ClassVar[str] = "error.html"
     title: str
     message: str
+    signed_in_as_account: str = ""
+    switch_to: str = ""

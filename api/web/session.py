@@ -7,6 +7,8 @@ page. A session lasts a fixed time from sign-in (SESSION_DAYS, or OPS_SESSION_HO
 however busy it is; signing out deletes its row, so a copy of the cookie opens nothing after.
 Ops sessions also end when OPS_EMAIL changes. Sign-in is by a one-time link sent by email
 (`core.inbox`): opening the link shows a button, so a mail scanner never signs anyone in.
+Signing in always lands on a page (`landing`, never a form's POST-only route); a form sent
+from a stale tab comes back to the page it was on, saying it was not sent (`form_page`).
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import math
 import secrets
 from datetime import datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from fastapi import Depends, Request
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import and_, delete, select, update
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
+from starlette.routing import Match
 
 from api.deps import Caller, get_sessions, get_settings
 from api.idempotency import KEPT_FOR, claim_once
@@ -33,6 +36,13 @@ from core.settings import Settings
 # Query parameter and form field names the templates share.
 NEXT = "next"
 CSRF_FIELD = "csrf_token"
+# A mark on `next` (a query parameter of the page to come back to): a form was sent with no
+# session (a stale tab), so what it asked was not done; said once the person is back.
+NOT_SENT = "not_sent"
+NOT_SENT_TEXT = (
+    "You were signed out, so what you last sent was not done. Please do it again if you "
+    "still want to."
+)
 
 
 class SignInRequired(Exception):
@@ -69,6 +79,69 @@ def safe_next(path: object) -> str:
 
 def sign_in_url(back_to: str) -> str:
     return f"/sign-in?{NEXT}={quote(back_to, safe='/')}"
+
+
+# ---------------------------------------------------------------- where to come back to
+
+DASHBOARD = "/dashboard"
+# Pages that are never somewhere to come back to after signing in.
+NOT_LANDINGS = ("/sign-in", "/sign-up", "/sign-out", "/v1/")
+
+
+def _is_page(request: Request, path: str) -> bool:
+    """Whether a browser GETting `path` finds a page of this app (not a POST-only route)."""
+    if path.startswith(NOT_LANDINGS):
+        return False
+    scope = {"type": "http", "method": "GET", "path": path, "root_path": ""}
+    return any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes)
+
+
+def landing(request: Request, path: str) -> str:
+    """`path` (a safe, same-site path, its query kept) if a page answers GET there; else the
+    nearest page above it (`/internships/{id}/withdrawal` is `/internships/{id}`); else the
+    dashboard. Signing in never lands on a form's POST-only route ("Method Not Allowed")."""
+    parts = urlsplit(safe_next(path))
+    if _is_page(request, parts.path):
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+    up = parts.path.rstrip("/")
+    while "/" in up.strip("/"):
+        up = up.rsplit("/", 1)[0]
+        if _is_page(request, up):
+            return up
+    return DASHBOARD
+
+
+def form_page(request: Request) -> str:
+    """The page a form sent with no session came from, marked NOT_SENT: the Referer's path if
+    it is this site's, else the nearest page above the form's action, else the dashboard."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    here = request.url
+    same_site = (referer.scheme, referer.netloc) == (here.scheme, here.netloc)
+    came_from = referer.path + (f"?{referer.query}" if referer.query else "")
+    back = landing(request, came_from if same_site and referer.path else here.path)
+    parts = urlsplit(back)
+    query = [*parse_qsl(parts.query), (NOT_SENT, "1")]
+    return f"{parts.path}?{urlencode(query)}"
+
+
+def arrival(request: Request, next_path: str) -> str:
+    """Where signing in ends: `next_path` as a page (`landing`); a NOT_SENT mark on it is
+    taken off and said as a message on that page."""
+    parts = urlsplit(safe_next(next_path))
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in query if k != NOT_SENT]
+    if len(kept) != len(query):
+        flash(request, NOT_SENT_TEXT, "info")
+    return landing(request, parts.path + (f"?{urlencode(kept)}" if kept else ""))
+
+
+def account_label(caller: Caller) -> str:
+    """Who a signed-in caller is, name and address, as "You're signed in as …" says it."""
+    if caller.employer is not None:
+        return f"{caller.employer.name} ({caller.employer.email})"
+    if caller.launcher is not None:
+        return f"{caller.launcher.name} ({caller.launcher.email})"
+    return "the operations team"
 
 
 # ---------------------------------------------------------------- session contents

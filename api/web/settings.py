@@ -24,6 +24,7 @@ from api.web.render import PageContext, page, redirect
 from api.web.session import SignedInLauncher, Viewer, WrongRole
 from core.accounts import MAX_TOKENS, TooManyTokens, issue_token, revoke_token, tokens_of
 from core.db import ApiToken, Launcher, WebSession, utcnow
+from core.formats import plural
 from core.internship import Role
 from core.settings import Settings
 
@@ -131,10 +132,10 @@ def _portfolio_public(sessions: sessionmaker, launcher_id: str) -> bool:
 def _duration(span: timedelta) -> str:
     hours = span.total_seconds() / 3600
     if hours >= 48 and hours % 24 == 0:
-        return f"{int(hours // 24)} days"
+        return plural(int(hours // 24), "day")
     if hours >= 1 and hours == int(hours):
-        return f"{int(hours)} hour{'s' if hours != 1 else ''}"
-    return f"{round(span.total_seconds() / 60)} minutes"
+        return plural(int(hours), "hour")
+    return plural(round(span.total_seconds() / 60), "minute")
 
 
 @dataclass(frozen=True)

@@ -129,8 +129,10 @@ class Surface:
     async def signed_in(self, email: str) -> Browser:
         """A browser signed in by the emailed link (read from the outbox)."""
         browser = Browser(self.client())
-        sent = await browser.submit("/sign-in", "/sign-in", email=email, next="/dashboard")
-        assert sent.status_code == 200 and "Check your email" in sent.text, sent.text
+        asked = await browser.submit("/sign-in", "/sign-in", email=email, next="/dashboard")
+        assert asked.status_code == 303, asked.text  # to the "check your email" page
+        sent = await browser.get(asked.headers["location"])
+        assert "Check your email" in sent.text, sent.text
         with self.sessions() as db:
             body = db.scalar(
                 select(OutboxEmail.text_body)

@@ -421,6 +421,35 @@ def test_inbox_emails_have_the_link_the_code_their_lifetime_and_escape_the_name(
     check_html(email.html)
 
 
+@pytest.mark.parametrize("kind", ["sign_in", "sign_up", "existing"])
+def test_inbox_emails_count_one_minute_as_one_minute(kind: str) -> None:
+    from api.inbox_email import renderer
+    from core.inbox import Account, Letter
+    from core.settings import Settings
+
+    render = renderer(Settings(_env_file=None))  # type: ignore[call-arg]
+    account = Account(Role.LAUNCHER, "l1", "Lee", "lee@example.com")
+    email = render(Letter(kind, account, "http://127.0.0.1:8000/sign-in/x", "x", 1))
+    for body in (email.text, email.html):
+        assert "for 1 minute." in body and "1 minutes" not in body
+
+
+def test_counts_read_as_people_say_them() -> None:
+    from api.rate_limits import wait_text
+    from core.formats import plural
+
+    assert [plural(n, "minute") for n in (0, 1, 2)] == ["0 minutes", "1 minute", "2 minutes"]
+    assert (
+        plural(1, "person", "people") == "1 person" and plural(3, "person", "people") == "3 people"
+    )
+    assert [wait_text(s) for s in (1, 60, 61, 3600)] == [
+        "1 second",
+        "1 minute",
+        "2 minutes",
+        "1 hour",
+    ]
+
+
 def test_every_event_has_a_text_and_an_html_template() -> None:
     assert template_events("txt") == set(CONTRACT)
     assert template_events("html") == set(CONTRACT)
