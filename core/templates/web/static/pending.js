@@ -1,8 +1,8 @@
 // Reloads the page while something on it is still on its way (a card Stripe's webhook has not
 // attached yet, a step the projection has not caught up with): an element marked
 // `data-pending` (its value: seconds between reloads, 3 if empty) keeps the page reloading,
-// at most MAX_RELOADS times in a row for one address. Include it with
-// <script src="/static/pending.js" defer></script>; without the element it does nothing.
+// at most MAX_RELOADS times in a row for one address. Every page includes it (base.html);
+// without the element it does nothing.
 (function () {
   "use strict";
   var MAX_RELOADS = 10;
