@@ -299,6 +299,21 @@ class StripeEvent(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+# Schema objects the migrations make that no model describes: the full-text index of the
+# internships' words (migration 0009; queried by api/service/search.py), an FTS5 table and its
+# shadow tables on SQLite, a GIN index on Postgres.
+FULL_TEXT_INDEX = "internships_fts"
+FULL_TEXT_PG_INDEX = "ix_internships_search"
+
+
+def modelled(name: str | None, type_: str, parent_names: Any) -> bool:
+    """Alembic's `include_name`: whether the models describe this object (autogenerate and
+    the schema check compare only those)."""
+    if type_ == "table" and name and name.startswith(FULL_TEXT_INDEX):
+        return False
+    return not (type_ == "index" and name == FULL_TEXT_PG_INDEX)
+
+
 def normalize_url(url: str) -> str:
     """Accept plain `postgresql://` URLs and use the psycopg 3 driver we ship."""
     for prefix in ("postgresql://", "postgres://"):

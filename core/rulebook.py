@@ -165,6 +165,12 @@ def list_scope(actor: Actor) -> ListScope:
     return ListScope()
 
 
+def sees_contacts(actor: Actor) -> bool:
+    """Who reads the parties' names and emails beside any internship, and finds internships
+    by them: ops."""
+    return actor.role == Role.OPS
+
+
 def in_scope(scope: ListScope, stage: Stage, employer_id: str, launcher_id: str | None) -> bool:
     return (
         scope.everything

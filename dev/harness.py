@@ -23,7 +23,7 @@ import uvicorn
 from alembic import command
 from sqlalchemy import text
 
-from core.db import Base, make_engine
+from core.db import FULL_TEXT_INDEX, Base, make_engine
 from worker.setup import alembic_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -211,6 +211,7 @@ def migrate(url: str) -> None:
     with engine.begin() as conn:
         Base.metadata.drop_all(conn)
         conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        conn.execute(text(f"DROP TABLE IF EXISTS {FULL_TEXT_INDEX}"))  # no model describes it
     engine.dispose()
     command.upgrade(alembic_config(url), "head")  # the setup job's: migrations from core
 

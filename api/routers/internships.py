@@ -8,6 +8,8 @@ workflow update of the same name); an answer is `internship_view`, validated int
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -24,7 +26,7 @@ from api.deps import (
 )
 from api.errors import ApiError, not_found
 from api.idempotency import KeyDep
-from api.service import internships, reads
+from api.service import internships, reads, search
 from api.service.internships import Transitions
 from api.service.views import internship_view
 from core import rulebook
@@ -63,21 +65,70 @@ async def post_internship(
     return internship_view(posted.state, Actor(Role.EMPLOYER, employer.id))
 
 
-@router.get("", response_model=schemas.InternshipPage, summary="List internships")
+def search_criteria(
+    stage: Annotated[Stage | None, Query()] = None,
+    category: Annotated[schemas.Category | None, Query()] = None,
+    skill: Annotated[
+        list[schemas.Skill] | None,
+        Query(max_length=20, description="A skill the internship asks for; repeat for each"),
+    ] = None,
+    employer: Annotated[schemas.Id | None, Query(description="The employer's id")] = None,
+    fee_min_cents: Annotated[int | None, Query(ge=0, le=10_000_000)] = None,
+    fee_max_cents: Annotated[int | None, Query(ge=0, le=10_000_000)] = None,
+    duration_min_days: Annotated[int | None, Query(ge=0, le=365)] = None,
+    duration_max_days: Annotated[int | None, Query(ge=0, le=365)] = None,
+    posted_from: Annotated[date | None, Query(description="Posted on or after (UTC)")] = None,
+    posted_to: Annotated[date | None, Query(description="Posted on or before (UTC)")] = None,
+) -> search.Criteria:
+    """The list's filters, shared by the launchers' and employers' list and ops' search."""
+    return search.Criteria(
+        stage=stage,
+        category=category,
+        skills=tuple(skill or ()),
+        employer_id=employer,
+        fee_min_cents=fee_min_cents,
+        fee_max_cents=fee_max_cents,
+        duration_min_days=duration_min_days,
+        duration_max_days=duration_max_days,
+        posted_from=posted_from,
+        posted_to=posted_to,
+    )
+
+
+Criteria = Annotated[search.Criteria, Depends(search_criteria)]
+Limit = Annotated[int, Query(ge=1, le=search.MAX_PAGE)]
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_=-]+$",
+        description="next_cursor of the previous page",
+    ),
+]
+# The criteria by the names a request gives them, for the 422 that says what to fix.
+QUERY_NAMES = {"words": "q", "anything": "q", "skills": "skill", "employer_id": "employer"}
+
+
+@router.get("", response_model=schemas.InternshipPage, summary="List and search internships")
 def list_internships(
     caller: CallerDep,
     db: DbDep,
-    stage: Annotated[Stage | None, Query()] = None,
-    category: Annotated[schemas.Category | None, Query()] = None,
-    skill: Annotated[schemas.Skill | None, Query()] = None,
-    employer: Annotated[schemas.Id | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=200, pattern=r"^[A-Za-z0-9_=-]+$")] = None,
+    wanted: Criteria,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Words of the title or description, each matched by prefix and stem",
+        ),
+    ] = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
 ) -> schemas.InternshipPage:
     """Newest first: what the caller may see (employers their own internships, launchers open
-    postings and the work they were selected for, ops everything)."""
-    wanted = reads.ListFilter(stage=stage, category=category, skill=skill, employer_id=employer)
-    return reads.internship_page(db, caller.actor, wanted, limit, cursor)
+    postings and the work they were selected for, ops everything), narrowed by the filters
+    (each one given must hold)."""
+    wanted = search.checked(replace(wanted, words=q or ""), QUERY_NAMES)
+    return search.internship_page(db, caller.actor, wanted, limit, cursor)
 
 
 @router.get(

@@ -4,9 +4,10 @@ payment Stripe refused."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from google.protobuf import json_format
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -30,8 +31,8 @@ from api.deps import (
     is_ops_token,
 )
 from api.errors import ApiError
-from api.routers.internships import InternshipId
-from api.service import internships, reads
+from api.routers.internships import QUERY_NAMES, Criteria, Cursor, InternshipId, Limit
+from api.service import internships, reads, search
 from api.service.views import internship_view
 from api.web.session import SESSION_ID, maybe_viewer
 from core.internship import Role
@@ -79,6 +80,31 @@ async def payment_retry(
     """Accepted: the workflow tries the money again under a fresh idempotency key; the
     internship's timeline shows the retry, then the payment or another refusal."""
     return internship_view(await internships.retry_payment(workflows, internship_id, ops), ops)
+
+
+@router.get(
+    "/v1/ops/internships",
+    response_model=schemas.InternshipPage,
+    summary="Search every internship by id, title, a party's name or email (ops)",
+)
+def search_internships(
+    ops: OpsDep,
+    db: DbDep,
+    wanted: Criteria,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=320,
+            description="An internship's id, words of its title or description, or part of"
+            " the employer's or launcher's name or email (or the company's name)",
+        ),
+    ] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> schemas.InternshipPage:
+    """Newest first, narrowed by the same filters as `GET /v1/internships`."""
+    wanted = search.checked(replace(wanted, anything=q or ""), QUERY_NAMES)
+    return search.internship_page(db, ops, wanted, limit, cursor)
 
 
 def _ping(sessions: sessionmaker) -> None:

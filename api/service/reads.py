@@ -1,17 +1,14 @@
-"""Every read of the database projection, for the JSON API and the pages alike: the internship
-list and its cursor, dashboards, the ops queue, rankings, recommendations, portfolios and
-contacts. Each takes an open session (`run` gives one, off the event loop) and returns response
-models or plain rows; callers keep the session short and never hold it while they wait on
-Temporal.
+"""Every read of the database projection, for the JSON API and the pages alike (the internship
+list and searching are `api.service.search`'s): summaries, dashboards, the ops queue,
+rankings, recommendations, portfolios and contacts. Each takes an open session (`run` gives
+one, off the event loop) and returns response models or plain rows; callers keep the session
+short and never hold it while they wait on Temporal.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
@@ -19,7 +16,6 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from api import schemas
-from api.errors import ApiError
 from core import matching, rulebook
 from core.db import (
     Employer,
@@ -104,67 +100,6 @@ def _summary(row: Internship, skills: list[str]) -> schemas.InternshipSummary:
     )
 
 
-@dataclass(frozen=True)
-class ListFilter:
-    """What a list request narrows the caller's internships to."""
-
-    stage: Stage | None = None
-    category: str | None = None
-    skill: str | None = None
-    employer_id: str | None = None
-
-
-def internship_page(
-    db: Session, viewer: Actor, wanted: ListFilter, limit: int, cursor: str | None
-) -> schemas.InternshipPage:
-    """Newest first: what the caller may see (employers their own internships, launchers open
-    postings and the work they were selected for, ops everything), `limit` at a time; the
-    page's `next_cursor` continues after its last row."""
-    q = select(Internship).where(visible_to(viewer))
-    if wanted.stage:
-        q = q.where(Internship.stage == wanted.stage.value)
-    if wanted.category:
-        q = q.where(Internship.category == wanted.category)
-    if wanted.employer_id:
-        q = q.where(Internship.employer_id == wanted.employer_id)
-    if wanted.skill:
-        q = q.where(has_skill(wanted.skill))
-    if after := _cursor(cursor):
-        at, id_ = after
-        q = q.where(
-            or_(Internship.posted_at < at, and_(Internship.posted_at == at, Internship.id < id_))
-        )
-    rows = db.scalars(
-        q.order_by(Internship.posted_at.desc(), Internship.id.desc()).limit(limit + 1)
-    ).all()
-    page, more = rows[:limit], len(rows) > limit
-    next_cursor = None
-    if more:
-        last = page[-1]
-        next_cursor = base64.urlsafe_b64encode(
-            f"{last.posted_at.isoformat()}|{last.id}".encode()
-        ).decode()
-    return schemas.InternshipPage(items=internship_summaries(db, page), next_cursor=next_cursor)
-
-
-def _cursor(value: str | None) -> tuple[datetime, str] | None:
-    if value is None:
-        return None
-    try:
-        at, _, id_ = base64.urlsafe_b64decode(value.encode()).decode().partition("|")
-        posted_at = datetime.fromisoformat(at)
-        if posted_at.tzinfo is None:
-            raise ValueError("naive timestamp")
-        return posted_at.astimezone(UTC), id_
-    except (ValueError, OverflowError, binascii.Error) as err:
-        raise ApiError(
-            422,
-            "invalid_request",
-            "cursor is not one this API returned; use next_cursor from the previous page",
-            {"field": "cursor"},
-        ) from err
-
-
 # ---------------------------------------------------------------- people
 
 
@@ -237,30 +172,31 @@ def recommendations(
     skill: str | None = None,
 ) -> list[schemas.RecommendationOut]:
     """The newest open postings (of a category, with a skill), ranked by how well the
-    launcher's skills fit; the record part of the score is the launcher's own, the same for
-    every posting."""
+    launcher's skills fit (`ranked_for`)."""
     q = select(Internship).where(Internship.stage == Stage.POSTED.value)
     if category:
         q = q.where(Internship.category == category)
     if skill:
         q = q.where(has_skill(skill))
     open_postings = db.scalars(q.order_by(Internship.posted_at.desc()).limit(RECOMMEND_FROM)).all()
+    return ranked_for(db, launcher, open_postings)[:limit]
+
+
+def ranked_for(
+    db: Session, launcher: Launcher, rows: Sequence[Internship]
+) -> list[schemas.RecommendationOut]:
+    """Postings ranked by how well the launcher's skills fit them (newest first among
+    equals, as `rows` come); the record part of the score is the launcher's own, the same
+    for every posting."""
     record = matching.records(db, [launcher.id]).get(launcher.id, Record())
     ranked = []
-    for summary in internship_summaries(db, open_postings):
+    for summary in internship_summaries(db, rows):
         fit = matching.fit(summary.skills, launcher.skills, record)
         ranked.append(
             schemas.RecommendationOut(internship=summary, score=fit.score, reasons=fit.reasons)
         )
     ranked.sort(key=lambda r: -r.score)  # stable: newest first among equals
-    return ranked[:limit]
-
-
-def postings_for(
-    db: Session, launcher: Launcher, category: str | None, skill: str | None
-) -> tuple[list[schemas.RecommendationOut], set[str]]:
-    """The open postings page: the best fits first (up to 100), and those already applied to."""
-    return recommendations(db, launcher, 100, category, skill), applied_to(db, launcher.id)
+    return ranked
 
 
 # ---------------------------------------------------------------- portfolios and contacts

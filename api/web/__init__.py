@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from api.web import accounts, pages, session
+from api.web import accounts, pages, search_pages, session
 from api.web import settings as settings_pages
 from api.web.render import STATIC, ErrorPage, error_page, page
 from core.settings import Settings
@@ -28,6 +28,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.include_router(accounts.router)
     app.include_router(pages.router)
+    app.include_router(search_pages.router)
     app.include_router(settings_pages.router)
 
     @app.exception_handler(session.SignInRequired)

@@ -22,10 +22,10 @@ from pydantic import BaseModel, ValidationError
 from api import schemas
 from api.deps import Caller, DbDep, SessionsDep, SettingsDep, WorkflowsDep
 from api.errors import ApiError, not_found
-from api.service import internships, reads
+from api.service import internships, reads, search
 from api.service.internships import Transitions
 from api.service.views import InternshipView, ResolutionAmounts, internship_view, resolution_amounts
-from api.web import session
+from api.web import search_pages, session
 from api.web.forms import NOTHING_TYPED, Problems, Typed, fields, problems_of, read_form
 from api.web.render import PageContext, page, redirect
 from api.web.session import (
@@ -145,30 +145,27 @@ async def dashboard(request: Request, viewer: Viewer, sessions: SessionsDep) -> 
 
 @dataclass(frozen=True)
 class PostingsPage(PageContext):
-    """Open postings for a launcher, the best fits first, with why they fit."""
+    """Open postings for a launcher, the best fits first, with why they fit; searched by the
+    form's words, category, skills, fee and duration (`search_pages.postings_search`)."""
 
     template: ClassVar[str] = "postings.html"
     ranked: list[schemas.RecommendationOut]
     applied: set[str]  # the internships the launcher applied to
     categories: list[str]
-    category: str  # the filter as asked ("" for all)
-    skill: str
+    values: dict[str, str]  # the search as typed
+    errors: Problems  # beside each field that can't be used (and no postings shown)
 
 
 @router.get("/postings", response_class=HTMLResponse)
 async def postings(
-    request: Request,
-    viewer: Viewer,
-    launcher: SignedInLauncher,
-    sessions: SessionsDep,
-    category: str | None = None,
-    skill: str | None = None,
+    request: Request, viewer: Viewer, launcher: SignedInLauncher, sessions: SessionsDep
 ) -> Response:
-    category = category if category in CATEGORIES else None
-    wanted = (skill or "").strip().lower()[:64]
-    ranked, applied = await reads.run(sessions, reads.postings_for, launcher, category, wanted)
-    context = PostingsPage(ranked, applied, CATEGORIES, category or "", wanted)
-    return page(request, viewer, context)
+    wanted, values, errors = search_pages.postings_search(request.query_params)
+    if errors:
+        context = PostingsPage([], set(), CATEGORIES, values, errors)
+        return page(request, viewer, context, 422)
+    ranked, applied = await reads.run(sessions, search.postings, launcher, wanted)
+    return page(request, viewer, PostingsPage(ranked, applied, CATEGORIES, values, errors))
 
 
 # ---------------------------------------------------------------- posting

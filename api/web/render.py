@@ -113,6 +113,7 @@ def navigation(here: str, viewer: Caller | None, temporal_ui: str, namespace: st
     else:
         links = [
             ("/ops", "Ops queue"),
+            ("/ops/internships", "All internships"),
             (f"{temporal_ui}/namespaces/{namespace}/workflows", "Temporal UI"),
         ]
     if viewer is not None:

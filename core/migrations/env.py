@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from core.db import Base, make_engine
+from core.db import Base, make_engine, modelled
 from core.settings import get_settings
 
 
@@ -13,6 +13,7 @@ def run() -> None:
         context.configure(
             connection=connection,
             target_metadata=Base.metadata,
+            include_name=modelled,
             render_as_batch=connection.dialect.name == "sqlite",
         )
         with context.begin_transaction():

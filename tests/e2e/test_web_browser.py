@@ -331,6 +331,16 @@ async def test_ops_resolve_a_dispute_from_their_queue(
         "href", re.compile(r"/workflows/internship-")
     )
     await pages.check(ops, "ops queue")
+    # Any internship, queued or not, is found by its launcher's email.
+    await ops.get_by_role("link", name="Find any internship").click()
+    await ops.get_by_label("Id, title, name or email").fill(launcher_email.upper())
+    await ops.get_by_role("button", name="Search").click()
+    found = ops.get_by_role("row").filter(
+        has=ops.locator(f'a[href="/internships/{internship_id}"]')
+    )
+    await expect(found).to_contain_text(launcher_email)
+    await pages.check(ops, "ops search")
+    await ops.goto("/ops")
     await row.get_by_role("link", name="Market research on pet food", exact=True).click()
     await expect(ops.get_by_text(launcher_email)).to_be_visible()  # the parties' contacts
     await pages.check(ops, "dispute for ops")

@@ -177,6 +177,7 @@ TABLE: list[tuple[str, Scene | None, int, int, int, int, int, int, int]] = [
     ("GET /v1/launchers/me/recommendations",      NO,       401, 403, 403, 200, 200, 200, 403),
     ("POST /v1/internships",                      NO,       401, 201, 201, 403, 403, 403, 403),
     ("GET /v1/internships",                       NO,       401, 200, 200, 200, 200, 200, 200),
+    ("GET /v1/ops/internships",                   NO,       401, 403, 403, 403, 403, 403, 200),
     (f"GET {ONE}",                                POSTED,   401, 200, 404, 200, 200, 200, 200),
     (f"GET {ONE}",                                MATCHED,  401, 200, 404, 200, 404, 404, 200),
     (f"GET {ONE}/contacts",                       MATCHED,  401, 403, 403, 403, 403, 403, 200),

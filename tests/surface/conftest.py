@@ -24,7 +24,7 @@ from sqlalchemy.orm import sessionmaker
 
 from api.app import create_app
 from core.accounts import issue_token, new_id
-from core.db import Employer, Internship, Launcher, OutboxEmail, make_sessions
+from core.db import Employer, Internship, InternshipSkill, Launcher, OutboxEmail, make_sessions
 from core.internship import (
     ApplicantView,
     InternshipState,
@@ -158,11 +158,13 @@ class Surface:
         stage: Stage = Stage.POSTED,
         launcher: Launcher | None = None,
         applicants: list[Launcher] | None = None,
+        posting: dict[str, Any] | None = None,
         **changes: Any,
     ) -> InternshipState:
         """An internship the workflow holds in `stage` (with `launcher` selected, `applicants`
-        applied), projected as the worker would project it."""
-        posting = Posting(
+        applied, the posting's fields changed by `posting`), projected as the worker would
+        project it."""
+        posted = Posting(
             internship_id=new_id(),
             employer_id=employer.id,
             company=employer.company,
@@ -177,10 +179,11 @@ class Surface:
             policy=self.settings.policy(),
             nonce="surface",
         )
+        posted = replace(posted, **(posting or {}))
         now = datetime.now(UTC)
         people = list(applicants or []) + ([launcher] if launcher else [])
         state = InternshipState(
-            posting=posting,
+            posting=posted,
             stage=stage,
             posted_at=now - timedelta(days=1),
             launcher_id=launcher.id if launcher else None,
@@ -192,7 +195,7 @@ class Surface:
             ],
         )
         state = replace(state, **changes)
-        self.workflows.states[posting.internship_id] = state
+        self.workflows.states[posted.internship_id] = state
         self.project(state)
         return state
 
@@ -222,6 +225,8 @@ class Surface:
                     updated_at=state.posted_at,
                 )
             )
+            for skill in sorted(set(p.skills)):
+                db.merge(InternshipSkill(internship_id=p.internship_id, skill=skill))
 
 
 @pytest.fixture
