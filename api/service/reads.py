@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
@@ -414,6 +415,41 @@ def waiting_for_payout(db: Session, launcher_id: str) -> list[str]:
         Internship.launcher_id == launcher_id, Internship.stage.in_(WAITING_FOR_PAYOUT)
     )
     return list(db.scalars(waiting))
+
+
+# The newest payouts a launcher's payout history shows.
+PAYOUT_HISTORY = 100
+
+
+@dataclass(frozen=True)
+class Payout:
+    """One payment to a launcher: for approved work, or their part of a resolved dispute."""
+
+    internship_id: str
+    title: str
+    company: str
+    paid_cents: int
+    currency: str
+    paid_at: datetime | None
+
+
+def payout_history(db: Session, launcher_id: str) -> list[Payout]:
+    """What was paid to this launcher, newest first (the latest `PAYOUT_HISTORY`)."""
+    paid_at = (
+        select(func.max(TimelineEvent.at))
+        .where(
+            TimelineEvent.internship_id == Internship.id,
+            TimelineEvent.event.in_(("paid", "resolution_paid")),
+        )
+        .scalar_subquery()
+    )
+    rows = db.execute(
+        select(Internship, paid_at)
+        .where(Internship.launcher_id == launcher_id, Internship.paid_cents > 0)
+        .order_by(paid_at.desc(), Internship.id)
+        .limit(PAYOUT_HISTORY)
+    ).all()
+    return [Payout(r.id, r.title, r.company, r.paid_cents, r.currency, at) for r, at in rows]
 
 
 # ---------------------------------------------------------------- metrics

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from api import schemas
 from api.deps import Caller, SessionsDep, SettingsDep, StripeDep, WorkflowsDep
 from api.inbox_email import renderer
+from api.service import reads
 from api.service.internships import payout_account_ready
 from api.web import session
 from api.web.forms import Problems, problems_of, read_form
@@ -429,15 +430,20 @@ async def add_card(
 
 @dataclass(frozen=True)
 class PayoutsPage(PageContext):
-    """The launcher's payout account: not set up yet, one to confirm as theirs, or ready."""
+    """The launcher's payout account (not set up yet, one to confirm as theirs, or ready) and
+    what was paid to them."""
 
     template: ClassVar[str] = "payouts.html"
     launcher: Launcher
+    history: list[reads.Payout]  # what was paid to them, newest first
 
 
 @router.get("/payouts", response_class=HTMLResponse)
-def payouts(request: Request, viewer: Viewer, launcher: SignedInLauncher) -> Response:
-    return page(request, viewer, PayoutsPage(launcher=launcher))
+async def payouts(
+    request: Request, viewer: Viewer, launcher: SignedInLauncher, sessions: SessionsDep
+) -> Response:
+    history = await reads.run(sessions, reads.payout_history, launcher.id)
+    return page(request, viewer, PayoutsPage(launcher=launcher, history=history))
 
 
 @router.post("/payouts")

@@ -24,7 +24,15 @@ from sqlalchemy.orm import sessionmaker
 
 from api.app import create_app
 from core.accounts import issue_token, new_id
-from core.db import Employer, Internship, InternshipSkill, Launcher, OutboxEmail, make_sessions
+from core.db import (
+    Employer,
+    Internship,
+    InternshipSkill,
+    Launcher,
+    OutboxEmail,
+    TimelineEvent,
+    make_sessions,
+)
 from core.internship import (
     ApplicantView,
     InternshipState,
@@ -221,10 +229,27 @@ class Surface:
                     escalation_level=state.escalation_level,
                     disputed=state.disputed,
                     payment_refused=bool(state.payment_refused),
+                    charged_cents=state.money.charged_cents,
+                    paid_cents=state.money.paid_cents,
+                    refunded_cents=state.money.refunded_cents,
                     posted_at=state.posted_at,
                     updated_at=state.posted_at,
                 )
             )
+            for e in state.timeline:
+                db.merge(
+                    TimelineEvent(
+                        internship_id=p.internship_id,
+                        seq=e.seq,
+                        at=e.at,
+                        stage=e.stage.value,
+                        event=e.event,
+                        actor_role=e.actor_role.value,
+                        actor_id=e.actor_id,
+                        note=e.note,
+                        launcher_id=state.launcher_id,
+                    )
+                )
             for skill in sorted(set(p.skills)):
                 db.merge(InternshipSkill(internship_id=p.internship_id, skill=skill))
 

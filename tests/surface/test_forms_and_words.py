@@ -183,3 +183,26 @@ async def test_after_approving_the_page_offers_the_rating_without_a_reload(
     paying = (await browser.get(f"/internships/{iid}")).text
     assert "Paying the launcher: this page updates by itself in a moment." in paying
     assert "data-pending" in paying and "Nothing for you to do here" not in paying
+
+
+async def test_a_launcher_sees_what_was_paid_to_them(surface: Surface) -> None:
+    employer, lee, ann = surface.employer(), surface.launcher(), surface.launcher("Ann")
+
+    def paid(charged: int, days_ago: int) -> dict[str, object]:
+        at = datetime.now(UTC) - timedelta(days=days_ago)
+        return {
+            "money": Money(charged_cents=charged, paid_cents=charged * 9 // 10),
+            "timeline": [TimelineEntry(9, at, Stage.PAID, "paid", Role.SYSTEM, "system")],
+        }
+
+    older = surface.internship(employer, Stage.COMPLETED, launcher=lee, **paid(40000, 30))
+    newer = surface.internship(employer, Stage.PAID, launcher=lee, **paid(20000, 2))
+    surface.internship(employer, Stage.PAID, launcher=ann, **paid(40000, 1))  # not Lee's
+    surface.internship(employer, Stage.IN_PROGRESS, launcher=lee, money=Money(charged_cents=1))
+    browser = await surface.signed_in(lee.email)
+    page = (await browser.get("/payouts")).text
+    history = page[page.index("Paid to you") :]
+    rows = history.split("<tr>")[2:]  # the header, then one row per payment
+    assert len(rows) == 2
+    assert newer.posting.internship_id in rows[0] and "$180.00" in rows[0]
+    assert older.posting.internship_id in rows[1] and "$360.00" in rows[1]
