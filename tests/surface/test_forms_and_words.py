@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from core.internship import (
     Actor,
@@ -188,7 +189,7 @@ async def test_after_approving_the_page_offers_the_rating_without_a_reload(
 async def test_a_launcher_sees_what_was_paid_to_them(surface: Surface) -> None:
     employer, lee, ann = surface.employer(), surface.launcher(), surface.launcher("Ann")
 
-    def paid(charged: int, days_ago: int) -> dict[str, object]:
+    def paid(charged: int, days_ago: int) -> dict[str, Any]:
         at = datetime.now(UTC) - timedelta(days=days_ago)
         return {
             "money": Money(charged_cents=charged, paid_cents=charged * 9 // 10),
