@@ -120,11 +120,13 @@ async def test_from_sign_up_to_completed_in_the_browser(
     inbox: Inbox,
     sessions: sessionmaker,
 ) -> None:
+    """The happy path on phones (each page also checked at a desktop's width), with a pitch
+    too long for its box kept and said beside it."""
     pages = Pages("journey")
     employer_email, launcher_email = unique_email("erin"), unique_email("lee")
 
     # --- The employer signs up, signs in from the email, adds a card and posts.
-    employer = await person(chromium, people, api)
+    employer = await person(chromium, people, api, PHONE)
     await employer.goto("/")
     await pages.check(employer, "home")
     await employer.get_by_role("link", name="Post a project").click()
@@ -165,7 +167,7 @@ async def test_from_sign_up_to_completed_in_the_browser(
     internship_page = employer.url
 
     # --- A launcher signs up, sets up payouts and applies.
-    launcher = await person(chromium, people, api)
+    launcher = await person(chromium, people, api, PHONE)
     await launcher.goto("/sign-up/launcher")
     await pages.check(launcher, "launcher sign-up")
     await launcher.get_by_label("Your name").fill("Lee Launcher")
@@ -178,13 +180,25 @@ async def test_from_sign_up_to_completed_in_the_browser(
     await launcher.get_by_role("button", name="Set up payouts with Stripe").click()
     await launcher.get_by_role("button", name="Complete onboarding").click()  # Stripe's page
     await expect(launcher.get_by_role("heading", name="Payouts")).to_be_visible()
-    await until_shown(launcher, "Ready to be paid")
+    await expect(launcher.get_by_text("Ready to be paid")).to_be_visible()
     await pages.check(launcher, "payouts ready")
     await launcher.get_by_role("link", name="Find internships").click()
     await pages.check(launcher, "open postings")
     await launcher.get_by_role("link", name="Market research on pet food").first.click()
     await pages.check(launcher, "posting as a launcher")
-    await launcher.get_by_label("Your pitch").fill("I ran three market studies last term.")
+    # A pitch over the limit (told beside the box, and counted as it is typed) is refused
+    # with the problem beside it, and nothing typed is lost.
+    pitch = launcher.get_by_label("Your pitch")
+    too_long = "I ran three market studies last term. " * 55  # 2,090 characters
+    await pitch.fill(too_long)
+    await expect(launcher.get_by_text("2,090 of 2,000 characters")).to_be_visible()
+    await launcher.get_by_role("button", name="Send my application").click()
+    await expect(launcher.locator("#f-pitch-error")).to_have_text(
+        "Keep this to 2,000 characters or fewer: it has 2,090."
+    )
+    await expect(pitch).to_have_value(too_long)
+    await pages.check(launcher, "too long a pitch, kept")
+    await pitch.fill("I ran three market studies last term.")
     await launcher.get_by_role("button", name="Send my application").click()
     await expect(launcher.get_by_text("Your application is in")).to_be_visible()
 
@@ -279,7 +293,7 @@ async def test_ops_resolve_a_dispute_from_their_queue(
     _, employer_email = employer_account(sessions, settings)
     launcher_id, launcher_email = launcher_account(sessions, settings)
 
-    employer = await person(chromium, people, api)
+    employer = await person(chromium, people, api, PHONE)
     await employer.goto("/sign-in")
     await pages.check(employer, "sign in")
     await ask_for_sign_in_link(employer, inbox, employer_email)
@@ -297,7 +311,7 @@ async def test_ops_resolve_a_dispute_from_their_queue(
     await employer.get_by_role("button", name="Post the internship").click()
     internship_page = employer.url
 
-    launcher = await person(chromium, people, api)
+    launcher = await person(chromium, people, api, PHONE)
     await launcher.goto(internship_page)  # signed out: through sign-in and back
     await ask_for_sign_in_link(launcher, inbox, launcher_email)
     assert launcher.url.endswith(
@@ -320,7 +334,7 @@ async def test_ops_resolve_a_dispute_from_their_queue(
     await expect(employer.get_by_text("Your dispute is open")).to_be_visible()
     await pages.check(employer, "dispute open")
 
-    ops = await person(chromium, people, api)
+    ops = await person(chromium, people, api, PHONE)
     await ops.goto("/ops")
     await ask_for_sign_in_link(ops, inbox, settings.ops_email)
     await expect(ops.get_by_role("heading", name="Ops queue")).to_be_visible()
