@@ -11,7 +11,7 @@ to someone else, comes back as a message on the internship's page, which shows t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, get_args
 
@@ -153,6 +153,8 @@ class PostingsPage(PageContext):
     categories: list[str]
     category: str  # the filter as asked ("" for all)
     skill: str
+    # The postings' companies (logo, website, description), by employer id.
+    companies: dict[str, schemas.CompanyProfileOut] = field(default_factory=dict)
 
 
 @router.get("/postings", response_class=HTMLResponse)
@@ -167,7 +169,9 @@ async def postings(
     category = category if category in CATEGORIES else None
     wanted = (skill or "").strip().lower()[:64]
     ranked, applied = await reads.run(sessions, reads.postings_for, launcher, category, wanted)
-    context = PostingsPage(ranked, applied, CATEGORIES, category or "", wanted)
+    employers = [r.internship.employer_id for r in ranked]
+    companies = await reads.run(sessions, reads.companies, employers)
+    context = PostingsPage(ranked, applied, CATEGORIES, category or "", wanted, companies)
     return page(request, viewer, context)
 
 
@@ -294,6 +298,7 @@ class InternshipPage(PageContext):
     needs_card: bool  # an employer with no card: kickoff asks for one first
     contacts: schemas.ContactsOut | None  # ops: how to reach the parties
     workflow_url: str  # ops: the workflow in the Temporal UI ("" for anyone else)
+    company: schemas.CompanyProfileOut | None = None  # the posting's company profile
 
 
 @router.get("/internships/{internship_id}", response_class=HTMLResponse)
@@ -318,6 +323,7 @@ async def internship_page(
         card_label=employer.card_label if employer and employer.card_label else "",
         needs_card=internships.needs_card(employer),
         contacts=people.contacts,
+        company=people.company,
         workflow_url=f"{settings.temporal_ui_url.rstrip('/')}/namespaces/"
         f"{settings.temporal_namespace}/workflows/internship-{internship_id}"
         if viewer.actor.role == Role.OPS
@@ -422,7 +428,7 @@ def portfolio(
 ) -> Response:
     """Completed work and the ratings employers gave: for anyone if the launcher made it
     public, else for signed-in employers and ops (and the launcher)."""
-    found, public = reads.shown_portfolio(db, launcher_id)
+    found, public = reads.shown_portfolio(db, launcher_id, viewer.actor if viewer else None)
     if viewer is None and not (found and public):
         # Private and unknown look alike to a stranger: both ask to sign in.
         session.flash(
