@@ -126,6 +126,21 @@ def _declared(pattern: str, limit: int) -> FieldInfo:
     return field
 
 
+def link_pattern(site: str | None) -> str:
+    """What the document declares of a link: http(s), a host name (on `site`, when named), an
+    optional port, then anything visible. The validator takes any http(s) address (IDN hosts,
+    IP addresses too); this is the part every JSON Schema tool can check."""
+    host = r"([A-Za-z0-9-]+\.)*" + (re.escape(site) if site else r"[A-Za-z][A-Za-z0-9-]*")
+    return rf"^https?://{host}(:[0-9]{{1,4}})?([/?#]{_VISIBLE}*)?$"
+
+
+def _link_field(site: str | None) -> FieldInfo:
+    field: FieldInfo = Field(
+        json_schema_extra={"maxLength": LINK_LENGTH, "pattern": link_pattern(site)}
+    )
+    return field
+
+
 def _link(site: str | None) -> AfterValidator:
     """An http(s) address (on `site` or one of its subdomains, when named), at most
     LINK_LENGTH characters."""
@@ -164,13 +179,9 @@ ProfileText = Annotated[
     AfterValidator(_text),
     _at_most(PROFILE_TEXT_LENGTH),
 ]
-WebLink = Annotated[str, Field(json_schema_extra={"maxLength": LINK_LENGTH}), _link(None)]
-LinkedInLink = Annotated[
-    str, Field(json_schema_extra={"maxLength": LINK_LENGTH}), _link("linkedin.com")
-]
-GitHubLink = Annotated[
-    str, Field(json_schema_extra={"maxLength": LINK_LENGTH}), _link("github.com")
-]
+WebLink = Annotated[str, _link_field(None), _link(None)]
+LinkedInLink = Annotated[str, _link_field("linkedin.com"), _link("linkedin.com")]
+GitHubLink = Annotated[str, _link_field("github.com"), _link("github.com")]
 GraduationYear = Annotated[
     int,
     Field(strict=True, json_schema_extra={"minimum": 1950, "maximum": 2100}),

@@ -46,7 +46,10 @@ LOGO = Shape((400, 400), crop=False)
 
 
 def megabytes(n: int) -> str:
-    return f"{n / (1024 * 1024):g} MB"
+    """A size as people read it: "5 MB", "6.3 MB", "120 KB"."""
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.1f}".removesuffix(".0") + " MB"
+    return f"{max(1, round(n / 1024))} KB"
 
 
 def _decoded(data: bytes, max_bytes: int) -> tuple[Image.Image, str]:
