@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -56,7 +57,7 @@ PROFILE = {
 async def upload(
     browser: Browser,
     action: str,
-    fields: dict[str, str | list[str]],
+    fields: Mapping[str, str | list[str]],
     files: dict[str, tuple[str, bytes, str]] | None = None,
     csrf: bool = True,
 ) -> httpx.Response:
