@@ -505,6 +505,7 @@ class LauncherProfileOut(BaseModel):
     website: str | None = None
     linkedin: str | None = None
     github: str | None = None
+    skills: list[str] = []  # always shown
     avatar_url: str | None = None
     initials: str
     public_parts: list[str] | None = None  # to the launcher alone

@@ -52,6 +52,7 @@ def launcher_profile(
         website=launcher.website_url if links else None,
         linkedin=launcher.linkedin_url if links else None,
         github=launcher.github_url if links else None,
+        skills=list(launcher.skills or []),
         avatar_url=image_url(launcher.avatar_key) if "avatar" in shown else None,
         initials=initials(launcher.name),
         public_parts=list(launcher.public_parts or []) if own else None,

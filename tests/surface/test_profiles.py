@@ -122,6 +122,7 @@ async def test_an_employer_sees_the_applicants_profiles(surface: Surface) -> Non
     [key] = IMAGE.findall(page)
     assert lee.id not in key
     assert '<span class="avatar avatar-small initials" aria-hidden="true">AO</span>' in page
+    assert "About Northwind" not in page  # a company with nothing to show is not a card
 
 
 async def test_private_parts_stay_off_the_public_portfolio(surface: Surface) -> None:
@@ -332,9 +333,15 @@ async def test_the_api_reads_and_changes_profiles(surface: Surface) -> None:
     async with surface.client(surface.token(Role.LAUNCHER, lee.id)) as api:
         changed = await api.patch(
             "/v1/launchers/me/profile",
-            json={"headline": "Data nerd", "github": "https://github.com/lee", "public_parts": []},
+            json={
+                "headline": "Data nerd",
+                "github": "https://github.com/lee",
+                "skills": ["SQL", "research"],
+                "public_parts": [],
+            },
         )
         assert changed.status_code == 200, changed.text
+        assert changed.json()["skills"] == ["research", "sql"]
         assert changed.json()["headline"] == "Data nerd" and changed.json()["public_parts"] == []
         me = (await api.get("/v1/me")).json()
         assert me["profile"]["github"] == "https://github.com/lee"
