@@ -29,6 +29,7 @@ from api.service.workflows import InternshipWorkflows
 from core import known_secrets
 from core.codec import codec_from_key
 from core.db import make_sessions
+from core.files import file_store
 from core.settings import Settings, get_settings
 from core.stripe_api import stripe_client
 from core.temporal import connect
@@ -80,6 +81,7 @@ def create_app(
     app.state.sessions = make_sessions(settings.database_url, **settings.pool_options())
     app.state.stripe = stripe_client(settings)
     app.state.codec = codec_from_key(settings.codec_key)
+    app.state.files = file_store(settings)
     errors.install(app)
     app.add_middleware(CodecCors, origins=settings.codec_cors_origins)
 
@@ -89,7 +91,11 @@ def create_app(
     rate_limits.install(app, settings)  # 429 beyond a rate limit, before anything acts
     app.add_middleware(JsonBodies)
     app.add_middleware(
-        BoundedBodies, limit=settings.max_body_bytes, larger=settings.max_large_body_bytes
+        BoundedBodies,
+        limit=settings.max_body_bytes,
+        larger=settings.max_large_body_bytes,
+        uploads=web.UPLOAD_PATHS,
+        upload_limit=2 * settings.max_image_bytes + settings.max_body_bytes,
     )
     app.add_middleware(Shedding, limit=settings.api_max_in_flight)
     app.add_middleware(Measured)

@@ -15,6 +15,7 @@ from api.errors import ApiError
 from api.service.workflows import InternshipWorkflows
 from core.accounts import account_of_token
 from core.db import Employer, Launcher
+from core.files import FileStore
 from core.internship import Actor, Role
 from core.settings import Settings
 
@@ -40,12 +41,17 @@ def get_stripe(request: Request) -> stripe.StripeClient:
     return request.app.state.stripe
 
 
+def get_files(request: Request) -> FileStore:
+    return request.app.state.files
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 # For sync endpoints (run on a worker thread); async ones use short sessions via SessionsDep.
 DbDep = Annotated[Session, Depends(get_db)]
 SessionsDep = Annotated[sessionmaker, Depends(get_sessions)]
 WorkflowsDep = Annotated[InternshipWorkflows, Depends(get_workflows)]
 StripeDep = Annotated[stripe.StripeClient, Depends(get_stripe)]
+FilesDep = Annotated[FileStore, Depends(get_files)]
 
 
 @dataclass(frozen=True)

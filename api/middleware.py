@@ -154,7 +154,8 @@ class BoundedBodies:
     """A body over its limit is a 413 before anything parses it or asks who sent it: counted
     on the bytes as they arrive (a Content-Length can lie, a chunked body has none), so no
     request holds more than `limit` bytes of memory. Stripe's webhook and the codec take
-    larger bodies (`larger_paths`)."""
+    larger bodies (`larger_paths`), and the pages' image uploads (`uploads`, exact paths)
+    larger still (`upload_limit`)."""
 
     def __init__(
         self,
@@ -162,17 +163,23 @@ class BoundedBodies:
         limit: int,
         larger: int,
         larger_paths: tuple[str, ...] = ("/v1/stripe/", "/codec/"),
+        uploads: tuple[str, ...] = (),
+        upload_limit: int = 0,
     ) -> None:
         self.app = app
         self.limit = limit
         self.larger = larger
         self.larger_paths = larger_paths
+        self.uploads = frozenset(uploads)
+        self.upload_limit = upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         limit = self.larger if scope["path"].startswith(self.larger_paths) else self.limit
+        if scope["path"] in self.uploads:
+            limit = max(limit, self.upload_limit)
         declared = dict(scope["headers"]).get(b"content-length", b"0")
         if not declared.isdigit() or int(declared) > limit:
             await self._too_large(scope, send, limit)

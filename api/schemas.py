@@ -14,10 +14,14 @@ from pydantic import (
     EmailStr,
     Field,
     HttpUrl,
+    TypeAdapter,
+    ValidationError,
     ValidationInfo,
     field_validator,
 )
 from pydantic.fields import FieldInfo
+
+from core.db import LINK_LENGTH, PROFILE_LINE_LENGTH, PROFILE_TEXT_LENGTH
 
 # Control characters (C0, DEL, C1) and lone surrogates: never valid text, and a NUL is refused
 # by Postgres. Multi-line fields keep tab and newline (a CRLF from a form becomes LF).
@@ -102,6 +106,93 @@ Days = Annotated[int, Field(strict=True, ge=7, le=30)]
 Percent = Annotated[int, Field(strict=True, ge=0, le=100)]
 Stars = Annotated[int, Field(strict=True, ge=1, le=5)]
 Flag = Annotated[bool, Field(strict=True)]
+
+
+# ---------------------------------------------------------------- profiles
+# Lengths say what to do in plain words (not the library's "String should have at most ...");
+# the OpenAPI document still declares them.
+_http_url: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+
+
+def _at_most(limit: int) -> AfterValidator:
+    def check(value: str) -> str:
+        if len(value) > limit:
+            raise ValueError(f"Keep it to {limit} characters or fewer (this is {len(value)})")
+        return value
+
+    return AfterValidator(check)
+
+
+def _declared(pattern: str, limit: int) -> FieldInfo:
+    field: FieldInfo = Field(json_schema_extra={"pattern": pattern, "maxLength": limit})
+    return field
+
+
+def link_pattern(site: str | None) -> str:
+    """What the document declares of a link: http(s), a host name (on `site`, when named), an
+    optional port, then anything visible. The validator takes any http(s) address (IDN hosts,
+    IP addresses too); this is the part every JSON Schema tool can check."""
+    host = r"([A-Za-z0-9-]+\.)*" + (re.escape(site) if site else r"[A-Za-z][A-Za-z0-9-]*")
+    return rf"^https?://{host}(:[0-9]{{1,4}})?([/?#]{_VISIBLE}*)?$"
+
+
+def _link_field(site: str | None) -> FieldInfo:
+    field: FieldInfo = Field(
+        json_schema_extra={"maxLength": LINK_LENGTH, "pattern": link_pattern(site)}
+    )
+    return field
+
+
+def _link(site: str | None) -> AfterValidator:
+    """An http(s) address (on `site` or one of its subdomains, when named), at most
+    LINK_LENGTH characters."""
+
+    def check(value: str) -> str:
+        value = _line(value)
+        if len(value) > LINK_LENGTH:
+            raise ValueError(f"Keep the address to {LINK_LENGTH} characters or fewer")
+        try:
+            url = _http_url.validate_python(value)
+        except ValidationError:
+            raise ValueError("Give a full web address, starting with https://") from None
+        host = (url.host or "").lower()
+        if site and host != site and not host.endswith("." + site):
+            raise ValueError(f"Give the address of your profile on {site}")
+        return str(url) if len(str(url)) <= LINK_LENGTH else value
+
+    return AfterValidator(check)
+
+
+def _year(value: int) -> int:
+    if not 1950 <= value <= 2100:
+        raise ValueError("Give a year between 1950 and 2100, like 2027")
+    return value
+
+
+ProfileLine = Annotated[
+    str,
+    _declared(LINE_PATTERN, PROFILE_LINE_LENGTH),
+    AfterValidator(_line),
+    _at_most(PROFILE_LINE_LENGTH),
+]
+ProfileText = Annotated[
+    str,
+    _declared(TEXT_PATTERN, PROFILE_TEXT_LENGTH),
+    AfterValidator(_text),
+    _at_most(PROFILE_TEXT_LENGTH),
+]
+WebLink = Annotated[str, _link_field(None), _link(None)]
+LinkedInLink = Annotated[str, _link_field("linkedin.com"), _link("linkedin.com")]
+GitHubLink = Annotated[str, _link_field("github.com"), _link("github.com")]
+GraduationYear = Annotated[
+    int,
+    Field(strict=True, json_schema_extra={"minimum": 1950, "maximum": 2100}),
+    AfterValidator(_year),
+]
+# The parts of a launcher's profile they may show on their public portfolio (employers and
+# ops see them all). Their name and skills are always shown.
+ProfilePart = Literal["headline", "school", "links", "avatar"]
+PROFILE_PARTS: tuple[str, ...] = ("headline", "school", "links", "avatar")
 
 
 class Strict(BaseModel):
@@ -350,6 +441,7 @@ class Portfolio(BaseModel):
     skills: list[str]
     completed: list[PortfolioItem]
     average_rating: float | None
+    profile: LauncherProfileOut | None = None  # the parts its reader may see
 
 
 class MeOut(BaseModel):
@@ -362,6 +454,8 @@ class MeOut(BaseModel):
     company: str | None = None  # employers
     skills: list[str] | None = None  # launchers
     payouts_enabled: bool | None = None  # launchers: payout onboarding finished
+    profile: LauncherProfileOut | None = None  # launchers
+    company_profile: CompanyProfileOut | None = None  # employers
 
 
 class TokenOut(BaseModel):
@@ -392,9 +486,57 @@ class RankedApplicantOut(BaseModel):
     withdrawn: bool
     score: int  # 0-100
     reasons: list[str]
+    profile: LauncherProfileOut | None = None
 
 
 class RecommendationOut(BaseModel):
     internship: InternshipSummary
     score: int  # 0-100
     reasons: list[str]
+
+
+class LauncherProfileIn(Strict):
+    """A launcher's profile: only the fields sent change; null (or "") clears one."""
+
+    headline: ProfileLine | None = None
+    school: ProfileLine | None = None
+    graduation_year: GraduationYear | None = None
+    website: WebLink | None = None
+    linkedin: LinkedInLink | None = None
+    github: GitHubLink | None = None
+    skills: Skills | None = None
+    # What the public portfolio shows besides the name and skills (all listed parts, no others).
+    public_parts: list[ProfilePart] | None = None
+
+
+class LauncherProfileOut(BaseModel):
+    """A launcher's profile as its reader may see it: the parts not shown to them are null.
+    `avatar_url` is the photo (null: none, show `initials`)."""
+
+    headline: str | None = None
+    school: str | None = None
+    graduation_year: int | None = None
+    website: str | None = None
+    linkedin: str | None = None
+    github: str | None = None
+    skills: list[str] = []  # always shown
+    avatar_url: str | None = None
+    initials: str
+    public_parts: list[str] | None = None  # to the launcher alone
+
+
+class CompanyProfileIn(Strict):
+    """A company's profile: only the fields sent change; null (or "") clears one."""
+
+    website: WebLink | None = None
+    description: ProfileText | None = None
+
+
+class CompanyProfileOut(BaseModel):
+    """A company as its postings show it; `logo_url` null: none, show `initials`."""
+
+    company: str
+    website: str | None = None
+    description: str | None = None
+    logo_url: str | None = None
+    initials: str

@@ -58,6 +58,12 @@ class Base(DeclarativeBase):
     pass
 
 
+# Profiles: a headline or school on one line, a company's description, a link's address.
+PROFILE_LINE_LENGTH = 120
+PROFILE_TEXT_LENGTH = 500
+LINK_LENGTH = 300
+
+
 class Employer(Base):
     __tablename__ = "employers"
 
@@ -79,6 +85,11 @@ class Employer(Base):
     # False for a card attached before the inbox was proven: nothing is charged to it until
     # the owner confirms it is theirs (or adds another).
     card_confirmed: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    # The company's profile, shown on its postings: a logo (a `core.files` key, random, never
+    # the employer's id), its website and a short description. None until the employer adds them.
+    logo_key: Mapped[str | None] = mapped_column(String(80))
+    website_url: Mapped[str | None] = mapped_column(String(LINK_LENGTH))
+    description: Mapped[str | None] = mapped_column(String(PROFILE_TEXT_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
@@ -106,6 +117,18 @@ class Launcher(Base):
     payout_confirmed: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     # Whether anyone may read the portfolio (completed work and ratings) without signing in.
     portfolio_public: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # The profile employers choose from (all None until the launcher fills it in); the avatar
+    # is a `core.files` key (random, never the launcher's id).
+    headline: Mapped[str | None] = mapped_column(String(PROFILE_LINE_LENGTH))
+    school: Mapped[str | None] = mapped_column(String(PROFILE_LINE_LENGTH))
+    graduation_year: Mapped[int | None] = mapped_column(Integer)
+    website_url: Mapped[str | None] = mapped_column(String(LINK_LENGTH))
+    linkedin_url: Mapped[str | None] = mapped_column(String(LINK_LENGTH))
+    github_url: Mapped[str | None] = mapped_column(String(LINK_LENGTH))
+    avatar_key: Mapped[str | None] = mapped_column(String(80))
+    # Which profile parts the public portfolio shows (`PUBLIC_PROFILE_PARTS`); employers and
+    # ops see them all.
+    public_parts: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -196,7 +219,7 @@ class OutboxEmail(Base):
     recipient_role: Mapped[str] = mapped_column(String(16))
     recipient_id: Mapped[str] = mapped_column(String(40))
     to_email: Mapped[str] = mapped_column(String(320))
-    subject: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(String(LINK_LENGTH))
     text_body: Mapped[str] = mapped_column(Text)
     html_body: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default=PENDING)  # PENDING, SENT or FAILED

@@ -403,3 +403,17 @@ def needs_ops(
     return stage not in TERMINAL_STAGES and (
         escalation_level >= OPS_ESCALATION or overdue or disputed or payment_refused
     )
+
+
+# ---------------------------------------------------------------- profiles
+
+
+def sees_whole_profile(viewer: Actor | None, launcher_id: str) -> bool:
+    """Employers (who choose among launchers), ops and the launcher themself read every part of
+    a launcher's profile; anyone else (not signed in, another launcher) only the parts the
+    launcher made public (`Launcher.public_parts`)."""
+    if viewer is None:
+        return False
+    return viewer.role in (Role.EMPLOYER, Role.OPS) or (
+        viewer.role == Role.LAUNCHER and viewer.id == launcher_id
+    )

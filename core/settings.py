@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     database_url: str = "sqlite:///data/app.db"
+    # Where the service keeps files of its own (profile images under files/); `make run`'s
+    # DATA_DIR names the same folder.
+    data_dir: str = "data"
     # Connections each process keeps, may add under load, and waits for before answering 503.
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=20, ge=0)
@@ -97,6 +100,10 @@ class Settings(BaseSettings):
     # webhook and the codec get the second.
     max_body_bytes: int = Field(default=128 * 1024, ge=1024)
     max_large_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # The largest profile image (an avatar or a logo) accepted, as sent. The settings page's
+    # upload forms take bodies up to twice this, so a file a little too big is refused beside
+    # its field with the rest of the form kept, not by the 413 page.
+    max_image_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     # Requests a client may make for each guarded action, in `limits` notation ("5/minute;30/
     # hour"), counted per IP address and per account; beyond them, 429 with Retry-After. Counted
     # in Redis when REDIS_URL is set (every API process together), else in each process's memory.

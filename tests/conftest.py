@@ -159,6 +159,7 @@ def settings(
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=url,
+        data_dir=str(tmp_path_factory.mktemp("data")),
         stripe_api_base=stripe_url,
         stripe_webhook_secret=WEBHOOK_SECRET,
         smtp_host="127.0.0.1",

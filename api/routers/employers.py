@@ -1,4 +1,4 @@
-"""Employers: sign-up (by proof of inbox), and the card fees are charged to."""
+"""Employers: sign-up (by proof of inbox), the card fees are charged to, the company profile."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from api.deps import DbDep, EmployerDep, SessionsDep, SettingsDep, StripeDep
 from api.errors import ApiError
 from api.idempotency import idempotency_key
 from api.routers.tokens import SIGN_UP_STEPS, ask_the_inbox
+from api.service import profiles
 from core.accounts import record_card
 from core.internship import Role
 from core.stripe_api import replace_card, saved_card
@@ -69,3 +70,15 @@ def change_card(
     record_card(db, employer.id, card)
     db.commit()
     return schemas.PaymentMethodOut(payment_method=card.id)
+
+
+@router.patch(
+    "/me/profile",
+    response_model=schemas.CompanyProfileOut,
+    summary="Change my company's profile: the fields sent change, null clears one",
+    description="The logo is uploaded on the web settings page. Postings show the profile.",
+)
+def change_profile(
+    body: schemas.CompanyProfileIn, employer: EmployerDep, sessions: SessionsDep
+) -> schemas.CompanyProfileOut:
+    return profiles.company_profile(profiles.change_company(sessions, employer.id, body))

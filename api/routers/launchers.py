@@ -11,7 +11,7 @@ from api.deps import CallerDep, DbDep, LauncherDep, SessionsDep, SettingsDep, St
 from api.errors import not_found
 from api.idempotency import idempotency_key
 from api.routers.tokens import SIGN_UP_STEPS, ask_the_inbox
-from api.service import reads
+from api.service import profiles, reads
 from core.internship import Role
 from core.stripe_api import onboarding_link
 
@@ -45,6 +45,22 @@ def new_onboarding_link(
     return schemas.OnboardingLinkOut(onboarding_url=url)
 
 
+@router.patch(
+    "/me/profile",
+    response_model=schemas.LauncherProfileOut,
+    summary="Change my profile: the fields sent change, null clears one (launcher)",
+    description=(
+        "The photo is uploaded on the web settings page. `public_parts` lists what the public "
+        "portfolio page shows besides the name and skills; employers and ops see every part."
+    ),
+)
+def change_profile(
+    body: schemas.LauncherProfileIn, launcher: LauncherDep, sessions: SessionsDep
+) -> schemas.LauncherProfileOut:
+    saved = profiles.change_launcher(sessions, launcher.id, body)
+    return profiles.launcher_profile(saved, whole=True, own=True)
+
+
 @router.get(
     "/me/recommendations",
     response_model=list[schemas.RecommendationOut],
@@ -62,13 +78,15 @@ def recommendations(
     summary="Completed internships with the ratings employers gave",
     description=(
         "Any API token may read any launcher's portfolio. The launcher's choice of a public "
-        "portfolio (web settings) decides only who sees its web page without signing in."
+        "portfolio (web settings) decides only who sees its web page without signing in. "
+        "`profile` holds every part for employers, ops and the launcher, and only the parts "
+        "the launcher made public (`public_parts`) for other launchers."
     ),
 )
 def portfolio(
     launcher_id: Annotated[str, Path(max_length=40)], caller: CallerDep, db: DbDep
 ) -> schemas.Portfolio:
-    found = reads.portfolio(db, launcher_id)
+    found = reads.portfolio(db, launcher_id, caller.actor)
     if found is None:
         raise not_found("launcher")
     return found

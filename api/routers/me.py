@@ -10,6 +10,7 @@ from api import schemas
 from api.deps import CallerDep, SessionsDep, SettingsDep, bearer
 from api.errors import ApiError
 from api.idempotency import idempotency_key
+from api.service import profiles
 from core.accounts import rotate_token
 
 router = APIRouter(prefix="/v1/me", tags=["account"])
@@ -24,6 +25,7 @@ def me(caller: CallerDep, settings: SettingsDep) -> schemas.MeOut:
             name=employer.name,
             email=employer.email,
             company=employer.company,
+            company_profile=profiles.company_profile(employer),
         )
     if launcher := caller.launcher:
         return schemas.MeOut(
@@ -33,6 +35,7 @@ def me(caller: CallerDep, settings: SettingsDep) -> schemas.MeOut:
             email=launcher.email,
             skills=launcher.skills,
             payouts_enabled=launcher.payouts_enabled,
+            profile=profiles.launcher_profile(launcher, whole=True, own=True),
         )
     return schemas.MeOut(role="ops", id="ops", name="Ops team", email=settings.ops_email)
 

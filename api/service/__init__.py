@@ -11,6 +11,8 @@ a page). Nothing here sees a request, a form or a template; a refusal is an `api
 - `views`: one internship as one viewer may see it and what they may do (JSON and pages).
 - `reads`: every read of the database projection (lists and cursors, dashboards, the ops
   queue, recommendations, portfolios, contacts).
+- `profiles`: a launcher's and a company's profile as a viewer may read it, changed by its
+  owner, and its image stored (`core.images`, `core.files`).
 
 Accounts, tokens and sign-in live in `core.accounts` and `core.inbox` (the worker's setup
 uses them too); the adapters call them directly.

@@ -17,6 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from api import schemas
+from api.service import profiles
 from core import matching, rulebook
 from core.db import (
     Employer,
@@ -105,7 +106,8 @@ def _summary(row: Internship, skills: list[str]) -> schemas.InternshipSummary:
 
 
 def ranked_applicants(db: Session, state: InternshipState) -> list[schemas.RankedApplicantOut]:
-    """Applicants by fit (withdrawn last), each with the reasons for their score."""
+    """Applicants by fit (withdrawn last), each with the reasons for their score and their
+    whole profile (for those who choose among applicants: the employer, ops)."""
     ids = [a.launcher_id for a in state.applicants]
     people = {p.id: p for p in db.scalars(select(Launcher).where(Launcher.id.in_(ids)))}
     history = matching.records(db, ids)
@@ -123,6 +125,7 @@ def ranked_applicants(db: Session, state: InternshipState) -> list[schemas.Ranke
                 withdrawn=a.withdrawn,
                 score=fit.score,
                 reasons=fit.reasons,
+                profile=profiles.launcher_profile(person, whole=True) if person else None,
             )
         )
     return sorted(ranked, key=lambda r: (r.withdrawn, -r.score, r.applied_at))
@@ -135,12 +138,15 @@ class People:
     ranked: list[schemas.RankedApplicantOut] | None  # for those who choose among applicants
     launcher_name: str  # the selected launcher, for the parties ("" otherwise)
     contacts: schemas.ContactsOut | None  # how to reach the parties (ops)
+    company: schemas.CompanyProfileOut | None = None  # the posting's company (None: unknown)
 
 
 def people(db: Session, state: InternshipState, viewer: Actor) -> People:
     sees = rulebook.visibility(state, viewer)
     launcher = db.get(Launcher, state.launcher_id) if state.launcher_id and sees.work else None
+    employer = db.get(Employer, state.posting.employer_id)
     return People(
+        company=profiles.company_profile(employer) if employer else None,
         ranked=ranked_applicants(db, state) if sees.all_applicants else None,
         launcher_name=launcher.name if launcher else "",
         contacts=contacts(db, state.posting.employer_id, state.launcher_id)
@@ -200,12 +206,21 @@ def ranked_for(
     return ranked
 
 
+def companies(db: Session, employer_ids: Sequence[str]) -> dict[str, schemas.CompanyProfileOut]:
+    """The companies of these employers, by employer id (as postings show them)."""
+    rows = db.scalars(select(Employer).where(Employer.id.in_(set(employer_ids)))).all()
+    return {e.id: profiles.company_profile(e) for e in rows}
+
+
 # ---------------------------------------------------------------- portfolios and contacts
 
 
-def portfolio(db: Session, launcher_id: str) -> schemas.Portfolio | None:
-    """A launcher's completed internships with the ratings employers gave, and their average
-    over employers (each employer's own average counted once); None if unknown."""
+def portfolio(
+    db: Session, launcher_id: str, viewer: Actor | None = None
+) -> schemas.Portfolio | None:
+    """A launcher's completed internships with the ratings employers gave, their average over
+    employers (each employer's own average counted once), and their profile as `viewer` (None:
+    not signed in) may read it; None if unknown."""
     launcher = db.get(Launcher, launcher_id)
     if launcher is None:
         return None
@@ -241,12 +256,15 @@ def portfolio(db: Session, launcher_id: str) -> schemas.Portfolio | None:
         skills=launcher.skills,
         completed=items,
         average_rating=round(mean, 2) if mean is not None else None,
+        profile=profiles.profile_for(launcher, viewer),
     )
 
 
-def shown_portfolio(db: Session, launcher_id: str) -> tuple[schemas.Portfolio | None, bool]:
+def shown_portfolio(
+    db: Session, launcher_id: str, viewer: Actor | None = None
+) -> tuple[schemas.Portfolio | None, bool]:
     """A launcher's portfolio (None if unknown) and whether they made its page public."""
-    found = portfolio(db, launcher_id)
+    found = portfolio(db, launcher_id, viewer)
     launcher = db.get(Launcher, launcher_id)  # read by portfolio(): no second query
     return found, bool(launcher and launcher.portfolio_public)
 

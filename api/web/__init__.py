@@ -8,10 +8,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from api.web import accounts, pages, search_pages, session
+from api.web import accounts, images, pages, search_pages, session
 from api.web import settings as settings_pages
 from api.web.render import STATIC, ErrorPage, error_page, page
 from core.settings import Settings
+
+# The forms that send an image: their bodies may be larger (api.middleware.BoundedBodies).
+UPLOAD_PATHS = settings_pages.UPLOAD_PATHS
 
 
 def install(app: FastAPI, settings: Settings) -> None:
@@ -30,6 +33,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(pages.router)
     app.include_router(search_pages.router)
     app.include_router(settings_pages.router)
+    app.include_router(images.router)
 
     @app.exception_handler(session.SignInRequired)
     async def _sign_in_first(request: Request, exc: session.SignInRequired) -> Response:

@@ -154,6 +154,8 @@ class PostingsPage(PageContext):
     categories: list[str]
     values: dict[str, str]  # the search as typed
     errors: Problems  # beside each field that can't be used (and no postings shown)
+    # The postings' companies (logo, website, description), by employer id.
+    companies: dict[str, schemas.CompanyProfileOut]
 
 
 @router.get("/postings", response_class=HTMLResponse)
@@ -162,10 +164,13 @@ async def postings(
 ) -> Response:
     wanted, values, errors = search_pages.postings_search(request.query_params)
     if errors:
-        context = PostingsPage([], set(), CATEGORIES, values, errors)
+        context = PostingsPage([], set(), CATEGORIES, values, errors, {})
         return page(request, viewer, context, 422)
     ranked, applied = await reads.run(sessions, search.postings, launcher, wanted)
-    return page(request, viewer, PostingsPage(ranked, applied, CATEGORIES, values, errors))
+    employers = [r.internship.employer_id for r in ranked]
+    companies = await reads.run(sessions, reads.companies, employers)
+    context = PostingsPage(ranked, applied, CATEGORIES, values, errors, companies)
+    return page(request, viewer, context)
 
 
 # ---------------------------------------------------------------- posting
@@ -296,6 +301,7 @@ class InternshipPage(PageContext):
     typed: Typed
     # Ops' resolution, its amounts shown before they confirm it (None until they ask).
     resolution: ResolutionAmounts | None
+    company: schemas.CompanyProfileOut | None  # the posting's company profile
 
 
 @router.get("/internships/{internship_id}", response_class=HTMLResponse)
@@ -333,6 +339,7 @@ async def _internship_page(
         card_label=employer.card_label if employer and employer.card_label else "",
         needs_card=internships.needs_card(employer),
         contacts=people.contacts,
+        company=people.company,
         workflow_url=f"{settings.temporal_ui_url.rstrip('/')}/namespaces/"
         f"{settings.temporal_namespace}/workflows/internship-{internship_id}"
         if viewer.actor.role == Role.OPS
@@ -466,7 +473,7 @@ def portfolio(
 ) -> Response:
     """Completed work and the ratings employers gave: for anyone if the launcher made it
     public, else for signed-in employers and ops (and the launcher)."""
-    found, public = reads.shown_portfolio(db, launcher_id)
+    found, public = reads.shown_portfolio(db, launcher_id, viewer.actor if viewer else None)
     if viewer is None and not (found and public):
         # Private and unknown look alike to a stranger: both ask to sign in.
         session.flash(

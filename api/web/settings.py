@@ -1,10 +1,11 @@
 """The signed-in person's settings: where they are signed in (and ending those sessions), their
-API tokens (employers and launchers), and whether a launcher's portfolio is public."""
+API tokens (employers and launchers), a launcher's profile and whether their portfolio is
+public, and an employer's company profile (the profile forms upload an image too)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import ClassVar
 
@@ -14,16 +15,19 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import sessionmaker
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
 
 from api import schemas
-from api.deps import Caller, SessionsDep
+from api.deps import Caller, FilesDep, SessionsDep
 from api.errors import not_found
+from api.service import profiles
 from api.web import session
-from api.web.forms import Problems, read_form
+from api.web.forms import Problems, problems_of, read_form
 from api.web.render import PageContext, page, redirect
-from api.web.session import SignedInLauncher, Viewer, WrongRole
+from api.web.session import SignedInEmployer, SignedInLauncher, Viewer, WrongRole
+from core import images
 from core.accounts import MAX_TOKENS, TooManyTokens, issue_token, revoke_token, tokens_of
-from core.db import ApiToken, Launcher, WebSession, utcnow
+from core.db import ApiToken, Employer, Launcher, WebSession, utcnow
 from core.formats import plural
 from core.internship import Role
 from core.settings import Settings
@@ -139,12 +143,29 @@ def _duration(span: timedelta) -> str:
 
 
 @dataclass(frozen=True)
+class ProfileForm:
+    """A profile form (a launcher's or a company's): what it holds (`values`, as saved or as
+    just typed), what to fix beside each field (`errors`), the image now stored (`image_url`,
+    None: `initials` instead), which parts are public (`public_parts`, launchers), and the
+    image limit (`max_image`, in words; `accept`, the types for the file input)."""
+
+    values: dict[str, str]
+    errors: Problems
+    image_url: str | None
+    initials: str
+    public_parts: list[str] = field(default_factory=list)
+    max_image: str = ""
+    accept: str = images.ACCEPT
+
+
+@dataclass(frozen=True)
 class SettingsPage(PageContext):
     """Where the account is signed in (`signed_in`, each sign-in lasting `session_lifetime`);
     its API tokens (`tokens`, None for ops, who have none here), the form for a new one
     (`token_name`, `token_errors`) and a token just created, shown this once (`new_token`);
-    and, for a launcher, who sees their portfolio page (`portfolio_path`, None for employers
-    and ops; `portfolio_public`)."""
+    for a launcher, who sees their portfolio page (`portfolio_path`, None for employers
+    and ops; `portfolio_public`) and their profile (`profile`); for an employer, their
+    company's profile (`company`)."""
 
     template: ClassVar[str] = "settings.html"
     signed_in: list[SignedInSession]
@@ -156,6 +177,8 @@ class SettingsPage(PageContext):
     token_name: str = ""
     token_errors: Problems = field(default_factory=dict)
     new_token: str | None = None
+    profile: ProfileForm | None = None
+    company: ProfileForm | None = None
 
 
 def _settings_page(
@@ -167,9 +190,16 @@ def _settings_page(
     token_name: str = "",
     token_errors: Problems | None = None,
     new_token: str | None = None,
+    profile: ProfileForm | None = None,
+    company: ProfileForm | None = None,
 ) -> HTMLResponse:
     settings: Settings = request.app.state.settings
     launcher = viewer.launcher
+    limit = images.megabytes(settings.max_image_bytes)
+    if launcher is not None and profile is None:
+        profile = _launcher_form(sessions, launcher.id, limit)
+    if viewer.employer is not None and company is None:
+        company = _company_form(sessions, viewer.employer.id, limit)
     context = SettingsPage(
         signed_in=_signed_in(sessions, settings, viewer, session.current_hash(request)),
         session_lifetime=_duration(session.lifetime(settings, viewer.actor.role)),
@@ -179,6 +209,8 @@ def _settings_page(
         token_name=token_name,
         token_errors=token_errors or {},
         new_token=new_token,
+        profile=profile,
+        company=company,
     )
     return page(request, viewer, context, status)
 
@@ -311,3 +343,153 @@ async def portfolio_visibility(
         else "Your portfolio is private: only signed-in employers and ops see it.",
     )
     return redirect("/settings")
+
+
+# ---------------------------------------------------------------- profiles
+
+PROFILE_PATH, COMPANY_PATH = "/settings/profile", "/settings/company"
+UPLOAD_PATHS = (PROFILE_PATH, COMPANY_PATH)
+_LAUNCHER_FIELDS = ("headline", "school", "graduation_year", "website", "linkedin", "github")
+
+
+def _launcher_form(sessions: sessionmaker, launcher_id: str, limit: str) -> ProfileForm:
+    with sessions() as db:  # fresh: the viewer's row was read before any change this request
+        lc = db.get(Launcher, launcher_id)
+    assert lc is not None
+    shown = profiles.launcher_profile(lc, whole=True, own=True)
+    values = {name: getattr(shown, name) for name in _LAUNCHER_FIELDS}
+    values["skills"] = ", ".join(lc.skills or [])
+    return ProfileForm(
+        values={k: "" if v is None else str(v) for k, v in values.items()},
+        errors={},
+        image_url=shown.avatar_url,
+        initials=shown.initials,
+        public_parts=list(lc.public_parts or []),
+        max_image=limit,
+    )
+
+
+def _company_form(sessions: sessionmaker, employer_id: str, limit: str) -> ProfileForm:
+    with sessions() as db:
+        employer = db.get(Employer, employer_id)
+    assert employer is not None
+    shown = profiles.company_profile(employer)
+    return ProfileForm(
+        values={"website": shown.website or "", "description": shown.description or ""},
+        errors={},
+        image_url=shown.logo_url,
+        initials=shown.initials,
+        max_image=limit,
+    )
+
+
+def _typed(form: FormData, names: tuple[str, ...]) -> dict[str, str]:
+    return {name: str(form.get(name) or "").strip() for name in names}
+
+
+def _launcher_changes(
+    typed: dict[str, str], parts: list[str]
+) -> tuple[schemas.LauncherProfileIn | None, Problems]:
+    """The form as the API's request (every field: an empty one clears), or what to fix."""
+    data: dict[str, object] = {k: v or None for k, v in typed.items() if k != "skills"}
+    problems: Problems = {}
+    year = typed["graduation_year"]
+    if year and not year.isdigit():
+        problems["graduation_year"] = "Give a year in digits, like 2027"
+        data["graduation_year"] = None
+    elif year:
+        data["graduation_year"] = int(year)
+    data["skills"] = [s.strip() for s in typed["skills"].split(",") if s.strip()]
+    data["public_parts"] = [p for p in parts if p in schemas.PROFILE_PARTS]
+    try:
+        changes = schemas.LauncherProfileIn.model_validate(data)
+    except ValidationError as err:
+        return None, {**problems_of(err), **problems}
+    return (None if problems else changes), problems
+
+
+async def _upload(
+    form: FormData, name: str, shape: images.Shape, max_bytes: int
+) -> tuple[tuple[bytes, str] | None, str | None]:
+    """The prepared image sent as `name` (None: no file chosen) or what is wrong with it."""
+    upload = form.get(name)
+    if not isinstance(upload, UploadFile) or not (upload.filename or upload.size):
+        return None, None
+    data = await upload.read()
+    try:
+        return await run_in_threadpool(profiles.prepare_image, data, shape, max_bytes), None
+    except images.ImageRefused as err:
+        return None, str(err)
+
+
+@router.post(PROFILE_PATH, response_class=HTMLResponse)
+async def save_profile(
+    request: Request,
+    viewer: Viewer,
+    launcher: SignedInLauncher,
+    sessions: SessionsDep,
+    files: FilesDep,
+) -> Response:
+    """The launcher's profile and photo. Anything refused (a field, the photo) saves nothing:
+    the form comes back with what was typed and a message beside each field to fix."""
+    settings: Settings = request.app.state.settings
+    form = await read_form(request)
+    typed = _typed(form, (*_LAUNCHER_FIELDS, "skills"))
+    parts = [str(p) for p in form.getlist("public_parts")]
+    changes, problems = _launcher_changes(typed, parts)
+    prepared, refused = await _upload(form, "avatar", images.AVATAR, settings.max_image_bytes)
+    if refused:
+        problems["avatar"] = refused + " (your photo is unchanged)"
+    if problems or changes is None:
+        saved = await run_in_threadpool(
+            _launcher_form, sessions, launcher.id, images.megabytes(settings.max_image_bytes)
+        )
+        again = replace(saved, values=typed, errors=problems, public_parts=parts)
+        return await run_in_threadpool(
+            _settings_page, request, viewer, sessions, 422, profile=again
+        )
+    await run_in_threadpool(profiles.change_launcher, sessions, launcher.id, changes)
+    if prepared is not None or form.get("remove_avatar"):
+        await run_in_threadpool(
+            profiles.replace_image, sessions, files, Launcher, launcher.id, prepared
+        )
+    session.flash(request, "Your profile is saved.")
+    return redirect("/settings#profile-heading")
+
+
+@router.post(COMPANY_PATH, response_class=HTMLResponse)
+async def save_company(
+    request: Request,
+    viewer: Viewer,
+    employer: SignedInEmployer,
+    sessions: SessionsDep,
+    files: FilesDep,
+) -> Response:
+    """The company's website, description and logo, shown on its postings."""
+    settings: Settings = request.app.state.settings
+    form = await read_form(request)
+    typed = _typed(form, ("website", "description"))
+    problems: Problems = {}
+    changes = None
+    try:
+        changes = schemas.CompanyProfileIn.model_validate({k: v or None for k, v in typed.items()})
+    except ValidationError as err:
+        problems = problems_of(err)
+    prepared, refused = await _upload(form, "logo", images.LOGO, settings.max_image_bytes)
+    if refused:
+        problems["logo"] = refused + " (your logo is unchanged)"
+    if problems or changes is None:
+        saved = await run_in_threadpool(
+            _company_form, sessions, employer.id, images.megabytes(settings.max_image_bytes)
+        )
+        again = replace(saved, values=typed, errors=problems)
+        return await run_in_threadpool(
+            _settings_page, request, viewer, sessions, 422, company=again
+        )
+    await run_in_threadpool(profiles.change_company, sessions, employer.id, changes)
+    if prepared is not None or form.get("remove_logo"):
+        await run_in_threadpool(
+            profiles.replace_image, sessions, files, Employer, employer.id, prepared
+        )
+    session.flash(request, "Your company's profile is saved: your postings show it.")
+    return redirect("/settings#company-heading")

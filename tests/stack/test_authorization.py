@@ -175,6 +175,8 @@ TABLE: list[tuple[str, Scene | None, int, int, int, int, int, int, int]] = [
     ("POST /v1/launchers/me/onboarding_link",     NO,       401, 403, 403, 200, 200, 200, 403),
     ("GET /v1/launchers/{launcher_id}/portfolio", NO,       401, 200, 200, 200, 200, 200, 200),
     ("GET /v1/launchers/me/recommendations",      NO,       401, 403, 403, 200, 200, 200, 403),
+    ("PATCH /v1/employers/me/profile",            NO,       401, 200, 200, 403, 403, 403, 403),
+    ("PATCH /v1/launchers/me/profile",            NO,       401, 403, 403, 200, 200, 200, 403),
     ("POST /v1/internships",                      NO,       401, 201, 201, 403, 403, 403, 403),
     ("GET /v1/internships",                       NO,       401, 200, 200, 200, 200, 200, 200),
     ("GET /v1/ops/internships",                   NO,       401, 403, 403, 403, 403, 403, 200),
@@ -259,8 +261,9 @@ async def _body(api: Api, cast: Cast, endpoint: str, iid: str | None) -> Json | 
         "dispute": {"reason": "We disagree on the scope"},
         "resolution": {"outcome": "refund", "note": "Refunded in full"},
         "feedback": {"rating": 4, "comment": "Good to work with"},
+        "profile": {"website": "https://example.test/about"},  # a launcher's or a company's
     }
-    return bodies.get(action) if endpoint.startswith(("POST", "PUT")) else None
+    return bodies.get(action) if endpoint.startswith(("POST", "PUT", "PATCH")) else None
 
 
 async def _call(

@@ -56,6 +56,7 @@ def surface_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=f"sqlite:///{tmp_path_factory.mktemp('surface') / 'app.db'}",
+        data_dir=str(tmp_path_factory.mktemp("surface-data")),
         ops_api_token=OPS_TOKEN,
         public_base_url=BASE_URL,
         **UNLIMITED,
