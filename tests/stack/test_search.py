@@ -148,8 +148,27 @@ def test_the_index_is_built_for_rows_from_before_it_and_goes_with_a_downgrade(
     config = alembic_config(fresh_url)
     command.downgrade(config, "0008")
     sessions = make_sessions(fresh_url)
-    with sessions.begin() as db:
-        older = internship(db, employer(db), "Podcast editing", "Three episodes.")
+    with sessions.begin() as db:  # the rows as revision 0008 had them (today's models have more)
+        db.execute(
+            text(
+                "INSERT INTO employers (id, name, email, company, stripe_customer_id,"
+                " card_fingerprints, card_confirmed, created_at)"
+                " VALUES ('e1', 'Ada', 'ada@example.com', 'Acme', 'cus_x', '[]', true, :now)"
+            ),
+            {"now": NOW},
+        )
+        db.execute(
+            text(
+                "INSERT INTO internships (id, employer_id, title, description, company,"
+                " category, stage, estimated_hours, fee_cents, currency, duration_days, overdue,"
+                " escalation_level, disputed, charged_cents, paid_cents, refunded_cents,"
+                " payment_refused, posted_at, updated_at, last_seq) VALUES ('i1', 'e1',"
+                " 'Podcast editing', 'Three episodes.', 'Acme', 'marketing', 'posted', 10,"
+                " 40000, 'usd', 14, false, 0, false, 0, 0, 0, false, :now, :now, 0)"
+            ),
+            {"now": NOW},
+        )
+    older = "i1"
     command.upgrade(config, "head")
     assert found(sessions, "podcast") == [older]
     command.downgrade(config, "0008")

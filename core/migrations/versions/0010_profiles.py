@@ -17,37 +17,38 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# Plain ADD and DROP COLUMN, never a batch's copy of the table: SQLite (3.35+) does both in
+# place, and a copy of a table other rows point at fails their foreign keys once it has rows.
+def launcher_columns() -> list[sa.Column[object]]:
+    return [
+        sa.Column("headline", sa.String(length=120), nullable=True),
+        sa.Column("school", sa.String(length=120), nullable=True),
+        sa.Column("graduation_year", sa.Integer(), nullable=True),
+        sa.Column("website_url", sa.String(length=300), nullable=True),
+        sa.Column("linkedin_url", sa.String(length=300), nullable=True),
+        sa.Column("github_url", sa.String(length=300), nullable=True),
+        sa.Column("avatar_key", sa.String(length=80), nullable=True),
+        sa.Column("public_parts", sa.JSON(), server_default="[]", nullable=False),
+    ]
+
+
+def employer_columns() -> list[sa.Column[object]]:
+    return [
+        sa.Column("logo_key", sa.String(length=80), nullable=True),
+        sa.Column("website_url", sa.String(length=300), nullable=True),
+        sa.Column("description", sa.String(length=500), nullable=True),
+    ]
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("launchers", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("headline", sa.String(length=120), nullable=True))
-        batch_op.add_column(sa.Column("school", sa.String(length=120), nullable=True))
-        batch_op.add_column(sa.Column("graduation_year", sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column("website_url", sa.String(length=300), nullable=True))
-        batch_op.add_column(sa.Column("linkedin_url", sa.String(length=300), nullable=True))
-        batch_op.add_column(sa.Column("github_url", sa.String(length=300), nullable=True))
-        batch_op.add_column(sa.Column("avatar_key", sa.String(length=80), nullable=True))
-        batch_op.add_column(
-            sa.Column("public_parts", sa.JSON(), server_default="[]", nullable=False)
-        )
-    with op.batch_alter_table("employers", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("logo_key", sa.String(length=80), nullable=True))
-        batch_op.add_column(sa.Column("website_url", sa.String(length=300), nullable=True))
-        batch_op.add_column(sa.Column("description", sa.String(length=500), nullable=True))
+    for column in launcher_columns():
+        op.add_column("launchers", column)
+    for column in employer_columns():
+        op.add_column("employers", column)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("employers", schema=None) as batch_op:
-        for column in ("description", "website_url", "logo_key"):
-            batch_op.drop_column(column)
-    with op.batch_alter_table("launchers", schema=None) as batch_op:
-        for column in (
-            "public_parts",
-            "avatar_key",
-            "github_url",
-            "linkedin_url",
-            "website_url",
-            "graduation_year",
-            "school",
-            "headline",
-        ):
-            batch_op.drop_column(column)
+    for column in reversed(employer_columns()):
+        op.drop_column("employers", column.name)
+    for column in reversed(launcher_columns()):
+        op.drop_column("launchers", column.name)
