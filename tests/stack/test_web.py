@@ -290,9 +290,11 @@ async def test_pages_offer_only_what_the_rulebook_allows_and_the_loser_of_a_race
         f"{page}/selection",
         data={"csrf_token": token, "form_key": tab2, "launcher_id": launchers[1][0]},
     )
-    assert first.status_code == second.status_code == 303
-    now = (await employer.get(page)).text
-    assert 'class="flash error"' in now and "matched" in now
+    # The loser's page is the page as it is now, with why nothing was changed.
+    assert first.status_code == 303 and second.status_code == 409
+    now = second.text
+    assert 'class="flash error"' in now and "Nothing was changed." in now
+    assert "a launcher selected" in now
     assert "Launcher selected" in now and "Charge $400.00 and kick off" in now
     # The same form sent twice (a double click) acts once: it is told so, and nothing changes.
     again = await employer.http.post(
