@@ -166,6 +166,7 @@ class Projection:
         row.payment_refused = bool(s.payment_refused)
         row.charged_cents, row.paid_cents = s.money.charged_cents, s.money.paid_cents
         row.refunded_cents = s.money.refunded_cents
+        row.launcher_share_cents = p.policy.launcher_share(p.fee_cents)
         by_employer, by_launcher = s.ratings.get("employer"), s.ratings.get("launcher")
         row.employer_rating = by_employer.rating if by_employer else None
         row.employer_comment = by_employer.comment if by_employer else None

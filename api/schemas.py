@@ -338,6 +338,7 @@ class InternshipSummary(BaseModel):
     stage: str
     estimated_hours: int
     fee_cents: int
+    launcher_share_cents: int  # what approved work pays the launcher of the fee
     currency: str
     duration_days: int
     due_at: datetime | None

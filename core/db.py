@@ -132,6 +132,11 @@ class Launcher(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+# The stages after which nothing more is paid (core.internship.TERMINAL_STAGES; the models
+# don't import the lifecycle).
+ENDED_STAGES = frozenset({"completed", "expired", "cancelled", "refunded", "resolved"})
+
+
 class Internship(Base):
     """One row per internship, rewritten from the workflow's state after every event."""
 
@@ -156,6 +161,9 @@ class Internship(Base):
     charged_cents: Mapped[int] = mapped_column(Integer, default=0)
     paid_cents: Mapped[int] = mapped_column(Integer, default=0)
     refunded_cents: Mapped[int] = mapped_column(Integer, default=0)
+    # What approved work pays the launcher: their share of the fee, by the policy the
+    # internship was posted under.
+    launcher_share_cents: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Stripe refused a refund or payout for good; ops retry it once the cause is fixed.
     payment_refused: Mapped[bool] = mapped_column(Boolean, default=False)
     # Ratings each side gave the other; shown only once the internship is completed.
@@ -166,6 +174,14 @@ class Internship(Base):
     posted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
+
+    @property
+    def launcher_receives_cents(self) -> int:
+        """What the launcher is paid: what was paid, once something was or the internship
+        ended; until then their share, to come when the work is approved."""
+        if self.paid_cents or self.stage in ENDED_STAGES:
+            return self.paid_cents
+        return self.launcher_share_cents
 
     __table_args__ = (
         # The list endpoint's filters and its (posted_at, id) cursor order.

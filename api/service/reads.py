@@ -91,6 +91,7 @@ def _summary(row: Internship, skills: list[str]) -> schemas.InternshipSummary:
         stage=row.stage,
         estimated_hours=row.estimated_hours,
         fee_cents=row.fee_cents,
+        launcher_share_cents=row.launcher_share_cents,
         currency=row.currency,
         duration_days=row.duration_days,
         due_at=row.due_at,

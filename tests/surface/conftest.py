@@ -223,6 +223,7 @@ class Surface:
                     stage=state.stage.value,
                     estimated_hours=p.estimated_hours,
                     fee_cents=p.fee_cents,
+                    launcher_share_cents=p.policy.launcher_share(p.fee_cents),
                     currency=p.currency,
                     duration_days=p.duration_days,
                     due_at=state.due_at,

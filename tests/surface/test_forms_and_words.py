@@ -207,3 +207,19 @@ async def test_a_launcher_sees_what_was_paid_to_them(surface: Surface) -> None:
     assert len(rows) == 2
     assert newer.posting.internship_id in rows[0] and "$180.00" in rows[0]
     assert older.posting.internship_id in rows[1] and "$360.00" in rows[1]
+
+
+async def test_a_launchers_pages_say_what_they_receive_not_the_employers_fee(
+    surface: Surface,
+) -> None:
+    employer, lee = surface.employer(), surface.launcher()
+    working = surface.internship(employer, Stage.IN_PROGRESS, launcher=lee)  # $400 fee
+    surface.internship(employer, Stage.POSTED, applicants=[lee])
+    browser = await surface.signed_in(lee.email)
+    dashboard = (await browser.get("/dashboard")).text
+    mine = dashboard[dashboard.index("Internships you were selected for") :]
+    assert "You receive" in mine and "$360.00" in mine and "$400.00" not in mine
+    applications = dashboard[dashboard.index("My applications") :]
+    assert "$360.00 to you" in applications
+    shown = (await browser.get(f"/internships/{working.posting.internship_id}")).text
+    assert "<dt>Launcher gets</dt><dd>$360.00</dd>" in shown

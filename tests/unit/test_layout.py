@@ -1,6 +1,7 @@
 """The layout keeps what docs/architecture.md says of it: the module map names every module,
 imports run downhill (only the worker and tests use `activities/`), every page has a typed
-context, and no template decides what a viewer may see."""
+context, no template decides what a viewer may see, and every table cell names its column
+for a phone's stacked rows."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 
 from api.app import create_app  # noqa: F401 - imports every page module, so contexts register
 from api.web.render import PageContext
+from core.db import ENDED_STAGES
+from core.internship import TERMINAL_STAGES
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("activities", "api", "bench", "core", "deploy", "dev", "workflows", "worker")
@@ -104,3 +107,18 @@ def test_every_page_has_a_typed_context() -> None:
     named = {cls.template for cls in contexts()}
     assert pages - named == set(), "give these templates a PageContext dataclass"
     assert named - pages == set(), "these contexts name templates that do not exist"
+
+
+def test_every_table_cell_names_its_column_for_phones() -> None:
+    """On a narrow screen each row is a card whose cells say their column (`data-label`)."""
+    unlabelled = [
+        f"{path.relative_to(WEB_TEMPLATES)}: {cell}"
+        for path in sorted(WEB_TEMPLATES.rglob("*.html"))
+        for cell in re.findall(r"<td\b[^>]*>", path.read_text())
+        if "data-label=" not in cell
+    ]
+    assert not unlabelled, unlabelled
+
+
+def test_the_models_know_which_stages_end_an_internship() -> None:
+    assert {s.value for s in TERMINAL_STAGES} == ENDED_STAGES
