@@ -77,7 +77,9 @@ async def test_multi_line_text_keeps_newlines_and_tabs(api: Api) -> None:
 )
 async def test_list_filters_are_checked(api: Api, query: dict[str, str]) -> None:
     error = error_of(await api.http.get("/v1/internships", params=query, headers=OPS), 422)
-    assert error["details"]["errors"][0]["field"] == f"query.{next(iter(query))}"
+    field = error["details"]["errors"][0]["field"]
+    # A repeatable parameter (`skill`) names the value that is wrong: query.skill.0.
+    assert field.split(".")[:2] == ["query", next(iter(query))], field
 
 
 async def test_bodies_that_are_not_json_are_415_and_malformed_json_names_the_body(
