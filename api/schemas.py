@@ -310,6 +310,17 @@ SPLIT_PART = "for a split, give the launcher between 1 and 99 percent of their s
 
 
 class ResolutionIn(Strict):
+    # The document says it too: a split names the launcher's part, from 1 to 99.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"outcome": {"const": "split"}}, "required": ["outcome"]},
+            "then": {
+                "properties": {"launcher_percent": {"minimum": 1, "maximum": 99}},
+                "required": ["launcher_percent"],
+            },
+        }
+    )
+
     outcome: Literal["pay_launcher", "split", "refund"]
     # A split's part: this percent of the launcher's share is paid to them, and the employer is
     # refunded the rest of the fee (the platform keeps its fee only on the launcher's part).
