@@ -38,7 +38,7 @@ from core.db import (
 )
 from core.emails import Templates, internship_context
 from core.formats import when
-from core.internship import InternshipState, Role
+from core.internship import InternshipState, Role, TimelineEntry
 
 log = logging.getLogger("activities.projection")
 
@@ -104,23 +104,10 @@ class Projection:
                     for k in sorted(set(s.posting.skills))
                 )
             if entry.seq > (row.last_seq or 0):
-                self._update_row(row, s, entry.at)
+                project_row(row, s, entry.at)
                 row.last_seq = entry.seq
             if db.get(TimelineEvent, (internship_id, entry.seq)) is None:
-                db.add(
-                    TimelineEvent(
-                        internship_id=internship_id,
-                        seq=entry.seq,
-                        at=entry.at,
-                        stage=entry.stage.value,
-                        event=entry.event,
-                        actor_role=entry.actor_role.value,
-                        actor_id=entry.actor_id,
-                        note=entry.note,
-                        # Who was selected then: an `overdue` counts against that launcher.
-                        launcher_id=s.launcher_id,
-                    )
-                )
+                db.add(timeline_row(internship_id, entry, s.launcher_id))
                 for notice in rec.notices:
                     self._queue(db, s, entry.seq, entry.at, entry.actor_role.value, notice)
                 db.flush()
@@ -152,27 +139,6 @@ class Projection:
             log.exception("could not queue the ops alert for %s", p.internship_id)
             return
         self.emails_queued()
-
-    @staticmethod
-    def _update_row(row: Internship, s: InternshipState, at: datetime) -> None:
-        p = s.posting
-        row.employer_id, row.launcher_id = p.employer_id, s.launcher_id
-        row.title, row.description, row.company = p.title, p.description, p.company
-        row.category, row.estimated_hours = p.category, p.estimated_hours
-        row.fee_cents, row.currency, row.duration_days = p.fee_cents, p.currency, p.duration_days
-        row.stage, row.due_at, row.overdue = s.stage.value, s.due_at, s.overdue
-        row.escalation_level = s.escalation_level
-        row.disputed = bool(s.dispute and not s.dispute.outcome)
-        row.payment_refused = bool(s.payment_refused)
-        row.charged_cents, row.paid_cents = s.money.charged_cents, s.money.paid_cents
-        row.refunded_cents = s.money.refunded_cents
-        row.launcher_share_cents = p.policy.launcher_share(p.fee_cents)
-        by_employer, by_launcher = s.ratings.get("employer"), s.ratings.get("launcher")
-        row.employer_rating = by_employer.rating if by_employer else None
-        row.employer_comment = by_employer.comment if by_employer else None
-        row.launcher_rating = by_launcher.rating if by_launcher else None
-        row.launcher_comment = by_launcher.comment if by_launcher else None
-        row.updated_at = at
 
     def _queue(
         self, db: Session, s: InternshipState, seq: int, at: datetime, actor: str, notice: Notice
@@ -226,3 +192,43 @@ class Projection:
         if person is None:
             raise LookupError(f"{role.value} {id_} not found")
         return Contact(person.name, person.email)
+
+
+def project_row(row: Internship, s: InternshipState, at: datetime) -> None:
+    """The projection row as the state `s` has it (at `at`): what lists and dashboards read."""
+    p = s.posting
+    row.employer_id, row.launcher_id = p.employer_id, s.launcher_id
+    row.title, row.description, row.company = p.title, p.description, p.company
+    row.category, row.estimated_hours = p.category, p.estimated_hours
+    row.fee_cents, row.currency, row.duration_days = p.fee_cents, p.currency, p.duration_days
+    row.stage, row.due_at, row.overdue = s.stage.value, s.due_at, s.overdue
+    row.escalation_level = s.escalation_level
+    row.disputed = bool(s.dispute and not s.dispute.outcome)
+    row.payment_refused = bool(s.payment_refused)
+    row.charged_cents, row.paid_cents = s.money.charged_cents, s.money.paid_cents
+    row.refunded_cents = s.money.refunded_cents
+    row.launcher_share_cents = p.policy.launcher_share(p.fee_cents)
+    by_employer, by_launcher = s.ratings.get("employer"), s.ratings.get("launcher")
+    row.employer_rating = by_employer.rating if by_employer else None
+    row.employer_comment = by_employer.comment if by_employer else None
+    row.launcher_rating = by_launcher.rating if by_launcher else None
+    row.launcher_comment = by_launcher.comment if by_launcher else None
+    row.updated_at = at
+
+
+def timeline_row(
+    internship_id: str, entry: TimelineEntry, launcher_id: str | None
+) -> TimelineEvent:
+    """The timeline's entry as the projection keeps it, with who was selected then (an
+    `overdue` counts against that launcher)."""
+    return TimelineEvent(
+        internship_id=internship_id,
+        seq=entry.seq,
+        at=entry.at,
+        stage=entry.stage.value,
+        event=entry.event,
+        actor_role=entry.actor_role.value,
+        actor_id=entry.actor_id,
+        note=entry.note,
+        launcher_id=launcher_id,
+    )

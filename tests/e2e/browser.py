@@ -11,7 +11,10 @@ import shutil
 from pathlib import Path
 
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Page, ViewportSize
+from playwright.async_api import Browser, BrowserContext, Page, ViewportSize
+
+from dev.harness import Inbox, links_in
+from tests.conftest import Api
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 SKIP_REASON = (
@@ -101,3 +104,32 @@ class Pages:
             for v in results.response["violations"]
         ]
         assert not violations, f"{name} ({page.url}) is not accessible:\n" + "\n".join(violations)
+
+
+async def person(
+    chromium: Browser, people: list[BrowserContext], api: Api, viewport: ViewportSize = DESKTOP
+) -> Page:
+    context = await chromium.new_context(base_url=api.url, viewport=viewport)
+    context.set_default_timeout(20_000)
+    people.append(context)
+    return await context.new_page()
+
+
+async def ask_for_sign_in_link(page: Page, inbox: Inbox, email: str) -> None:
+    """On the sign-in page: ask for a link, open it from the email and press its button."""
+    before = inbox.count_to(email, "sign_in")
+    await page.get_by_label("Email address").fill(email)
+    await page.get_by_role("button", name="Email me a sign-in link").click()
+    await follow_sign_in_link(page, inbox, email, before)
+
+
+async def follow_sign_in_link(
+    page: Page, inbox: Inbox, email: str, after: int = 0, kind: str = "sign_in"
+) -> None:
+    """Open the sign-in email (or, `kind` "sign_up", the new account's) after the first `after`
+    in this browser and press its button."""
+    message = await inbox.wait_to(email, kind, after)
+    link = next(u for u in links_in(message) if "/sign-in/" in u)
+    await page.goto(link)
+    button = "Create my account" if kind == "sign_up" else "Sign in"
+    await page.get_by_role("button", name=button).click()

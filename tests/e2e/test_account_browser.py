@@ -14,11 +14,11 @@ from core.settings import Settings
 from core.stripe_api import SavedCard
 from dev.harness import Inbox
 from tests.conftest import Api
-from tests.e2e.browser import SKIP_REASON, Pages, chromium_present
-from tests.e2e.test_web_browser import (  # noqa: F401 (fixtures)
+from tests.e2e.browser import (
+    SKIP_REASON,
+    Pages,
     ask_for_sign_in_link,
-    chromium,
-    people,
+    chromium_present,
     person,
 )
 
@@ -30,8 +30,8 @@ pytestmark = [
 
 async def test_the_card_page_shows_the_card_when_the_webhook_lands_without_a_reload(
     api: Api,
-    chromium: Browser,  # noqa: F811
-    people: list[BrowserContext],  # noqa: F811
+    chromium: Browser,
+    people: list[BrowserContext],
     inbox: Inbox,
     settings: Settings,
     sessions: sessionmaker,

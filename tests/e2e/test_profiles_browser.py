@@ -9,6 +9,7 @@ import io
 import re
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from playwright.async_api import Browser, BrowserContext, expect
 from sqlalchemy.orm import sessionmaker
@@ -16,14 +17,20 @@ from sqlalchemy.orm import sessionmaker
 from core.settings import Settings
 from dev.harness import Inbox
 from tests.conftest import Api
-from tests.e2e.browser import PHONE, Pages, fits_the_screen
-from tests.e2e.test_web_browser import (
+from tests.e2e.browser import (
+    PHONE,
+    SKIP_REASON,
+    Pages,
     ask_for_sign_in_link,
-    chromium,  # noqa: F401  (the fixture)
-    people,  # noqa: F401  (the fixture)
+    chromium_present,
+    fits_the_screen,
     person,
-    pytestmark,  # noqa: F401  (browser, skipped loudly without Chromium)
 )
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not chromium_present(), reason=SKIP_REASON),
+]
 
 
 def photo(folder: Path, name: str, size: tuple[int, int]) -> Path:
@@ -34,8 +41,8 @@ def photo(folder: Path, name: str, size: tuple[int, int]) -> Path:
 
 async def test_profiles_on_a_phone(
     api: Api,
-    chromium: Browser,  # noqa: F811
-    people: list[BrowserContext],  # noqa: F811
+    chromium: Browser,
+    people: list[BrowserContext],
     inbox: Inbox,
     settings: Settings,
     sessions: sessionmaker,

@@ -11,21 +11,19 @@ import io
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from api.app import create_app
 from core.logs import JsonFormatter, Redacting, dict_config
 from core.settings import Settings
 from dev.harness import Inbox, api_sign_up
 from tests.conftest import Api, unique_email
-from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS, SKIP_REASON, chromium_present
-from tests.e2e.test_web_browser import ask_for_sign_in_link
+from tests.e2e.browser import SKIP_REASON, ask_for_sign_in_link, chromium_present
 from tests.stack.test_api import post
 from worker.setup import migrate
 
@@ -228,14 +226,6 @@ def test_no_sign_in_secret_reaches_the_logs(fmt: str) -> None:
 # --- in the browser -----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-async def chromium_browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
-
-
 class Violations:
     """Every Content Security Policy complaint a page makes: its console messages, and the
     securitypolicyviolation events (recorded by a script the browser runs outside the page's
@@ -270,7 +260,7 @@ class Violations:
 @pytest.mark.browser
 @pytest.mark.skipif(not chromium_present(), reason=SKIP_REASON)
 async def test_the_pages_break_no_rule_of_their_policy_in_chromium(
-    api: Api, chromium_browser: Browser, inbox: Inbox, settings: Settings
+    api: Api, chromium: Browser, inbox: Inbox, settings: Settings
 ) -> None:
     """Home, sign-in, postings and an internship page (as its launcher and its employer), and
     the card and payouts forms, whose answers send the browser on to Stripe's pages."""
@@ -300,7 +290,7 @@ async def test_the_pages_break_no_rule_of_their_policy_in_chromium(
         ),
         ("employer", ["/dashboard", internship, "/card"], "Add a card", "Save card"),
     ):
-        context = await chromium_browser.new_context(base_url=api.url)
+        context = await chromium.new_context(base_url=api.url)
         context.set_default_timeout(20_000)
         await context.add_init_script(Violations.RECORD)
         try:

@@ -9,7 +9,6 @@ Without Chromium these tests skip, loudly; CI installs it and fails on any skip.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -17,8 +16,6 @@ from playwright.async_api import (
     Browser,
     BrowserContext,
     Page,
-    ViewportSize,
-    async_playwright,
     expect,
 )
 from sqlalchemy import select
@@ -29,65 +26,19 @@ from core.settings import Settings
 from dev.harness import Inbox, eventually, links_in
 from tests.conftest import Api, unique_email
 from tests.e2e.browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    DESKTOP,
     PHONE,
     SKIP_REASON,
     Pages,
+    ask_for_sign_in_link,
     chromium_present,
+    follow_sign_in_link,
+    person,
 )
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not chromium_present(), reason=SKIP_REASON),
 ]
-
-
-@pytest.fixture(scope="session")
-async def chromium() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
-
-
-@pytest.fixture
-async def people(chromium: Browser) -> AsyncIterator[list[BrowserContext]]:
-    """Each person gets their own browser profile (cookies), as on their own computer."""
-    contexts: list[BrowserContext] = []
-    yield contexts
-    for context in contexts:
-        await context.close()
-
-
-async def person(
-    chromium: Browser, people: list[BrowserContext], api: Api, viewport: ViewportSize = DESKTOP
-) -> Page:
-    context = await chromium.new_context(base_url=api.url, viewport=viewport)
-    context.set_default_timeout(20_000)
-    people.append(context)
-    return await context.new_page()
-
-
-async def ask_for_sign_in_link(page: Page, inbox: Inbox, email: str) -> None:
-    """On the sign-in page: ask for a link, open it from the email and press its button."""
-    before = inbox.count_to(email, "sign_in")
-    await page.get_by_label("Email address").fill(email)
-    await page.get_by_role("button", name="Email me a sign-in link").click()
-    await follow_sign_in_link(page, inbox, email, before)
-
-
-async def follow_sign_in_link(
-    page: Page, inbox: Inbox, email: str, after: int = 0, kind: str = "sign_in"
-) -> None:
-    """Open the sign-in email (or, `kind` "sign_up", the new account's) after the first `after`
-    in this browser and press its button."""
-    message = await inbox.wait_to(email, kind, after)
-    link = next(u for u in links_in(message) if "/sign-in/" in u)
-    await page.goto(link)
-    button = "Create my account" if kind == "sign_up" else "Sign in"
-    await page.get_by_role("button", name=button).click()
 
 
 async def badges_apart(page: Page) -> None:

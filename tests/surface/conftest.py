@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from activities.projection import project_row, timeline_row
 from api.app import create_app
 from core.accounts import issue_token, new_id
 from core.db import (
@@ -30,7 +31,6 @@ from core.db import (
     InternshipSkill,
     Launcher,
     OutboxEmail,
-    TimelineEvent,
     make_sessions,
 )
 from core.internship import (
@@ -209,49 +209,14 @@ class Surface:
         return state
 
     def project(self, state: InternshipState) -> None:
+        """Projected as the worker's `record_transition` projects it."""
         p = state.posting
         with self.sessions.begin() as db:
-            db.merge(
-                Internship(
-                    id=p.internship_id,
-                    employer_id=p.employer_id,
-                    launcher_id=state.launcher_id,
-                    title=p.title,
-                    description=p.description,
-                    company=p.company,
-                    category=p.category,
-                    stage=state.stage.value,
-                    estimated_hours=p.estimated_hours,
-                    fee_cents=p.fee_cents,
-                    launcher_share_cents=p.policy.launcher_share(p.fee_cents),
-                    currency=p.currency,
-                    duration_days=p.duration_days,
-                    due_at=state.due_at,
-                    overdue=state.overdue,
-                    escalation_level=state.escalation_level,
-                    disputed=state.disputed,
-                    payment_refused=bool(state.payment_refused),
-                    charged_cents=state.money.charged_cents,
-                    paid_cents=state.money.paid_cents,
-                    refunded_cents=state.money.refunded_cents,
-                    posted_at=state.posted_at,
-                    updated_at=state.posted_at,
-                )
-            )
-            for e in state.timeline:
-                db.merge(
-                    TimelineEvent(
-                        internship_id=p.internship_id,
-                        seq=e.seq,
-                        at=e.at,
-                        stage=e.stage.value,
-                        event=e.event,
-                        actor_role=e.actor_role.value,
-                        actor_id=e.actor_id,
-                        note=e.note,
-                        launcher_id=state.launcher_id,
-                    )
-                )
+            row = Internship(id=p.internship_id, posted_at=state.posted_at)
+            project_row(row, state, state.posted_at)
+            db.merge(row)
+            for entry in state.timeline:
+                db.merge(timeline_row(p.internship_id, entry, state.launcher_id))
             for skill in sorted(set(p.skills)):
                 db.merge(InternshipSkill(internship_id=p.internship_id, skill=skill))
 
