@@ -247,7 +247,9 @@ async def service(
     ]
     api = Process(f"{name}-api", [PY, "-m", "api"], env, stack.folder)
     base = f"http://127.0.0.1:{stack.api_port}"
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    # Idle connections are dropped before the servers' own keep-alive (uvicorn: 5 s) closes
+    # them, so a request never goes out on a connection the server is closing.
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200, keepalive_expiry=2)
     try:
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
             for each in (worker, *more):
