@@ -174,11 +174,15 @@ async def moved_on(
     within: float = 5.0,
 ) -> InternshipState:
     """`state`, or where the workflow took it by itself within `within` seconds when it was
-    moving on (`rulebook.moving_on`: paying the launcher), read every quarter second."""
+    moving on (`rulebook.moving_on`: paying the launcher), read every quarter second. The step
+    itself is done: a read that fails only ends the wait."""
     deadline = asyncio.get_running_loop().time() + within
     while rulebook.moving_on(state) and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.25)
-        state = await read(workflows, internship_id, viewer)
+        try:
+            state = await read(workflows, internship_id, viewer)
+        except (ApiError, RPCError):
+            break
     return state
 
 

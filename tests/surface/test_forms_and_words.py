@@ -4,13 +4,17 @@ money is shown before it moves; pages say what they mean (issue 17, items 2, 4 a
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from temporalio.service import RPCError, RPCStatusCode
+
 from core.internship import (
     Actor,
     DisputeView,
+    InternshipState,
     Money,
     Resolution,
     Role,
@@ -223,3 +227,34 @@ async def test_a_launchers_pages_say_what_they_receive_not_the_employers_fee(
     assert "$360.00 to you" in applications
     shown = (await browser.get(f"/internships/{working.posting.internship_id}")).text
     assert "<dt>Launcher gets</dt><dd>$360.00</dd>" in shown
+
+
+async def test_an_approval_is_done_even_if_the_wait_for_the_payout_cannot_read(
+    surface: Surface,
+) -> None:
+    employer, lee = surface.employer(), surface.launcher()
+    state = surface.internship(
+        employer, Stage.IN_REVIEW, launcher=lee, money=Money(charged_cents=40000)
+    )
+    iid = state.posting.internship_id
+    surface.workflows.then[iid] = replace(state, stage=Stage.APPROVED)
+    browser = await surface.signed_in(employer.email)
+    here = f"/internships/{iid}"
+    page = (await browser.get(here)).text
+    read = surface.workflows.state
+
+    async def unreachable_once_approved(internship_id: str) -> InternshipState:
+        if surface.workflows.updates(iid):
+            raise RPCError("Temporal is restarting", RPCStatusCode.UNAVAILABLE, b"")
+        return await read(internship_id)
+
+    surface.workflows.state = unreachable_once_approved  # type: ignore[method-assign]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    key = re.search(r'name="form_key" value="([^"]+)"', page)
+    assert token and key
+    sent = await browser.http.post(
+        f"{here}/review",
+        data={"csrf_token": token[1], "form_key": key[1], "decision": "approve"},
+    )
+    assert sent.status_code == 303 and sent.headers["location"] == here
+    assert [a.what for a in surface.workflows.updates(iid)] == ["review"]
