@@ -315,6 +315,12 @@ async def test_ops_resolve_a_dispute_from_their_queue(
     await ops.get_by_role("button", name="Show the amounts").click()
     # Each party's money, before anything moves: half of the launcher's $360 share.
     await expect(ops.get_by_text("Check the amounts, then confirm.")).to_be_visible()
+    for amount in ("$180.00", "$200.00", "$20.00"):  # each on one line, even on a phone
+        lines = await ops.locator("dd", has_text=amount).first.evaluate(
+            "(dd) => { const r = document.createRange(); r.selectNodeContents(dd);"
+            " return r.getClientRects().length; }"
+        )
+        assert lines == 1, f"{amount} is broken over {lines} lines"
     await pages.check(ops, "dispute amounts")
     await ops.get_by_role("button", name="Confirm: pay $180.00, refund $200.00").click()
     await expect(ops.get_by_text("The dispute is resolved")).to_be_visible()
