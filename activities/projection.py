@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
@@ -31,8 +31,10 @@ from core.db import (
     PENDING,
     Employer,
     Internship,
+    InternshipInvitation,
     InternshipSkill,
     Launcher,
+    Member,
     OutboxEmail,
     TimelineEvent,
 )
@@ -47,6 +49,28 @@ log = logging.getLogger("activities.projection")
 class Contact:
     name: str
     email: str
+
+
+# Events that change a posting's invitations (an application answers one).
+INVITATION_EVENTS = frozenset({"invited", "invitation_declined", "applied"})
+
+
+def _project_invitations(db: Session, s: InternshipState) -> None:
+    """The internship's invitations as the workflow has them (a few rows, rewritten)."""
+    internship_id = s.posting.internship_id
+    db.execute(
+        delete(InternshipInvitation).where(InternshipInvitation.internship_id == internship_id)
+    )
+    db.add_all(
+        InternshipInvitation(
+            internship_id=internship_id,
+            launcher_id=i.launcher_id,
+            invited_at=i.invited_at,
+            invited_by=i.invited_by,
+            answer=i.answer,
+        )
+        for i in s.invitations
+    )
 
 
 def _printable(text: str, limit: int) -> str:
@@ -106,10 +130,13 @@ class Projection:
             if entry.seq > (row.last_seq or 0):
                 project_row(row, s, entry.at)
                 row.last_seq = entry.seq
+                if entry.event in INVITATION_EVENTS:
+                    db.flush()
+                    _project_invitations(db, s)
             if db.get(TimelineEvent, (internship_id, entry.seq)) is None:
                 db.add(timeline_row(internship_id, entry, s.launcher_id))
                 for notice in rec.notices:
-                    self._queue(db, s, entry.seq, entry.at, entry.actor_role.value, notice)
+                    self._queue(db, s, entry, entry.actor_role.value, notice)
                 db.flush()
             return list(
                 db.scalars(
@@ -133,20 +160,20 @@ class Projection:
         notice = Notice("escalation", [Recipient(Role.OPS, "ops")], {"reason": reason, "level": 2})
         try:
             with self.sessions.begin() as db:
-                entry = rec.entry
-                self._queue(db, safe, entry.seq, entry.at, Role.SYSTEM.value, notice)
+                self._queue(db, safe, rec.entry, Role.SYSTEM.value, notice)
         except SQLAlchemyError:
             log.exception("could not queue the ops alert for %s", p.internship_id)
             return
         self.emails_queued()
 
     def _queue(
-        self, db: Session, s: InternshipState, seq: int, at: datetime, actor: str, notice: Notice
+        self, db: Session, s: InternshipState, entry: TimelineEntry, actor: str, notice: Notice
     ) -> None:
-        p = s.posting
+        p, seq, at = s.posting, entry.seq, entry.at
         details: dict[str, Any] = dict(notice.details)
         if launcher_id := details.pop("launcher_id", None):
-            details["launcher_name"] = self._contact(db, Role.LAUNCHER, launcher_id).name
+            details["launcher_name"] = self._launcher(db, launcher_id).name
+        acting = db.get(Member, entry.member_id) if entry.member_id else None
         internship = internship_context(
             internship_id=p.internship_id,
             title=p.title,
@@ -158,14 +185,17 @@ class Projection:
             due_at=s.due_at,
             public_base_url=self.public_base_url,
         )
-        for to in notice.to:
-            contact = self._contact(db, to.role, to.id)
+        # The colleague who acted, named to whoever reads it.
+        by = acting.name if acting is not None else ""
+        event = {"kind": notice.kind, "actor": actor, "at": when(at), "by": by}
+        addressed = [(to, *person) for to in notice.to for person in self._people(db, s, entry, to)]
+        for to, recipient_id, contact in addressed:
             email = self.templates.render(
                 notice.kind,
                 {
                     "recipient": {"name": contact.name, "role": to.role.value},
                     "internship": internship,
-                    "event": {"kind": notice.kind, "actor": actor, "at": when(at)},
+                    "event": event,
                     "details": details,
                 },
             )
@@ -175,7 +205,7 @@ class Projection:
                     seq=seq,
                     kind=notice.kind,
                     recipient_role=to.role.value,
-                    recipient_id=to.id,
+                    recipient_id=recipient_id,
                     to_email=contact.email,
                     subject=email.subject,
                     text_body=email.text,
@@ -183,21 +213,45 @@ class Projection:
                 )
             )
 
-    def _contact(self, db: Session, role: Role, id_: str) -> Contact:
-        if role == Role.OPS:
-            return self.ops
-        person: Employer | Launcher | None = (
-            db.get(Employer, id_) if role == Role.EMPLOYER else db.get(Launcher, id_)
-        )
-        if person is None:
-            raise LookupError(f"{role.value} {id_} not found")
-        return Contact(person.name, person.email)
+    def _people(
+        self, db: Session, s: InternshipState, entry: TimelineEntry, to: Recipient
+    ) -> list[tuple[str, Contact]]:
+        """Who an email to `to` reaches, each with the id its outbox row keys on. For an
+        employer: the members concerned (the poster and whoever acted, or the admins if both
+        have left), and the organisation's shared address if it has one."""
+        if to.role == Role.OPS:
+            return [("ops", self.ops)]
+        if to.role == Role.LAUNCHER:
+            launcher = self._launcher(db, to.id)
+            return [(to.id, Contact(launcher.name, launcher.email))]
+        organisation = db.get(Employer, to.id)
+        if organisation is None:
+            raise LookupError(f"employer {to.id} not found")
+        # Before members existed the founder (whose member id is the organisation's) posted.
+        concerned = {s.posting.posted_by or to.id, entry.member_id or to.id}
+        current = Member.employer_id == to.id, Member.removed_at.is_(None)
+        members = list(db.scalars(select(Member).where(Member.id.in_(concerned), *current)))
+        if not members:
+            members = list(db.scalars(select(Member).where(*current, Member.role == "admin")))
+        people = [(m.id, Contact(m.name, m.email)) for m in members]
+        shared = organisation.notify_email
+        if shared and shared not in {m.email for m in members}:
+            people.append((f"{to.id}:shared", Contact(organisation.company, shared)))
+        return people
+
+    @staticmethod
+    def _launcher(db: Session, launcher_id: str) -> Launcher:
+        launcher = db.get(Launcher, launcher_id)
+        if launcher is None:
+            raise LookupError(f"launcher {launcher_id} not found")
+        return launcher
 
 
 def project_row(row: Internship, s: InternshipState, at: datetime) -> None:
     """The projection row as the state `s` has it (at `at`): what lists and dashboards read."""
     p = s.posting
     row.employer_id, row.launcher_id = p.employer_id, s.launcher_id
+    row.posted_by, row.invitation_only = p.posted_by, p.invitation_only
     row.title, row.description, row.company = p.title, p.description, p.company
     row.category, row.estimated_hours = p.category, p.estimated_hours
     row.fee_cents, row.currency, row.duration_days = p.fee_cents, p.currency, p.duration_days
@@ -231,4 +285,5 @@ def timeline_row(
         actor_id=entry.actor_id,
         note=entry.note,
         launcher_id=launcher_id,
+        member_id=entry.member_id,
     )

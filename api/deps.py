@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -13,10 +13,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import ApiError
 from api.service.workflows import InternshipWorkflows
-from core.accounts import account_of_token
-from core.db import Employer, Launcher
+from core import rulebook
+from core.accounts import account_of_token, actor_of
+from core.db import Employer, Launcher, Member
 from core.files import FileStore
 from core.internship import Actor, Role
+from core.rulebook import OrgRight
 from core.settings import Settings
 
 
@@ -56,11 +58,17 @@ FilesDep = Annotated[FileStore, Depends(get_files)]
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling: the actor the workflow and the rulebook judge, and their record."""
+    """Who is calling: the actor the workflow and the rulebook judge, and their record (for an
+    employer, the organisation and the member who calls)."""
 
     actor: Actor
     employer: Employer | None = None
     launcher: Launcher | None = None
+    member: Member | None = None
+
+    @staticmethod
+    def of_member(member: Member, organisation: Employer) -> Caller:
+        return Caller(actor_of(member), employer=organisation, member=member)
 
 
 def bearer(authorization: str | None) -> str | None:
@@ -105,8 +113,8 @@ def caller_of(
     if is_ops_token(settings, authorization):
         return Caller(Actor(Role.OPS, "ops"))
     account = account_of_token(sessions, token)
-    if isinstance(account, Employer):
-        return Caller(Actor(Role.EMPLOYER, account.id), employer=account)
+    if isinstance(account, tuple):
+        return Caller.of_member(*account)
     if isinstance(account, Launcher):
         return Caller(Actor(Role.LAUNCHER, account.id), launcher=account)
     return None
@@ -138,6 +146,23 @@ def current_ops(caller: CallerDep) -> Actor:
     return caller.actor
 
 
+def employer_with(right: OrgRight) -> Callable[[Caller], Caller]:
+    """A dependency: the caller, a member of an employer organisation holding `right`."""
+
+    def member_holding(caller: CallerDep) -> Caller:
+        if caller.employer is None:
+            raise _forbidden(Role.EMPLOYER)
+        if not rulebook.member_may(caller.actor, right):
+            raise ApiError(403, "forbidden", rulebook.lacking(right), {"needs": right.value})
+        return caller
+
+    return member_holding
+
+
 EmployerDep = Annotated[Employer, Depends(current_employer)]
+PosterDep = Annotated[Caller, Depends(employer_with(OrgRight.POST))]
+CardHolderDep = Annotated[Caller, Depends(employer_with(OrgRight.CARD))]
+ProfileEditorDep = Annotated[Caller, Depends(employer_with(OrgRight.PROFILE))]
+AdminDep = Annotated[Caller, Depends(employer_with(OrgRight.MEMBERS))]
 OpsDep = Annotated[Actor, Depends(current_ops)]
 LauncherDep = Annotated[Launcher, Depends(current_launcher)]

@@ -266,6 +266,12 @@ class InternshipIn(Strict):
     fee_cents: Cents
     currency: Literal["usd", "eur", "gbp"] = "usd"
     duration_days: Days
+    # Only launchers the employer invites see it and may apply.
+    invitation_only: bool = False
+
+
+class InvitationIn(Strict):
+    launcher_id: Id
 
 
 class ApplicationIn(Strict):

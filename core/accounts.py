@@ -13,15 +13,15 @@ import hashlib
 import secrets
 import uuid
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import stripe
-from sqlalchemy import Delete, delete, func, select, update
+from sqlalchemy import Delete, and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.db import ApiToken, Employer, Launcher, WebSession, utcnow
-from core.internship import Role
+from core.db import ApiToken, Employer, Launcher, Member, WebSession, utcnow
+from core.internship import Actor, MemberRole, Role
 from core.stripe_api import (
     SavedCard,
     create_customer,
@@ -34,12 +34,38 @@ from core.stripe_api import (
 Account = TypeVar("Account", Employer, Launcher)
 
 # The roles with an account row (ops are whoever holds OPS_EMAIL's inbox), and their tokens'
-# prefixes.
-ACCOUNT_MODELS: dict[Role, type[Employer] | type[Launcher]] = {
-    Role.EMPLOYER: Employer,
+# prefixes. An employer's person is a member of their organisation: sign-in links, sessions and
+# tokens of the employer role are a member's.
+ACCOUNT_MODELS: dict[Role, type[Member] | type[Launcher]] = {
+    Role.EMPLOYER: Member,
     Role.LAUNCHER: Launcher,
 }
 TOKEN_PREFIX = {Role.EMPLOYER: "emp", Role.LAUNCHER: "lnc"}
+
+
+def holding(model: type[Member] | type[Launcher], email: str) -> Any:
+    """The condition for the account of `model` an address holds now (a removed member's row
+    holds none)."""
+    found = model.email == normalized_email(email)
+    return and_(found, Member.removed_at.is_(None)) if model is Member else found
+
+
+def actor_of(member: Member) -> Actor:
+    """The actor the rulebook and the workflow judge for a member: their organisation, and the
+    rights their role gives them."""
+    role = MemberRole(member.role)
+    own_only = role == MemberRole.HIRING_MANAGER and not member.all_internships
+    return Actor(Role.EMPLOYER, member.employer_id, member.id, role, own_only)
+
+
+def member_with_organisation(db: Session, member_id: str) -> tuple[Member, Employer] | None:
+    """A current member and their organisation (None if removed or unknown)."""
+    found = db.execute(
+        select(Member, Employer)
+        .join(Employer, Employer.id == Member.employer_id)
+        .where(Member.id == member_id, Member.removed_at.is_(None))
+    ).first()
+    return (found[0], found[1]) if found else None
 
 
 class TokenAlreadyRotated(Exception):
@@ -70,14 +96,35 @@ def _stripe_key(role: str, email: str) -> str:
 
 def _existing(sessions: sessionmaker, model: type[Account], email: str) -> Account | None:
     with sessions() as db:
+        if model is Employer:  # the organisation whose member the address is
+            return db.scalar(
+                select(Employer)
+                .join(Member, Member.employer_id == Employer.id)
+                .where(holding(Member, email))
+            )
         return db.scalar(select(model).where(model.email == email))
 
 
+def founder_of(organisation: Employer) -> Member:
+    """The member who signed the organisation up: an admin, under the organisation's id."""
+    return Member(
+        id=organisation.id,
+        employer_id=organisation.id,
+        name=organisation.name,
+        email=organisation.email,
+        role=MemberRole.ADMIN.value,
+    )
+
+
 def _insert(sessions: sessionmaker, account: Account) -> Account:
-    """The new account, or the one a concurrent request created for the same email first."""
+    """The new account (an organisation with its founder, an admin whose member id is the
+    organisation's), or the one a concurrent request created for the same email first."""
     try:
         with sessions.begin() as db:
             db.add(account)
+            if isinstance(account, Employer):
+                db.flush()
+                db.add(founder_of(account))
         return account
     except IntegrityError:
         found = _existing(sessions, type(account), account.email)
@@ -209,7 +256,13 @@ def prove_inbox(sessions: sessionmaker, role: Role, account_id: str) -> bool:
     """The owner used a link or code sent to the account's email. The first time, for an
     account the API created before sign-ups needed that proof, every credential it had (its
     creator's, who may not be the owner) stops working. True on that first time."""
-    model = ACCOUNT_MODELS.get(role)
+    # An employer's proof is its founder's (the member whose id is the organisation's): members
+    # who joined later proved their inbox with the invitation's link.
+    proven: dict[Role, type[Employer] | type[Launcher]] = {
+        Role.EMPLOYER: Employer,
+        Role.LAUNCHER: Launcher,
+    }
+    model = proven.get(role)
     if model is None:
         return False
     with sessions.begin() as db:
@@ -322,15 +375,21 @@ def rotate_token(sessions: sessionmaker, role: Role, account_id: str, token: str
     return fresh
 
 
-def account_of_token(sessions: sessionmaker, token: str) -> Employer | Launcher | None:
-    """The account a token belongs to (noting when it was last used), or None."""
+def account_of_token(
+    sessions: sessionmaker, token: str
+) -> tuple[Member, Employer] | Launcher | None:
+    """The account a token belongs to (a member with their organisation, or a launcher),
+    noting when it was last used; None if none."""
     now = utcnow()
     with sessions() as db:
         held = db.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))
         if held is None:
             return None
-        model = ACCOUNT_MODELS.get(Role(held.role))
-        account = db.get(model, held.account_id) if model else None
+        account: tuple[Member, Employer] | Launcher | None = (
+            member_with_organisation(db, held.account_id)
+            if held.role == Role.EMPLOYER.value
+            else db.get(Launcher, held.account_id)
+        )
         if account is not None and (
             held.last_used_at is None or now - held.last_used_at > LAST_USE_PRECISION
         ):

@@ -25,6 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -65,6 +66,9 @@ LINK_LENGTH = 300
 
 
 class Employer(Base):
+    """An employer organisation: it owns the internships, the card and the charges; its people
+    are `Member`s. `name` and `email` are its founder's (its Stripe customer's contact)."""
+
     __tablename__ = "employers"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -90,6 +94,9 @@ class Employer(Base):
     logo_key: Mapped[str | None] = mapped_column(String(80))
     website_url: Mapped[str | None] = mapped_column(String(LINK_LENGTH))
     description: Mapped[str | None] = mapped_column(String(PROFILE_TEXT_LENGTH))
+    # Where every email about the organisation's internships also goes (a shared inbox), set
+    # by an admin; None: only to the members concerned.
+    notify_email: Mapped[str | None] = mapped_column(String(320))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
@@ -97,6 +104,55 @@ class Employer(Base):
         """The card fees may be charged to: None until one is added, and while it waits for
         its owner's word."""
         return self.stripe_payment_method if self.card_confirmed else None
+
+
+class Member(Base):
+    """A person of an employer organisation, with a role (`core.internship.MemberRole`). Web
+    sessions and API tokens of employers are a member's; the founder's member id is the
+    organisation's id, so credentials from before members existed keep their meaning. A
+    removed member's row stays (the timeline names them) with `removed_at` set."""
+
+    __tablename__ = "members"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    employer_id: Mapped[str] = mapped_column(ForeignKey("employers.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(16))
+    # A hiring manager may act on every internship of the organisation, or only their own.
+    all_internships: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # One organisation per person: an email is a member of at most one, while not removed.
+    __table_args__ = (
+        Index(
+            "uq_members_email_current",
+            "email",
+            unique=True,
+            sqlite_where=text("removed_at IS NULL"),
+            postgresql_where=text("removed_at IS NULL"),
+        ),
+    )
+
+
+class ColleagueInvitation(Base):
+    """An admin's invitation to join the organisation with a role: a one-time link sent to the
+    email (only its hash is kept), which expires, can be revoked and is spent once."""
+
+    __tablename__ = "colleague_invitations"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    employer_id: Mapped[str] = mapped_column(ForeignKey("employers.id"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(16))
+    all_internships: Mapped[bool] = mapped_column(Boolean, default=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by: Mapped[str] = mapped_column(String(40))  # the admin's member id
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Launcher(Base):
@@ -129,6 +185,8 @@ class Launcher(Base):
     # Which profile parts the public portfolio shows (`PUBLIC_PROFILE_PARTS`); employers and
     # ops see them all.
     public_parts: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    # Whether employers may invite them to apply (they can turn it off).
+    takes_invitations: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -145,6 +203,10 @@ class Internship(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     employer_id: Mapped[str] = mapped_column(ForeignKey("employers.id"), index=True)
     launcher_id: Mapped[str | None] = mapped_column(ForeignKey("launchers.id"), index=True)
+    # The member who posted it (None before members existed: the founder, whose id is the
+    # organisation's).
+    posted_by: Mapped[str | None] = mapped_column(String(40), index=True)
+    invitation_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text)
     company: Mapped[str] = mapped_column(String(200))
@@ -198,6 +260,22 @@ class InternshipSkill(Base):
     skill: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
 
 
+class InternshipInvitation(Base):
+    """A launcher invited to apply to a posting, and their answer: the workflow's invitations
+    as the projection keeps them, so lists find invitation-only postings and dashboards the
+    invitations waiting for an answer."""
+
+    __tablename__ = "internship_invitations"
+
+    internship_id: Mapped[str] = mapped_column(ForeignKey("internships.id"), primary_key=True)
+    launcher_id: Mapped[str] = mapped_column(ForeignKey("launchers.id"), primary_key=True)
+    invited_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    invited_by: Mapped[str | None] = mapped_column(String(40))
+    answer: Mapped[str] = mapped_column(String(16), default="")
+
+    __table_args__ = (Index("ix_internship_invitations_launcher", "launcher_id", "answer"),)
+
+
 class TimelineEvent(Base):
     __tablename__ = "timeline_events"
     __table_args__ = (
@@ -218,6 +296,8 @@ class TimelineEvent(Base):
     # The launcher selected when the event happened (None when nobody was, and on events
     # recorded before this column existed: those count against the internship's launcher).
     launcher_id: Mapped[str | None] = mapped_column(String(40))
+    # The employer's member who acted (None for others and before members existed).
+    member_id: Mapped[str | None] = mapped_column(String(40))
 
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"

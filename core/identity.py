@@ -18,9 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.db import Employer, Launcher
+from core.db import Employer, Launcher, Member
 
 
 def mailbox(email: str) -> str:
@@ -48,8 +49,10 @@ class Identity:
         )
 
     @classmethod
-    def of_employer(cls, employer: Employer) -> Identity:
-        return cls.of([employer.email], employer.card_fingerprints or [])
+    def of_employer(cls, employer: Employer, members: Iterable[str] = ()) -> Identity:
+        """An organisation's: its founder's and its members' (`members`) addresses and its
+        cards. A colleague can't hire themself through their company either."""
+        return cls.of([employer.email, *members], employer.card_fingerprints or [])
 
     @classmethod
     def of_launcher(cls, launcher: Launcher) -> Identity:
@@ -67,4 +70,7 @@ def parties_are_one(db: Session, employer_id: str, launcher_id: str) -> bool:
     employer, launcher = db.get(Employer, employer_id), db.get(Launcher, launcher_id)
     if employer is None or launcher is None:
         return False
-    return same_person(Identity.of_employer(employer), Identity.of_launcher(launcher))
+    members = db.scalars(
+        select(Member.email).where(Member.employer_id == employer_id, Member.removed_at.is_(None))
+    )
+    return same_person(Identity.of_employer(employer, members), Identity.of_launcher(launcher))

@@ -25,6 +25,7 @@ from core.accounts import (
     ACCOUNT_MODELS,
     create_employer,
     create_launcher,
+    holding,
     normalized_email,
     prove_inbox,
     token_hash,
@@ -71,7 +72,7 @@ def accounts_for(sessions: sessionmaker, email: str, ops_email: str) -> list[Acc
     found: list[Account] = []
     with sessions() as db:
         for role, model in ACCOUNT_MODELS.items():
-            if row := db.scalar(select(model).where(model.email == email)):
+            if row := db.scalar(select(model).where(holding(model, email))):
                 found.append(Account(role, row.id, row.name, row.email))
     if email == normalized_email(ops_email):
         found.append(Account(Role.OPS, "ops", "Ops team", email))
@@ -152,7 +153,7 @@ def sign_up(
     details = {**details, "email": normalized_email(details["email"])}
     model = ACCOUNT_MODELS[role]
     with sessions() as db:
-        row = db.scalar(select(model).where(model.email == details["email"]))
+        row = db.scalar(select(model).where(holding(model, details["email"])))
     if row is not None:
         found = Account(role, row.id, row.name, row.email)
         send(sessions, settings, "existing", found, "/dashboard", render)
@@ -281,9 +282,7 @@ def _create(
     is new. One Stripe object per sign-up link, however often this is retried."""
     model = ACCOUNT_MODELS[role]
     with sessions() as db:
-        existing = db.scalar(
-            select(model.id).where(model.email == normalized_email(details["email"]))
-        )
+        existing = db.scalar(select(model.id).where(holding(model, details["email"])))
     if existing is not None:  # signed up again meanwhile, by another link to the same inbox
         return existing, False
     key = f"{role.value}-signup-{digest[:32]}"

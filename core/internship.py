@@ -63,6 +63,17 @@ class Action(StrEnum):
     DISPUTE = "dispute"
     RESOLVE = "resolution"
     FEEDBACK = "feedback"
+    INVITE = "invitations"  # an employer asks a launcher to apply
+    DECLINE = "invitation-declined"  # the invited launcher says no (yes is applying)
+
+
+class MemberRole(StrEnum):
+    """What a member of an employer organisation may do (`core.rulebook`)."""
+
+    ADMIN = "admin"
+    HIRING_MANAGER = "hiring_manager"
+    FINANCE = "finance"
+    VIEWER = "viewer"
 
 
 @dataclass
@@ -116,8 +127,16 @@ class Policy:
 
 @dataclass
 class Actor:
+    """Who asks. For an employer, `id` is the organisation (the internships' employer id) and
+    the member fields say which colleague and with what rights; None in requests made before
+    organisations had members, which acted with every right, as an admin does."""
+
     role: Role
     id: str
+    member_id: str | None = None
+    member_role: MemberRole | None = None
+    # A hiring manager who acts only on the internships they posted.
+    own_only: bool = False
 
 
 SYSTEM = Actor(Role.SYSTEM, "system")
@@ -144,6 +163,10 @@ class Posting:
     # charge, refund or transfer ("" in internships posted before it: their keys stay as
     # they were).
     nonce: str = ""
+    # The member who posted it (None before organisations had members: the founder).
+    posted_by: str | None = None
+    # Only launchers the employer invited see it and may apply.
+    invitation_only: bool = False
 
 
 # --- Update inputs: one dataclass per transition, each naming who asks. ---
@@ -219,6 +242,17 @@ class Feedback:
     comment: str = ""
 
 
+@dataclass
+class Invitation:
+    by: Actor
+    launcher_id: str
+
+
+@dataclass
+class Declination:
+    by: Actor
+
+
 # --- What the workflow exposes and records. ---
 
 
@@ -248,6 +282,16 @@ class TimelineEntry:
     actor_role: Role
     actor_id: str
     note: str = ""
+    # The employer's member who acted (None for others, and before members existed).
+    member_id: str | None = None
+
+
+@dataclass
+class InvitationView:
+    launcher_id: str
+    invited_at: datetime
+    invited_by: str | None  # the member who invited
+    answer: str = ""  # "", "accepted" (they applied) or "declined"
 
 
 @dataclass
@@ -297,6 +341,7 @@ class InternshipState:
     revision_rounds: int = 0
     payout_account_ready: bool = False
     applicants: list[ApplicantView] = field(default_factory=list)
+    invitations: list[InvitationView] = field(default_factory=list)
     submissions: list[SubmissionView] = field(default_factory=list)
     money: Money = field(default_factory=Money)
     dispute: DisputeView | None = None

@@ -22,6 +22,8 @@ from core.internship import (
     Action,
     Actor,
     InternshipState,
+    InvitationView,
+    MemberRole,
     Role,
     Stage,
     TimelineEntry,
@@ -29,7 +31,16 @@ from core.internship import (
 
 # Which actions each stage admits; who may take them is decided by `_role_allows`.
 STAGE_ACTIONS: dict[Stage, frozenset[Action]] = {
-    Stage.POSTED: frozenset({Action.APPLY, Action.SELECT, Action.CANCEL, Action.WITHDRAW}),
+    Stage.POSTED: frozenset(
+        {
+            Action.APPLY,
+            Action.SELECT,
+            Action.CANCEL,
+            Action.WITHDRAW,
+            Action.INVITE,
+            Action.DECLINE,
+        }
+    ),
     Stage.MATCHED: frozenset({Action.KICKOFF, Action.CANCEL, Action.WITHDRAW}),
     Stage.IN_PROGRESS: frozenset(
         {Action.SUBMIT, Action.EXTEND, Action.CANCEL, Action.WITHDRAW, Action.DISPUTE}
@@ -49,7 +60,7 @@ class Relation(StrEnum):
     """How a caller stands to one internship."""
 
     OPS = "ops"
-    OWNER = "owner"  # the employer who posted it
+    OWNER = "owner"  # a member of the employer organisation that posted it
     LAUNCHER = "launcher"  # the launcher selected for it
     APPLICANT = "applicant"  # a launcher with an open application (while posted)
     PROSPECT = "prospect"  # any other launcher, while the posting is open
@@ -68,8 +79,91 @@ def relation(state: InternshipState, actor: Actor) -> Relation:
             open_application = any(
                 a.launcher_id == actor.id and not a.withdrawn for a in state.applicants
             )
-            return Relation.APPLICANT if open_application else Relation.PROSPECT
+            if open_application:
+                return Relation.APPLICANT
+            # An invitation-only posting does not exist for launchers nobody invited.
+            if not state.posting.invitation_only or invitation_of(state, actor.id):
+                return Relation.PROSPECT
     return Relation.STRANGER
+
+
+def invitation_of(state: InternshipState, launcher_id: str) -> InvitationView | None:
+    return next((i for i in state.invitations if i.launcher_id == launcher_id), None)
+
+
+# ---------------------------------------------------------------- organisations
+
+
+# What each member of an employer organisation may do besides reading its internships. Acting
+# on an internship (select, kick off, review, extend, cancel, dispute, rate, invite) is
+# `LIFECYCLE`; a hiring manager may be limited to the internships they posted (`own_only`).
+class OrgRight(StrEnum):
+    POST = "post"  # post internships
+    LIFECYCLE = "lifecycle"  # act on the organisation's internships
+    MONEY = "money"  # read charges, refunds, receipts and the card
+    CARD = "card"  # add or replace the card
+    MEMBERS = "members"  # invite, change and remove members
+    PROFILE = "profile"  # the organisation's profile and its notification address
+
+
+ORG_RIGHTS: dict[MemberRole, frozenset[OrgRight]] = {
+    MemberRole.ADMIN: frozenset(OrgRight),
+    MemberRole.HIRING_MANAGER: frozenset({OrgRight.POST, OrgRight.LIFECYCLE, OrgRight.MONEY}),
+    MemberRole.FINANCE: frozenset({OrgRight.MONEY}),
+    MemberRole.VIEWER: frozenset(),
+}
+MEMBER_ROLE_NAMES = {
+    MemberRole.ADMIN: "Admin",
+    MemberRole.HIRING_MANAGER: "Hiring manager",
+    MemberRole.FINANCE: "Finance",
+    MemberRole.VIEWER: "Viewer",
+}
+
+
+def member_may(actor: Actor, right: OrgRight) -> bool:
+    """Whether an employer's member holds `right` (an employer actor without a member, from
+    before organisations had members, holds them all, as the founder's admin does)."""
+    if actor.role != Role.EMPLOYER:
+        return False
+    return actor.member_role is None or right in ORG_RIGHTS[actor.member_role]
+
+
+RIGHT_DOING = {
+    OrgRight.POST: "post internships",
+    OrgRight.LIFECYCLE: "act on internships",
+    OrgRight.MONEY: "read charges, receipts and the card",
+    OrgRight.CARD: "add or replace the card",
+    OrgRight.MEMBERS: "invite, change and remove members",
+    OrgRight.PROFILE: "change the organisation's profile",
+}
+
+
+def lacking(right: OrgRight) -> str:
+    """What a member without `right` is told: who has it, and to ask them."""
+    holders = [MEMBER_ROLE_NAMES[r].lower() + "s" for r in MemberRole if right in ORG_RIGHTS[r]]
+    who = " and ".join(holders)
+    return f"Only {who} can {RIGHT_DOING[right]}: ask one of them in your organisation"
+
+
+def member_acts_on(state: InternshipState, actor: Actor) -> bool:
+    """Whether this member may act on this internship of their organisation: lifecycle rights,
+    and for a hiring manager limited to their own, one they posted."""
+    if not member_may(actor, OrgRight.LIFECYCLE):
+        return False
+    return not actor.own_only or state.posting.posted_by == actor.member_id
+
+
+def _member_refusal(state: InternshipState, actor: Actor, action: Action) -> str:
+    if member_may(actor, OrgRight.LIFECYCLE):  # a hiring manager, on a colleague's internship
+        return (
+            f"You can {DOING[action]} only on internships you posted: ask the colleague who "
+            "posted this one, or an admin to let you act on all of them"
+        )
+    assert actor.member_role is not None
+    return (
+        f"As {MEMBER_ROLE_NAMES[actor.member_role].lower()} you can read but not "
+        f"{DOING[action]}: ask a hiring manager or an admin of your organisation"
+    )
 
 
 PARTIES = frozenset({Relation.OPS, Relation.OWNER, Relation.LAUNCHER})
@@ -92,6 +186,7 @@ class Visibility:
     all_applicants: bool  # every application and pitch, or only the caller's own
     work: bool  # submissions, payment, dispute and timeline
     ratings: frozenset[str]  # the roles whose rating the caller may read
+    money: bool = True  # what was charged, paid and refunded (not an employer's viewer)
 
 
 def visibility(state: InternshipState, actor: Actor) -> Visibility:
@@ -101,6 +196,7 @@ def visibility(state: InternshipState, actor: Actor) -> Visibility:
         all_applicants=rel in (Relation.OPS, Relation.OWNER),
         work=party,
         ratings=_ratings_shown(state, actor, rel),
+        money=party and (rel != Relation.OWNER or member_may(actor, OrgRight.MONEY)),
     )
 
 
@@ -112,7 +208,11 @@ def timeline(state: InternshipState, actor: Actor) -> list[TimelineEntry]:
         return []
     if rel in (Relation.OPS, Relation.OWNER):
         return list(state.timeline)
-    return [e for e in state.timeline if e.actor_role != Role.LAUNCHER or e.actor_id == actor.id]
+    return [
+        e
+        for e in state.timeline
+        if (e.actor_role != Role.LAUNCHER or e.actor_id == actor.id) and e.event != "invited"
+    ]
 
 
 def as_seen_by(state: InternshipState, actor: Actor) -> InternshipState:
@@ -126,6 +226,9 @@ def as_seen_by(state: InternshipState, actor: Actor) -> InternshipState:
         state,
         applicants=[
             a for a in state.applicants if sees.all_applicants or a.launcher_id == actor.id
+        ],
+        invitations=[
+            i for i in state.invitations if sees.all_applicants or i.launcher_id == actor.id
         ],
         timeline=timeline(state, actor),
     )
@@ -171,12 +274,21 @@ def sees_contacts(actor: Actor) -> bool:
     return actor.role == Role.OPS
 
 
-def in_scope(scope: ListScope, stage: Stage, employer_id: str, launcher_id: str | None) -> bool:
+def in_scope(
+    scope: ListScope,
+    stage: Stage,
+    employer_id: str,
+    launcher_id: str | None,
+    invitation_only: bool = False,
+    invited: bool = False,
+) -> bool:
+    """`invited`: the scope's launcher was invited to it (or applied: an application to an
+    invitation-only posting answers an invitation)."""
     return (
         scope.everything
         or (scope.employer_id is not None and scope.employer_id == employer_id)
         or (scope.launcher_id is not None and scope.launcher_id == launcher_id)
-        or (scope.open_postings and stage == Stage.POSTED)
+        or (scope.open_postings and stage == Stage.POSTED and (not invitation_only or invited))
     )
 
 
@@ -219,16 +331,17 @@ def posting_full_message(state: InternshipState) -> str:
 
 
 def _role_allows(action: Action, state: InternshipState, rel: Relation) -> bool:
-    owner_or_ops = rel in (Relation.OWNER, Relation.OPS)
+    """Whether the caller's relation may take `action` (a member's own rights are
+    `member_acts_on`'s, asked after this)."""
     match action:
         case Action.APPLY | Action.WITHDRAW:
             return rel in (Relation.LAUNCHER, Relation.APPLICANT, Relation.PROSPECT)
         case Action.SUBMIT:
             return rel == Relation.LAUNCHER
-        case Action.SELECT | Action.KICKOFF | Action.REVIEW:
+        case Action.SELECT | Action.KICKOFF | Action.REVIEW | Action.INVITE:
             return rel == Relation.OWNER
         case Action.EXTEND:
-            return owner_or_ops
+            return rel in (Relation.OWNER, Relation.OPS)
         case Action.CANCEL:
             # An open dispute is for ops to settle; the employer can't cancel their way out.
             return rel == Relation.OPS or (rel == Relation.OWNER and not state.disputed)
@@ -236,6 +349,8 @@ def _role_allows(action: Action, state: InternshipState, rel: Relation) -> bool:
             return rel in (Relation.OWNER, Relation.LAUNCHER)
         case Action.RESOLVE:
             return rel == Relation.OPS
+        case Action.DECLINE:
+            return rel == Relation.PROSPECT
 
 
 def _stage_allows(action: Action, state: InternshipState) -> bool:
@@ -248,6 +363,15 @@ def _already_done(action: Action, state: InternshipState, actor: Actor) -> str |
     """What this caller's own history rules out, whatever the stage allows."""
     if action == Action.APPLY and any(a.launcher_id == actor.id for a in state.applicants):
         return "You have already applied to this internship"
+    declined = (i := invitation_of(state, actor.id)) is not None and i.answer == "declined"
+    if action == Action.APPLY and declined:
+        return "You declined the invitation to this internship"
+    if action == Action.DECLINE:
+        invited = invitation_of(state, actor.id)
+        if invited is None:
+            return "You were not invited to this internship"
+        if invited.answer:
+            return f"You have already answered this invitation ({invited.answer})"
     if (
         action == Action.DISPUTE
         and actor.role == Role.LAUNCHER
@@ -282,6 +406,8 @@ DOING = {
     Action.DISPUTE: "open a dispute",
     Action.RESOLVE: "resolve a dispute",
     Action.FEEDBACK: "leave a rating",
+    Action.INVITE: "invite launchers",
+    Action.DECLINE: "decline the invitation",
 }
 WHERE_IT_STANDS = {
     Stage.POSTED: "is still open for applications",
@@ -308,6 +434,8 @@ def refusal(action: Action, state: InternshipState, actor: Actor) -> Refusal | N
         reason = " while a dispute is open" if state.disputed and rel != Relation.OPS else " here"
         who = f"{actor.role.value.capitalize()}s"
         return Refusal(errors.FORBIDDEN, f"{who} can't {DOING[action]}{reason}")
+    if rel == Relation.OWNER and not member_acts_on(state, actor):
+        return Refusal(errors.FORBIDDEN, _member_refusal(state, actor, action))
     if not _stage_allows(action, state):
         if state.disputed:
             reason = "a dispute is open and only ops can settle it"
@@ -318,6 +446,26 @@ def refusal(action: Action, state: InternshipState, actor: Actor) -> Refusal | N
         return Refusal(errors.CONFLICT, done)
     if action == Action.APPLY and posting_full(state):
         return Refusal(errors.CONFLICT, posting_full_message(state), POSTING_FULL)
+    if action == Action.INVITE and len(state.invitations) >= MAX_INVITATIONS:
+        return Refusal(
+            errors.CONFLICT,
+            f"This posting has {MAX_INVITATIONS} invitations already, as many as one takes: "
+            "wait for their answers, or post another",
+        )
+    return None
+
+
+# Invitations one posting takes (each is kept in the workflow's history).
+MAX_INVITATIONS = 50
+
+
+def invitation_refusal(state: InternshipState, launcher_id: str) -> str | None:
+    """Why this launcher can't be invited to this posting, whoever invites (None if they can);
+    whether they take invitations at all is their setting, asked by the API."""
+    if invitation_of(state, launcher_id):
+        return "This launcher was invited to this internship already"
+    if any(a.launcher_id == launcher_id for a in state.applicants):
+        return "This launcher has applied to this internship already"
     return None
 
 

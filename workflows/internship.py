@@ -27,11 +27,14 @@ with workflow.unsafe.imports_passed_through():
         ApplicantView,
         Application,
         Cancellation,
+        Declination,
         Dispute,
         DisputeView,
         Extension,
         Feedback,
         InternshipState,
+        Invitation,
+        InvitationView,
         Kickoff,
         Posting,
         Rating,
@@ -342,6 +345,8 @@ class InternshipWorkflow:
         async with self._turn():
             self._check_apply(req)
             self._state.applicants.append(ApplicantView(req.by.id, req.pitch, workflow.now()))
+            if invited := rulebook.invitation_of(self._state, req.by.id):
+                invited.answer = "accepted"
             details = {"launcher_id": req.by.id, "pitch": req.pitch}
             await self._recorder.record(
                 "applied", req.by, Notice("applied", [self._employer()], details)
@@ -354,6 +359,44 @@ class InternshipWorkflow:
         self._allow(Action.APPLY, req.by)
         if not req.pitch.strip():
             raise errors.refusal(errors.INVALID, "pitch must not be empty")
+
+    @workflow.update
+    async def invite(self, req: Invitation) -> InternshipState:
+        """The employer asks a launcher to apply (their email and dashboard tell them)."""
+        async with self._turn():
+            self._check_invite(req)
+            self._state.invitations.append(
+                InvitationView(req.launcher_id, workflow.now(), req.by.member_id)
+            )
+            to = [Recipient(Role.LAUNCHER, req.launcher_id)]
+            await self._recorder.record("invited", req.by, Notice("invited", to))
+            return self._answer(req.by)
+
+    @invite.validator
+    def _check_invite(self, req: Invitation) -> None:
+        self._allow(Action.INVITE, req.by)
+        if refused := rulebook.invitation_refusal(self._state, req.launcher_id):
+            raise errors.refusal(errors.CONFLICT, refused)
+
+    @workflow.update
+    async def decline(self, req: Declination) -> InternshipState:
+        """The invited launcher says no: the employer hears it, the posting stays open."""
+        async with self._turn():
+            self._check_decline(req)
+            invited = rulebook.invitation_of(self._state, req.by.id)
+            assert invited is not None
+            invited.answer = "declined"
+            details = {"launcher_id": req.by.id}
+            await self._recorder.record(
+                "invitation_declined",
+                req.by,
+                Notice("invitation_declined", [self._employer()], details),
+            )
+            return self._answer(req.by)
+
+    @decline.validator
+    def _check_decline(self, req: Declination) -> None:
+        self._allow(Action.DECLINE, req.by)
 
     @workflow.update
     async def select(self, req: Selection) -> InternshipState:

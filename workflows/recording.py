@@ -56,7 +56,7 @@ class Recorder:
         """Append to the timeline, project the state, and queue the event's emails."""
         s = self._state
         entry = TimelineEntry(
-            len(s.timeline) + 1, workflow.now(), s.stage, event, by.role, by.id, note
+            len(s.timeline) + 1, workflow.now(), s.stage, event, by.role, by.id, note, by.member_id
         )
         s.timeline.append(entry)
         try:

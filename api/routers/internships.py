@@ -18,8 +18,8 @@ from api import schemas
 from api.deps import (
     CallerDep,
     DbDep,
-    EmployerDep,
     OpsDep,
+    PosterDep,
     SessionsDep,
     SettingsDep,
     WorkflowsDep,
@@ -31,7 +31,7 @@ from api.service.internships import Transitions
 from api.service.views import internship_view
 from core import rulebook
 from core.accounts import new_id
-from core.internship import Actor, Role, Stage
+from core.internship import Stage
 
 router = APIRouter(prefix="/v1/internships", tags=["internships"])
 InternshipId = Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -50,7 +50,7 @@ Detail = schemas.InternshipDetail
 )
 async def post_internship(
     body: schemas.InternshipIn,
-    employer: EmployerDep,
+    poster: PosterDep,
     settings: SettingsDep,
     workflows: WorkflowsDep,
     sessions: SessionsDep,
@@ -58,11 +58,15 @@ async def post_internship(
     response: Response,
 ) -> Detail:
     # A retried posting (same idempotency key) names the same internship, which starts once.
-    internship_id = internships.posting_id(employer.id, key) if key else new_id()
-    posted = await internships.post(workflows, sessions, settings, employer, body, internship_id)
+    by = poster.actor
+    internship_id = internships.posting_id(by.member_id or by.id, key) if key else new_id()
+    assert poster.employer is not None
+    posted = await internships.post(
+        workflows, sessions, settings, poster.employer, by, body, internship_id
+    )
     if not posted.created:
         response.status_code = 200
-    return internship_view(posted.state, Actor(Role.EMPLOYER, employer.id))
+    return internship_view(posted.state, by)
 
 
 def search_criteria(
@@ -276,6 +280,24 @@ async def open_dispute(body: schemas.DisputeIn, ask: Ask) -> Detail:
 )
 async def resolve(body: schemas.ResolutionIn, ask: Ask) -> Detail:
     return internship_view(await ask.resolve(body), ask.by)
+
+
+@router.post(
+    "/{internship_id}/invitations",
+    response_model=Detail,
+    summary="Invite a launcher to apply to an open posting (employer)",
+)
+async def invite(body: schemas.InvitationIn, ask: Ask) -> Detail:
+    return internship_view(await ask.invite(body), ask.by)
+
+
+@router.post(
+    "/{internship_id}/invitation-declined",
+    response_model=Detail,
+    summary="Decline an invitation to apply (the invited launcher)",
+)
+async def decline_invitation(ask: Ask) -> Detail:
+    return internship_view(await ask.decline(), ask.by)
 
 
 @router.post(

@@ -27,16 +27,18 @@ from api.errors import ApiError, not_found, refusal_error
 from api.service import reads
 from api.service.workflows import AlreadyStarted, InternshipWorkflows, NoSuchRun, Refused, Update
 from core import identity, rulebook
-from core.db import Employer, Internship
+from core.db import Employer, Internship, Launcher
 from core.internship import (
     Action,
     Actor,
     Application,
     Cancellation,
+    Declination,
     Dispute,
     Extension,
     Feedback,
     InternshipState,
+    Invitation,
     Kickoff,
     Posting,
     Resolution,
@@ -66,6 +68,7 @@ async def post(
     sessions: sessionmaker,
     settings: Settings,
     employer: Employer,
+    by: Actor,
     body: schemas.InternshipIn,
     internship_id: str,
 ) -> Posted:
@@ -98,8 +101,9 @@ async def post(
         duration_days=body.duration_days,
         policy=settings.policy(),
         nonce=secrets.token_hex(8),
+        posted_by=by.member_id,
+        invitation_only=body.invitation_only,
     )
-    by = Actor(Role.EMPLOYER, employer.id)
     # Temporal forgets a finished workflow after the namespace's retention; the projection
     # does not, so an id it knows is never started again either.
     if await run_in_threadpool(_recorded, sessions, internship_id):
@@ -257,6 +261,17 @@ class Transitions:
             InternshipWorkflow.feedback, Feedback(self.by, body.rating, body.comment)
         )
 
+    async def invite(self, body: schemas.InvitationIn) -> InternshipState:
+        """Ask a launcher to apply: one who turned invitations off, or is unknown, is refused
+        before the workflow is asked."""
+        refused = await run_in_threadpool(_not_invitable, self.sessions, body.launcher_id)
+        if refused:
+            raise ApiError(409, "not_invitable", refused, {"launcher_id": body.launcher_id})
+        return await self._update(InternshipWorkflow.invite, Invitation(self.by, body.launcher_id))
+
+    async def decline(self) -> InternshipState:
+        return await self._update(InternshipWorkflow.decline, Declination(self.by))
+
     async def take(self, action: Action, body: BaseModel | None) -> InternshipState:
         """The step a page's form names (`/internships/{id}/{action}`), with its parsed form
         (`api.web.pages.FORMS[action]`)."""
@@ -283,6 +298,10 @@ class Transitions:
                 return await self.resolve(_as(body, schemas.ResolutionIn))
             case Action.FEEDBACK:
                 return await self.feedback(_as(body, schemas.FeedbackIn))
+            case Action.INVITE:
+                return await self.invite(_as(body, schemas.InvitationIn))
+            case Action.DECLINE:
+                return await self.decline()
 
     # ------------------------------------------------------------ how each is asked
 
@@ -291,7 +310,8 @@ class Transitions:
         the workflow's refusal becomes the matching API error. With a key the update has an id
         of its own, so Temporal runs a retried one once."""
         by = self.by
-        update_id = f"{by.role}:{by.id}:{self.key}" if self.key else None
+        # A member's key is their own: two colleagues' keys never name one update.
+        update_id = f"{by.role}:{by.member_id or by.id}:{self.key}" if self.key else None
         try:
             return await self.workflows.update(self.internship_id, update, request, update_id)
         except Refused as refused:
@@ -324,6 +344,19 @@ class Transitions:
             )
         if one:
             raise ApiError(403, "own_posting", OWN_POSTING[action], {"action": action.value})
+
+
+def _not_invitable(sessions: sessionmaker, launcher_id: str) -> str | None:
+    with sessions() as db:
+        launcher = db.get(Launcher, launcher_id)
+    if launcher is None:
+        return "There is no launcher with this id: invite one from their portfolio or the list"
+    if not launcher.takes_invitations:
+        return (
+            f"{launcher.name} has turned invitations off: share the posting with them another "
+            "way, or invite someone else"
+        )
+    return None
 
 
 def _as(body: BaseModel | None, model: type[Body]) -> Body:

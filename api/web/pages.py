@@ -31,13 +31,14 @@ from api.web.render import PageContext, page, redirect
 from api.web.session import (
     MaybeViewer,
     OpsViewer,
-    SignedInEmployer,
     SignedInLauncher,
+    SignedInPoster,
     Viewer,
 )
 from core.db import Internship
 from core.formats import format_money
 from core.internship import Action, Role
+from core.rulebook import OrgRight
 
 router = APIRouter(include_in_schema=False)
 InternshipId = Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
@@ -190,7 +191,7 @@ class PostingForm(PageContext):
 @router.get(
     "/internships/new",
     response_class=HTMLResponse,
-    dependencies=[Depends(session.signed_in_employer)],
+    dependencies=[Depends(session.employer_with(OrgRight.POST))],
 )
 def new_posting(request: Request, viewer: Viewer) -> Response:
     return _posting_form(request, viewer, {"currency": "usd", "duration_days": "14"}, {})
@@ -217,11 +218,13 @@ def _cents(value: str) -> int | None:
 async def post_internship(
     request: Request,
     viewer: Viewer,
-    employer: SignedInEmployer,
+    poster: SignedInPoster,
     workflows: WorkflowsDep,
     settings: SettingsDep,
     sessions: SessionsDep,
 ) -> Response:
+    by, employer = poster.actor, poster.employer
+    assert employer is not None
     form = await read_form(request)
     values = fields(form)
     data: dict[str, Any] = {k: v for k, v in values.items() if k != "fee"}
@@ -245,10 +248,11 @@ async def post_internship(
         key = await session.spend_form_key(request, form)
     except session.FormAlreadySent as sent:
         session.flash(request, "That form was already sent: here is the internship it posted.")
-        return redirect(f"/internships/{internships.posting_id(employer.id, f'web:{sent.nonce}')}")
-    internship_id = internships.posting_id(employer.id, f"web:{key}")
+        posted = internships.posting_id(by.member_id or by.id, f"web:{sent.nonce}")
+        return redirect(f"/internships/{posted}")
+    internship_id = internships.posting_id(by.member_id or by.id, f"web:{key}")
     try:
-        await internships.post(workflows, sessions, settings, employer, body, internship_id)
+        await internships.post(workflows, sessions, settings, employer, by, body, internship_id)
     except ApiError as err:
         if err.details.get("field") != "fee_cents":
             return _posting_form(request, viewer, values, {"form": err.message}, err.status)

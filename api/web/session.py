@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
@@ -28,9 +29,11 @@ from starlette.routing import Match
 
 from api.deps import Caller, get_sessions, get_settings
 from api.idempotency import KEPT_FOR, claim_once
+from core import rulebook
 from core.accounts import token_hash
-from core.db import Employer, Launcher, WebSession, utcnow
+from core.db import Employer, Launcher, Member, WebSession, utcnow
 from core.internship import Actor, Role
+from core.rulebook import OrgRight
 from core.settings import Settings
 
 # Query parameter and form field names the templates share.
@@ -293,6 +296,7 @@ def _forget_viewer(request: Request) -> None:
 
 def _caller_of(
     row: WebSession,
+    member: Member | None,
     employer: Employer | None,
     launcher: Launcher | None,
     settings: Settings,
@@ -306,8 +310,8 @@ def _caller_of(
         if row.account_id != "ops" or row.ops_email != ops_address(settings):
             return None
         return Caller(Actor(Role.OPS, "ops"))
-    if employer is not None:
-        return Caller(Actor(Role.EMPLOYER, employer.id), employer=employer)
+    if member is not None and employer is not None:
+        return Caller.of_member(member, employer)
     if launcher is not None:
         return Caller(Actor(Role.LAUNCHER, launcher.id), launcher=launcher)
     return None
@@ -320,11 +324,16 @@ def _resolve(request: Request, digest: str) -> Caller | None:
     now = utcnow()
     with get_sessions(request)() as db:
         found = db.execute(
-            select(WebSession, Employer, Launcher)
+            select(WebSession, Member, Employer, Launcher)
             .outerjoin(
-                Employer,
-                and_(WebSession.role == Role.EMPLOYER.value, Employer.id == WebSession.account_id),
+                Member,
+                and_(
+                    WebSession.role == Role.EMPLOYER.value,
+                    Member.id == WebSession.account_id,
+                    Member.removed_at.is_(None),
+                ),
             )
+            .outerjoin(Employer, Employer.id == Member.employer_id)
             .outerjoin(
                 Launcher,
                 and_(WebSession.role == Role.LAUNCHER.value, Launcher.id == WebSession.account_id),
@@ -333,8 +342,8 @@ def _resolve(request: Request, digest: str) -> Caller | None:
         ).first()
         if found is None:  # signed out, here or everywhere, or revoked
             return None
-        row, employer, launcher = found
-        caller = _caller_of(row, employer, launcher, settings, now)
+        row, member, employer, launcher = found
+        caller = _caller_of(row, member, employer, launcher, settings, now)
         if caller is None:
             db.execute(delete(WebSession).where(WebSession.id_hash == digest))
             db.commit()
@@ -398,7 +407,24 @@ def signed_in_ops(caller: Viewer) -> Caller:
     return caller
 
 
+def employer_with(right: OrgRight) -> Callable[[Caller], Caller]:
+    """A page's dependency: the viewer, a member of an employer organisation holding `right`
+    (anyone else gets their dashboard and who to ask)."""
+
+    def member_holding(caller: Viewer) -> Caller:
+        signed_in_employer(caller)
+        if not rulebook.member_may(caller.actor, right):
+            raise WrongRole(rulebook.lacking(right))
+        return caller
+
+    return member_holding
+
+
 # The signed-in account of a role (a page also takes `Viewer`, resolved once, to render).
 SignedInEmployer = Annotated[Employer, Depends(signed_in_employer)]
+SignedInPoster = Annotated[Caller, Depends(employer_with(OrgRight.POST))]
+SignedInCardHolder = Annotated[Caller, Depends(employer_with(OrgRight.CARD))]
+SignedInProfileEditor = Annotated[Caller, Depends(employer_with(OrgRight.PROFILE))]
+SignedInAdmin = Annotated[Caller, Depends(employer_with(OrgRight.MEMBERS))]
 SignedInLauncher = Annotated[Launcher, Depends(signed_in_launcher)]
 OpsViewer = Annotated[Caller, Depends(signed_in_ops)]

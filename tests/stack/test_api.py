@@ -216,7 +216,7 @@ async def test_authentication_and_ownership(api: Api) -> None:
     conflict = await act(api, emp, iid, "kickoff", status=409)
     assert conflict["details"] == {
         "stage": "posted",
-        "allowed_actions": ["selection", "cancellation"],
+        "allowed_actions": ["selection", "cancellation", "invitations"],
     }
     await act(api, lnc, iid, "applications", {"pitch": "Pick me"})
     again = await act(api, lnc, iid, "applications", {"pitch": "Pick me again"}, status=409)

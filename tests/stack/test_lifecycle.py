@@ -523,7 +523,7 @@ async def test_who_may_do_what(world: World) -> None:
     assert err.type == errors.CONFLICT
     assert err.details[0] == {
         "stage": "posted",
-        "allowed_actions": ["selection", "cancellation"],  # what the employer may do
+        "allowed_actions": ["selection", "cancellation", "invitations"],  # what the employer may do
     }
     await h.execute_update(InternshipWorkflow.apply, Application(lnc(launcher), "Hi"))
     await h.execute_update(InternshipWorkflow.select, Selection(emp(employer), launcher.id))

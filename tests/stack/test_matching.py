@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from sqlalchemy.orm import sessionmaker
 
+from core.accounts import founder_of
 from core.db import Employer, Internship, Launcher, TimelineEvent
 from core.matching import Record, fit, records
 from dev.harness import api_sign_up
@@ -99,17 +100,17 @@ def test_records_count_on_time_work_and_ratings(sessions: sessionmaker) -> None:
 
 def add_employer(db: Any) -> str:
     employer_id = uuid.uuid4().hex[:16]
-    db.add(
-        Employer(
-            id=employer_id,
-            name="Ada",
-            email=unique_email("ada"),
-            company="Acme",
-            stripe_customer_id="cus_x",
-            stripe_payment_method="pm_x",
-        )
+    employer = Employer(
+        id=employer_id,
+        name="Ada",
+        email=unique_email("ada"),
+        company="Acme",
+        stripe_customer_id="cus_x",
+        stripe_payment_method="pm_x",
     )
+    db.add(employer)
     db.flush()
+    db.add(founder_of(employer))
     return employer_id
 
 

@@ -80,9 +80,13 @@ def test_0008_keeps_old_tokens_until_the_owner_proves_the_inbox(tmp_path: Path) 
         assert employer.chargeable_card is None
         assert launcher.inbox_proven_at is not None and launcher.payout_confirmed
         assert not launcher.portfolio_public
-    # The old tokens still work, as named tokens, until the owner proves the inbox.
+    # The old tokens still work, as named tokens, until the owner proves the inbox; the
+    # employer is an organisation whose founder is its admin, under the employer's id.
     found = account_of_token(sessions, "emp_old")
-    assert found is not None and found.id == "e1"
+    assert isinstance(found, tuple)
+    member, organisation = found
+    assert (member.id, member.role, member.email) == ("e1", "admin", "ada@x.com")
+    assert organisation.id == "e1"
     sessions.kw["bind"].dispose()
 
     # And back: each account has its token again.

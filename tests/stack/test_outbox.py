@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from activities.notifications import Mailer, Templates
+from core.accounts import founder_of
 from core.db import FAILED, PENDING, SENT, Employer, Internship, OutboxEmail
 from dev.harness import free_port
 from worker.outbox import OpsAlerts, OutboxRelay
@@ -245,6 +246,7 @@ def test_ops_are_told_when_an_address_is_refused_for_good(
         )
         db.add(employer)
         db.flush()
+        db.add(founder_of(employer))
         db.add(
             Internship(
                 id=internship,

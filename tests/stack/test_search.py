@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.service import search
+from core.accounts import founder_of
 from core.db import Employer, Internship, Launcher, make_sessions, normalize_url
 from core.internship import Actor, Role, Stage
 from dev.harness import migrate
@@ -60,6 +61,7 @@ def employer(db: Session, name: str = "Ada Lovelace") -> Employer:
     )
     db.add(e)
     db.flush()
+    db.add(founder_of(e))
     return e
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import sessionmaker
 
 from activities.projection import project_row, timeline_row
 from api.app import create_app
-from core.accounts import issue_token, new_id
+from core.accounts import founder_of, issue_token, new_id
 from core.db import (
     Employer,
     Internship,
@@ -116,6 +116,8 @@ class Surface:
         )
         with self.sessions.begin() as db:
             db.add(e)
+            db.flush()
+            db.add(founder_of(e))
         return e
 
     def launcher(self, name: str = "Lee Launcher") -> Launcher:

@@ -112,7 +112,7 @@ async def test_each_viewer_reads_what_the_rulebook_lets_them(surface: Surface) -
     async with surface.client(surface.token(Role.EMPLOYER, stranger.id)) as http:
         unseen = await http.get(f"/v1/internships/{iid}")
     assert {a["launcher_id"] for a in owner["applicants"]} == {ann.id, bob.id}
-    assert owner["allowed_actions"] == ["selection", "cancellation"]
+    assert owner["allowed_actions"] == ["selection", "cancellation", "invitations"]
     assert owner["payment"] == {
         "charged_cents": 0,
         "paid_to_launcher_cents": 0,

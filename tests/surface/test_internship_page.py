@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core import rulebook
-from core.internship import Actor, Kickoff, Money, Role, Stage
+from core.internship import Actor, Kickoff, MemberRole, Money, Role, Stage
 from tests.surface.conftest import Surface
 
 VIEWERS = ["owner", "launcher", "applicant", "ops"]
@@ -78,7 +78,8 @@ async def test_the_kickoff_button_runs_the_kickoff_update(surface: Surface) -> N
     sent = await browser.submit(f"/internships/{iid}", f"/internships/{iid}/kickoff")
     assert sent.status_code == 303 and sent.headers["location"] == f"/internships/{iid}"
     [asked] = surface.workflows.updates(iid)
-    assert asked.what == "kickoff" and asked.request == Kickoff(Actor(Role.EMPLOYER, employer.id))
+    founder = Actor(Role.EMPLOYER, employer.id, employer.id, MemberRole.ADMIN)
+    assert asked.what == "kickoff" and asked.request == Kickoff(founder)
     assert asked.update_id and asked.update_id.startswith(f"employer:{employer.id}:web:")
     after = (await browser.get(f"/internships/{iid}")).text
     assert "Kicked off: the fee was charged and the clock is running." in after

@@ -21,6 +21,8 @@ from core.internship import (
     ApplicantView,
     DisputeView,
     InternshipState,
+    InvitationView,
+    MemberRole,
     Rating,
     Role,
     Stage,
@@ -33,17 +35,35 @@ from tests.unit.harness import EMPLOYER, OPS, posting
 A = Action
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
+
+def member(role: MemberRole, member_id: str, own_only: bool = False) -> Actor:
+    """A member of the owner's organisation (EMPLOYER's)."""
+    return Actor(Role.EMPLOYER, EMPLOYER.id, member_id, role, own_only)
+
+
 # The callers, by how they stand to the internship. "applicant" has an open application: while
-# posted they may withdraw it; once someone else is matched they were not selected.
+# posted they may withdraw it; once someone else is matched they were not selected. "owner" is
+# the organisation as it acted before it had members (every right); the members after it act
+# as their role lets them; "poster" posted it (a hiring manager limited to their own).
 CALLERS: dict[str, Actor] = {
     "ops": OPS,
     "owner": EMPLOYER,
-    "other_employer": Actor(Role.EMPLOYER, "emp-other"),
+    "admin": member(MemberRole.ADMIN, "m-admin"),
+    "hiring_manager": member(MemberRole.HIRING_MANAGER, "m-hm"),
+    "poster": member(MemberRole.HIRING_MANAGER, "m-poster", own_only=True),
+    "colleague_own_only": member(MemberRole.HIRING_MANAGER, "m-other", own_only=True),
+    "finance": member(MemberRole.FINANCE, "m-fin"),
+    "viewer": member(MemberRole.VIEWER, "m-view"),
+    "other_employer": Actor(Role.EMPLOYER, "emp-other", "m-x", MemberRole.ADMIN),
     "selected": Actor(Role.LAUNCHER, "lnc-sel"),  # the applicant the owner selects
     "applicant": Actor(Role.LAUNCHER, "lnc-app"),
     "withdrew": Actor(Role.LAUNCHER, "lnc-wd"),  # applied, then withdrew
     "prospect": Actor(Role.LAUNCHER, "lnc-new"),  # never applied
+    "invited": Actor(Role.LAUNCHER, "lnc-inv"),  # invited to apply, not answered
 }
+# Members whose cell is the owner's, and members who only read (and whether they read money).
+ACTING_MEMBERS = ("admin", "hiring_manager", "poster")
+READING_MEMBERS = {"colleague_own_only": True, "finance": True, "viewer": False}
 
 
 def internship(
@@ -53,11 +73,13 @@ def internship(
     submitted: bool = False,
     dispute: DisputeView | None = None,
     rated_by: tuple[str, ...] = (),
+    invitation_only: bool = False,
 ) -> InternshipState:
-    """The state at `stage`: three applications (lnc-sel and lnc-app open, lnc-wd withdrawn),
-    and lnc-sel selected once `matched`."""
+    """The state at `stage`, posted by m-poster: three applications (lnc-sel and lnc-app open,
+    lnc-wd withdrawn), lnc-inv invited, and lnc-sel selected once `matched`."""
     return InternshipState(
-        posting=posting(),
+        posting=posting(posted_by="m-poster", invitation_only=invitation_only),
+        invitations=[InvitationView("lnc-inv", AT, "m-poster")],
         stage=stage,
         posted_at=AT,
         launcher_id="lnc-sel" if matched else None,
@@ -83,6 +105,7 @@ def settled(outcome: str) -> DisputeView:
 
 STATES: dict[str, InternshipState] = {
     "posted": internship(Stage.POSTED, matched=False),
+    "posted, invitation only": internship(Stage.POSTED, matched=False, invitation_only=True),
     "matched": internship(Stage.MATCHED),
     "in_progress": internship(Stage.IN_PROGRESS),
     "in_progress, revising": internship(Stage.IN_PROGRESS, submitted=True),
@@ -104,12 +127,19 @@ STATES: dict[str, InternshipState] = {
 
 # What each relation may never ask for, whatever the stage: refused 403.
 NOT_FOR_OPS = frozenset(
-    {A.APPLY, A.SELECT, A.KICKOFF, A.SUBMIT, A.REVIEW, A.WITHDRAW, A.DISPUTE, A.FEEDBACK}
+    {
+        *(A.APPLY, A.SELECT, A.KICKOFF, A.SUBMIT, A.REVIEW, A.WITHDRAW, A.DISPUTE, A.FEEDBACK),
+        *(A.INVITE, A.DECLINE),
+    }
 )
-NOT_FOR_OWNER = frozenset({A.APPLY, A.SUBMIT, A.WITHDRAW, A.RESOLVE})
-NOT_FOR_SELECTED = frozenset({A.SELECT, A.KICKOFF, A.REVIEW, A.EXTEND, A.CANCEL, A.RESOLVE})
-# Applicants and prospects may only apply and withdraw.
+NOT_FOR_OWNER = frozenset({A.APPLY, A.SUBMIT, A.WITHDRAW, A.RESOLVE, A.DECLINE})
+NOT_FOR_SELECTED = frozenset(
+    {A.SELECT, A.KICKOFF, A.REVIEW, A.EXTEND, A.CANCEL, A.RESOLVE, A.INVITE, A.DECLINE}
+)
+# Applicants may only apply and withdraw; prospects may also decline (refused 409 if nobody
+# invited them).
 NOT_FOR_APPLICANTS = frozenset(A) - {A.APPLY, A.WITHDRAW}
+NOT_FOR_PROSPECTS = NOT_FOR_APPLICANTS - {A.DECLINE}
 
 
 @dataclass(frozen=True)
@@ -123,6 +153,7 @@ class Cell:
     applicants: bool = False  # sees every application, not only their own
     work: bool = False  # submissions, payment, dispute and timeline
     ratings: frozenset[str] = field(default_factory=frozenset)
+    money: bool = True  # charges, payouts and refunds
 
     @property
     def sees(self) -> bool:
@@ -151,26 +182,56 @@ def applicant(*allowed: Action) -> Cell:
 
 
 def prospect(*allowed: Action) -> Cell:
-    return Cell(Relation.PROSPECT, allowed, NOT_FOR_APPLICANTS)
+    return Cell(Relation.PROSPECT, allowed, NOT_FOR_PROSPECTS)
+
+
+def with_members(row: dict[str, Cell]) -> dict[str, Cell]:
+    """The organisation's members beside the owner: an admin, a hiring manager and the poster
+    act as the owner does; the others read what the owner reads (the viewer no money) and may
+    ask for nothing (403, or 404 for what the owner may not either)."""
+    own = row["owner"]
+    reading = {
+        name: replace(own, allowed=(), forbidden=frozenset(A), money=money)
+        for name, money in READING_MEMBERS.items()
+    }
+    return {**row, **dict.fromkeys(ACTING_MEMBERS, own), **reading}
 
 
 def parties_only(ops_cell: Cell, owner_cell: Cell, selected_cell: Cell) -> dict[str, Cell]:
     """Once someone is matched, or the posting is closed, only the parties see it."""
-    hidden = dict.fromkeys(("other_employer", "applicant", "withdrew", "prospect"), HIDDEN)
-    return {"ops": ops_cell, "owner": owner_cell, "selected": selected_cell, **hidden}
+    hidden = dict.fromkeys(
+        ("other_employer", "applicant", "withdrew", "prospect", "invited"), HIDDEN
+    )
+    return with_members({"ops": ops_cell, "owner": owner_cell, "selected": selected_cell, **hidden})
 
 
 BOTH = ("employer", "launcher")
 MATRIX: dict[str, dict[str, Cell]] = {
-    "posted": {
-        "ops": ops(A.CANCEL),
-        "owner": owner(A.SELECT, A.CANCEL),
-        "other_employer": HIDDEN,
-        "selected": applicant(A.WITHDRAW),  # not selected yet: one of the applicants
-        "applicant": applicant(A.WITHDRAW),
-        "withdrew": prospect(),  # may neither withdraw again nor apply again
-        "prospect": prospect(A.APPLY),
-    },
+    "posted": with_members(
+        {
+            "ops": ops(A.CANCEL),
+            "owner": owner(A.SELECT, A.CANCEL, A.INVITE),
+            "other_employer": HIDDEN,
+            "selected": applicant(A.WITHDRAW),  # not selected yet: one of the applicants
+            "applicant": applicant(A.WITHDRAW),
+            "withdrew": prospect(),  # may neither withdraw again nor apply again
+            "prospect": prospect(A.APPLY),
+            "invited": prospect(A.APPLY, A.DECLINE),
+        }
+    ),
+    # Only the invited see it among launchers who have not applied.
+    "posted, invitation only": with_members(
+        {
+            "ops": ops(A.CANCEL),
+            "owner": owner(A.SELECT, A.CANCEL, A.INVITE),
+            "other_employer": HIDDEN,
+            "selected": applicant(A.WITHDRAW),
+            "applicant": applicant(A.WITHDRAW),
+            "withdrew": HIDDEN,
+            "prospect": HIDDEN,
+            "invited": prospect(A.APPLY, A.DECLINE),
+        }
+    ),
     "matched": parties_only(ops(A.CANCEL), owner(A.KICKOFF, A.CANCEL), selected(A.WITHDRAW)),
     "in_progress": parties_only(
         ops(A.EXTEND, A.CANCEL),
@@ -216,6 +277,9 @@ CELLS = [(state, caller) for state, row in MATRIX.items() for caller in row]
 def test_the_matrix_covers_every_stage_and_caller() -> None:
     assert set(MATRIX) == set(STATES)
     assert {s.stage for s in STATES.values()} == set(Stage)
+    assert {s for s, st in STATES.items() if st.posting.invitation_only} == {
+        "posted, invitation only"
+    }
     assert {s for s, st in STATES.items() if st.disputed} == {
         "in_progress, disputed",
         "in_review, disputed",
@@ -250,11 +314,27 @@ def test_what_each_caller_may_see(state: str, caller: str) -> None:
     assert rulebook.relation(s, actor) == cell.relation
     assert rulebook.can_see(s, actor) == cell.sees
     assert rulebook.visibility(s, actor) == rulebook.Visibility(
-        all_applicants=cell.applicants, work=cell.work, ratings=cell.ratings
+        all_applicants=cell.applicants,
+        work=cell.work,
+        ratings=cell.ratings,
+        money=cell.money and cell.work,
     )
     # The list shows exactly the rows whose detail the caller may open.
     scope = rulebook.list_scope(actor)
-    assert rulebook.in_scope(scope, s.stage, s.posting.employer_id, s.launcher_id) == cell.sees
+    invited = any(i.launcher_id == actor.id for i in s.invitations) or any(
+        a.launcher_id == actor.id and not a.withdrawn for a in s.applicants
+    )
+    assert (
+        rulebook.in_scope(
+            scope,
+            s.stage,
+            s.posting.employer_id,
+            s.launcher_id,
+            s.posting.invitation_only,
+            invited,
+        )
+        == cell.sees
+    )
 
 
 @pytest.mark.parametrize("state", STATES)
@@ -285,6 +365,11 @@ NOT_FOUND, FORBIDDEN, CONFLICT = errors.NOT_FOUND, errors.FORBIDDEN, errors.CONF
         ("in_progress, revising", "selected", A.WITHDRAW, CONFLICT, "Work has been submitted"),
         ("paid, employer rated", "owner", A.FEEDBACK, CONFLICT, "already left feedback"),
         ("completed", "selected", A.FEEDBACK, CONFLICT, "the internship is completed"),
+        ("in_review", "finance", A.REVIEW, FORBIDDEN, "As finance you can read but not review"),
+        ("posted", "viewer", A.INVITE, FORBIDDEN, "ask a hiring manager or an admin"),
+        ("matched", "colleague_own_only", A.KICKOFF, FORBIDDEN, "only on internships you posted"),
+        ("posted", "prospect", A.DECLINE, CONFLICT, "You were not invited"),
+        ("posted", "applicant", A.INVITE, FORBIDDEN, "Launchers can't invite launchers"),
     ],
 )
 def test_why_an_action_is_refused(

@@ -6,7 +6,7 @@ The context given to templates is::
     recipient  {"name", "role"}                      role: employer | launcher | ops
     internship {"id", "title", "company", "category", "stage", "fee", "due_at", "url",
                 "payouts_url"}
-    event      {"kind", "actor", "at"}
+    event      {"kind", "actor", "at", "by"}   by: the employer's member who acted, or ""
     details    event-specific, see CONTRACT (optional keys must be read with details.get(...))
 """
 
@@ -39,6 +39,8 @@ EMAIL_DIR = TEMPLATES_DIR / "email"
 # event -> (required detail keys, optional detail keys)
 CONTRACT: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "applied": (frozenset({"launcher_name", "pitch"}), frozenset()),
+    "invited": (frozenset(), frozenset()),
+    "invitation_declined": (frozenset({"launcher_name"}), frozenset()),
     "application_withdrawn": (frozenset({"launcher_name"}), frozenset()),
     "selected": (frozenset(), frozenset()),
     "not_selected": (frozenset(), frozenset()),
@@ -94,7 +96,7 @@ RECIPIENT_KEYS = frozenset({"name", "role"})
 INTERNSHIP_KEYS = frozenset(
     {"id", "title", "company", "category", "stage", "fee", "due_at", "url", "payouts_url"}
 )
-EVENT_KEYS = frozenset({"kind", "actor", "at"})
+EVENT_KEYS = frozenset({"kind", "actor", "at", "by"})
 
 XSS = "<script>alert(1)</script>"
 TITLE = "Brand audit & launch plan"
@@ -176,7 +178,13 @@ def build_context(
             INTERNSHIP_KEYS,
         ),
         "event": ContractDict(
-            {"kind": event, "actor": actor, "at": "2026-11-28 09:30 UTC"}, EVENT_KEYS
+            {
+                "kind": event,
+                "actor": actor,
+                "at": "2026-11-28 09:30 UTC",
+                "by": f"Maya {XSS}" if actor == "employer" else "",
+            },
+            EVENT_KEYS,
         ),
         "details": ContractDict(details, required | optional),
     }
@@ -213,6 +221,8 @@ def _cases() -> list[Any]:
 
     add("applied", "employer", actor="launcher", launcher_name=LAUNCHER_NAME, pitch=PITCH)
     add("application_withdrawn", "employer", actor="launcher", launcher_name=LAUNCHER_NAME)
+    add("invited", "launcher", actor="employer")
+    add("invitation_declined", "employer", actor="launcher", launcher_name=LAUNCHER_NAME)
     add("selected", "launcher", actor="employer")
     add("not_selected", "launcher", actor="employer")
     for role in ("employer", "launcher"):

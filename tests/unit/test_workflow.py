@@ -517,7 +517,11 @@ async def test_refusals_leave_no_trace_in_history(harness: Harness) -> None:
             (wf.apply, Application(EMPLOYER, "me"), FORBIDDEN),
             (wf.cancel, Cancellation(EMPLOYER, "x", refund=False), FORBIDDEN),
             # Not in this stage.
-            (wf.kickoff, Kickoff(EMPLOYER), conflict("posted", "selection", "cancellation")),
+            (
+                wf.kickoff,
+                Kickoff(EMPLOYER),
+                conflict("posted", "selection", "cancellation", "invitations"),
+            ),
             (wf.resolve, Resolution(OPS, "refund"), conflict("posted", "cancellation")),
             (wf.withdraw, Withdrawal(prospect), conflict("posted", "applications")),
             # Bad input from someone who may ask.
