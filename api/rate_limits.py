@@ -61,7 +61,7 @@ from core.settings import Settings
 
 log = logging.getLogger("api.rate_limits")
 
-ACTIONS = ("sign_up", "sign_in", "tokens", "postings", "applications")
+ACTIONS = ("sign_up", "sign_in", "tokens", "postings", "applications", "invitations")
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,11 @@ RULES = (
     _rule("postings", "POST", "/internships/new"),
     _rule("applications", "POST", f"/v1/internships/{SEGMENT}/applications"),
     _rule("applications", "POST", f"/internships/{SEGMENT}/applications"),
+    # Each invitation emails someone: of a launcher to a posting, of a colleague to join.
+    _rule("invitations", "POST", f"/v1/internships/{SEGMENT}/invitations"),
+    _rule("invitations", "POST", f"/internships/{SEGMENT}/invitations"),
+    _rule("invitations", "POST", "/v1/organisation/invitations"),
+    _rule("invitations", "POST", "/organisation/invitations"),
 )
 
 

@@ -113,6 +113,7 @@ class Settings(BaseSettings):
     rate_limit_tokens: str = "10/minute;50/hour"
     rate_limit_postings: str = "10/minute;100/hour"
     rate_limit_applications: str = "10/minute;100/hour"
+    rate_limit_invitations: str = "20/minute;200/hour"
     # Applications a posting holds open at once; beyond that, launchers are told it is full.
     max_open_applications: int = Field(default=200, ge=1)
 
