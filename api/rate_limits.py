@@ -101,6 +101,7 @@ RULES = (
     # Each invitation emails someone: of a launcher to a posting, of a colleague to join.
     _rule("invitations", "POST", f"/v1/internships/{SEGMENT}/invitations"),
     _rule("invitations", "POST", f"/internships/{SEGMENT}/invitations"),
+    _rule("invitations", "POST", f"/launchers/{SEGMENT}/invitations"),
     _rule("invitations", "POST", "/v1/organisation/invitations"),
     _rule("invitations", "POST", "/organisation/invitations"),
 )

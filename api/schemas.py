@@ -513,6 +513,29 @@ class RecommendationOut(BaseModel):
     reasons: list[str]
 
 
+class CandidateOut(BaseModel):
+    """A launcher who fits an open posting, to invite: how well, and why (skills, on-time
+    record, ratings)."""
+
+    launcher_id: str
+    name: str
+    headline: str | None
+    score: int  # 0-100
+    reasons: list[str]
+
+
+InvitationAnswer = Literal["", "accepted", "declined"]
+
+
+class LauncherInvitationOut(BaseModel):
+    """An invitation to apply a launcher received, and their answer: "" (none yet), "accepted"
+    (they applied) or "declined"."""
+
+    internship: InternshipSummary
+    invited_at: datetime
+    answer: InvitationAnswer
+
+
 class LauncherProfileIn(Strict):
     """A launcher's profile: only the fields sent change; null (or "") clears one."""
 
@@ -525,6 +548,8 @@ class LauncherProfileIn(Strict):
     skills: Skills | None = None
     # What the public portfolio shows besides the name and skills (all listed parts, no others).
     public_parts: list[ProfilePart] | None = None
+    # Whether employers may invite them to apply (null: back to the default, yes).
+    takes_invitations: Flag | None = None
 
 
 class LauncherProfileOut(BaseModel):
@@ -541,6 +566,7 @@ class LauncherProfileOut(BaseModel):
     avatar_url: str | None = None
     initials: str
     public_parts: list[str] | None = None  # to the launcher alone
+    takes_invitations: bool | None = None  # to the launcher alone
 
 
 class CompanyProfileIn(Strict):

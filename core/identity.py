@@ -64,13 +64,21 @@ def same_person(employer: Identity, launcher: Identity) -> bool:
     return bool(employer.emails & launcher.emails or employer.fingerprints & launcher.fingerprints)
 
 
-def parties_are_one(db: Session, employer_id: str, launcher_id: str) -> bool:
-    """Whether the employer and the launcher accounts belong to the same person (False when
-    either is unknown: there is then nobody to compare)."""
-    employer, launcher = db.get(Employer, employer_id), db.get(Launcher, launcher_id)
-    if employer is None or launcher is None:
-        return False
+def organisation_identity(db: Session, employer_id: str) -> Identity | None:
+    """The organisation's identity with its current members' addresses (None if unknown)."""
+    employer = db.get(Employer, employer_id)
+    if employer is None:
+        return None
     members = db.scalars(
         select(Member.email).where(Member.employer_id == employer_id, Member.removed_at.is_(None))
     )
-    return same_person(Identity.of_employer(employer, members), Identity.of_launcher(launcher))
+    return Identity.of_employer(employer, members)
+
+
+def parties_are_one(db: Session, employer_id: str, launcher_id: str) -> bool:
+    """Whether the employer and the launcher accounts belong to the same person (False when
+    either is unknown: there is then nobody to compare)."""
+    organisation, launcher = organisation_identity(db, employer_id), db.get(Launcher, launcher_id)
+    if organisation is None or launcher is None:
+        return False
+    return same_person(organisation, Identity.of_launcher(launcher))

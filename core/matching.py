@@ -13,17 +13,21 @@ sees why a posting is recommended. Three things count, each from what the platfo
 
 A launcher with no record yet is neither rewarded nor punished for it: the two record parts
 count as average, and the reasons say so.
+
+The same score ranks both ways: postings for a launcher, and launchers for a posting (the
+employer's candidates to invite, `candidates`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from core.db import Internship, TimelineEvent
+from core import identity
+from core.db import Internship, Launcher, TimelineEvent
 from core.internship import TERMINAL_STAGES, Stage
 
 SKILLS_WEIGHT, ON_TIME_WEIGHT, RATING_WEIGHT = 60, 25, 15
@@ -160,3 +164,64 @@ def records(db: Session, launcher_ids: list[str]) -> dict[str, Record]:
         )
         for launcher_id, t in tally.items()
     }
+
+
+# ---------------------------------------------------------------- the employer's side
+
+# Ranking reads every candidate's record, so it ranks the newest launchers sharing a skill
+# with the posting (at most `CANDIDATES_FROM`) and shows the best `CANDIDATES`.
+CANDIDATES_FROM = 200
+CANDIDATES = 20
+
+
+@dataclass(frozen=True)
+class Candidate:
+    launcher: Launcher
+    fit: Fit
+
+
+def knows_any(db: Session, skills: list[str]) -> ColumnElement[bool]:
+    """Launchers with at least one of `skills` (lower case, as profiles keep them), read from
+    their JSON list of skills with the database's own function."""
+    sqlite = db.get_bind().dialect.name == "sqlite"
+    unpack = func.json_each if sqlite else func.json_array_elements_text
+    element = unpack(Launcher.skills).table_valued("value")
+    return select(element.c.value).where(element.c.value.in_(skills)).exists()
+
+
+def candidates(
+    db: Session,
+    employer_id: str,
+    skills: list[str],
+    passed_over: Collection[str],
+    limit: int = CANDIDATES,
+) -> list[Candidate]:
+    """Launchers who fit a posting, best first: those sharing a skill with it who take
+    invitations, except `passed_over` (they applied or were invited already) and anyone who
+    is the employer themself (`core.identity`)."""
+    wanted = sorted({s.lower() for s in skills})
+    if not wanted:
+        return []
+    pool = db.scalars(
+        select(Launcher)
+        .where(
+            Launcher.takes_invitations,
+            Launcher.id.not_in(list(passed_over)),
+            knows_any(db, wanted),
+        )
+        .order_by(Launcher.created_at.desc())
+        .limit(CANDIDATES_FROM)
+    ).all()
+    organisation = identity.organisation_identity(db, employer_id)
+    others = [
+        lc
+        for lc in pool
+        if organisation is None
+        or not identity.same_person(organisation, identity.Identity.of_launcher(lc))
+    ]
+    history = records(db, [lc.id for lc in others])
+    ranked = [
+        Candidate(lc, fit(wanted, lc.skills or [], history.get(lc.id, Record()))) for lc in others
+    ]
+    ranked.sort(key=lambda c: (-c.fit.score, c.launcher.name, c.launcher.id))
+    return ranked[:limit]

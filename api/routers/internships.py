@@ -176,6 +176,22 @@ async def ranked_applicants(
     return await reads.run(sessions, reads.ranked_applicants, state)
 
 
+@router.get(
+    "/{internship_id}/candidates",
+    response_model=list[schemas.CandidateOut],
+    summary="Launchers who fit an open posting, best first, with the reasons: whom to invite "
+    "(employer)",
+    description=(
+        "At most 20: launchers sharing a skill with the posting who take invitations, except "
+        "those who applied or were invited already. 409 once the posting is no longer open."
+    ),
+)
+async def candidates(
+    internship_id: InternshipId, caller: CallerDep, workflows: WorkflowsDep, sessions: SessionsDep
+) -> list[schemas.CandidateOut]:
+    return await internships.candidates(workflows, sessions, internship_id, caller.actor)
+
+
 # ---------------------------------------------------------------- transitions
 
 

@@ -51,7 +51,8 @@ def new_onboarding_link(
     summary="Change my profile: the fields sent change, null clears one (launcher)",
     description=(
         "The photo is uploaded on the web settings page. `public_parts` lists what the public "
-        "portfolio page shows besides the name and skills; employers and ops see every part."
+        "portfolio page shows besides the name and skills; employers and ops see every part. "
+        "`takes_invitations`: whether employers may invite me to apply (on by default)."
     ),
 )
 def change_profile(
@@ -70,6 +71,19 @@ def recommendations(
     launcher: LauncherDep, db: DbDep, limit: Annotated[int, Query(ge=1, le=50)] = 10
 ) -> list[schemas.RecommendationOut]:
     return reads.recommendations(db, launcher, limit)
+
+
+@router.get(
+    "/me/invitations",
+    response_model=list[schemas.LauncherInvitationOut],
+    summary="Invitations to apply I received: open ones and those I answered (launcher)",
+    description=(
+        'Newest first, at most 100. `answer` is "" while open (apply, or decline with '
+        '`POST /v1/internships/{id}/invitation-declined`), then "accepted" or "declined".'
+    ),
+)
+def invitations(launcher: LauncherDep, db: DbDep) -> list[schemas.LauncherInvitationOut]:
+    return reads.launcher_invitations(db, launcher.id)
 
 
 @router.get(

@@ -26,7 +26,7 @@ from api import schemas
 from api.errors import ApiError, not_found, refusal_error
 from api.service import reads
 from api.service.workflows import AlreadyStarted, InternshipWorkflows, NoSuchRun, Refused, Update
-from core import identity, rulebook
+from core import errors, identity, rulebook
 from core.db import Employer, Internship, Launcher
 from core.internship import (
     Action,
@@ -168,6 +168,25 @@ async def read(
     if not rulebook.can_see(state, viewer):
         raise not_found()
     return state
+
+
+async def candidates(
+    workflows: InternshipWorkflows, sessions: sessionmaker, internship_id: str, viewer: Actor
+) -> list[schemas.CandidateOut]:
+    """Launchers who fit an open posting, to invite (`reads.candidates`): for the members of
+    the employer that posted it (404 for whoever can't see it, as its detail; 409 once it is
+    no longer open for applications)."""
+    state = await read(workflows, internship_id, viewer)
+    if rulebook.relation(state, viewer) != rulebook.Relation.OWNER:
+        raise ApiError(403, "forbidden", "Only the employer who posted it sees whom to invite")
+    if state.stage != Stage.POSTED:
+        where = rulebook.WHERE_IT_STANDS[state.stage]
+        refused = rulebook.Refusal(
+            errors.CONFLICT, f"Launchers are invited to open postings only: this one {where}"
+        )
+        details = rulebook.refusal_details(refused, state, viewer)
+        raise refusal_error(refused.kind, refused.message, details)
+    return await reads.run(sessions, reads.candidates, state)
 
 
 async def moved_on(

@@ -56,6 +56,7 @@ def launcher_profile(
         avatar_url=image_url(launcher.avatar_key) if "avatar" in shown else None,
         initials=initials(launcher.name),
         public_parts=list(launcher.public_parts or []) if own else None,
+        takes_invitations=launcher.takes_invitations if own else None,
     )
 
 
@@ -80,6 +81,7 @@ _LAUNCHER_COLUMNS = {
     "github": "github_url",
     "skills": "skills",
     "public_parts": "public_parts",
+    "takes_invitations": "takes_invitations",
 }
 _COMPANY_COLUMNS = {"website": "website_url", "description": "description"}
 
@@ -93,6 +95,8 @@ def _values(changes: schemas.Strict, columns: dict[str, str]) -> dict[str, Any]:
             value = value or []
         elif name == "public_parts":  # in the order the page lists them, once each
             value = [p for p in schemas.PROFILE_PARTS if p in (value or [])]
+        elif name == "takes_invitations":
+            value = value is not False  # cleared: the default, invitations welcome
         elif value == "":
             value = None
         values[columns[name]] = value

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
@@ -22,6 +22,7 @@ from core import matching, rulebook
 from core.db import (
     Employer,
     Internship,
+    InternshipInvitation,
     InternshipSkill,
     Launcher,
     OutboxEmail,
@@ -501,3 +502,108 @@ def lifecycle_counts(db: Session) -> LifecycleCounts:
         disputed=open_where(Internship.disputed),
         outbox=grouped(OutboxEmail.status),
     )
+
+
+# ---------------------------------------------------------------- invitations
+
+# The invitations a launcher's list shows, newest first.
+INVITATIONS_SHOWN = 100
+# The open postings an employer may choose among to invite a launcher to.
+INVITABLE_POSTINGS = 50
+
+
+def candidates(db: Session, state: InternshipState) -> list[schemas.CandidateOut]:
+    """Launchers who fit an open posting, best first, for its employer to invite
+    (`matching.candidates`); those who applied or were invited already are not among them."""
+    passed_over = {a.launcher_id for a in state.applicants} | {
+        i.launcher_id for i in state.invitations
+    }
+    p = state.posting
+    return [
+        schemas.CandidateOut(
+            launcher_id=c.launcher.id,
+            name=c.launcher.name,
+            headline=c.launcher.headline,
+            score=c.fit.score,
+            reasons=c.fit.reasons,
+        )
+        for c in matching.candidates(db, p.employer_id, p.skills, passed_over)
+    ]
+
+
+class Invitee(NamedTuple):
+    launcher_id: str
+    name: str
+    invited_at: datetime
+    answer: str  # "" (none yet), "accepted" or "declined"
+
+
+def invitees(db: Session, state: InternshipState) -> list[Invitee]:
+    """Who was invited to an internship, with their names, in the order invited."""
+    ids = [i.launcher_id for i in state.invitations]
+    names = dict(db.execute(select(Launcher.id, Launcher.name).where(Launcher.id.in_(ids))).all())
+    return [
+        Invitee(i.launcher_id, names.get(i.launcher_id, i.launcher_id), i.invited_at, i.answer)
+        for i in state.invitations
+    ]
+
+
+def launcher_invitations(db: Session, launcher_id: str) -> list[schemas.LauncherInvitationOut]:
+    """The invitations a launcher received, newest first: those still open (not answered,
+    the posting open) and those they answered."""
+    rows = db.execute(
+        select(InternshipInvitation, Internship)
+        .join(Internship, Internship.id == InternshipInvitation.internship_id)
+        .where(
+            InternshipInvitation.launcher_id == launcher_id,
+            or_(InternshipInvitation.answer != "", Internship.stage == Stage.POSTED.value),
+        )
+        .order_by(InternshipInvitation.invited_at.desc())
+        .limit(INVITATIONS_SHOWN)
+    ).all()
+    summaries = {s.id: s for s in internship_summaries(db, [row for _, row in rows])}
+    return [
+        schemas.LauncherInvitationOut(
+            internship=summaries[row.id],
+            invited_at=invitation.invited_at,
+            answer=cast(schemas.InvitationAnswer, invitation.answer),
+        )
+        for invitation, row in rows
+    ]
+
+
+def open_invitations(db: Session, launcher_id: str) -> list[Internship]:
+    """The open postings a launcher was invited to and has not answered yet, newest first."""
+    return list(
+        db.scalars(
+            select(Internship)
+            .join(InternshipInvitation, InternshipInvitation.internship_id == Internship.id)
+            .where(
+                InternshipInvitation.launcher_id == launcher_id,
+                InternshipInvitation.answer == "",
+                Internship.stage == Stage.POSTED.value,
+            )
+            .order_by(InternshipInvitation.invited_at.desc())
+            .limit(INVITATIONS_SHOWN)
+        )
+    )
+
+
+def invitable_postings(db: Session, by: Actor, launcher_id: str) -> list[Internship]:
+    """The organisation's open postings this member may invite the launcher to, newest first:
+    not those they were invited to or applied to already, and for a hiring manager limited to
+    their own, only the ones they posted (`rulebook.member_acts_on`)."""
+    if not rulebook.member_may(by, rulebook.OrgRight.LIFECYCLE):
+        return []
+    asked = select(InternshipInvitation.internship_id).where(
+        InternshipInvitation.launcher_id == launcher_id
+    )
+    q = select(Internship).where(
+        Internship.employer_id == by.id,
+        Internship.stage == Stage.POSTED.value,
+        Internship.id.not_in(asked),
+        Internship.id.not_in(applied_to(db, launcher_id)),
+    )
+    if by.own_only:
+        q = q.where(Internship.posted_by == by.member_id)
+    return list(db.scalars(q.order_by(Internship.posted_at.desc()).limit(INVITABLE_POSTINGS)))

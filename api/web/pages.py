@@ -11,13 +11,13 @@ to someone else, comes back as a message on the internship's page, which shows t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, get_args
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from api import schemas
 from api.deps import Caller, DbDep, SessionsDep, SettingsDep, WorkflowsDep
@@ -35,15 +35,18 @@ from api.web.session import (
     SignedInPoster,
     Viewer,
 )
-from core.db import Internship
+from core import identity, rulebook
+from core.db import Internship, Launcher
 from core.formats import format_money
-from core.internship import Action, Role
+from core.internship import Action, Actor, InternshipState, Role, Stage
 from core.rulebook import OrgRight
 
 router = APIRouter(include_in_schema=False)
 InternshipId = Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
+LauncherId = Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
 
 CATEGORIES: list[str] = list(get_args(schemas.Category))
+_an_id = TypeAdapter(schemas.Id)
 
 # What the viewer is told once their action went through.
 DISPUTED_INSTEAD = (
@@ -62,6 +65,8 @@ DONE = {
     Action.DISPUTE: "Your dispute is open; ops will look at it.",
     Action.RESOLVE: "The dispute is resolved.",
     Action.FEEDBACK: "Thanks for your rating.",
+    Action.INVITE: "Invitation sent: they are emailed, and their dashboard shows it.",
+    Action.DECLINE: "You declined the invitation. The employer has been told.",
 }
 
 # The form each step's page form is parsed into (the same models as the JSON API's bodies).
@@ -77,6 +82,8 @@ FORMS: dict[Action, type[BaseModel] | None] = {
     Action.DISPUTE: schemas.DisputeIn,
     Action.RESOLVE: schemas.ResolutionIn,
     Action.FEEDBACK: schemas.FeedbackIn,
+    Action.INVITE: schemas.InvitationIn,
+    Action.DECLINE: None,
 }
 
 
@@ -118,6 +125,7 @@ class LauncherDashboard(PageContext):
     applications: list[Internship]
     recommended: list[schemas.RecommendationOut]
     needs_payouts: bool  # payouts not set up yet: approved work would wait
+    invitations: list[Internship] = field(default_factory=list)  # open, not answered yet
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
@@ -127,12 +135,15 @@ async def dashboard(request: Request, viewer: Viewer, sessions: SessionsDep) -> 
     mine = await reads.run(sessions, reads.dashboard, viewer.actor, viewer.launcher)
     context: PageContext
     if viewer.launcher is not None:
+        invited = await reads.run(sessions, reads.open_invitations, viewer.launcher.id)
+        answer = [reads.DashboardRow(row, "Answer the invitation", 0) for row in invited]
         context = LauncherDashboard(
-            todo=mine.todo,
+            todo=answer + mine.todo,
             items=mine.rows,
             applications=mine.applications,
             recommended=mine.recommended,
             needs_payouts=not viewer.launcher.payouts_enabled,
+            invitations=invited,
         )
     else:
         context = EmployerDashboard(
@@ -272,7 +283,9 @@ async def post_internship(
 # of a refused payment, a signal) are named after the action they send.
 STEP_PARTIALS = [
     Action.SELECT.value,
+    Action.INVITE.value,
     Action.APPLY.value,
+    Action.DECLINE.value,
     Action.KICKOFF.value,
     Action.SUBMIT.value,
     Action.REVIEW.value,
@@ -306,6 +319,38 @@ class InternshipPage(PageContext):
     # Ops' resolution, its amounts shown before they confirm it (None until they ask).
     resolution: ResolutionAmounts | None
     company: schemas.CompanyProfileOut | None  # the posting's company profile
+    # The owner inviting launchers: who fits (while they may invite) and who was invited.
+    candidates: list[schemas.CandidateOut] = field(default_factory=list)
+    invitees: list[reads.Invitee] = field(default_factory=list)
+    # The owner of completed work: their open postings to invite its launcher to again (None:
+    # not offered).
+    invite_again: InviteTo | None = None
+
+
+@dataclass(frozen=True)
+class InviteTo:
+    """A form inviting one launcher to one of the viewer's open postings (`postings`; none:
+    a link to post one, if they may)."""
+
+    launcher_id: str
+    postings: list[Internship]
+    may_post: bool
+    back: str  # the page to come back to if it is refused
+
+
+async def _invite_again(
+    sessions: SessionsDep, state: InternshipState, by: Actor
+) -> InviteTo | None:
+    """For the owner of completed work who may invite, the postings to invite its launcher to."""
+    work_done = state.stage == Stage.COMPLETED and state.launcher_id is not None
+    if not (work_done and rulebook.relation(state, by) == rulebook.Relation.OWNER):
+        return None
+    if not rulebook.member_may(by, OrgRight.LIFECYCLE):
+        return None
+    assert state.launcher_id is not None
+    postings = await reads.run(sessions, reads.invitable_postings, by, state.launcher_id)
+    here = f"/internships/{state.posting.internship_id}"
+    return InviteTo(state.launcher_id, postings, rulebook.member_may(by, OrgRight.POST), here)
 
 
 @router.get("/internships/{internship_id}", response_class=HTMLResponse)
@@ -332,6 +377,10 @@ async def _internship_page(
     state = await internships.read(workflows, internship_id, viewer.actor)
     v = internship_view(state, viewer.actor)
     people = await reads.run(sessions, reads.people, state, viewer.actor)
+    inviting = Action.INVITE.value in v.allowed_actions
+    candidates = await reads.run(sessions, reads.candidates, state) if inviting else []
+    sees_all = rulebook.visibility(state, viewer.actor).all_applicants
+    invitees = await reads.run(sessions, reads.invitees, state) if sees_all else []
     settings = request.app.state.settings
     allowed = set(v.allowed_actions) | ({"payment_retry"} if v.may_retry_payment else set())
     employer = viewer.employer
@@ -352,6 +401,9 @@ async def _internship_page(
         resolution=resolution_amounts(state, resolving.outcome, resolving.launcher_percent)
         if resolving
         else None,
+        candidates=candidates,
+        invitees=invitees,
+        invite_again=await _invite_again(sessions, state, viewer.actor),
     )
     return page(request, viewer, context, status)
 
@@ -388,6 +440,8 @@ async def act(
     if due_date := data.pop("due_date", None):  # a date picker: the end of that day, UTC
         data["due_at"] = f"{due_date}T23:59:00+00:00"
     confirmed = data.pop("confirmed", None)  # the resolution ops saw the amounts of
+    if action == Action.INVITE:  # a portfolio's address pasted in works as well as the id
+        data["launcher_id"] = str(data.get("launcher_id", "")).strip().rstrip("/").split("/")[-1]
 
     async def refused(errors: Problems, status: int) -> Response:
         if "due_at" in errors:  # the date picker's field
@@ -466,6 +520,10 @@ class PortfolioPage(PageContext):
     portfolio: schemas.Portfolio
     public: bool  # shown to anyone, signed in or not
     own: bool  # the launcher's own: they may change who sees it
+    # An employer's member who may invite: the form inviting them to one of their postings
+    # (None: not offered), or why they can't be (`not_invitable`).
+    invite_to: InviteTo | None = None
+    not_invitable: str = ""
 
 
 @router.get("/launchers/{launcher_id}", response_class=HTMLResponse)
@@ -489,4 +547,59 @@ def portfolio(
     own = bool(viewer and viewer.launcher and viewer.launcher.id == launcher_id)
     if not (public or own or (viewer and viewer.actor.role in (Role.EMPLOYER, Role.OPS))):
         raise not_found("launcher")
-    return page(request, viewer, PortfolioPage(found, public, own))
+    context = PortfolioPage(found, public, own)
+    if viewer is not None and rulebook.member_may(viewer.actor, OrgRight.LIFECYCLE):
+        context = _with_invitation(db, context, viewer.actor)
+    return page(request, viewer, context)
+
+
+def _with_invitation(db: DbDep, context: PortfolioPage, by: Actor) -> PortfolioPage:
+    """The portfolio with the form inviting its launcher to one of `by`'s open postings, or
+    why they can't be invited."""
+    launcher_id = context.portfolio.launcher_id
+    if identity.parties_are_one(db, by.id, launcher_id):
+        return context  # nobody invites themself
+    launcher = db.get(Launcher, launcher_id)  # read by the portfolio: no second query
+    if launcher is None or not launcher.takes_invitations:
+        name = context.portfolio.name
+        return replace(context, not_invitable=f"{name} has turned invitations off.")
+    postings = reads.invitable_postings(db, by, launcher_id)
+    invite = InviteTo(
+        launcher_id, postings, rulebook.member_may(by, OrgRight.POST), f"/launchers/{launcher_id}"
+    )
+    return replace(context, invite_to=invite)
+
+
+@router.post("/launchers/{launcher_id}/invitations")
+async def invite_launcher(
+    request: Request,
+    viewer: Viewer,
+    workflows: WorkflowsDep,
+    sessions: SessionsDep,
+    launcher_id: str = LauncherId,
+) -> Response:
+    """Invite a launcher to one of the viewer's open postings, chosen in a list (from their
+    portfolio, or the page of work they completed): the posting's page says it is done."""
+    form = await read_form(request)
+    back = session.safe_next(form.get("back"))
+    try:
+        internship_id = _an_id.validate_python(form.get("internship_id"))
+        body = schemas.InvitationIn(launcher_id=launcher_id)
+    except ValidationError:
+        session.flash(request, "Choose one of your open postings to invite them to.", "error")
+        return redirect(back)
+    try:
+        key = await session.spend_form_key(request, form)
+    except session.FormAlreadySent:
+        session.flash(request, "That form was already sent, so nothing more was done.", "info")
+        return redirect(back)
+    ask = Transitions(
+        workflows, internship_id, viewer.actor, f"web:{key}", viewer.employer, sessions=sessions
+    )
+    try:
+        await ask.invite(body)
+    except ApiError as err:
+        session.flash(request, err.message.rstrip(".") + ". Nothing was sent.", "error")
+        return redirect(back)
+    session.flash(request, DONE[Action.INVITE])
+    return redirect(f"/internships/{internship_id}")

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Mapped, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
@@ -127,10 +127,11 @@ def _tokens(sessions: sessionmaker, viewer: Caller) -> list[ApiToken] | None:
     return tokens_of(sessions, *_account(viewer))
 
 
-def _portfolio_public(sessions: sessionmaker, launcher_id: str) -> bool:
-    """Whether the launcher's portfolio page is shown to anyone with its link."""
+def _launcher_choice(sessions: sessionmaker, launcher_id: str, choice: Mapped[bool]) -> bool:
+    """One of the launcher's yes-or-no choices: whether their portfolio page is shown to anyone
+    with its link (`portfolio_public`), whether employers may invite them (`takes_invitations`)."""
     with sessions() as db:  # fresh: the viewer's row was read before any change this request
-        return bool(db.scalar(select(Launcher.portfolio_public).where(Launcher.id == launcher_id)))
+        return bool(db.scalar(select(choice).where(Launcher.id == launcher_id)))
 
 
 def _duration(span: timedelta) -> str:
@@ -179,6 +180,7 @@ class SettingsPage(PageContext):
     new_token: str | None = None
     profile: ProfileForm | None = None
     company: ProfileForm | None = None
+    takes_invitations: bool | None = None  # a launcher's choice (None: not a launcher)
 
 
 def _settings_page(
@@ -205,12 +207,16 @@ def _settings_page(
         session_lifetime=_duration(session.lifetime(settings, viewer.actor.role)),
         tokens=_tokens(sessions, viewer),
         portfolio_path=f"/launchers/{launcher.id}" if launcher is not None else None,
-        portfolio_public=launcher is not None and _portfolio_public(sessions, launcher.id),
+        portfolio_public=launcher is not None
+        and _launcher_choice(sessions, launcher.id, Launcher.portfolio_public),
         token_name=token_name,
         token_errors=token_errors or {},
         new_token=new_token,
         profile=profile,
         company=company,
+        takes_invitations=_launcher_choice(sessions, launcher.id, Launcher.takes_invitations)
+        if launcher is not None
+        else None,
     )
     return page(request, viewer, context, status)
 
@@ -343,6 +349,26 @@ async def portfolio_visibility(
         else "Your portfolio is private: only signed-in employers and ops see it.",
     )
     return redirect("/settings")
+
+
+# ---------------------------------------------------------------- the launcher's invitations
+
+
+@router.post("/settings/invitations")
+async def invitations_welcome(
+    request: Request, launcher: SignedInLauncher, sessions: SessionsDep
+) -> Response:
+    form = await read_form(request)
+    welcome = form.get("takes_invitations") == "true"
+    changes = schemas.LauncherProfileIn(takes_invitations=welcome)
+    await run_in_threadpool(profiles.change_launcher, sessions, launcher.id, changes)
+    session.flash(
+        request,
+        "Employers may invite you to apply to their postings."
+        if welcome
+        else "Employers can no longer invite you to apply.",
+    )
+    return redirect("/settings#invitations-heading")
 
 
 # ---------------------------------------------------------------- profiles

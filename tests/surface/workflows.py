@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api.service.workflows import AlreadyStarted, InternshipWorkflows, NoSuchRun, Refused, Update
-from core import rulebook
+from core import errors, rulebook
 from core.internship import Action, Actor, InternshipState, Posting, Stage
 
 # The update each action runs, by the name of the workflow's update method.
@@ -31,6 +31,8 @@ UPDATE_ACTIONS = {
     "open_dispute": Action.DISPUTE,
     "resolve": Action.RESOLVE,
     "feedback": Action.FEEDBACK,
+    "invite": Action.INVITE,
+    "decline": Action.DECLINE,
 }
 
 
@@ -87,6 +89,9 @@ class FakeWorkflows(InternshipWorkflows):
         state = self.states[internship_id]
         by: Actor = request.by
         refused = rulebook.refusal(UPDATE_ACTIONS[name], state, by)
+        if refused is None and name == "invite":  # the validator's own check, as the workflow's
+            if invited_already := rulebook.invitation_refusal(state, request.launcher_id):
+                refused = rulebook.Refusal(errors.CONFLICT, invited_already)
         if refused is not None:
             raise Refused(
                 refused.kind, refused.message, rulebook.refusal_details(refused, state, by)
