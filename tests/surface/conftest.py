@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from activities.projection import project_row, timeline_row
+from activities.projection import _project_invitations, project_row, timeline_row
 from api.app import create_app
 from core.accounts import founder_of, issue_token, new_id
 from core.db import (
@@ -30,12 +30,14 @@ from core.db import (
     Internship,
     InternshipSkill,
     Launcher,
+    Member,
     OutboxEmail,
     make_sessions,
 )
 from core.internship import (
     ApplicantView,
     InternshipState,
+    MemberRole,
     Posting,
     Role,
     Stage,
@@ -120,19 +122,35 @@ class Surface:
             db.add(founder_of(e))
         return e
 
-    def launcher(self, name: str = "Lee Launcher") -> Launcher:
+    def launcher(
+        self, name: str = "Lee Launcher", skills: list[str] | None = None, **changes: Any
+    ) -> Launcher:
         lc = Launcher(
             id=new_id(),
             name=name,
             email=f"lee-{uuid.uuid4().hex[:8]}@example.com",
-            skills=["research"],
+            skills=skills or ["research"],
             stripe_account_id=f"acct_{uuid.uuid4().hex[:14]}",
             payouts_enabled=True,
             inbox_proven_at=datetime.now(UTC),
+            **changes,
         )
         with self.sessions.begin() as db:
             db.add(lc)
         return lc
+
+    def member(self, organisation: Employer, role: MemberRole, name: str = "Fay Finance") -> Member:
+        """A colleague of the organisation's founder, with `role`."""
+        person = Member(
+            id=new_id(),
+            employer_id=organisation.id,
+            name=name,
+            email=f"fay-{uuid.uuid4().hex[:8]}@example.com",
+            role=role.value,
+        )
+        with self.sessions.begin() as db:
+            db.add(person)
+        return person
 
     def token(self, role: Role, account_id: str) -> str:
         return issue_token(self.sessions, role, account_id, "surface")
@@ -221,6 +239,8 @@ class Surface:
                 db.merge(timeline_row(p.internship_id, entry, state.launcher_id))
             for skill in sorted(set(p.skills)):
                 db.merge(InternshipSkill(internship_id=p.internship_id, skill=skill))
+            db.flush()
+            _project_invitations(db, state)
 
 
 @pytest.fixture

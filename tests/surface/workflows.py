@@ -89,9 +89,12 @@ class FakeWorkflows(InternshipWorkflows):
         state = self.states[internship_id]
         by: Actor = request.by
         refused = rulebook.refusal(UPDATE_ACTIONS[name], state, by)
-        if refused is None and name == "invite":  # the validator's own check, as the workflow's
-            if invited_already := rulebook.invitation_refusal(state, request.launcher_id):
-                refused = rulebook.Refusal(errors.CONFLICT, invited_already)
+        # The invite validator's own check, after the rulebook's, as in the workflow.
+        invited_already = name == "invite" and rulebook.invitation_refusal(
+            state, request.launcher_id
+        )
+        if refused is None and invited_already:
+            refused = rulebook.Refusal(errors.CONFLICT, invited_already)
         if refused is not None:
             raise Refused(
                 refused.kind, refused.message, rulebook.refusal_details(refused, state, by)
