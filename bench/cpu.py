@@ -36,11 +36,11 @@ WORKER_PARTS = (
 PARTS = ("workflow", "workflow_core", "activities", "relay", "event_loop", "sdk_core", "other")
 
 
-def _comm_and_seconds(stat: str) -> tuple[str, float]:
-    """A /proc stat line's name (it may hold spaces and parentheses) and utime + stime."""
-    comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return comm, (int(fields[11]) + int(fields[12])) / TICKS
+def process_seconds(pid: int) -> float:
+    """User + system time of the process, its ended threads included (/proc/<pid>/stat)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # the name before it may hold spaces
+    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def part_of(comm: str, main: bool) -> str:
@@ -52,23 +52,23 @@ def part_of(comm: str, main: bool) -> str:
     return "other"
 
 
-def process_seconds(pid: int) -> float:
-    return _comm_and_seconds(Path(f"/proc/{pid}/stat").read_text())[1]
-
-
 def worker_seconds(pid: int) -> dict[str, float]:
-    """CPU seconds so far of each part of a worker process (`PARTS`), and `total`."""
-    total = process_seconds(pid)
+    """CPU seconds so far of each part of a worker process (`PARTS`), and `total`.
+
+    A thread's time is read in nanoseconds (/proc/<pid>/task/<tid>/schedstat): in clock ticks
+    each of some 30 threads would lose up to a tick at each reading. `other` is the total less
+    the named parts, so it holds the ended threads too (and the total's own tick)."""
     parts = dict.fromkeys(PARTS, 0.0)
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            comm, seconds = _comm_and_seconds((task / "stat").read_text())
+            comm = (task / "comm").read_text().strip()
+            nanoseconds = int((task / "schedstat").read_text().split()[0])
         except (FileNotFoundError, ProcessLookupError):  # the thread ended just now
             continue
-        parts[part_of(comm, int(task.name) == pid)] += seconds
-    # Ended threads' time is in the total only. Read after the threads, the total is the larger.
-    parts["other"] += max(0.0, total - sum(parts.values()))
-    return {**parts, "total": max(total, sum(parts.values()))}
+        parts[part_of(comm, int(task.name) == pid)] += nanoseconds / 1e9
+    total = process_seconds(pid)
+    parts["other"] = total - sum(seconds for part, seconds in parts.items() if part != "other")
+    return {**parts, "total": total}
 
 
 class Meter:
