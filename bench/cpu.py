@@ -110,7 +110,7 @@ class Meter:
         ms = {name: seconds * 1000 / self.lifecycles for name, seconds in self.spent.items()}
         client = ms.pop("client")
         ms = {"total": sum(ms[name] for name in self.processes), **ms, "client": client}
-        return {name: round(value, 1) for name, value in ms.items()}
+        return {name: round(value, 1) + 0.0 for name, value in ms.items()}  # no -0.0
 
     def figures(self, side: str = "") -> dict[str, float]:
         """As name=value figures: `cpu_ms_per_lifecycle_[<side>_]<name>`."""

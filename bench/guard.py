@@ -1,6 +1,6 @@
 """`python -m bench.guard`: CI's check that a lifecycle costs no more than it did (about 1 minute).
 
-    .venv/bin/python -m bench.guard [--count 5] [--rounds 2] [--update]
+    .venv/bin/python -m bench.guard [--count 5] [--rounds 2] [--update] [--profile DIR]
 
 Starts the stack as `make bench` does (bench/stack.py), runs `count` happy-path lifecycles at
 once through the API (and as many bare ones) on SQLite, `rounds` times, and prints the
@@ -11,7 +11,8 @@ exits 1 if either went up:
   than `cpu_growth_allowed` times the budget's: the machine is shared and noisy, so only a
   real regression fails, never a slow run. Nothing else is timed.
 A lifecycle that does not complete fails the check too. `--update` writes the figures just
-measured into bench/budget.json instead (after making a lifecycle cheaper: commit it).
+measured into bench/budget.json instead (after making a lifecycle cheaper: commit it). With
+another `--count` than the budget's it only measures (`--profile DIR`: see bench/profile.py).
 """
 
 from __future__ import annotations
@@ -75,13 +76,13 @@ def failures(measured: Mapping[str, object], budget: Budget) -> list[str]:
     return found
 
 
-async def measure(count: int, rounds: int, folder: Path) -> dict[str, object]:
+async def measure(count: int, rounds: int, folder: Path, profile: Path | None) -> dict[str, object]:
     async with (
         stack(folder) as s,
         service(s, "guard", sqlite_url(folder, "guard")) as svc,
     ):
         pairs = await sign_up(svc.http, svc.mail, count)
-        return await throughput.measure(s, svc, pairs, count, rounds)
+        return await throughput.measure(s, svc, pairs, count, rounds, profile)
 
 
 def main() -> None:
@@ -89,10 +90,11 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=Budget.lifecycles)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--update", action="store_true", help=f"write {BUDGET.name}")
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy profiles, in DIR")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-guard-"))
     try:
-        measured = asyncio.run(measure(args.count, args.rounds, folder))
+        measured = asyncio.run(measure(args.count, args.rounds, folder, args.profile))
     except BaseException:
         print(f"# logs kept in {folder}", file=sys.stderr, flush=True)
         raise
@@ -110,7 +112,8 @@ def main() -> None:
         return
     budget = Budget.load()
     if args.count != budget.lifecycles:
-        sys.exit(f"{BUDGET.name} was measured with --count {budget.lifecycles}, not {args.count}")
+        print(f"# not checked: {BUDGET.name} is for --count {budget.lifecycles}", flush=True)
+        return
     broken = failures(measured, budget)
     for sentence in broken:
         print(f"BUDGET EXCEEDED: {sentence}", file=sys.stderr, flush=True)

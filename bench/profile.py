@@ -5,9 +5,13 @@ worker) for a benchmark run, then the top functions of each profile, self and cu
     .venv/bin/python -m bench.profile DIR/sqlite/worker-*.txt [--top 15]
 
 `py-spy record --pid` needs to ptrace the process (root here, or kernel.yama.ptrace_scope 0).
-It samples without stopping the process (`--nonblocking`) and skips idle threads, so a sample is
-a moment a thread was using the CPU; `--threads` keeps each sample's thread, so the worker's
-functions are also shown by part (bench/cpu.py's, from the Python thread names).
+It samples without stopping the process (`--nonblocking`), and only the thread that holds the
+GIL (`--gil`): on 2 busy cores a thread woken from a wait stays runnable, and py-spy's idle
+test counts it, until it gets a core, so without `--gil` the waits (`selectors.select`, a pool's
+`queue.get`, `Condition.wait`) lead the profile. A sample is so a moment of Python running; what
+releases the GIL (the SDK's Rust core, SQLite's own work, socket I/O) is not in it: bench/cpu.py
+counts it. `--threads` keeps each sample's thread, so the worker's functions are also shown by
+part (bench/cpu.py's, from the Python thread names).
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ def profiling(folder: Path, processes: Mapping[str, int]) -> Iterator[None]:
 
 
 FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
-THREAD = re.compile(r"^thread \(\d+\): (?P<name>.*)$")
+THREAD = re.compile(r"^thread \(\d+\)(: (?P<name>.*))?$")  # py-spy misses a name now and then
 
 
 def function(frame: str) -> str:
@@ -82,10 +86,12 @@ def read(path: Path) -> Iterator[tuple[str, list[str], int]]:
         part = "all"
         thread = THREAD.match(frames[0])
         if thread:
-            name = thread["name"]
+            name = thread["name"] or ""
             part = part_of(kernel_name(name), main=name == "MainThread")
             frames = frames[1:]
-        yield part, [function(f) for f in frames if "named_threads" not in f], int(count)
+        functions = [function(f) for f in frames if "named_threads" not in f]
+        if functions:  # else a sample of a thread with no Python frame
+            yield part, functions, int(count)
 
 
 def top(paths: list[Path], n: int) -> str:
