@@ -32,6 +32,11 @@ lint: install
 
 # Benchmarks (bench/): starts its own Temporal dev server, Stripe, SMTP, worker and API; prints
 # name=value lines; Postgres too when it answers at the default URL. See README, Performance.
-.PHONY: bench
+.PHONY: bench guard
 bench: install
 	$(PY) -m bench --with-tests
+
+# A short bench (a few lifecycles): fails if billable actions rise or CPU per lifecycle rises by
+# more than half against bench/budget.json. CI runs it.
+guard: install
+	$(PY) -m bench.guard

@@ -228,7 +228,9 @@ class Projection:
         if organisation is None:
             raise LookupError(f"employer {to.id} not found")
         # Before members existed the founder (whose member id is the organisation's) posted.
-        concerned = {s.posting.posted_by or to.id, entry.member_id or to.id}
+        concerned = {s.posting.posted_by or to.id}
+        if entry.member_id:  # a colleague acted: they hear of it too
+            concerned.add(entry.member_id)
         current = Member.employer_id == to.id, Member.removed_at.is_(None)
         members = list(db.scalars(select(Member).where(Member.id.in_(concerned), *current)))
         if not members:

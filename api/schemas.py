@@ -391,8 +391,19 @@ class TimelineOut(BaseModel):
     stage: str
     event: str
     actor_role: str
-    actor_id: str
+    actor_id: str  # for an employer, the organisation
     note: str
+    member_id: str | None = None  # the employer's member who acted
+
+
+class InvitationOut(BaseModel):
+    """A launcher invited to apply, and their answer: "" (none yet), "accepted" (they
+    applied) or "declined"."""
+
+    launcher_id: str
+    invited_at: datetime
+    invited_by: str | None  # the member who invited
+    answer: str
 
 
 class RatingOut(BaseModel):
@@ -441,6 +452,12 @@ class InternshipDetail(BaseModel):
     # Each side's rating of the other, shown once both are in or the window has closed.
     ratings: dict[str, RatingOut] | None
     timeline: list[TimelineOut]
+    # The member of the employer who posted it (None before organisations had members).
+    posted_by: str | None = None
+    # Only invited launchers see it and may apply.
+    invitation_only: bool = False
+    # Every invitation for the employer and ops; a launcher's own for them.
+    invitations: list[InvitationOut] = []
 
 
 class PortfolioItem(BaseModel):

@@ -1,12 +1,14 @@
 """`make bench`: every benchmark in one run against one Temporal dev server, as name=value lines.
 
     .venv/bin/python -m bench [--with-tests] [--postgres URL | --no-postgres] [--set KEY=VALUE]
+                              [--profile DIR]
 
 Starts all it needs (see bench/stack.py) and stops it at the end. Ratios are against a baseline
 measured in the same run: the machine is shared and noisy, absolute times mean little. Throughput
 and latency run on SQLite, then (suffix `_pg`) on Postgres in a schema of its own; one worker
 against three on Postgres (SQLite without it); the scale figures (memory, lists, pages) on
-SQLite; `--with-tests` times `make test` at the end, alone.
+SQLite; `--with-tests` times `make test` at the end, alone. `--profile DIR` records py-spy
+profiles of the worker and the API over the throughput rounds (bench/profile.py reads them).
 """
 
 from __future__ import annotations
@@ -63,7 +65,9 @@ async def on_database(s: Stack, url: str, suffix: str, args: argparse.Namespace)
     async with service(s, name, url, args.tuning) as svc:
         pairs = await sign_up(svc.http, svc.mail, latency.CROWD)
         with Phase(f"{name} throughput"):
-            emit(await throughput.measure(s, svc, pairs, args.count, args.rounds), suffix)
+            profile = args.profile / (suffix.lstrip("_") or "sqlite") if args.profile else None
+            figures = await throughput.measure(s, svc, pairs, args.count, args.rounds, profile)
+            emit(figures, suffix)
         with Phase(f"{name} latency"):
             emit(await latency.measure(s, svc, pairs), suffix)
         if not suffix:
@@ -130,6 +134,12 @@ def main() -> None:
         help="a setting for the API and worker processes, e.g. API_WORKERS=2",
     )
     parser.add_argument("--keep", action="store_true", help="keep the logs and databases")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="py-spy profiles of the worker and API over the throughput rounds, in DIR",
+    )
     args = parser.parse_args()
     args.tuning = dict(item.split("=", 1) for item in args.set)
     # SIGTERM stops the run like Ctrl-C: the `finally` blocks stop every process it started.

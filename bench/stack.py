@@ -118,6 +118,7 @@ class Stack:
     stripe_url: str
     smtp_port: int
     api_port: int  # every service's API serves here in turn (the Stripe server's webhook URL)
+    processes: dict[str, Process]  # the dev server, Stripe, SMTP and the bare worker, by name
 
     def environment(self, database_url: str, task_queue: str, **extra: str) -> dict[str, str]:
         """What `python -m api` and `python -m worker` read, as `make run` sets it."""
@@ -179,7 +180,10 @@ async def stack(folder: Path) -> AsyncIterator[Stack]:
             await listening(port)
         bare_worker = Process(
             "bare-worker",
-            [PY, "-m", "bench.baseline", "--address", address, "--task-queue", BARE_QUEUE],
+            [
+                *(PY, "-m", "bench.named_threads", "bench.baseline"),
+                *("--address", address, "--task-queue", BARE_QUEUE),
+            ],
             os.environ,
             folder,
         )
@@ -194,6 +198,7 @@ async def stack(folder: Path) -> AsyncIterator[Stack]:
             stripe_url=f"http://127.0.0.1:{stripe_port}",
             smtp_port=smtp_port,
             api_port=api_port,
+            processes={child.name: child for child in children},
         )
     finally:
         for child in reversed(children):
@@ -235,11 +240,14 @@ async def service(
     migrate(database_url)
     queue = f"bench-{name}"
     env = stack.environment(database_url, queue, **(tuning or {}))
-    worker = Process(f"{name}-worker", [PY, "-m", "worker"], env, stack.folder)
+    # Named threads: bench/cpu.py tells the worker's parts apart by them.
+    worker = Process(
+        f"{name}-worker", [PY, "-m", "bench.named_threads", "worker"], env, stack.folder
+    )
     more = [
         Process(
             f"{name}-worker{n}",
-            [PY, "-m", "worker"],
+            [PY, "-m", "bench.named_threads", "worker"],
             {**env, "WORKER_METRICS_PORT": str(free_port())},
             stack.folder,
         )

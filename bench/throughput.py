@@ -3,13 +3,22 @@ the same concurrency; then what their histories show (billable actions, events, 
 workflow task).
 
 Each round runs the baseline, then the lifecycles; the best round of each counts (the machine
-is shared: a burst of someone else's work slows one round, never speeds one up).
+is shared: a burst of someone else's work slows one round, never speeds one up). CPU per
+lifecycle counts every round: what each process spent from the start of a run until its worker
+is idle again (the last emails sent), over the lifecycles completed (bench/cpu.py). Others'
+work on the machine slows a run but hardly changes what our processes spend.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+
+from bench.cpu import Meter
 from bench.lifecycle import (
+    NewDriver,
     Pair,
+    Run,
     billable_actions,
     drive,
     drivers,
@@ -18,19 +27,69 @@ from bench.lifecycle import (
     task_failures,
     workflow_task_seconds,
 )
-from bench.stack import Service, Stack
+from bench.profile import profiling
+from bench.stack import Process, Service, Stack
+
+
+def meters(stack: Stack, svc: Service) -> tuple[Meter, Meter]:
+    """The bare side's processes and ours, by the names the figures use."""
+    dev_server = stack.processes["temporal"].pid
+    bare = Meter(
+        {"dev_server": dev_server, "worker": stack.processes["bare-worker"].pid}, ["worker"]
+    )
+    ours = Meter(
+        {
+            "dev_server": dev_server,
+            "worker": svc.worker.pid,
+            "api": svc.api.pid,
+            "stripe_server": stack.processes["stripe"].pid,
+            "smtp_sink": stack.processes["smtp"].pid,
+        },
+        ["worker"],
+    )
+    return bare, ours
+
+
+async def metered(
+    meter: Meter,
+    worker: Process,
+    count: int,
+    new_driver: NewDriver,
+    profile: AbstractContextManager[None],
+) -> Run:
+    """`count` lifecycles at once, what they cost counted in `meter` until `worker` is idle."""
+    with meter.measuring(), profile:
+        run = await drive(count, 1, new_driver)
+        await worker.idle(every=0.5, within=30)
+    meter.lifecycles += run.completed
+    return run
 
 
 async def measure(
-    stack: Stack, svc: Service, pairs: list[Pair], count: int, rounds: int
+    stack: Stack,
+    svc: Service,
+    pairs: list[Pair],
+    count: int,
+    rounds: int,
+    profile: Path | None = None,
 ) -> dict[str, object]:
+    """`profile`: a folder for py-spy's profiles of the worker and API (and the bare worker)
+    over the rounds, bench/profile.py."""
     bare, api = drivers(stack.bare_client, svc.http, pairs)
     await drive(1, 1, bare)  # warm-up: connections, caches, first imports
     await drive(1, 1, api)
+    bare_cpu, our_cpu = meters(stack, svc)
+    bare_worker = stack.processes["bare-worker"]
+
+    def profiled(processes: dict[str, int]) -> AbstractContextManager[None]:
+        return profiling(profile, processes) if profile else nullcontext()
+
     bare_runs, api_runs = [], []
-    for _ in range(rounds):
-        bare_runs.append(await drive(count, 1, bare))
-        api_runs.append(await drive(count, 1, api))
+    for n in range(rounds):
+        spied = profiled({f"bare-worker-{n}": bare_worker.pid})
+        bare_runs.append(await metered(bare_cpu, bare_worker, count, bare, spied))
+        spied = profiled({f"worker-{n}": svc.worker.pid, f"api-{n}": svc.api.pid})
+        api_runs.append(await metered(our_cpu, svc.worker, count, api, spied))
     best_bare = max(r.rate for r in bare_runs)
     best_api = max(r.rate for r in api_runs)
 
@@ -49,4 +108,6 @@ async def measure(
         "baseline_shape": shape(theirs[0]),
         f"errors_5xx_{count}": sum(r.errors_5xx for r in api_runs),
         f"lifecycles_failed_{count}": sum(len(r.failures) for r in api_runs + bare_runs),
+        **our_cpu.figures(),
+        **bare_cpu.figures("bare"),
     }

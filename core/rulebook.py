@@ -148,9 +148,15 @@ def lacking(right: OrgRight) -> str:
 def member_acts_on(state: InternshipState, actor: Actor) -> bool:
     """Whether this member may act on this internship of their organisation: lifecycle rights,
     and for a hiring manager limited to their own, one they posted."""
+    return member_acts_on_posting(actor, state.posting.posted_by)
+
+
+def member_acts_on_posting(actor: Actor, posted_by: str | None) -> bool:
+    """`member_acts_on` for an internship posted by the member `posted_by` (None: the founder,
+    before members existed)."""
     if not member_may(actor, OrgRight.LIFECYCLE):
         return False
-    return not actor.own_only or state.posting.posted_by == actor.member_id
+    return not actor.own_only or (posted_by or actor.id) == actor.member_id
 
 
 def _member_refusal(state: InternshipState, actor: Actor, action: Action) -> str:

@@ -63,7 +63,12 @@ class OpsAlerts:
             {
                 "recipient": {"name": "Ops team", "role": Role.OPS.value},
                 "internship": context,
-                "event": {"kind": "delivery_failed", "actor": "system", "at": when(utcnow())},
+                "event": {
+                    "kind": "delivery_failed",
+                    "actor": "system",
+                    "at": when(utcnow()),
+                    "by": "",
+                },
                 "details": {
                     "failed_kind": failed.kind,
                     "recipient_role": failed.recipient_role,

@@ -77,6 +77,10 @@ def search_criteria(
         Query(max_length=20, description="A skill the internship asks for; repeat for each"),
     ] = None,
     employer: Annotated[schemas.Id | None, Query(description="The employer's id")] = None,
+    posted_by: Annotated[
+        schemas.Id | None,
+        Query(description="The member of the employer who posted it (your own member id: mine)"),
+    ] = None,
     fee_min_cents: Annotated[int | None, Query(ge=0, le=10_000_000)] = None,
     fee_max_cents: Annotated[int | None, Query(ge=0, le=10_000_000)] = None,
     duration_min_days: Annotated[int | None, Query(ge=0, le=365)] = None,
@@ -90,6 +94,7 @@ def search_criteria(
         category=category,
         skills=tuple(skill or ()),
         employer_id=employer,
+        posted_by=posted_by,
         fee_min_cents=fee_min_cents,
         fee_max_cents=fee_max_cents,
         duration_min_days=duration_min_days,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar, cast
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -25,6 +25,7 @@ from core.db import (
     InternshipInvitation,
     InternshipSkill,
     Launcher,
+    Member,
     OutboxEmail,
     TimelineEvent,
 )
@@ -57,7 +58,21 @@ def in_scope(scope: rulebook.ListScope) -> ColumnElement[bool]:
     if scope.launcher_id is not None:
         clauses.append(Internship.launcher_id == scope.launcher_id)
     if scope.open_postings:
-        clauses.append(Internship.stage == Stage.POSTED.value)
+        # An invitation-only posting is open to the launchers invited to it.
+        invited = (
+            exists().where(
+                InternshipInvitation.internship_id == Internship.id,
+                InternshipInvitation.launcher_id == scope.launcher_id,
+            )
+            if scope.launcher_id is not None
+            else false()
+        )
+        clauses.append(
+            and_(
+                Internship.stage == Stage.POSTED.value,
+                or_(Internship.invitation_only.is_(False), invited),
+            )
+        )
     return or_(false(), *clauses)
 
 
@@ -141,6 +156,9 @@ class People:
     launcher_name: str  # the selected launcher, for the parties ("" otherwise)
     contacts: schemas.ContactsOut | None  # how to reach the parties (ops)
     company: schemas.CompanyProfileOut | None = None  # the posting's company (None: unknown)
+    # The employer's members the timeline names (who posted and who acted), by member id, for
+    # the organisation and ops; launchers read the company only.
+    members: dict[str, str] = field(default_factory=dict)
 
 
 def people(db: Session, state: InternshipState, viewer: Actor) -> People:
@@ -154,7 +172,17 @@ def people(db: Session, state: InternshipState, viewer: Actor) -> People:
         contacts=contacts(db, state.posting.employer_id, state.launcher_id)
         if viewer.role == Role.OPS
         else None,
+        members=member_names(db, state) if sees.all_applicants else {},
     )
+
+
+def member_names(db: Session, state: InternshipState) -> dict[str, str]:
+    """The names of the members who posted the internship and acted on it (removed members
+    too: the timeline keeps naming them)."""
+    ids = {e.member_id for e in state.timeline if e.member_id}
+    ids.add(state.posting.posted_by or state.posting.employer_id)
+    found = db.execute(select(Member.id, Member.name).where(Member.id.in_(ids)))
+    return {member_id: name for member_id, name in found}
 
 
 # ---------------------------------------------------------------- postings for a launcher
@@ -324,12 +352,17 @@ class Dashboard:
     recommended: list[schemas.RecommendationOut] = field(default_factory=list)
 
 
-def dashboard(db: Session, viewer: Actor, launcher: Launcher | None) -> Dashboard:
+def dashboard(
+    db: Session, viewer: Actor, launcher: Launcher | None, posted_by_me: bool = False
+) -> Dashboard:
     """The newest internships the viewer may see (a launcher's: their work; open postings are
-    on /postings), with what each waits for from them."""
+    on /postings), with what each waits for from them; `posted_by_me`: only those the viewer,
+    a member of an employer, posted."""
     mine = select(Internship).where(visible_to(viewer))
     if launcher is not None:
         mine = mine.where(Internship.launcher_id == launcher.id)
+    if posted_by_me and viewer.member_id:
+        mine = mine.where(Internship.posted_by == viewer.member_id)
     found = db.scalars(mine.order_by(Internship.posted_at.desc()).limit(DASHBOARD_ROWS)).all()
     counts = _applicant_counts(db, [r.id for r in found])
     rows = [
@@ -364,6 +397,8 @@ def needs(row: Internship, actor: Actor, applicants: int) -> str | None:
     if row.disputed:
         return None
     if actor.role == Role.EMPLOYER:
+        if not rulebook.member_acts_on_posting(actor, row.posted_by):
+            return None  # a colleague's to do
         return {
             Stage.POSTED: "Choose a launcher" if applicants else None,
             Stage.MATCHED: "Kick off the project",
@@ -592,7 +627,7 @@ def open_invitations(db: Session, launcher_id: str) -> list[Internship]:
 def invitable_postings(db: Session, by: Actor, launcher_id: str) -> list[Internship]:
     """The organisation's open postings this member may invite the launcher to, newest first:
     not those they were invited to or applied to already, and for a hiring manager limited to
-    their own, only the ones they posted (`rulebook.member_acts_on`)."""
+    their own, only the ones they posted (`rulebook.member_acts_on_posting`)."""
     if not rulebook.member_may(by, rulebook.OrgRight.LIFECYCLE):
         return []
     asked = select(InternshipInvitation.internship_id).where(

@@ -63,6 +63,7 @@ class Criteria:
     duration_max_days: int | None = None
     stage: Stage | None = None
     employer_id: str | None = None
+    posted_by: str | None = None  # the member who posted it ("mine", for an employer's member)
     posted_from: date | None = None  # posted on or after this day (UTC)
     posted_to: date | None = None  # posted on or before this day (UTC)
 
@@ -181,6 +182,8 @@ def _query(db: Session, viewer: Actor, wanted: Criteria) -> Select[Internship]:
         q = q.where(Internship.stage == wanted.stage.value)
     if wanted.employer_id:
         q = q.where(Internship.employer_id == wanted.employer_id)
+    if wanted.posted_by:
+        q = q.where(Internship.posted_by == wanted.posted_by)
     if wanted.posted_from:
         q = q.where(Internship.posted_at >= datetime.combine(wanted.posted_from, time(), UTC))
     if wanted.posted_to:

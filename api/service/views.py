@@ -81,6 +81,9 @@ def resolution_amounts(
     )
 
 
+OWNER_OR_OPS = (rulebook.Relation.OWNER, rulebook.Relation.OPS)
+
+
 def internship_view(s: InternshipState, viewer: Actor) -> InternshipView:
     """The internship as `viewer` may read it. Usually they can see it (a read answers 404
     otherwise); a transition's answer is presented even if a transition that followed at once
@@ -129,7 +132,7 @@ def internship_view(s: InternshipState, viewer: Actor) -> InternshipView:
             paid_to_launcher_cents=s.money.paid_cents,
             refunded_cents=s.money.refunded_cents,
         )
-        if sees.work
+        if sees.work and sees.money
         else None,
         dispute=schemas.DisputeOut(
             opened_by=s.dispute.opened_by.value,
@@ -156,8 +159,21 @@ def internship_view(s: InternshipState, viewer: Actor) -> InternshipView:
                 actor_role=e.actor_role.value,
                 actor_id=e.actor_id,
                 note=e.note,
+                member_id=e.member_id,
             )
             for e in rulebook.timeline(s, viewer)
+        ],
+        posted_by=p.posted_by if rulebook.relation(s, viewer) in OWNER_OR_OPS else None,
+        invitation_only=p.invitation_only,
+        invitations=[
+            schemas.InvitationOut(
+                launcher_id=i.launcher_id,
+                invited_at=i.invited_at,
+                invited_by=i.invited_by if sees.all_applicants else None,
+                answer=i.answer,
+            )
+            for i in s.invitations
+            if sees.all_applicants or i.launcher_id == viewer.id
         ],
         disputed=s.disputed,
         payment_refused=s.payment_refused if sees.work else "",

@@ -113,6 +113,10 @@ class EmployerDashboard(PageContext):
     items: list[reads.DashboardRow]
     groups: list[tuple[str, list[reads.DashboardRow]]]
     needs_card: bool  # no card on file yet: kickoffs would be refused
+    company: str  # the organisation's name
+    mine: bool  # only the internships the viewer posted
+    may_post: bool  # the viewer's role posts internships
+    may_add_card: bool  # the viewer's role manages the card (others ask an admin)
 
 
 @dataclass(frozen=True)
@@ -129,28 +133,36 @@ class LauncherDashboard(PageContext):
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
-async def dashboard(request: Request, viewer: Viewer, sessions: SessionsDep) -> Response:
+async def dashboard(
+    request: Request, viewer: Viewer, sessions: SessionsDep, mine: bool = False
+) -> Response:
+    """`mine`: an employer's member sees only what they posted (else the organisation's)."""
     if viewer.actor.role == Role.OPS:
         return redirect("/ops")
-    mine = await reads.run(sessions, reads.dashboard, viewer.actor, viewer.launcher)
+    found = await reads.run(sessions, reads.dashboard, viewer.actor, viewer.launcher, mine)
     context: PageContext
     if viewer.launcher is not None:
         invited = await reads.run(sessions, reads.open_invitations, viewer.launcher.id)
         answer = [reads.DashboardRow(row, "Answer the invitation", 0) for row in invited]
         context = LauncherDashboard(
-            todo=answer + mine.todo,
-            items=mine.rows,
-            applications=mine.applications,
-            recommended=mine.recommended,
+            todo=answer + found.todo,
+            items=found.rows,
+            applications=found.applications,
+            recommended=found.recommended,
             needs_payouts=not viewer.launcher.payouts_enabled,
             invitations=invited,
         )
     else:
+        assert viewer.employer is not None
         context = EmployerDashboard(
-            todo=mine.todo,
-            items=mine.rows,
-            groups=mine.groups,
-            needs_card=not (viewer.employer and viewer.employer.stripe_payment_method),
+            todo=found.todo,
+            items=found.rows,
+            groups=found.groups,
+            needs_card=not viewer.employer.stripe_payment_method,
+            company=viewer.employer.company,
+            mine=mine,
+            may_post=rulebook.member_may(viewer.actor, OrgRight.POST),
+            may_add_card=rulebook.member_may(viewer.actor, OrgRight.CARD),
         )
     return page(request, viewer, context)
 
@@ -319,6 +331,9 @@ class InternshipPage(PageContext):
     # Ops' resolution, its amounts shown before they confirm it (None until they ask).
     resolution: ResolutionAmounts | None
     company: schemas.CompanyProfileOut | None  # the posting's company profile
+    # Names of the employer's members who posted and acted, by member id (the organisation
+    # and ops; empty for launchers, who read the company's name).
+    members: dict[str, str]
     # The owner inviting launchers: who fits (while they may invite) and who was invited.
     candidates: list[schemas.CandidateOut] = field(default_factory=list)
     invitees: list[reads.Invitee] = field(default_factory=list)
@@ -393,6 +408,7 @@ async def _internship_page(
         needs_card=internships.needs_card(employer),
         contacts=people.contacts,
         company=people.company,
+        members=people.members,
         workflow_url=f"{settings.temporal_ui_url.rstrip('/')}/namespaces/"
         f"{settings.temporal_namespace}/workflows/internship-{internship_id}"
         if viewer.actor.role == Role.OPS

@@ -4,10 +4,13 @@ fit; an invitation-only posting seen by the invited alone; applying answers the 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from tests.conftest import Api, eventually
 from tests.stack.test_api import act, auth, employer, error_of, listed, ok, post
 from tests.stack.test_matching import items, sign_up
+
+Json = dict[str, Any]
 
 
 async def test_an_invitation_only_posting_is_for_the_launchers_invited(api: Api) -> None:
@@ -32,11 +35,22 @@ async def test_an_invitation_only_posting_is_for_the_launchers_invited(api: Api)
     assert [c["launcher_id"] for c in after] == [one["id"]]  # invited: no longer a candidate
 
     await act(api, both, iid, "applications", {"pitch": "I write about this every week."})
+    detail = await ok(await api.http.get(f"/v1/internships/{iid}", headers=owner))
+    assert [(i["launcher_id"], i["answer"]) for i in detail["invitations"]] == [
+        (both["id"], "accepted")
+    ]
 
-    async def answered() -> list[dict[str, object]]:
+    async def answered() -> list[Json]:
         mine = await api.http.get("/v1/launchers/me/invitations", headers=auth(both["api_token"]))
-        found: list[dict[str, object]] = await ok(mine)
+        found: list[Json] = items(mine)
         return found if found and found[0]["answer"] == "accepted" else []
 
     [invitation] = await eventually(answered)
-    assert invitation["internship"]["id"] == iid  # type: ignore[index]
+    assert invitation["internship"]["id"] == iid
+    # Never listed to a launcher nobody invited.
+    others = await ok(
+        await api.http.get(
+            "/v1/internships", params={"skill": skills[0]}, headers=auth(outsider["api_token"])
+        )
+    )
+    assert others["items"] == []

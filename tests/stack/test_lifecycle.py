@@ -13,21 +13,34 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from core import errors, search_attributes
-from core.db import SENT, Internship, OutboxEmail, TimelineEvent
+from core.accounts import actor_of, new_id
+from core.db import (
+    SENT,
+    Employer,
+    Internship,
+    InternshipInvitation,
+    Member,
+    OutboxEmail,
+    TimelineEvent,
+)
 from core.internship import (
     Actor,
     Application,
     Cancellation,
+    Declination,
     Dispute,
     Extension,
     Feedback,
     InternshipState,
+    Invitation,
     Kickoff,
+    MemberRole,
     Resolution,
     Review,
     Role,
@@ -37,7 +50,7 @@ from core.internship import (
     Withdrawal,
 )
 from core.settings import Settings
-from tests.conftest import Party, World, complete_onboarding, eventually, own_clock
+from tests.conftest import Party, World, complete_onboarding, eventually, own_clock, unique_email
 from workflows.internship import InternshipWorkflow
 
 env, worker = own_clock()
@@ -579,3 +592,102 @@ async def test_submitted_work_cannot_be_walked_away_from(world: World) -> None:
         "stage": "in_progress",
         "allowed_actions": ["submissions", "dispute"],  # what the launcher may do now
     }
+
+
+# ---------------------------------------------------------------- organisations and invitations
+
+
+def colleague(world: World, employer: Party, role: MemberRole, own_only: bool = False) -> Actor:
+    """A member of `employer`'s organisation, as the API names them to the workflow."""
+    member = Member(
+        id=new_id(),
+        employer_id=employer.id,
+        name=f"Sam {role.value}",
+        email=unique_email("sam"),
+        role=role.value,
+        all_internships=not own_only,
+    )
+    with world.sessions.begin() as db:
+        db.add(member)
+    return actor_of(member)
+
+
+async def test_colleagues_invite_act_and_hear_by_name(world: World) -> None:
+    """An invitation-only posting by a hiring manager: only the invited see it; one declines,
+    one accepts by applying; an admin (not the poster) selects; the emails reach the people
+    concerned by name, and the organisation's shared address."""
+    employer, invited, declining, stranger = (
+        world.employer(),
+        world.launcher(),
+        world.launcher(),
+        world.launcher(),
+    )
+    with world.sessions.begin() as db:
+        org = db.get(Employer, employer.id)
+        assert org is not None
+        org.notify_email = shared = unique_email("hiring")
+    poster = colleague(world, employer, MemberRole.HIRING_MANAGER, own_only=True)
+    admin = colleague(world, employer, MemberRole.ADMIN)
+    finance = colleague(world, employer, MemberRole.FINANCE)
+    h = await world.start(world.posting(employer, posted_by=poster.member_id, invitation_only=True))
+    iid = (await state(h)).posting.internship_id
+
+    # Not invited: the posting does not exist for them.
+    err = await rejected(
+        h.execute_update(InternshipWorkflow.apply, Application(lnc(stranger), "Hi"))
+    )
+    assert err.type == errors.NOT_FOUND
+    # Finance reads but does not invite.
+    err = await rejected(
+        h.execute_update(InternshipWorkflow.invite, Invitation(finance, invited.id))
+    )
+    assert err.type == errors.FORBIDDEN
+    for who in (invited, declining):
+        await h.execute_update(InternshipWorkflow.invite, Invitation(poster, who.id))
+    err = await rejected(
+        h.execute_update(InternshipWorkflow.invite, Invitation(poster, invited.id))
+    )
+    assert err.type == errors.CONFLICT
+    await world.inbox.wait_for(iid, "invited", 2)
+
+    s = await h.execute_update(InternshipWorkflow.decline, Declination(lnc(declining)))
+    assert [i.answer for i in s.invitations] == ["declined"]  # a launcher reads their own
+    await h.execute_update(InternshipWorkflow.apply, Application(lnc(invited), "Glad to"))
+    s = await h.execute_update(InternshipWorkflow.select, Selection(admin, invited.id))
+    assert s.stage == Stage.MATCHED
+    assert {i.launcher_id: i.answer for i in s.invitations} == {
+        invited.id: "accepted",
+        declining.id: "declined",
+    }
+    assert [e.member_id for e in s.timeline if e.event in ("invited", "selected")] == [
+        poster.member_id,
+        poster.member_id,
+        admin.member_id,
+    ]
+
+    # The projection keeps the invitations and who posted; each email went to the poster, the
+    # admin who acted where they acted, and the shared address, naming who acted.
+    await world.inbox.wait_for(iid, "invitation_declined", 1)
+    with world.sessions() as db:
+        row = db.get(Internship, iid)
+        assert row is not None and row.posted_by == poster.member_id and row.invitation_only
+        answers = dict(
+            db.execute(
+                select(InternshipInvitation.launcher_id, InternshipInvitation.answer).where(
+                    InternshipInvitation.internship_id == iid
+                )
+            ).all()
+        )
+        assert answers == {invited.id: "accepted", declining.id: "declined"}
+        addresses = {
+            m.id: m.email
+            for m in db.scalars(select(Member).where(Member.employer_id == employer.id))
+        }
+
+    def sent(kind: str) -> list[Any]:
+        return [m for m in world.inbox.about(iid) if f".{kind}." in m["Message-ID"]]
+
+    assert {m["To"] for m in sent("invitation_declined")} == {addresses[poster.member_id], shared}
+    for kind, by in (("invited", "Sam hiring_manager"), ("selected", "Sam admin")):
+        body = (await world.inbox.wait_for(iid, kind))[0].get_body(("plain",))
+        assert body is not None and f"{by} at Acme" in body.get_content(), kind
