@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from core.db import LINK_LENGTH, PROFILE_LINE_LENGTH, PROFILE_TEXT_LENGTH
+from core.internship import MemberRole
 
 # Control characters (C0, DEL, C1) and lone surrogates: never valid text, and a NUL is refused
 # by Postgres. Multi-line fields keep tab and newline (a CRLF from a form becomes LF).
@@ -483,10 +484,15 @@ class MeOut(BaseModel):
     """Who the token belongs to."""
 
     role: Literal["employer", "launcher", "ops"]
-    id: str
+    id: str  # an employer's: the organisation's (internships' employer_id)
     name: str
     email: str
     company: str | None = None  # employers
+    # Employers: which member of the organisation calls, their role, and whether (a hiring
+    # manager) they act only on the internships they posted.
+    member_id: str | None = None
+    member_role: MemberRole | None = None
+    own_internships_only: bool | None = None
     skills: list[str] | None = None  # launchers
     payouts_enabled: bool | None = None  # launchers: payout onboarding finished
     profile: LauncherProfileOut | None = None  # launchers

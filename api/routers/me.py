@@ -18,14 +18,17 @@ router = APIRouter(prefix="/v1/me", tags=["account"])
 
 @router.get("", response_model=schemas.MeOut, summary="Who this token belongs to")
 def me(caller: CallerDep, settings: SettingsDep) -> schemas.MeOut:
-    if employer := caller.employer:
+    if (employer := caller.employer) and (member := caller.member):
         return schemas.MeOut(
             role="employer",
             id=employer.id,
-            name=employer.name,
-            email=employer.email,
+            name=member.name,
+            email=member.email,
             company=employer.company,
             company_profile=profiles.company_profile(employer),
+            member_id=member.id,
+            member_role=caller.actor.member_role,
+            own_internships_only=caller.actor.own_only,
         )
     if launcher := caller.launcher:
         return schemas.MeOut(
