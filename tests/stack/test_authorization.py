@@ -205,6 +205,10 @@ TABLE: list[tuple[str, Scene | None, int, int, int, int, int, int, int]] = [
     (f"POST {ONE}/dispute",                       DISPUTED, 401, 409, 404, 409, 404, 404, 403),
     (f"POST {ONE}/resolution",                    WORKING,  401, 403, 404, 403, 404, 404, 409),
     (f"POST {ONE}/resolution",                    DISPUTED, 401, 403, 404, 403, 404, 404, 200),
+    (f"POST {ONE}/invitations",                   POSTED,   401, 200, 404, 403, 403, 403, 403),
+    (f"POST {ONE}/invitations",                   MATCHED,  401, 409, 404, 403, 404, 404, 403),
+    # Nobody of the cast is invited: the unrelated launcher has nothing to decline.
+    (f"POST {ONE}/invitation-declined",           POSTED,   401, 403, 404, 403, 403, 409, 403),
     (f"POST {ONE}/feedback",                      WORKING,  401, 409, 404, 409, 404, 404, 403),
     (f"POST {ONE}/feedback",                      PAID,     401, 200, 404, 200, 404, 404, 403),
     # Ops only (the 202 needs a payment Stripe refused: tests/stack/test_payment_retry.py).
@@ -264,6 +268,7 @@ async def _body(api: Api, cast: Cast, endpoint: str, iid: str | None) -> Json | 
         "dispute": {"reason": "We disagree on the scope"},
         "resolution": {"outcome": "refund", "note": "Refunded in full"},
         "feedback": {"rating": 4, "comment": "Good to work with"},
+        "invitations": {"launcher_id": cast.unrelated["id"]},
         "profile": {"website": "https://example.test/about"},  # a launcher's or a company's
     }
     return bodies.get(action) if endpoint.startswith(("POST", "PUT", "PATCH")) else None
