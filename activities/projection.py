@@ -55,7 +55,7 @@ class Contact:
 INVITATION_EVENTS = frozenset({"invited", "invitation_declined", "applied"})
 
 
-def _project_invitations(db: Session, s: InternshipState) -> None:
+def project_invitations(db: Session, s: InternshipState) -> None:
     """The internship's invitations as the workflow has them (a few rows, rewritten)."""
     internship_id = s.posting.internship_id
     db.execute(
@@ -132,7 +132,7 @@ class Projection:
                 row.last_seq = entry.seq
                 if entry.event in INVITATION_EVENTS:
                     db.flush()
-                    _project_invitations(db, s)
+                    project_invitations(db, s)
             if db.get(TimelineEvent, (internship_id, entry.seq)) is None:
                 db.add(timeline_row(internship_id, entry, s.launcher_id))
                 for notice in rec.notices:

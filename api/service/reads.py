@@ -208,9 +208,11 @@ def recommendations(
     category: str | None = None,
     skill: str | None = None,
 ) -> list[schemas.RecommendationOut]:
-    """The newest open postings (of a category, with a skill), ranked by how well the
-    launcher's skills fit (`ranked_for`)."""
-    q = select(Internship).where(Internship.stage == Stage.POSTED.value)
+    """The newest open postings (of a category, with a skill) the launcher may see (not
+    another's invitation-only posting), ranked by how well their skills fit (`ranked_for`)."""
+    q = select(Internship).where(
+        Internship.stage == Stage.POSTED.value, visible_to(Actor(Role.LAUNCHER, launcher.id))
+    )
     if category:
         q = q.where(Internship.category == category)
     if skill:

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from activities.projection import _project_invitations, project_row, timeline_row
+from activities.projection import project_invitations, project_row, timeline_row
 from api.app import create_app
 from core.accounts import founder_of, issue_token, new_id
 from core.db import (
@@ -240,7 +240,7 @@ class Surface:
             for skill in sorted(set(p.skills)):
                 db.merge(InternshipSkill(internship_id=p.internship_id, skill=skill))
             db.flush()
-            _project_invitations(db, state)
+            project_invitations(db, state)
 
 
 @pytest.fixture
