@@ -39,37 +39,63 @@ class Delivery:
 
 
 class Mailer:
-    """SMTP delivery of outbox rows, in order, over one connection per batch."""
+    """SMTP delivery of outbox rows, in order, over one connection kept open between batches
+    (each new connection costs both sides a handshake); `close` ends it when the relay idles."""
 
     def __init__(self, host: str, port: int, sender: str) -> None:
         self.host = host
         self.port = port
         self.sender = sender
+        self._smtp: smtplib.SMTP | None = None
 
     def send(self, rows: Sequence[OutboxEmail]) -> Iterator[Delivery]:
         """One outcome per row, as it happens, so each can be recorded at once.
 
         An address refused for good fails that row alone; a temporary refusal defers the row
         and holds back that address's later rows (each address hears in order); a relay that
-        is down or drops the session defers every row not yet sent.
+        is down or drops the session defers every row not yet sent. A kept connection the
+        server has closed meanwhile is replaced once, before anything is sent on it.
         """
         deferred: set[str] = set()
         pending = list(rows)
+        fresh = self._smtp is None
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
-                while pending:
-                    row = pending[0]
-                    if row.to_email in deferred:
-                        delivery = Delivery(row.id, Outcome.WAITING)
-                    else:
-                        delivery = self._send_one(smtp, row)
-                    if delivery.outcome == Outcome.DEFERRED:
-                        deferred.add(row.to_email)
-                    pending.pop(0)
-                    yield delivery
+            while pending:
+                row = pending[0]
+                if row.to_email in deferred:
+                    delivery = Delivery(row.id, Outcome.WAITING)
+                else:
+                    try:
+                        delivery = self._send_one(self._connection(), row)
+                    except (OSError, smtplib.SMTPServerDisconnected):
+                        if fresh:
+                            raise
+                        self.close()  # the server hung up while idle: once more, anew
+                        fresh = True
+                        continue
+                if delivery.outcome == Outcome.DEFERRED:
+                    deferred.add(row.to_email)
+                pending.pop(0)
+                fresh = True  # something went over this connection: it is not stale
+                yield delivery
         except (OSError, smtplib.SMTPException) as err:
+            self.close()
             for row in pending:
                 yield Delivery(row.id, Outcome.DEFERRED, _describe(err))
+
+    def close(self) -> None:
+        """End the kept connection, politely if the server is still there."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                smtp.close()
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._smtp is None:
+            self._smtp = smtplib.SMTP(self.host, self.port, timeout=10)
+        return self._smtp
 
     def _send_one(self, smtp: smtplib.SMTP, row: OutboxEmail) -> Delivery:
         try:

@@ -135,9 +135,14 @@ class Projection:
                     project_invitations(db, s)
             if db.get(TimelineEvent, (internship_id, entry.seq)) is None:
                 db.add(timeline_row(internship_id, entry, s.launcher_id))
-                for notice in rec.notices:
-                    self._queue(db, s, entry, entry.actor_role.value, notice)
+                queued = [
+                    email
+                    for notice in rec.notices
+                    for email in self._queue(db, s, entry, entry.actor_role.value, notice)
+                ]
                 db.flush()
+                return [email.id for email in queued]
+            # A retry of an event recorded before: its emails not sent yet.
             return list(
                 db.scalars(
                     select(OutboxEmail.id)
@@ -168,7 +173,7 @@ class Projection:
 
     def _queue(
         self, db: Session, s: InternshipState, entry: TimelineEntry, actor: str, notice: Notice
-    ) -> None:
+    ) -> list[OutboxEmail]:
         p, seq, at = s.posting, entry.seq, entry.at
         details: dict[str, Any] = dict(notice.details)
         if launcher_id := details.pop("launcher_id", None):
@@ -189,6 +194,7 @@ class Projection:
         by = acting.name if acting is not None else ""
         event = {"kind": notice.kind, "actor": actor, "at": when(at), "by": by}
         addressed = [(to, *person) for to in notice.to for person in self._people(db, s, entry, to)]
+        queued = []
         for to, recipient_id, contact in addressed:
             email = self.templates.render(
                 notice.kind,
@@ -199,7 +205,7 @@ class Projection:
                     "details": details,
                 },
             )
-            db.add(
+            queued.append(
                 OutboxEmail(
                     internship_id=p.internship_id,
                     seq=seq,
@@ -212,6 +218,8 @@ class Projection:
                     html_body=email.html,
                 )
             )
+        db.add_all(queued)
+        return queued
 
     def _people(
         self, db: Session, s: InternshipState, entry: TimelineEntry, to: Recipient

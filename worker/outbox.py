@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -33,6 +34,10 @@ from core.formats import when
 from core.internship import Role, workflow_id
 
 log = logging.getLogger("worker.outbox")
+
+# Seconds without mail after which the relay closes its SMTP connection (servers drop idle
+# ones after a few minutes anyway).
+IDLE_CLOSE = 10.0
 
 
 class OpsAlerts:
@@ -118,16 +123,23 @@ class OutboxRelay:
         self._stopping = False
 
     async def run(self) -> None:
-        """Deliver until `stop`: at once when woken, else every `poll_seconds`."""
+        """Deliver until `stop`: at once when woken, else every `poll_seconds`. The SMTP
+        connection stays open while mail flows and closes after IDLE_CLOSE of none."""
+        idle_since = time.monotonic()
         while not self._stopping:
             try:
                 busy = await asyncio.to_thread(self.deliver_due)
             except Exception:  # the database is down: keep the relay alive and try again
                 log.exception("outbox relay pass failed")
                 busy = 0
+            if busy:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > IDLE_CLOSE:
+                await asyncio.to_thread(self.mailer.close)
             if not busy and not self._stopping:
                 await asyncio.to_thread(self.wake.wait, self.poll_seconds)
                 self.wake.clear()
+        await asyncio.to_thread(self.mailer.close)
 
     def stop(self) -> None:
         self._stopping = True
@@ -194,6 +206,19 @@ class OutboxRelay:
         now = self.clock()
         row = OutboxEmail
         with self.sessions.begin() as db:
+            if delivery.outcome == Outcome.SENT:  # the common case: one statement
+                db.execute(
+                    update(row)
+                    .where(row.id == delivery.row_id, row.status == PENDING)
+                    .values(
+                        status=SENT,
+                        sent_at=now,
+                        next_attempt_at=None,
+                        attempts=row.attempts + 1,
+                        last_error=None,
+                    )
+                )
+                return
             email = db.get(row, delivery.row_id)
             if email is None or email.status != PENDING:
                 return
@@ -202,9 +227,7 @@ class OutboxRelay:
                 return
             email.attempts += 1
             email.last_error = delivery.error
-            if delivery.outcome == Outcome.SENT:
-                email.status, email.sent_at, email.next_attempt_at = SENT, now, None
-            elif delivery.outcome == Outcome.REFUSED:
+            if delivery.outcome == Outcome.REFUSED:
                 email.status, email.next_attempt_at = FAILED, None
                 log.warning(
                     "email %s (%s to the %s) failed for good: %s",

@@ -35,7 +35,15 @@ class ScriptedRelay:
     def __init__(self, gone: tuple[str, ...] = (), busy_once: tuple[str, ...] = ()) -> None:
         self.gone, self.busy = set(gone), set(busy_once)
         self.accepted: list[tuple[str, str]] = []  # (recipient, subject)
+        self.greeted = 0  # SMTP sessions opened (one EHLO each)
         self._lock = threading.Lock()
+
+    async def handle_EHLO(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        self.greeted += 1
+        session.host_name = hostname  # what aiosmtpd does itself without this hook
+        return responses
 
     async def handle_RCPT(  # noqa: N802
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -276,3 +284,32 @@ def test_ops_are_told_when_an_address_is_refused_for_good(
     assert alert.recipient_role == "ops" and alert.kind == "delivery_failed_overdue"
     assert alert.subject.startswith("[Email failed] Blog article")
     assert "550" in alert.text_body and "the launcher r1" in alert.text_body
+
+
+def test_one_connection_carries_every_pass_and_a_dropped_one_is_replaced(
+    sessions: sessionmaker,
+) -> None:
+    """A handshake per batch cost both sides CPU: the relay keeps its connection between
+    passes, and one the server closed meanwhile is replaced before anything is deferred."""
+    handler, port = ScriptedRelay(), free_port()
+    first = Controller(handler, hostname="127.0.0.1", port=port)
+    first.start()
+    keeps = relay(sessions, port, LATER + timedelta(seconds=1))
+    for n in range(3):
+        ids = queue(sessions, address(f"pass{n}"))
+        keeps.deliver_due()  # (other tests' leftovers may come along)
+        assert statuses(sessions, ids) == [(SENT, 1)]
+    assert handler.greeted == 1
+
+    # The server goes away and another comes up on the same port: the kept connection is dead.
+    first.stop()
+    second = Controller(handler, hostname="127.0.0.1", port=port)
+    second.start()
+    try:
+        ids = queue(sessions, address("after"))
+        keeps.deliver_due()  # (other tests' leftovers may come along)
+        assert statuses(sessions, ids) == [(SENT, 1)]  # sent on a new connection, not deferred
+        assert handler.greeted == 2
+    finally:
+        keeps.mailer.close()
+        second.stop()
