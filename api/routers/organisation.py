@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
@@ -21,7 +22,7 @@ from core.rulebook import OrgRight
 
 router = APIRouter(prefix="/v1/organisation", tags=["organisation"])
 
-IdPath = Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
+IdPath = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
 STATUSES = {"not_found": 404, "conflict": 409, "invalid": 422}
 
 
@@ -152,7 +153,7 @@ def invite(
     summary="Withdraw an invitation not yet used (admins)",
 )
 def revoke_invitation(
-    caller: AdminDep, sessions: SessionsDep, invitation_id: str = IdPath
+    caller: AdminDep, sessions: SessionsDep, invitation_id: IdPath
 ) -> schemas.ColleagueInvitationOut:
     assert caller.employer is not None
     with refusals():
@@ -167,7 +168,7 @@ def revoke_invitation(
     summary="Change a member's role or scope (admins); the last admin stays an admin",
 )
 def change_member(
-    body: schemas.MemberChangeIn, caller: AdminDep, sessions: SessionsDep, member_id: str = IdPath
+    body: schemas.MemberChangeIn, caller: AdminDep, sessions: SessionsDep, member_id: IdPath
 ) -> schemas.MemberOut:
     assert caller.employer is not None
     with refusals():
@@ -183,9 +184,7 @@ def change_member(
     response_model=schemas.MemberOut,
     summary="Remove a member (admins), or leave (your own id): their sessions and tokens end",
 )
-def remove_member(
-    caller: MemberDep, sessions: SessionsDep, member_id: str = IdPath
-) -> schemas.MemberOut:
+def remove_member(caller: MemberDep, sessions: SessionsDep, member_id: IdPath) -> schemas.MemberOut:
     assert caller.employer is not None
     if not organisation.may_remove(caller.actor, member_id):
         raise ApiError(

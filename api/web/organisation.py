@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
@@ -40,8 +40,8 @@ from core.settings import Settings
 router = APIRouter(include_in_schema=False)
 
 PAGE = "/organisation"
-IdPath = Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
-SecretPath = Path(max_length=100)
+IdPath = Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
+SecretPath = Annotated[str, Path(max_length=100)]
 
 
 # ---------------------------------------------------------------- what the page shows
@@ -236,7 +236,7 @@ async def invite(request: Request, admin: SignedInAdmin, sessions: SessionsDep) 
         return redirect(f"{PAGE}#invitations-heading")
     assert admin.member is not None
     try:
-        await run_in_threadpool(
+        row = await run_in_threadpool(
             organisation.invite,
             sessions,
             settings,
@@ -258,7 +258,7 @@ async def invite(request: Request, admin: SignedInAdmin, sessions: SessionsDep) 
         )
     session.flash(
         request,
-        f"Invitation sent to {asked.email}: its link works once, for "
+        f"Invitation sent to {row.email}: its link works once, for "
         f"{settings.colleague_invitation_days} days.",
     )
     return redirect(f"{PAGE}#invitations-heading")
@@ -266,7 +266,7 @@ async def invite(request: Request, admin: SignedInAdmin, sessions: SessionsDep) 
 
 @router.post(f"{PAGE}/invitations/{{invitation_id}}/revoke")
 async def revoke_invitation(
-    request: Request, admin: SignedInAdmin, sessions: SessionsDep, invitation_id: str = IdPath
+    request: Request, admin: SignedInAdmin, sessions: SessionsDep, invitation_id: IdPath
 ) -> Response:
     await read_form(request)
     assert admin.employer is not None
@@ -288,7 +288,7 @@ async def revoke_invitation(
 
 @router.post(f"{PAGE}/members/{{member_id}}", response_class=HTMLResponse)
 async def change_member(
-    request: Request, admin: SignedInAdmin, sessions: SessionsDep, member_id: str = IdPath
+    request: Request, admin: SignedInAdmin, sessions: SessionsDep, member_id: IdPath
 ) -> Response:
     form = await read_form(request)
     role, own_only = _role_fields(form)
@@ -332,7 +332,7 @@ async def remove_member(
     viewer: Viewer,
     _: SignedInEmployer,
     sessions: SessionsDep,
-    member_id: str = IdPath,
+    member_id: IdPath,
 ) -> Response:
     """An admin removes a member, or a member leaves (their own id)."""
     await read_form(request)
@@ -458,7 +458,7 @@ def _join_page(
 
 @router.get("/join/{secret}", response_class=HTMLResponse)
 def join_form(
-    request: Request, viewer: MaybeViewer, sessions: SessionsDep, secret: str = SecretPath
+    request: Request, viewer: MaybeViewer, sessions: SessionsDep, secret: SecretPath
 ) -> Response:
     """Opening the link only shows the form: mail scanners open links and must not spend
     them."""
@@ -467,7 +467,7 @@ def join_form(
 
 @router.post("/join/{secret}", response_class=HTMLResponse)
 async def join(
-    request: Request, viewer: MaybeViewer, sessions: SessionsDep, secret: str = SecretPath
+    request: Request, viewer: MaybeViewer, sessions: SessionsDep, secret: SecretPath
 ) -> Response:
     form = await read_form(request)
     name = str(form.get("name") or "").strip()
