@@ -194,8 +194,6 @@ TABLE: list[tuple[str, Scene | None, int, int, int, int, int, int, int]] = [
     (f"POST {ONE}/applications",                  POSTED,   401, 403, 404, 409, 409, 200, 403),
     (f"POST {ONE}/applications",                  MATCHED,  401, 403, 404, 409, 404, 404, 403),
     (f"POST {ONE}/selection",                     POSTED,   401, 200, 404, 403, 403, 403, 403),
-    (f"POST {ONE}/invitations",                   POSTED,   401, 200, 404, 403, 403, 403, 403),
-    (f"POST {ONE}/invitation-declined",           POSTED,   401, 403, 404, 403, 403, 409, 403),
     (f"POST {ONE}/kickoff",                       POSTED,   401, 409, 404, 403, 403, 403, 403),
     (f"POST {ONE}/kickoff",                       MATCHED,  401, 200, 404, 403, 404, 404, 403),
     (f"POST {ONE}/submissions",                   WORKING,  401, 403, 404, 200, 404, 404, 403),
@@ -276,7 +274,6 @@ async def _body(api: Api, cast: Cast, endpoint: str, iid: str | None) -> Json | 
         },
         "applications": {"pitch": "I would like to do this"},
         "selection": {"launcher_id": cast.selected["id"]},
-        "invitations": {"launcher_id": cast.unrelated["id"]},  # one who never applied
         "submissions": {"url": "https://docs.test/work", "note": "Done"},
         "review": {"decision": "approve", "feedback": "Thanks"},
         "cancellation": {"reason": "Plans changed"},
