@@ -24,7 +24,16 @@ from api.middleware import (
     SecurityHeaders,
     Shedding,
 )
-from api.routers import employers, internships, launchers, me, ops, stripe_webhook, tokens
+from api.routers import (
+    employers,
+    internships,
+    launchers,
+    me,
+    ops,
+    organisation,
+    stripe_webhook,
+    tokens,
+)
 from api.service.workflows import InternshipWorkflows
 from core import known_secrets
 from core.codec import codec_from_key
@@ -106,7 +115,8 @@ def create_app(
         https=settings.public_base_url.startswith("https://"),
     )
 
-    for module in (employers, launchers, tokens, me, internships, stripe_webhook, ops):
+    routers = (employers, organisation, launchers, tokens, me, internships, stripe_webhook, ops)
+    for module in routers:
         app.include_router(module.router)
 
     web.install(app, settings)

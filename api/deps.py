@@ -70,6 +70,12 @@ class Caller:
     def of_member(member: Member, organisation: Employer) -> Caller:
         return Caller(actor_of(member), employer=organisation, member=member)
 
+    @property
+    def account_id(self) -> str:
+        """Whose sessions and tokens are the caller's: an employer's are their member's (the
+        actor's id is their organisation's)."""
+        return self.member.id if self.member is not None else self.actor.id
+
 
 def bearer(authorization: str | None) -> str | None:
     if not authorization:
@@ -146,6 +152,13 @@ def current_ops(caller: CallerDep) -> Actor:
     return caller.actor
 
 
+def current_member(caller: CallerDep) -> Caller:
+    """The caller, a member of an employer organisation (whatever their role)."""
+    if caller.employer is None or caller.member is None:
+        raise _forbidden(Role.EMPLOYER)
+    return caller
+
+
 def employer_with(right: OrgRight) -> Callable[[Caller], Caller]:
     """A dependency: the caller, a member of an employer organisation holding `right`."""
 
@@ -160,6 +173,7 @@ def employer_with(right: OrgRight) -> Callable[[Caller], Caller]:
 
 
 EmployerDep = Annotated[Employer, Depends(current_employer)]
+MemberDep = Annotated[Caller, Depends(current_member)]
 PosterDep = Annotated[Caller, Depends(employer_with(OrgRight.POST))]
 CardHolderDep = Annotated[Caller, Depends(employer_with(OrgRight.CARD))]
 ProfileEditorDep = Annotated[Caller, Depends(employer_with(OrgRight.PROFILE))]

@@ -96,7 +96,7 @@ class Idempotent:
             return
         scope.setdefault("state", {})["caller"] = account  # the endpoint needs it too
         body = await read_body(receive)  # at most BoundedBodies' limit
-        caller = hashlib.sha256(f"{account.actor.role}:{account.actor.id}".encode())
+        caller = hashlib.sha256(f"{account.actor.role}:{account.account_id}".encode())
         request_hash = hashlib.sha256(
             b"\n".join([scope["method"].encode(), scope["path"].encode(), body])
         ).hexdigest()

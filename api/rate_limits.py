@@ -334,6 +334,7 @@ NOUNS = {
     "tokens": "new API tokens",
     "postings": "postings",
     "applications": "applications",
+    "invitations": "invitations",
 }
 WHERE = {
     "ip": "from your network address",

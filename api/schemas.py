@@ -607,3 +607,81 @@ class CompanyProfileOut(BaseModel):
     description: str | None = None
     logo_url: str | None = None
     initials: str
+
+
+# ---------------------------------------------------------------- the organisation
+
+
+class MemberOut(BaseModel):
+    """A person of the organisation. `all_internships`: a hiring manager acts on every
+    internship of the organisation (false: only those they posted); always true otherwise."""
+
+    id: str
+    name: str
+    email: str
+    role: MemberRole
+    all_internships: bool
+    joined_at: datetime
+    removed_at: datetime | None = None
+
+
+class OrganisationOut(BaseModel):
+    """The caller's organisation: its members, the caller's own role, and where its emails
+    also go (`notify_email`); `card_label` to members who may read the card."""
+
+    id: str
+    company: str
+    you: MemberOut
+    notify_email: str | None
+    card_label: str | None = None
+    members: list[MemberOut]
+
+
+class OrganisationIn(Strict):
+    """Only the fields sent change. `notify_email`: every email about the organisation's
+    internships also goes there (a shared inbox); null clears it."""
+
+    notify_email: EmailStr | None = None
+
+
+class ColleagueInvitationIn(Strict):
+    """Invite a colleague: they are emailed a link and a code that work once, for
+    COLLEAGUE_INVITATION_DAYS. `all_internships` (hiring managers): false limits them to the
+    internships they post."""
+
+    email: EmailStr
+    role: MemberRole
+    all_internships: Flag = True
+
+
+class ColleagueInvitationOut(BaseModel):
+    id: str
+    email: str
+    role: MemberRole
+    all_internships: bool
+    invited_by: str  # the admin's member id
+    created_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class MemberChangeIn(Strict):
+    """Only the fields sent change."""
+
+    role: MemberRole | None = None
+    all_internships: Flag | None = None
+
+
+class JoinIn(Strict):
+    code: str = Field(min_length=1, max_length=100, description="The code from the invitation")
+    name: Name = Field(description="Your name, as your colleagues see it")
+    token_name: Name = "API"  # shown in the account's token list
+
+
+class JoinedOut(BaseModel):
+    """The new member, and an API token for them (shown once: keep it)."""
+
+    company: str
+    member: MemberOut
+    api_token: str

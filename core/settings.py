@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     session_secret: str = "dev-session-secret-change-me"
     # How long a sign-in link sent by email can be used (once).
     sign_in_link_minutes: int = Field(default=15, ge=1, le=60)
+    # How long an invitation to join a company's account can be used (once).
+    colleague_invitation_days: int = Field(default=7, ge=1, le=30)
     # A web session ends this long after it began, however busy it is (then sign in again).
     session_days: float = Field(default=14, gt=0)
     ops_session_hours: float = Field(default=12, gt=0)

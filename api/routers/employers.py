@@ -9,7 +9,14 @@ import stripe
 from fastapi import APIRouter, BackgroundTasks, Depends
 
 from api import schemas
-from api.deps import DbDep, EmployerDep, SessionsDep, SettingsDep, StripeDep
+from api.deps import (
+    CardHolderDep,
+    DbDep,
+    ProfileEditorDep,
+    SessionsDep,
+    SettingsDep,
+    StripeDep,
+)
 from api.errors import ApiError
 from api.idempotency import idempotency_key
 from api.routers.tokens import SIGN_UP_STEPS, ask_the_inbox
@@ -62,8 +69,10 @@ def create_employer(
     summary="Replace the card fees are charged to (then retry a declined kickoff)",
 )
 def change_card(
-    body: schemas.PaymentMethodIn, employer: EmployerDep, db: DbDep, client: StripeDep
+    body: schemas.PaymentMethodIn, caller: CardHolderDep, db: DbDep, client: StripeDep
 ) -> schemas.PaymentMethodOut:
+    employer = caller.employer
+    assert employer is not None
     with card_refusals():
         card_id = replace_card(client, employer.stripe_customer_id, body.payment_method)
     card = saved_card(client, card_id)
@@ -79,6 +88,7 @@ def change_card(
     description="The logo is uploaded on the web settings page. Postings show the profile.",
 )
 def change_profile(
-    body: schemas.CompanyProfileIn, employer: EmployerDep, sessions: SessionsDep
+    body: schemas.CompanyProfileIn, caller: ProfileEditorDep, sessions: SessionsDep
 ) -> schemas.CompanyProfileOut:
-    return profiles.company_profile(profiles.change_company(sessions, employer.id, body))
+    assert caller.employer is not None
+    return profiles.company_profile(profiles.change_company(sessions, caller.employer.id, body))

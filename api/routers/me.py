@@ -61,4 +61,6 @@ def new_token(
     token = bearer(authorization)
     if account is None or token is None:
         raise ApiError(403, "forbidden", "The ops token is set in the settings (OPS_API_TOKEN)")
-    return schemas.TokenOut(api_token=rotate_token(sessions, caller.actor.role, account.id, token))
+    return schemas.TokenOut(
+        api_token=rotate_token(sessions, caller.actor.role, caller.account_id, token)
+    )

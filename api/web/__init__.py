@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from api.web import accounts, images, pages, search_pages, session
+from api.web import accounts, images, organisation, pages, search_pages, session
 from api.web import settings as settings_pages
 from api.web.render import STATIC, ErrorPage, error_page, page
 from core.settings import Settings
@@ -33,6 +33,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(pages.router)
     app.include_router(search_pages.router)
     app.include_router(settings_pages.router)
+    app.include_router(organisation.router)
     app.include_router(images.router)
 
     @app.exception_handler(session.SignInRequired)

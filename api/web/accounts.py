@@ -25,7 +25,7 @@ from api.service.internships import payout_account_ready
 from api.web import session
 from api.web.forms import Problems, problems_of, read_form
 from api.web.render import PageContext, page, redirect
-from api.web.session import MaybeViewer, SignedInEmployer, SignedInLauncher, Viewer
+from api.web.session import MaybeViewer, SignedInCardHolder, SignedInLauncher, Viewer
 from core import inbox
 from core.accounts import (
     confirm_card,
@@ -276,7 +276,7 @@ async def sign_out(request: Request) -> Response:
 async def sign_out_everywhere(request: Request, viewer: Viewer, sessions: SessionsDep) -> Response:
     """Ends this account's sessions in every browser (a lost laptop, a shared computer)."""
     await read_form(request)
-    await run_in_threadpool(end_web_sessions, sessions, viewer.actor.role, viewer.actor.id)
+    await run_in_threadpool(end_web_sessions, sessions, viewer.actor.role, viewer.account_id)
     await run_in_threadpool(session.end_session, request)
     session.flash(request, "You're signed out on every device.")
     return redirect("/")
@@ -400,10 +400,12 @@ async def _card_attached(sessions: sessionmaker, employer: Employer) -> Employer
 async def card(
     request: Request,
     viewer: Viewer,
-    employer: SignedInEmployer,
+    holder: SignedInCardHolder,
     sessions: SessionsDep,
     done: bool = False,
 ) -> Response:
+    employer = holder.employer
+    assert employer is not None
     if done and not employer.stripe_payment_method:
         employer = await _card_attached(sessions, employer)
     return page(request, viewer, CardPage(employer=employer, returned=done))
@@ -411,9 +413,11 @@ async def card(
 
 @router.post("/card")
 async def add_card(
-    request: Request, employer: SignedInEmployer, client: StripeDep, settings: SettingsDep
+    request: Request, holder: SignedInCardHolder, client: StripeDep, settings: SettingsDep
 ) -> Response:
     """Off to Stripe Checkout (setup mode); Stripe's webhook attaches the card."""
+    employer = holder.employer
+    assert employer is not None
     form = await read_form(request)
     base = settings.public_base_url.rstrip("/")
     url = await run_in_threadpool(
@@ -460,11 +464,12 @@ async def set_up_payouts(
 
 @router.post("/card/confirm")
 async def keep_card(
-    request: Request, employer: SignedInEmployer, sessions: SessionsDep
+    request: Request, holder: SignedInCardHolder, sessions: SessionsDep
 ) -> Response:
     """The owner says the card attached before they proved their inbox is theirs."""
+    assert holder.employer is not None
     await read_form(request)
-    await run_in_threadpool(confirm_card, sessions, employer.id)
+    await run_in_threadpool(confirm_card, sessions, holder.employer.id)
     session.flash(request, "Thanks: kickoffs can charge this card now.")
     return redirect("/card")
 

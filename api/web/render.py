@@ -15,9 +15,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from api.deps import Caller
 from api.web import session
 from api.web.forms import LIMITS
+from core import rulebook
 from core.emails import TEMPLATES
 from core.formats import format_money, plural
 from core.internship import Stage
+from core.rulebook import OrgRight
 
 # The stylesheet, package data beside the templates (core/templates/web/static/).
 STATIC = TEMPLATES / "web" / "static"
@@ -105,8 +107,12 @@ def navigation(here: str, viewer: Caller | None, temporal_ui: str, namespace: st
             ("/sign-up/launcher", "Find paid projects"),
         ]
     elif viewer.employer is not None:
-        links = [("/dashboard", "Dashboard"), ("/internships/new", "Post an internship")]
-        links += [("/card", "Card")]
+        links = [("/dashboard", "Dashboard")]
+        if rulebook.member_may(viewer.actor, OrgRight.POST):
+            links.append(("/internships/new", "Post an internship"))
+        if rulebook.member_may(viewer.actor, OrgRight.CARD):
+            links.append(("/card", "Card"))
+        links.append(("/organisation", "Organisation"))
     elif viewer.launcher is not None:
         links = [("/dashboard", "My work"), ("/postings", "Find internships")]
         links += [("/payouts", "Payouts"), (f"/launchers/{viewer.launcher.id}", "Portfolio")]
@@ -124,8 +130,8 @@ def navigation(here: str, viewer: Caller | None, temporal_ui: str, namespace: st
 def signed_in_as(viewer: Caller | None) -> str:
     if viewer is None:
         return ""
-    if viewer.employer is not None:
-        return f"{viewer.employer.name} · {viewer.employer.company}"
+    if viewer.employer is not None and viewer.member is not None:
+        return f"{viewer.member.name} · {viewer.employer.company}"
     if viewer.launcher is not None:
         return viewer.launcher.name
     return "Ops team"

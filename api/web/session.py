@@ -140,8 +140,8 @@ def arrival(request: Request, next_path: str) -> str:
 
 def account_label(caller: Caller) -> str:
     """Who a signed-in caller is, name and address, as "You're signed in as …" says it."""
-    if caller.employer is not None:
-        return f"{caller.employer.name} ({caller.employer.email})"
+    if caller.member is not None:
+        return f"{caller.member.name} ({caller.member.email})"
     if caller.launcher is not None:
         return f"{caller.launcher.name} ({caller.launcher.email})"
     return "the operations team"

@@ -24,12 +24,13 @@ from api.service import profiles
 from api.web import session
 from api.web.forms import Problems, problems_of, read_form
 from api.web.render import PageContext, page, redirect
-from api.web.session import SignedInEmployer, SignedInLauncher, Viewer, WrongRole
-from core import images
+from api.web.session import SignedInLauncher, SignedInProfileEditor, Viewer, WrongRole
+from core import images, rulebook
 from core.accounts import MAX_TOKENS, TooManyTokens, issue_token, revoke_token, tokens_of
 from core.db import ApiToken, Employer, Launcher, WebSession, utcnow
 from core.formats import plural
 from core.internship import Role
+from core.rulebook import OrgRight
 from core.settings import Settings
 
 router = APIRouter(include_in_schema=False)
@@ -89,7 +90,7 @@ def browser_summary(user_agent: str) -> str:
 
 
 def _account(viewer: Caller) -> tuple[Role, str]:
-    return viewer.actor.role, viewer.actor.id
+    return viewer.actor.role, viewer.account_id
 
 
 def _signed_in(
@@ -200,7 +201,8 @@ def _settings_page(
     limit = images.megabytes(settings.max_image_bytes)
     if launcher is not None and profile is None:
         profile = _launcher_form(sessions, launcher.id, limit)
-    if viewer.employer is not None and company is None:
+    if company is None and rulebook.member_may(viewer.actor, OrgRight.PROFILE):
+        assert viewer.employer is not None
         company = _company_form(sessions, viewer.employer.id, limit)
     context = SettingsPage(
         signed_in=_signed_in(sessions, settings, viewer, session.current_hash(request)),
@@ -487,11 +489,13 @@ async def save_profile(
 async def save_company(
     request: Request,
     viewer: Viewer,
-    employer: SignedInEmployer,
+    editor: SignedInProfileEditor,
     sessions: SessionsDep,
     files: FilesDep,
 ) -> Response:
     """The company's website, description and logo, shown on its postings."""
+    employer = editor.employer
+    assert employer is not None
     settings: Settings = request.app.state.settings
     form = await read_form(request)
     typed = _typed(form, ("website", "description"))

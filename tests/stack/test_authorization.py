@@ -35,8 +35,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.codec import codec_from_key
 from core.internship import workflow_id
-from tests.conftest import HISTORY_CODEC_KEY, OPS_TOKEN, Api
+from tests.conftest import HISTORY_CODEC_KEY, OPS_TOKEN, Api, unique_email
 from tests.stack.test_api import auth, employer, error_of, launcher, ok, post, until_stage
+from tests.stack.test_organisation import colleague
 
 Json = dict[str, Any]
 OPS = auth(OPS_TOKEN)
@@ -149,6 +150,8 @@ class Row:
 
 
 ONE = "/v1/internships/{internship_id}"
+INVITATION = "/v1/organisation/invitations/{invitation_id}"
+MEMBER = "/v1/organisation/members/{member_id}"
 NO = None  # no internship
 POSTED, MATCHED, WORKING, REVIEW, DISPUTED, PAID = (
     Scene.POSTED,
@@ -211,6 +214,15 @@ TABLE: list[tuple[str, Scene | None, int, int, int, int, int, int, int]] = [
     (f"POST {ONE}/invitation-declined",           POSTED,   401, 403, 404, 403, 403, 409, 403),
     (f"POST {ONE}/feedback",                      WORKING,  401, 409, 404, 409, 404, 404, 403),
     (f"POST {ONE}/feedback",                      PAID,     401, 200, 404, 200, 404, 404, 403),
+    # The caller's own organisation: "other" is an admin of theirs, so ids of the owner's are
+    # not found (a new member and invitation of the owner's for each cell).
+    ("GET /v1/organisation",                      NO,       401, 200, 200, 403, 403, 403, 403),
+    ("PATCH /v1/organisation",                    NO,       401, 200, 200, 403, 403, 403, 403),
+    ("GET /v1/organisation/invitations",          NO,       401, 200, 200, 403, 403, 403, 403),
+    ("POST /v1/organisation/invitations",         NO,       401, 201, 201, 403, 403, 403, 403),
+    (f"DELETE {INVITATION}",                      NO,       401, 200, 404, 403, 403, 403, 403),
+    (f"PATCH {MEMBER}",                           NO,       401, 200, 404, 403, 403, 403, 403),
+    (f"DELETE {MEMBER}",                          NO,       401, 200, 404, 403, 403, 403, 403),
     # Ops only (the 202 needs a payment Stripe refused: tests/stack/test_payment_retry.py).
     (f"POST {ONE}/payment-retry",                 REVIEW,   401, 403, 403, 403, 403, 403, 409),
 ]
@@ -270,15 +282,39 @@ async def _body(api: Api, cast: Cast, endpoint: str, iid: str | None) -> Json | 
         "feedback": {"rating": 4, "comment": "Good to work with"},
         "invitations": {"launcher_id": cast.unrelated["id"]},
         "profile": {"website": "https://example.test/about"},  # a launcher's or a company's
+        "organisation": {"notify_email": "hiring@example.com"},
+        "{member_id}": {"role": "viewer"},
     }
+    if endpoint == "POST /v1/organisation/invitations":
+        return {"email": unique_email("colleague"), "role": "viewer"}
     return bodies.get(action) if endpoint.startswith(("POST", "PUT", "PATCH")) else None
+
+
+async def _path_ids(api: Api, cast: Cast, template: str) -> dict[str, str]:
+    """An invitation and a member of the owner's organisation, new for each cell that names
+    one (an allowed cell withdraws or removes it)."""
+    ids: dict[str, str] = {}
+    if "{invitation_id}" in template:
+        sent = await ok(
+            await api.http.post(
+                "/v1/organisation/invitations",
+                json={"email": unique_email("invited"), "role": "viewer"},
+                headers=auth(cast.owner["api_token"]),
+            ),
+            201,
+        )
+        ids["invitation_id"] = sent["id"]
+    if "{member_id}" in template:
+        ids["member_id"] = (await colleague(api, cast.owner))["member"]["id"]
+    return ids
 
 
 async def _call(
     api: Api, cast: Cast, endpoint: str, caller: str, iid: str | None
 ) -> httpx.Response:
     method, template = endpoint.split(" ", 1)
-    path = template.format(internship_id=iid, launcher_id=cast.selected["id"])
+    ids = await _path_ids(api, cast, template)
+    path = template.format(internship_id=iid, launcher_id=cast.selected["id"], **ids)
     body = await _body(api, cast, endpoint, iid)
     return await api.http.request(method, path, json=body, headers=cast.headers(caller))
 

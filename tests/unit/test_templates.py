@@ -392,7 +392,7 @@ def check_html(html: str) -> _HtmlChecker:
 
 
 # Emails about an account rather than an internship (their own layout and context).
-ACCOUNT_EMAILS = {"sign_in"}
+ACCOUNT_EMAILS = {"sign_in", "colleague_invitation"}
 
 
 def template_events(ext: str) -> set[str]:
@@ -442,6 +442,25 @@ def test_inbox_emails_count_one_minute_as_one_minute(kind: str) -> None:
     email = render(Letter(kind, account, "http://127.0.0.1:8000/sign-in/x", "x", 1))
     for body in (email.text, email.html):
         assert "for 1 minute." in body and "1 minutes" not in body
+
+
+def test_a_colleague_s_invitation_names_the_company_the_inviter_the_role_link_and_code() -> None:
+    from api.inbox_email import invitation_renderer
+    from core.organisation import InvitationLetter
+    from core.settings import Settings
+
+    render = invitation_renderer(Settings(_env_file=None))  # type: ignore[call-arg]
+    code = "c" * 43
+    url = f"http://127.0.0.1:8000/join/{code}"
+    role = "Finance (read the charges, receipts and the card)"
+    letter = InvitationLetter("<b>Acme</b>", "Ada <i>L</i>", "ann@example.com", role, url, code, 1)
+    email = render(letter)
+    assert email.subject == "Ada <i>L</i> invites you to join <b>Acme</b> on Micro-internships"
+    assert url in email.text and role in email.text and "for 1 day." in email.text
+    assert f"\n{code}\n" in email.text and "/v1/organisation/join" in email.text
+    assert f'href="{url}"' in email.html and "&lt;b&gt;Acme&lt;/b&gt;" in email.html
+    assert "Ada &lt;i&gt;L&lt;/i&gt;" in email.html and code in email.html
+    check_html(email.html)
 
 
 def test_counts_read_as_people_say_them() -> None:
