@@ -18,6 +18,7 @@ from typing import Any, ClassVar, get_args
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.datastructures import FormData
 
 from api import schemas
 from api.deps import Caller, DbDep, SessionsDep, SettingsDep, WorkflowsDep
@@ -424,6 +425,26 @@ async def _internship_page(
     return page(request, viewer, context, status)
 
 
+async def _asked(
+    request: Request,
+    form: FormData,
+    viewer: Caller,
+    workflows: WorkflowsDep,
+    sessions: SessionsDep,
+    internship_id: str,
+) -> Transitions | None:
+    """A step's form sent once: its one-time key spent (the step's update id), the workflow
+    asked on the viewer's behalf. None for a form sent before (said in a flash)."""
+    try:
+        key = await session.spend_form_key(request, form)
+    except session.FormAlreadySent:
+        session.flash(request, "That form was already sent, so nothing more was done.", "info")
+        return None
+    return Transitions(
+        workflows, internship_id, viewer.actor, f"web:{key}", viewer.employer, sessions=sessions
+    )
+
+
 @router.post("/internships/{internship_id}/payment-retry")
 async def retry_payment(
     request: Request, viewer: Viewer, workflows: WorkflowsDep, internship_id: str = InternshipId
@@ -484,14 +505,9 @@ async def act(
         return await _internship_page(
             request, viewer, workflows, sessions, internship_id, typed, resolving=body
         )
-    try:
-        key = await session.spend_form_key(request, form)
-    except session.FormAlreadySent:
-        session.flash(request, "That form was already sent, so nothing more was done.", "info")
+    ask = await _asked(request, form, viewer, workflows, sessions, internship_id)
+    if ask is None:
         return redirect(here)
-    ask = Transitions(
-        workflows, internship_id, viewer.actor, f"web:{key}", viewer.employer, sessions=sessions
-    )
     try:
         state = await ask.take(action, body)
     except ApiError as err:
@@ -604,14 +620,9 @@ async def invite_launcher(
     except ValidationError:
         session.flash(request, "Choose one of your open postings to invite them to.", "error")
         return redirect(back)
-    try:
-        key = await session.spend_form_key(request, form)
-    except session.FormAlreadySent:
-        session.flash(request, "That form was already sent, so nothing more was done.", "info")
+    ask = await _asked(request, form, viewer, workflows, sessions, internship_id)
+    if ask is None:
         return redirect(back)
-    ask = Transitions(
-        workflows, internship_id, viewer.actor, f"web:{key}", viewer.employer, sessions=sessions
-    )
     try:
         await ask.invite(body)
     except ApiError as err:
