@@ -76,7 +76,7 @@ async def test_profiles_on_a_phone(
     await pages.check(phone, "profile saved")
     await fits_the_screen(phone)
     await phone.get_by_label("Anyone with the link").check()
-    await phone.get_by_role("button", name="Save", exact=True).click()
+    await phone.get_by_role("button", name="Save who sees it").click()
 
     stranger = await person(chromium, people, api, PHONE)
     await stranger.goto(f"/launchers/{launcher_id}")

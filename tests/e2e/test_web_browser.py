@@ -366,7 +366,7 @@ async def test_settings_on_a_phone(
     await expect(phone.get_by_text("Phone script", exact=True)).to_be_visible()
 
     await phone.get_by_label("Anyone with the link").check()
-    await phone.get_by_role("button", name="Save").click()
+    await phone.get_by_role("button", name="Save who sees it").click()
     await expect(phone.get_by_text("Your portfolio is public")).to_be_visible()
 
     # The other browser's session, ended from the phone.
