@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
 import stripe
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError
 from api.service.workflows import InternshipWorkflows
@@ -21,13 +22,25 @@ from core.internship import Actor, Role
 from core.rulebook import OrgRight
 from core.settings import Settings
 
+# Dependencies that only read the app's state are coroutines: FastAPI runs a plain function
+# dependency on a worker thread, and the hand-off cost more CPU than the work. `settings_of` and
+# `sessions_of` are the same reads for plain calls.
 
-def get_settings(request: Request) -> Settings:
+
+def settings_of(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_sessions(request: Request) -> sessionmaker:
+def sessions_of(request: Request) -> sessionmaker:
     return request.app.state.sessions
+
+
+async def get_settings(request: Request) -> Settings:
+    return settings_of(request)
+
+
+async def get_sessions(request: Request) -> sessionmaker:
+    return sessions_of(request)
 
 
 def get_db(request: Request) -> Iterator[Session]:
@@ -35,15 +48,15 @@ def get_db(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_workflows(request: Request) -> InternshipWorkflows:
+async def get_workflows(request: Request) -> InternshipWorkflows:
     return request.app.state.workflows
 
 
-def get_stripe(request: Request) -> stripe.StripeClient:
+async def get_stripe(request: Request) -> stripe.StripeClient:
     return request.app.state.stripe
 
 
-def get_files(request: Request) -> FileStore:
+async def get_files(request: Request) -> FileStore:
     return request.app.state.files
 
 
@@ -91,18 +104,18 @@ def is_ops_token(settings: Settings, authorization: str | None) -> bool:
     )
 
 
-def current_caller(
+async def current_caller(
     request: Request, settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
 ) -> Caller:
-    """Resolved in a session of its own, closed before the endpoint waits on Temporal or
-    Stripe: a request never holds a pooled connection while it waits."""
+    """Resolved in a session of its own (on a worker thread), closed before the endpoint waits
+    on Temporal or Stripe: a request never holds a pooled connection while it waits."""
     if bearer(authorization) is None:
         raise ApiError(
             401, "unauthorized", "Send your API token as 'Authorization: Bearer <token>'"
         )
     # The idempotency layer may have resolved this request's caller already.
-    caller = getattr(request.state, "caller", None) or caller_of(
-        get_sessions(request), settings, authorization
+    caller = getattr(request.state, "caller", None) or await run_in_threadpool(
+        caller_of, sessions_of(request), settings, authorization
     )
     if caller is None:
         raise ApiError(401, "unauthorized", "Unknown API token")
@@ -134,35 +147,35 @@ def _forbidden(role: Role) -> ApiError:
     return ApiError(403, "forbidden", f"Only {article} {role.value} may do this")
 
 
-def current_employer(caller: CallerDep) -> Employer:
+async def current_employer(caller: CallerDep) -> Employer:
     if caller.employer is None:
         raise _forbidden(Role.EMPLOYER)
     return caller.employer
 
 
-def current_launcher(caller: CallerDep) -> Launcher:
+async def current_launcher(caller: CallerDep) -> Launcher:
     if caller.launcher is None:
         raise _forbidden(Role.LAUNCHER)
     return caller.launcher
 
 
-def current_ops(caller: CallerDep) -> Actor:
+async def current_ops(caller: CallerDep) -> Actor:
     if caller.actor.role != Role.OPS:
         raise _forbidden(Role.OPS)
     return caller.actor
 
 
-def current_member(caller: CallerDep) -> Caller:
+async def current_member(caller: CallerDep) -> Caller:
     """The caller, a member of an employer organisation (whatever their role)."""
     if caller.employer is None or caller.member is None:
         raise _forbidden(Role.EMPLOYER)
     return caller
 
 
-def employer_with(right: OrgRight) -> Callable[[Caller], Caller]:
+def employer_with(right: OrgRight) -> Callable[[Caller], Awaitable[Caller]]:
     """A dependency: the caller, a member of an employer organisation holding `right`."""
 
-    def member_holding(caller: CallerDep) -> Caller:
+    async def member_holding(caller: CallerDep) -> Caller:
         if caller.employer is None:
             raise _forbidden(Role.EMPLOYER)
         if not rulebook.member_may(caller.actor, right):

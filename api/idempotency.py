@@ -51,7 +51,7 @@ IdempotencyKey = Annotated[
 ]
 
 
-def idempotency_key(key: IdempotencyKey = None) -> str | None:
+async def idempotency_key(key: IdempotencyKey = None) -> str | None:
     return key
 
 

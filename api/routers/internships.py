@@ -69,7 +69,7 @@ async def post_internship(
     return internship_view(posted.state, by)
 
 
-def search_criteria(
+async def search_criteria(
     stage: Annotated[Stage | None, Query()] = None,
     category: Annotated[schemas.Category | None, Query()] = None,
     skill: Annotated[
@@ -200,7 +200,7 @@ async def candidates(
 # ---------------------------------------------------------------- transitions
 
 
-def transitions(
+async def transitions(
     internship_id: InternshipId,
     caller: CallerDep,
     workflows: WorkflowsDep,

@@ -182,7 +182,7 @@ async def _codec_access(request: Request, settings: SettingsDep, authorization: 
         return
     if bearer(authorization) is not None:
         # A known employer or launcher is signed in but not allowed (403); else 401.
-        await run_in_threadpool(current_caller, request, settings, authorization)
+        await current_caller(request, settings, authorization)
         raise ApiError(403, "forbidden", "The codec decrypts PII: ops only")
     if "session" in request.scope and request.session.get(SESSION_ID):
         origin = request.headers.get("origin")

@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.routing import Match
 
-from api.deps import Caller, get_sessions, get_settings
+from api.deps import Caller, sessions_of, settings_of
 from api.idempotency import KEPT_FOR, claim_once
 from core import rulebook
 from core.accounts import token_hash
@@ -249,11 +249,11 @@ def start_session(request: Request, role: Role, account_id: str) -> None:
     """A new session on sign-in: a new id and a new CSRF token (nothing carries over from
     before; a session this browser had is ended). Sessions that have expired are cleaned up
     on the way, a bounded batch at a time."""
-    settings = get_settings(request)
+    settings = settings_of(request)
     session_id = secrets.token_urlsafe(32)
     previous = current_hash(request)
     now = utcnow()
-    with get_sessions(request).begin() as db:
+    with sessions_of(request).begin() as db:
         expired = (
             select(WebSession.id_hash).where(WebSession.expires_at <= now).limit(CLEANUP_BATCH)
         )
@@ -281,7 +281,7 @@ def start_session(request: Request, role: Role, account_id: str) -> None:
 def end_session(request: Request) -> None:
     """Sign this browser out: its session's row goes, so a copy of the cookie opens nothing."""
     if digest := current_hash(request):
-        with get_sessions(request).begin() as db:
+        with sessions_of(request).begin() as db:
             db.execute(delete(WebSession).where(WebSession.id_hash == digest))
     request.session.clear()
     _forget_viewer(request)
@@ -320,9 +320,9 @@ def _caller_of(
 def _resolve(request: Request, digest: str) -> Caller | None:
     """The session's row and its account, in one query; a row that no longer stands for
     anyone is deleted."""
-    settings = get_settings(request)
+    settings = settings_of(request)
     now = utcnow()
-    with get_sessions(request)() as db:
+    with sessions_of(request)() as db:
         found = db.execute(
             select(WebSession, Member, Employer, Launcher)
             .outerjoin(
