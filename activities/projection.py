@@ -127,13 +127,14 @@ class Projection:
                     InternshipSkill(internship_id=internship_id, skill=k)
                     for k in sorted(set(s.posting.skills))
                 )
+            # The row's last event and the timeline's entries are written together: an event
+            # up to `last_seq` is recorded, and its emails are queued.
             if entry.seq > (row.last_seq or 0):
                 project_row(row, s, entry.at)
                 row.last_seq = entry.seq
                 if entry.event in INVITATION_EVENTS:
                     db.flush()
                     project_invitations(db, s)
-            if db.get(TimelineEvent, (internship_id, entry.seq)) is None:
                 db.add(timeline_row(internship_id, entry, s.launcher_id))
                 queued = [
                     email

@@ -209,6 +209,7 @@ class Run:
     failures: list[str] = field(default_factory=list)
     completed: int = 0
     seconds: float = 0.0
+    polls: int = 0  # reads of the stage while waiting for the payout (each a workflow query)
 
     @property
     def rate(self) -> float:
@@ -232,6 +233,7 @@ async def lifecycle(driver: Driver, run: Run) -> None:
         if name == "rate_by_employer":
 
             async def paid() -> bool:
+                run.polls += 1
                 return await driver.stage_now() == "paid"
 
             await eventually(paid, within=60, every=POLL_SECONDS)

@@ -106,6 +106,13 @@ async def measure(
         "happy_path_events": max(len(h.events) for h in ours),
         "lifecycle_shape": shape(ours[0]),
         "baseline_shape": shape(theirs[0]),
+        # The client's reads while the payout lands (every 50 ms): each costs a query.
+        "payout_polls_per_lifecycle": round(
+            sum(r.polls for r in api_runs) / max(1, sum(r.completed for r in api_runs)), 1
+        ),
+        "baseline_payout_polls_per_lifecycle": round(
+            sum(r.polls for r in bare_runs) / max(1, sum(r.completed for r in bare_runs)), 1
+        ),
         f"errors_5xx_{count}": sum(r.errors_5xx for r in api_runs),
         f"lifecycles_failed_{count}": sum(len(r.failures) for r in api_runs + bare_runs),
         **our_cpu.figures(),

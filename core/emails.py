@@ -65,6 +65,8 @@ class Templates:
             undefined=StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            # Templates change with a deploy, which restarts the process: no stat() per render.
+            auto_reload=False,
         )
 
     def render(self, kind: str, context: dict[str, Any]) -> RenderedEmail:

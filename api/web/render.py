@@ -70,6 +70,8 @@ def _environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates change with a deploy, which restarts the process: no stat() per render.
+        auto_reload=False,
     )
     env.filters["money"] = lambda cents, currency="usd": format_money(cents, currency)
     env.filters["when"] = _when
