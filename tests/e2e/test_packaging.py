@@ -219,7 +219,7 @@ API_AND_EMAIL = textwrap.dedent(
                 due_at=None,
                 public_base_url="https://example.com",
             ),
-            "event": {"kind": "expired", "actor": "system", "at": "2026-01-01 00:00 UTC"},
+            "event": {"kind": "expired", "actor": "system", "at": "2026-01-01 00:00 UTC", "by": ""},
             "details": {},
         },
     )

@@ -56,7 +56,11 @@ async def test_an_invitation_only_posting_is_for_the_launchers_invited(api: Api)
     assert others["items"] == []
     # Nor recommended to one who fits it but was not invited (an open posting like it is).
     open_one = (await post(api, emp, skills=skills))["id"]
-    fits = items(
-        await api.http.get("/v1/launchers/me/recommendations", headers=auth(one["api_token"]))
-    )
-    assert [r["internship"]["id"] for r in fits] == [open_one]
+
+    async def recommended() -> list[str]:  # once the projection has the new posting
+        fits = items(
+            await api.http.get("/v1/launchers/me/recommendations", headers=auth(one["api_token"]))
+        )
+        return [r["internship"]["id"] for r in fits]
+
+    assert await eventually(recommended) == [open_one]
