@@ -15,6 +15,9 @@ The callers, for one internship:
   applicant  the other launcher who applied and was not selected
   unrelated  a launcher who never applied
   ops        the ops token
+  manager    the owner's colleague, a hiring manager acting only on what they post
+  finance    the owner's colleague in finance (reads money, acts on nothing)
+  viewer     the owner's colleague who only reads (not even the money)
 """
 
 from __future__ import annotations
@@ -41,7 +44,18 @@ from tests.stack.test_organisation import colleague
 
 Json = dict[str, Any]
 OPS = auth(OPS_TOKEN)
-CALLERS = ("anonymous", "owner", "other", "selected", "applicant", "unrelated", "ops")
+CALLERS = (
+    "anonymous",
+    "owner",
+    "other",
+    "selected",
+    "applicant",
+    "unrelated",
+    "ops",
+    "manager",
+    "finance",
+    "viewer",
+)
 
 
 # ---------------------------------------------------------------- the cast and their scenes
@@ -56,6 +70,11 @@ class Cast:
     selected: Json
     applicant: Json
     unrelated: Json
+    # The owner's colleagues: a hiring manager who acts only on what they post (none of the
+    # scenes' internships), finance, a viewer (each as `POST /v1/organisation/join` answered).
+    manager: Json
+    finance: Json
+    viewer: Json
     internships: list[str] = field(default_factory=list)
 
     def headers(self, caller: str) -> dict[str, str]:
@@ -71,13 +90,25 @@ class Cast:
 
 
 async def cast_of(api: Api) -> Cast:
+    owner = await employer(api)
+    manager = await colleague(api, owner, "hiring_manager")
+    await ok(
+        await api.http.patch(
+            f"/v1/organisation/members/{manager['member']['id']}",
+            json={"role": "hiring_manager", "all_internships": False},
+            headers=auth(owner["api_token"]),
+        )
+    )
     # Only the selected launcher is paid, so only they finish payout onboarding.
     return Cast(
-        owner=await employer(api),
+        owner=owner,
         other=await employer(api),
         selected=await launcher(api),
         applicant=await launcher(api, onboard=False),
         unrelated=await launcher(api, onboard=False),
+        manager=manager,
+        finance=await colleague(api, owner, "finance"),
+        viewer=await colleague(api, owner, "viewer"),
     )
 
 
@@ -164,7 +195,7 @@ POSTED, MATCHED, WORKING, REVIEW, DISPUTED, PAID = (
 # 401 no token; 404 the internship does not exist for this caller; 403 wrong role (or not
 # while a dispute is open); 409 the stage does not allow it, or the caller already did it;
 # 200/201 done. Columns: anonymous, owner, other employer, selected launcher, other applicant,
-# unrelated launcher, ops (CALLERS).
+# unrelated launcher, ops; the owner's colleagues are in COLLEAGUES (CALLERS).
 # fmt: off
 TABLE: list[tuple[str, Scene | None, int, int, int, int, int, int, int]] = [
     # endpoint                                    scene     anon own  oth  sel  app  unr  ops
@@ -227,8 +258,35 @@ TABLE: list[tuple[str, Scene | None, int, int, int, int, int, int, int]] = [
     (f"POST {ONE}/payment-retry",                 REVIEW,   401, 403, 403, 403, 403, 403, 409),
 ]
 # fmt: on
+# The owner's colleagues (CALLERS' last three: the hiring manager limited to what they post,
+# finance, the viewer): 403 on every row but these. A colleague who may not act is refused before
+# the stage is looked at, so what they can't do they can't do in any stage.
+COLLEAGUES: dict[tuple[str, Scene | None], tuple[int, int, int]] = {
+    ("GET /healthz", NO): (200, 200, 200),
+    ("GET /v1/me", NO): (200, 200, 200),
+    ("POST /v1/me/token", NO): (200, 200, 200),
+    ("GET /v1/launchers/{launcher_id}/portfolio", NO): (200, 200, 200),
+    ("POST /v1/internships", NO): (201, 403, 403),
+    ("GET /v1/internships", NO): (200, 200, 200),
+    (f"GET {ONE}", POSTED): (200, 200, 200),
+    (f"GET {ONE}", MATCHED): (200, 200, 200),
+    (f"GET {ONE}/applicants", POSTED): (200, 200, 200),
+    (f"GET {ONE}/applicants", MATCHED): (200, 200, 200),
+    (f"GET {ONE}/candidates", POSTED): (200, 200, 200),
+    (f"GET {ONE}/candidates", MATCHED): (409, 409, 409),
+    ("GET /v1/organisation", NO): (200, 200, 200),
+}
 MATRIX = {
-    (endpoint, scene): Row(scene, dict(zip(CALLERS, statuses, strict=True)))
+    (endpoint, scene): Row(
+        scene,
+        dict(
+            zip(
+                CALLERS,
+                (*statuses, *COLLEAGUES.get((endpoint, scene), (403, 403, 403))),
+                strict=True,
+            )
+        ),
+    )
     for endpoint, scene, *statuses in TABLE
 }
 
@@ -422,6 +480,7 @@ async def test_the_matrix_covers_every_endpoint_that_takes_a_caller(
     api_server: Api, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A new endpoint that reads a token must join the matrix: this fails until it does."""
+    assert set(COLLEAGUES) <= set(MATRIX), "a colleagues' row names no row of TABLE"
     doc = await _document(api_server)
     documented = {
         f"{method.upper()} {path}"
