@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from core import rulebook
 from core.accounts import new_id
 from core.db import ColleagueInvitation, Employer, Member, OutboxEmail, utcnow
-from core.internship import MemberRole, Role
+from core.internship import MemberRole, Role, Stage
 from core.rulebook import OrgRight
 from tests.surface.conftest import CSRF, Browser, Surface
 
@@ -369,3 +369,36 @@ async def test_the_shared_inbox_is_an_address_or_nothing(surface: Surface) -> No
     assert cleared.status_code == 303
     with surface.sessions() as db:
         assert db.get(Employer, org.id).notify_email is None  # type: ignore[union-attr]
+
+
+async def test_the_dashboard_shows_the_company_s_internships_or_mine_and_my_to_dos(
+    surface: Surface,
+) -> None:
+    """A hiring manager reads every internship of the company, or only those they posted;
+    a colleague's internship waiting for a kickoff is not on their to-do list when they may
+    act only on their own, and a viewer has no to-dos at all."""
+    org, lee = surface.employer(), surface.launcher()
+    hana = surface.member(org, MemberRole.HIRING_MANAGER, name="Hana Hiring")
+    viewer = surface.member(org, MemberRole.VIEWER, name="Vic Viewer")
+    with surface.sessions.begin() as db:
+        db.execute(update(Member).where(Member.id == hana.id).values(all_internships=False))
+    hers = surface.internship(org, Stage.MATCHED, launcher=lee, posting={"posted_by": hana.id})
+    founders = surface.internship(
+        org, Stage.MATCHED, launcher=lee, posting={"title": "The founder's own project"}
+    )
+    browser = await surface.signed_in(hana.email)
+    everything = text_of(await browser.get("/dashboard"))
+    assert hers.posting.title in everything and "The founder's own project" in everything
+    mine = text_of(await browser.get("/dashboard?mine=true"))
+    assert "The founder's own project" not in mine
+    todo = mine.split("Needs you", 1)[1].split("Matched", 1)[0]
+    assert "Kick off the project" in todo
+    whole_todo = everything.split("Needs you", 1)[1]
+    assert whole_todo.count("Kick off the project") == 1  # hers, not the founder's
+    onlooker = text_of(await (await surface.signed_in(viewer.email)).get("/dashboard"))
+    assert "Nothing needs you right now." in onlooker
+
+    async with surface.client(surface.token(Role.EMPLOYER, hana.id)) as api:
+        listed = (await api.get("/v1/internships", params={"posted_by": hana.id})).json()
+    assert [i["id"] for i in listed["items"]] == [hers.posting.internship_id]
+    assert founders.posting.internship_id != hers.posting.internship_id
