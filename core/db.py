@@ -67,7 +67,8 @@ LINK_LENGTH = 300
 
 class Employer(Base):
     """An employer organisation: it owns the internships, the card and the charges; its people
-    are `Member`s. `name` and `email` are its founder's (its Stripe customer's contact)."""
+    are `Member`s. `name` and `email` are its contact's, a current member's: the founder's, then,
+    once they leave, an admin's who stays (`core.organisation.remove_member`)."""
 
     __tablename__ = "employers"
 

@@ -441,6 +441,8 @@ def remove_member(
                 f"admin first, then {then}",
             )
         member.removed_at = utcnow()
+        if organisation.email == member.email:
+            _hand_over_contact(db, organisation)
         mine = (Role.EMPLOYER.value, member.id)
         db.execute(
             delete(WebSession).where(WebSession.role == mine[0], WebSession.account_id == mine[1])
@@ -454,6 +456,25 @@ def remove_member(
             )
         )
     return member
+
+
+def _hand_over_contact(db: Session, organisation: Employer) -> None:
+    """The organisation's contact (its name and email, its Stripe customer's) left: the admin
+    who joined first among those who stay takes over. Its email is then always a current
+    member's, so an address that left is free to sign a company up anew."""
+    db.flush()
+    successor = db.scalar(
+        select(Member)
+        .where(
+            Member.employer_id == organisation.id,
+            Member.removed_at.is_(None),
+            Member.role == MemberRole.ADMIN.value,
+        )
+        .order_by(Member.created_at, Member.id)
+        .limit(1)
+    )
+    assert successor is not None  # the last admin can't leave
+    organisation.name, organisation.email = successor.name, successor.email
 
 
 def revoke_invitation(

@@ -16,7 +16,7 @@ from core import organisation
 from core.accounts import founder_of, new_id
 from core.db import Employer, Member
 from core.internship import MemberRole
-from dev.harness import code_in
+from dev.harness import api_sign_up, code_in
 from tests.conftest import Api, unique_email
 from tests.stack.test_api import auth, employer, ok
 
@@ -106,3 +106,26 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(sessions: sessio
                 .where(Member.employer_id == org_id, Member.role == MemberRole.ADMIN.value)
             )
         assert admins == 1
+
+
+async def test_a_founder_who_was_removed_can_sign_up_a_company_anew(api: Api) -> None:
+    """The company's contact address moves to an admin who stays, so the founder's address is
+    free for a new company's sign-up (one company per person, not one address per company ever)."""
+    assert api.inbox is not None
+    founder = await employer(api)
+    me = await ok(await api.http.get("/v1/me", headers=auth(founder["api_token"])))
+    successor = await colleague(api, founder, role="admin")
+    removed = await api.http.delete(
+        f"/v1/organisation/members/{me['member_id']}", headers=auth(successor["api_token"])
+    )
+    await ok(removed)
+    again = await api_sign_up(
+        api.http,
+        api.inbox,
+        "employer",
+        {"name": "Ada Again", "email": me["email"], "company": "Second Co"},
+    )
+    mine = await ok(await api.http.get("/v1/organisation", headers=auth(again["api_token"])))
+    assert mine["company"] == "Second Co" and [m["email"] for m in mine["members"]] == [me["email"]]
+    theirs = await ok(await api.http.get("/v1/me", headers=auth(successor["api_token"])))
+    assert theirs["company"] == "Acme"
