@@ -92,6 +92,9 @@ RULES = (
     _rule("sign_in", "POST", f"/sign-in/{SEGMENT}"),
     _rule("sign_in", "POST", f"/sign-in/{SEGMENT}/renew"),
     _rule("sign_in", "POST", "/v1/tokens"),
+    # Spending a colleague's invitation is spending an emailed secret too.
+    _rule("sign_in", "POST", "/v1/organisation/join"),
+    _rule("sign_in", "POST", f"/join/{SEGMENT}"),
     _rule("tokens", "POST", "/v1/me/token"),
     _rule("tokens", "POST", "/settings/tokens"),
     _rule("postings", "POST", "/v1/internships"),

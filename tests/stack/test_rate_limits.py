@@ -133,6 +133,9 @@ async def test_every_guarded_route_is_counted_and_nothing_else(settings: Setting
         ("/v1/me/token", "tokens"),
         ("/v1/internships", "postings"),
         ("/v1/internships/abc123/applications", "applications"),
+        ("/v1/internships/abc123/invitations", "invitations"),
+        ("/v1/organisation/invitations", "invitations"),
+        ("/v1/organisation/join", "sign_in"),
     ]
     for n, (path, action) in enumerate(guarded):
         async with client(app, ip=f"203.0.113.{n + 1}") as http:
@@ -158,6 +161,9 @@ async def test_every_guarded_route_is_counted_and_nothing_else(settings: Setting
     assert rate_limits.action_for("POST", "/settings/tokens") == "tokens"
     assert rate_limits.action_for("POST", "/internships/new") == "postings"
     assert rate_limits.action_for("POST", "/internships/abc123/applications") == "applications"
+    assert rate_limits.action_for("POST", "/internships/abc123/invitations") == "invitations"
+    assert rate_limits.action_for("POST", "/organisation/invitations") == "invitations"
+    assert rate_limits.action_for("POST", "/join/an-invitation-secret") == "sign_in"
     assert rate_limits.action_for("GET", "/internships/new") is None
     assert rate_limits.action_for("POST", "/internships/abc123/kickoff") is None
     assert rate_limits.action_for("POST", "/v1/internships/abc123/applications/x") is None
