@@ -128,6 +128,12 @@ def member_may(actor: Actor, right: OrgRight) -> bool:
     return actor.member_role is None or right in ORG_RIGHTS[actor.member_role]
 
 
+MEMBERS_CALLED = {
+    MemberRole.ADMIN: "admins",
+    MemberRole.HIRING_MANAGER: "hiring managers",
+    MemberRole.FINANCE: "finance members",
+    MemberRole.VIEWER: "viewers",
+}
 RIGHT_DOING = {
     OrgRight.POST: "post internships",
     OrgRight.LIFECYCLE: "act on internships",
@@ -140,8 +146,8 @@ RIGHT_DOING = {
 
 def lacking(right: OrgRight) -> str:
     """What a member without `right` is told: who has it, and to ask them."""
-    holders = [MEMBER_ROLE_NAMES[r].lower() + "s" for r in MemberRole if right in ORG_RIGHTS[r]]
-    who = " and ".join(holders)
+    holders = [MEMBERS_CALLED[r] for r in MemberRole if right in ORG_RIGHTS[r]]
+    who = " and ".join([", ".join(holders[:-1]), holders[-1]] if len(holders) > 1 else holders)
     return f"Only {who} can {RIGHT_DOING[right]}: ask one of them in your organisation"
 
 

@@ -505,3 +505,18 @@ def test_an_approved_internship_moves_on_by_itself_unless_its_payout_waits() -> 
     assert not rulebook.moving_on(waiting)
     assert not rulebook.moving_on(replace(approved, payment_refused="account closed"))
     assert not rulebook.moving_on(replace(approved, stage=Stage.PAID))
+
+
+@pytest.mark.parametrize(
+    ("right", "words"),
+    [
+        (rulebook.OrgRight.POST, "Only admins and hiring managers can post internships"),
+        (rulebook.OrgRight.MONEY, "Only admins, hiring managers and finance members can read"),
+        (rulebook.OrgRight.CARD, "Only admins can add or replace the card"),
+    ],
+)
+def test_a_member_without_a_right_is_told_who_has_it(right: rulebook.OrgRight, words: str) -> None:
+    assert rulebook.lacking(right).startswith(words)
+    for role, rights in rulebook.ORG_RIGHTS.items():
+        member = Actor(Role.EMPLOYER, "emp-ada", "m-1", role)
+        assert rulebook.member_may(member, right) == (right in rights)
