@@ -108,7 +108,6 @@ class OutboxRelay:
         lease: timedelta = timedelta(minutes=2),
         max_backoff: timedelta = timedelta(minutes=10),
         poll_seconds: float = 1.0,
-        gather_seconds: float = 0.1,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.sessions = sessions
@@ -118,9 +117,6 @@ class OutboxRelay:
         self.lease = lease
         self.max_backoff = max_backoff
         self.poll_seconds = poll_seconds
-        # After a wake-up, how long to let more emails arrive before a pass: a pass costs a few
-        # statements whether it sends one email or fifty.
-        self.gather_seconds = gather_seconds
         self.clock = clock
         # Set when this process queues email, so it goes out at once rather than at the next poll.
         self.wake = threading.Event()
@@ -141,10 +137,8 @@ class OutboxRelay:
             elif time.monotonic() - idle_since > IDLE_CLOSE:
                 await asyncio.to_thread(self.mailer.close)
             if not busy and not self._stopping:
-                woken = await asyncio.to_thread(self.wake.wait, self.poll_seconds)
+                await asyncio.to_thread(self.wake.wait, self.poll_seconds)
                 self.wake.clear()
-                if woken:  # emails queued together (and just after) go in one pass
-                    await asyncio.sleep(self.gather_seconds)
         await asyncio.to_thread(self.mailer.close)
 
     def stop(self) -> None:
