@@ -25,6 +25,7 @@ from api.middleware import (
     Shedding,
 )
 from api.routers import (
+    conversations,
     employers,
     internships,
     launchers,
@@ -105,6 +106,7 @@ def create_app(
         larger=settings.max_large_body_bytes,
         uploads=web.UPLOAD_PATHS,
         upload_limit=2 * settings.max_image_bytes + settings.max_body_bytes,
+        file_limit=settings.max_file_bytes + settings.max_body_bytes,
     )
     app.add_middleware(Shedding, limit=settings.api_max_in_flight)
     app.add_middleware(Measured)
@@ -115,7 +117,17 @@ def create_app(
         https=settings.public_base_url.startswith("https://"),
     )
 
-    routers = (employers, organisation, launchers, tokens, me, internships, stripe_webhook, ops)
+    routers = (
+        employers,
+        organisation,
+        launchers,
+        tokens,
+        me,
+        internships,
+        conversations,
+        stripe_webhook,
+        ops,
+    )
     for module in routers:
         app.include_router(module.router)
 

@@ -155,7 +155,8 @@ class BoundedBodies:
     on the bytes as they arrive (a Content-Length can lie, a chunked body has none), so no
     request holds more than `limit` bytes of memory. Stripe's webhook and the codec take
     larger bodies (`larger_paths`), and the pages' image uploads (`uploads`, exact paths)
-    larger still (`upload_limit`)."""
+    larger still (`upload_limit`), and the routes that take files (`FILE_UPLOADS`: one file
+    of the largest size, with a form) more (`file_limit`)."""
 
     def __init__(
         self,
@@ -165,6 +166,7 @@ class BoundedBodies:
         larger_paths: tuple[str, ...] = ("/v1/stripe/", "/codec/"),
         uploads: tuple[str, ...] = (),
         upload_limit: int = 0,
+        file_limit: int = 0,
     ) -> None:
         self.app = app
         self.limit = limit
@@ -172,6 +174,7 @@ class BoundedBodies:
         self.larger_paths = larger_paths
         self.uploads = frozenset(uploads)
         self.upload_limit = upload_limit
+        self.file_limit = file_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
@@ -180,6 +183,8 @@ class BoundedBodies:
         limit = self.larger if scope["path"].startswith(self.larger_paths) else self.limit
         if scope["path"] in self.uploads:
             limit = max(limit, self.upload_limit)
+        elif FILE_UPLOADS.match(scope["path"]):
+            limit = max(limit, self.file_limit)
         declared = dict(scope["headers"]).get(b"content-length", b"0")
         if not declared.isdigit() or int(declared) > limit:
             await self._too_large(scope, send, limit)
@@ -219,12 +224,24 @@ class BoundedBodies:
         await send({"type": "http.response.body", "body": page})
 
 
+# The routes that take files (multipart/form-data): the API's uploads and messages, and the
+# pages' message and submission forms.
+FILE_UPLOADS = re.compile(
+    r"^(/v1)?/internships/[A-Za-z0-9_-]{1,40}/"
+    r"(files|threads/[A-Za-z0-9_-]{1,40}(/messages)?|submissions)$"
+)
+
+
 class JsonBodies:
     """The v1 API reads JSON: any other body is a 415 that says so, before anything runs.
-    (Stripe's webhook is exempt: its body is whatever Stripe signed.)"""
+    (Stripe's webhook and the inbound mail webhook are exempt: their bodies are whatever their
+    sender signed; the routes that take files take multipart/form-data too.)"""
 
     def __init__(
-        self, app: ASGIApp, prefix: str = "/v1/", exempt: tuple[str, ...] = ("/v1/stripe/",)
+        self,
+        app: ASGIApp,
+        prefix: str = "/v1/",
+        exempt: tuple[str, ...] = ("/v1/stripe/", "/v1/inbound-email"),
     ) -> None:
         self.app = app
         self.prefix = prefix
@@ -242,7 +259,9 @@ class JsonBodies:
                 headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
             )
             media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-            if has_body and not (media == b"application/json" or media.endswith(b"+json")):
+            is_json = media == b"application/json" or media.endswith(b"+json")
+            files = media == b"multipart/form-data" and FILE_UPLOADS.match(scope["path"])
+            if has_body and not (is_json or files):
                 shown = media.decode("latin-1") or "none"
                 await _send_error(
                     send,

@@ -61,7 +61,15 @@ from core.settings import Settings
 
 log = logging.getLogger("api.rate_limits")
 
-ACTIONS = ("sign_up", "sign_in", "tokens", "postings", "applications", "invitations")
+ACTIONS = (
+    "sign_up",
+    "sign_in",
+    "tokens",
+    "postings",
+    "applications",
+    "invitations",
+    "messages",
+)
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,10 @@ RULES = (
     _rule("invitations", "POST", f"/launchers/{SEGMENT}/invitations"),
     _rule("invitations", "POST", "/v1/organisation/invitations"),
     _rule("invitations", "POST", "/organisation/invitations"),
+    # Each message may email someone; each file takes storage.
+    _rule("messages", "POST", f"/v1/internships/{SEGMENT}/threads/{SEGMENT}/messages"),
+    _rule("messages", "POST", f"/v1/internships/{SEGMENT}/files"),
+    _rule("messages", "POST", f"/internships/{SEGMENT}/threads/{SEGMENT}"),
 )
 
 

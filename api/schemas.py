@@ -18,6 +18,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic.fields import FieldInfo
 
@@ -283,9 +284,22 @@ class SelectionIn(Strict):
     launcher_id: Id
 
 
+FileIds = Annotated[
+    list[Annotated[int, Field(strict=True, ge=1)]],
+    Field(max_length=10, description="Files uploaded first (POST /v1/internships/{id}/files)"),
+]
+
+
 class SubmissionIn(Strict):
-    url: HttpUrl
+    url: HttpUrl | None = None
     note: Note = ""
+    files: FileIds = []
+
+    @model_validator(mode="after")
+    def _something_delivered(self) -> SubmissionIn:
+        if self.url is None and not self.files:
+            raise ValueError("give a link to the work (url), attach its files (files), or both")
+        return self
 
 
 class ReviewIn(Strict):
@@ -381,9 +395,10 @@ class ApplicantOut(BaseModel):
 
 class SubmissionOut(BaseModel):
     round: int
-    url: str
+    url: str  # "" when the work is files only
     note: str
     submitted_at: datetime
+    files: list[int] = Field(description="The deliverable's files: GET /v1/files/{id}")
 
 
 class TimelineOut(BaseModel):
@@ -685,3 +700,73 @@ class JoinedOut(BaseModel):
     company: str
     member: MemberOut
     api_token: str
+
+
+# ---------------------------------------------------------------- conversations
+
+MessageText = Annotated[str, Field(max_length=5000), _pattern(TEXT_PATTERN), AfterValidator(_text)]
+
+
+class MessageIn(Strict):
+    body: MessageText = ""
+    files: FileIds = []
+
+
+class FileOut(BaseModel):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    url: str
+
+
+class MessageOut(BaseModel):
+    id: int
+    author_role: str = Field(description="employer, launcher or ops")
+    author_name: str
+    body: str | None = Field(description="None once ops hid the message")
+    created_at: datetime
+    via: str = Field(description="web, api or email")
+    in_dispute: bool
+    hidden: bool
+    mine: bool
+    files: list[FileOut]
+
+
+class ThreadOut(BaseModel):
+    launcher_id: str
+    launcher_name: str
+    selected: bool
+    writable: bool
+    unread: int
+    waiting_on_you: bool
+    last_message_at: datetime | None
+    messages_url: str
+
+
+class MessagesPage(BaseModel):
+    launcher_id: str
+    writable: bool
+    closed_reason: str | None = Field(description="Why you can't write here, when you can't")
+    messages: list[MessageOut] = Field(description="Oldest first")
+    earlier_cursor: int | None = Field(description="`before` for the page of earlier messages")
+
+
+class ReportIn(Strict):
+    reason: Text
+
+
+class ModerationIn(Strict):
+    hide: Flag
+    reason: Note = ""
+
+
+class ReportOut(BaseModel):
+    id: int
+    message_id: int
+    internship_id: str
+    launcher_id: str
+    reason: str
+    reported_at: datetime
+    excerpt: str
+    hidden: bool

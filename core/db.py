@@ -122,6 +122,10 @@ class Member(Base):
     role: Mapped[str] = mapped_column(String(16))
     # A hiring manager may act on every internship of the organisation, or only their own.
     all_internships: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    # How new messages are emailed to them (`MESSAGE_EMAILS`).
+    message_emails: Mapped[str] = mapped_column(
+        String(16), default="immediate", server_default="immediate"
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -188,6 +192,10 @@ class Launcher(Base):
     public_parts: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     # Whether employers may invite them to apply (they can turn it off).
     takes_invitations: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    # How new messages are emailed to them (`MESSAGE_EMAILS`).
+    message_emails: Mapped[str] = mapped_column(
+        String(16), default="immediate", server_default="immediate"
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -301,6 +309,110 @@ class TimelineEvent(Base):
     member_id: Mapped[str | None] = mapped_column(String(40))
 
 
+# ---------------------------------------------------------------- conversations
+
+# How a person hears of new messages: at once (then at most one email per thread in each quiet
+# period), in a daily digest (at most one email per thread a day), or not at all. Lifecycle
+# emails are not affected.
+MESSAGE_EMAILS = ("immediate", "digest", "off")
+
+
+class Thread(Base):
+    """The conversation between one launcher and the organisation about one internship: an
+    applicant's question before selection, then the work itself. Messages and files live here
+    and in the file store, never in the workflow's history."""
+
+    __tablename__ = "threads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    internship_id: Mapped[str] = mapped_column(ForeignKey("internships.id"))
+    launcher_id: Mapped[str] = mapped_column(ForeignKey("launchers.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_message_id: Mapped[int] = mapped_column(Integer, default=0)
+    last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The side expected to answer ("employer" or "launcher"): the other side wrote last (ops'
+    # messages wait on nobody).
+    waiting_on: Mapped[str | None] = mapped_column(String(16))
+
+    __table_args__ = (UniqueConstraint("internship_id", "launcher_id", name="uq_threads"),)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id"))
+    author_role: Mapped[str] = mapped_column(String(16))
+    # A member's id, a launcher's id, or "ops".
+    author_id: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)
+    via: Mapped[str] = mapped_column(String(8))  # "web", "api" or "email"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Posted while the internship was in dispute: the dispute's record links to it.
+    in_dispute: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Hidden by ops (kept for audit): its text and files are no longer shown.
+    hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    hidden_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_messages_thread", "thread_id", "id"),)
+
+
+class Attachment(Base):
+    """A file of a message or of a submission, its bytes in the file store under `key`.
+    Uploaded first (`message_id` and `submission_round` None), then attached once."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    internship_id: Mapped[str] = mapped_column(ForeignKey("internships.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    submission_round: Mapped[int | None] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    uploaded_by_role: Mapped[str] = mapped_column(String(16))
+    uploaded_by_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MessageReport(Base):
+    """Someone's report of a message, for ops' queue until they decide on it."""
+
+    __tablename__ = "message_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    reporter_role: Mapped[str] = mapped_column(String(16))
+    reporter_id: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When ops hid the message or kept it.
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("message_id", "reporter_role", "reporter_id", name="uq_message_reports"),
+        Index("ix_message_reports_open", "decided_at", "id"),
+    )
+
+
+class ThreadReader(Base):
+    """Where one person stands in one thread: what they have read, and the email telling them
+    of what they have not (at most one per quiet period, listing everything since the last)."""
+
+    __tablename__ = "thread_readers"
+
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id"), primary_key=True)
+    reader_role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    reader_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_read_id: Mapped[int] = mapped_column(Integer, default=0)
+    # The next email is due then (None: nothing waits to be told).
+    email_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    last_emailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_emailed_id: Mapped[int] = mapped_column(Integer, default=0)
+    emails_sent: Mapped[int] = mapped_column(Integer, default=0)
+
+
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 
 
@@ -326,6 +438,8 @@ class OutboxEmail(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Not before: a relay's lease while it sends, or the backoff after a temporary refusal.
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Where a reply goes (a thread's signed reply address), when replying means something.
+    reply_to: Mapped[str | None] = mapped_column(String(320))
 
     __table_args__ = (
         Index("ix_outbox_status_id", "status", "id"),

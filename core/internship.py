@@ -192,8 +192,10 @@ class Kickoff:
 @dataclass
 class Submission:
     by: Actor
-    url: str
+    url: str  # "" when the work is files only
     note: str
+    # The deliverable's files (`core.db.Attachment` ids; the bytes stay in the file store).
+    files: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -271,6 +273,7 @@ class SubmissionView:
     url: str
     note: str
     submitted_at: datetime
+    files: list[int] = field(default_factory=list)
 
 
 @dataclass

@@ -577,3 +577,94 @@ def sees_whole_profile(viewer: Actor | None, launcher_id: str) -> bool:
     return viewer.role in (Role.EMPLOYER, Role.OPS) or (
         viewer.role == Role.LAUNCHER and viewer.id == launcher_id
     )
+
+
+# ---------------------------------------------------------------- conversations
+
+
+class ThreadAccess(StrEnum):
+    NONE = "none"  # the thread does not exist for them
+    READ = "read"
+    WRITE = "write"
+
+
+def in_conversation(state: InternshipState, launcher_id: str) -> bool:
+    """Whether a launcher has a thread with the organisation about this internship: they
+    applied (even if they withdrew or were passed over), were invited, or were selected."""
+    return (
+        launcher_id == state.launcher_id
+        or any(a.launcher_id == launcher_id for a in state.applicants)
+        or invitation_of(state, launcher_id) is not None
+    )
+
+
+def thread_open(state: InternshipState, launcher_id: str) -> bool:
+    """A thread takes messages while its launcher may still get (or has) the work: while the
+    posting is open to them, then, once selected, for the whole internship. An applicant not
+    selected keeps reading it once someone else is matched; so does everyone once it ends."""
+    if state.stage in TERMINAL_STAGES:
+        return False
+    if launcher_id == state.launcher_id:
+        return True
+    if state.stage != Stage.POSTED:
+        return False
+    applications = [a for a in state.applicants if a.launcher_id == launcher_id]
+    if applications:
+        return not applications[-1].withdrawn
+    invited = invitation_of(state, launcher_id)
+    return invited is not None and invited.answer != "declined"
+
+
+def thread_access(state: InternshipState, actor: Actor, launcher_id: str) -> ThreadAccess:
+    """Who reads and writes the thread between `launcher_id` and the organisation: that
+    launcher, the organisation's members (writing if they may act on the internship), and ops
+    (always writing, marked as ops). No launcher ever reads another's thread."""
+    if not in_conversation(state, launcher_id):
+        return ThreadAccess.NONE
+    if actor.role == Role.OPS:
+        return ThreadAccess.WRITE
+    if actor.role == Role.EMPLOYER and actor.id == state.posting.employer_id:
+        writes = member_acts_on(state, actor) and thread_open(state, launcher_id)
+    elif actor.role == Role.LAUNCHER and actor.id == launcher_id:
+        writes = thread_open(state, launcher_id)
+    else:
+        return ThreadAccess.NONE
+    return ThreadAccess.WRITE if writes else ThreadAccess.READ
+
+
+def threads_seen(state: InternshipState, actor: Actor) -> list[str]:
+    """The launchers whose threads `actor` may read, selected launcher first."""
+    launchers = [state.launcher_id] if state.launcher_id else []
+    launchers += [a.launcher_id for a in state.applicants]
+    launchers += [i.launcher_id for i in state.invitations]
+    unique = list(dict.fromkeys(launchers))
+    return [lid for lid in unique if thread_access(state, actor, lid) != ThreadAccess.NONE]
+
+
+def message_refusal(state: InternshipState, actor: Actor, launcher_id: str) -> Refusal | None:
+    """Why `actor` may not post in this thread now, in the order the API reports it."""
+    access = thread_access(state, actor, launcher_id)
+    if access == ThreadAccess.NONE:
+        return Refusal(errors.NOT_FOUND, "conversation not found")
+    if access == ThreadAccess.WRITE:
+        return None
+    if actor.role == Role.EMPLOYER and not member_acts_on(state, actor):
+        if member_may(actor, OrgRight.LIFECYCLE):
+            why = (
+                "you can write only about internships you posted: ask the colleague who "
+                "posted this one, or an admin to let you act on all of them"
+            )
+        else:
+            assert actor.member_role is not None
+            role = MEMBER_ROLE_NAMES[actor.member_role].lower()
+            why = f"as {role} you can read it: ask a hiring manager or an admin to answer"
+        return Refusal(errors.FORBIDDEN, f"You can't write in this conversation: {why}")
+    if state.stage in TERMINAL_STAGES:
+        why = f"the internship {WHERE_IT_STANDS[state.stage]}"
+    elif actor.role == Role.LAUNCHER and launcher_id != state.launcher_id and state.launcher_id:
+        why = "another launcher was selected"
+    else:
+        why = "the application was withdrawn or the invitation declined"
+    return Refusal(
+        errors.CONFLICT, f"This conversation is closed ({why}): you can still read it", "closed"
+    )

@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     rate_limit_postings: str = "10/minute;100/hour"
     rate_limit_applications: str = "10/minute;100/hour"
     rate_limit_invitations: str = "20/minute;200/hour"
+    rate_limit_messages: str = "30/minute;300/hour"
+    # A new message is emailed at once, then at most once per thread and person in this many
+    # minutes, listing everything that arrived meanwhile.
+    message_quiet_minutes: float = Field(default=10, ge=0)
     # Applications a posting holds open at once; beyond that, launchers are told it is full.
     max_open_applications: int = Field(default=200, ge=1)
 

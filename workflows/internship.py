@@ -455,9 +455,13 @@ class InternshipWorkflow:
             self._check_submit(req)
             s = self._state
             round_ = len(s.submissions) + 1
-            s.submissions.append(SubmissionView(round_, req.url, req.note, workflow.now()))
+            s.submissions.append(
+                SubmissionView(round_, req.url, req.note, workflow.now(), list(req.files))
+            )
             s.overdue = False
-            details = {"url": req.url, "note": req.note, "round": round_}
+            details: dict[str, object] = {"url": req.url, "note": req.note, "round": round_}
+            if req.files:
+                details["files"] = len(req.files)
             await self._transition(
                 Stage.IN_REVIEW,
                 "submitted",

@@ -26,7 +26,7 @@ from api import schemas
 from api.errors import ApiError, not_found, refusal_error
 from api.service import reads
 from api.service.workflows import AlreadyStarted, InternshipWorkflows, NoSuchRun, Refused, Update
-from core import errors, identity, rulebook
+from core import conversations, errors, identity, rulebook
 from core.db import Employer, Internship, Launcher
 from core.internship import (
     Action,
@@ -247,9 +247,41 @@ class Transitions:
         return await self._update(InternshipWorkflow.kickoff, Kickoff(self.by))
 
     async def submit(self, body: schemas.SubmissionIn) -> InternshipState:
-        return await self._update(
-            InternshipWorkflow.submit, Submission(self.by, str(body.url), body.note)
-        )
+        url = str(body.url) if body.url else ""
+        if not body.files:
+            return await self._update(
+                InternshipWorkflow.submit, Submission(self.by, url, body.note)
+            )
+        # The files are attached to the round first (a retry finds them attached to it), and
+        # let go again if the workflow refuses the submission.
+        round_ = len((await read(self.workflows, self.internship_id, self.by)).submissions) + 1
+        await self._files(body.files, round_)
+        try:
+            return await self._update(
+                InternshipWorkflow.submit, Submission(self.by, url, body.note, list(body.files))
+            )
+        except ApiError:
+            await self._files(body.files, None)
+            raise
+
+    async def _files(self, ids: list[int], round_: int | None) -> None:
+        def work() -> None:
+            with self.sessions.begin() as db:
+                if round_ is None:
+                    conversations.detach_submission(db, ids, self.internship_id)
+                else:
+                    conversations.attach(
+                        db,
+                        ids,
+                        self.internship_id,
+                        conversations.reader_of(self.by),
+                        submission_round=round_,
+                    )
+
+        try:
+            await run_in_threadpool(work)
+        except conversations.Refused as err:
+            raise ApiError(422, "invalid_files", err.message, {"field": "files"}) from err
 
     async def review(self, body: schemas.ReviewIn) -> InternshipState:
         return await self._update(

@@ -122,7 +122,11 @@ def internship_view(s: InternshipState, viewer: Actor) -> InternshipView:
         applicants=applicants,
         submissions=[
             schemas.SubmissionOut(
-                round=x.round, url=x.url, note=x.note, submitted_at=x.submitted_at
+                round=x.round,
+                url=x.url,
+                note=x.note,
+                submitted_at=x.submitted_at,
+                files=list(x.files),
             )
             for x in s.submissions
             if sees.work

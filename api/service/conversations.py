@@ -1,0 +1,397 @@
+"""Conversations on an internship, on a caller's behalf: the threads they may read, a page of
+one, posting a message (with files), uploading and downloading files, reports and hiding.
+
+The rulebook decides over the workflow's state (`rulebook.thread_access`), read once per call;
+`core.conversations` keeps the messages. No session is held while Temporal or the file store
+is asked anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from api.errors import ApiError, not_found, refusal_error
+from api.service import reads
+from api.service.workflows import InternshipWorkflows, NoSuchRun
+from core import attachments, conversations, files, rulebook
+from core.conversations import FileView, MessageView, ThreadPage
+from core.db import Attachment, Internship, Launcher, Message, Thread
+from core.formats import plural
+from core.images import megabytes
+from core.internship import Actor, InternshipState, Role
+from core.settings import Settings
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ThreadSummary:
+    launcher_id: str
+    launcher_name: str
+    selected: bool
+    writable: bool
+    messages: bool  # any message yet
+    unread: int
+    waiting_on_you: bool
+    last_message_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ThreadRead:
+    state: InternshipState
+    launcher_id: str
+    launcher_name: str
+    writable: bool
+    refusal: str | None  # why not, in words, when not writable
+    page: ThreadPage
+
+
+@dataclass(frozen=True)
+class Download:
+    data: bytes
+    filename: str
+    content_type: str
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _state(workflows: InternshipWorkflows, internship_id: str) -> InternshipState:
+    try:
+        return await workflows.state(internship_id)
+    except NoSuchRun as err:
+        raise not_found() from err
+
+
+async def _readable(
+    workflows: InternshipWorkflows, internship_id: str, launcher_id: str, viewer: Actor
+) -> InternshipState:
+    state = await _state(workflows, internship_id)
+    access = rulebook.thread_access(state, viewer, launcher_id)
+    if access == rulebook.ThreadAccess.NONE:
+        raise not_found("conversation")
+    return state
+
+
+def _side(viewer: Actor) -> str:
+    return Role.LAUNCHER.value if viewer.role == Role.LAUNCHER else Role.EMPLOYER.value
+
+
+async def threads(
+    workflows: InternshipWorkflows, sessions: sessionmaker, internship_id: str, viewer: Actor
+) -> list[ThreadSummary]:
+    """The threads of an internship `viewer` may read: a launcher's own, all of them for the
+    organisation and ops (404 for whoever has none)."""
+    state = await _state(workflows, internship_id)
+    launchers = rulebook.threads_seen(state, viewer)
+    if not launchers:
+        raise not_found()
+    reader = conversations.reader_of(viewer)
+
+    def read(db: Session) -> list[ThreadSummary]:
+        rows = {
+            t.launcher_id: t
+            for t in db.scalars(
+                select(Thread).where(
+                    Thread.internship_id == internship_id, Thread.launcher_id.in_(launchers)
+                )
+            )
+        }
+        names = dict(
+            db.execute(select(Launcher.id, Launcher.name).where(Launcher.id.in_(launchers)))
+        )
+        unread = conversations.unread_by_thread(db, reader, [t.id for t in rows.values()])
+        summaries = []
+        for lid in launchers:
+            thread = rows.get(lid)
+            access = rulebook.thread_access(state, viewer, lid)
+            summaries.append(
+                ThreadSummary(
+                    launcher_id=lid,
+                    launcher_name=names.get(lid, ""),
+                    selected=lid == state.launcher_id,
+                    writable=access == rulebook.ThreadAccess.WRITE,
+                    messages=thread is not None and thread.last_message_id > 0,
+                    unread=unread.get(thread.id, 0) if thread else 0,
+                    waiting_on_you=thread is not None
+                    and access == rulebook.ThreadAccess.WRITE
+                    and thread.waiting_on == _side(viewer)
+                    and viewer.role != Role.OPS,
+                    last_message_at=thread.last_message_at if thread else None,
+                )
+            )
+        return summaries
+
+    return await reads.run(sessions, read)
+
+
+async def _writing(sessions: sessionmaker, work: Callable[[Session], T]) -> T:
+    """`work` in one transaction on a worker thread, off the event loop."""
+
+    def in_transaction() -> T:
+        with sessions.begin() as db:
+            return work(db)
+
+    return await run_in_threadpool(in_transaction)
+
+
+def _names(db: Session, launcher_id: str) -> str:
+    return db.scalar(select(Launcher.name).where(Launcher.id == launcher_id)) or ""
+
+
+async def read(
+    workflows: InternshipWorkflows,
+    sessions: sessionmaker,
+    internship_id: str,
+    launcher_id: str,
+    viewer: Actor,
+    before: int | None = None,
+) -> ThreadRead:
+    """A page of one thread (the newest, or the one before the cursor `before`), marked read."""
+    state = await _readable(workflows, internship_id, launcher_id, viewer)
+    refused = rulebook.message_refusal(state, viewer, launcher_id)
+
+    def work(db: Session) -> ThreadRead:
+        page = conversations.page(
+            db,
+            internship_id,
+            launcher_id,
+            viewer,
+            before=before,
+            moderator=viewer.role == Role.OPS,
+        )
+        return ThreadRead(
+            state=state,
+            launcher_id=launcher_id,
+            launcher_name=_names(db, launcher_id),
+            writable=refused is None,
+            refusal=refused.message if refused else None,
+            page=page,
+        )
+
+    return await _writing(sessions, work)
+
+
+async def post(
+    workflows: InternshipWorkflows,
+    sessions: sessionmaker,
+    internship_id: str,
+    launcher_id: str,
+    viewer: Actor,
+    body: str,
+    file_ids: list[int],
+    via: str,
+) -> MessageView:
+    """Post a message as `viewer` (ops' marked as ops): 404, 403 or 409 as the rulebook says;
+    422 for a message with neither text nor files, or files that aren't the caller's."""
+    state = await _state(workflows, internship_id)
+    refused = rulebook.message_refusal(state, viewer, launcher_id)
+    if refused is not None:
+        details = {"code": refused.code} if refused.code else {}
+        raise refusal_error(refused.kind, refused.message, details)
+
+    def work(db: Session) -> MessageView:
+        internship = db.get(Internship, internship_id)
+        if internship is None:  # the projection has not recorded the posting yet
+            raise ApiError(409, "not_ready", "The internship is being set up: try again shortly")
+        author = conversations.reader_of(viewer)
+        message = conversations.post(
+            db,
+            internship_id=internship_id,
+            launcher_id=launcher_id,
+            by=viewer,
+            body=body,
+            via=via,
+            in_dispute=state.disputed,
+            files=file_ids,
+            recipients=conversations.recipients(db, internship, launcher_id, author),
+            now=_now(),
+        )
+        db.flush()
+        return conversations.views(db, [message], author, moderator=False)[0]
+
+    try:
+        return await _writing(sessions, work)
+    except conversations.Refused as err:
+        raise ApiError(422, "invalid_message", err.message, {"field": err.field}) from err
+
+
+async def upload(
+    workflows: InternshipWorkflows,
+    sessions: sessionmaker,
+    store: files.FileStore,
+    settings: Settings,
+    internship_id: str,
+    viewer: Actor,
+    filename: str,
+    data: bytes,
+) -> FileView:
+    """Keep a file to attach to a message or a submission of this internship: for those who
+    may write in one of its threads or submit its work. Its type is read from its content;
+    it counts against the internship's quota."""
+    state = await _state(workflows, internship_id)
+    if not _may_upload(state, viewer):
+        raise not_found()
+    try:
+        checked = attachments.check(data, filename, settings.max_file_bytes)
+    except attachments.AttachmentRefused as err:
+        raise ApiError(422, "file_refused", str(err), {"field": "files"}) from err
+    key = files.new_key(checked.extension)
+    await run_in_threadpool(store.put, key, data)
+    uploader = conversations.reader_of(viewer)
+    quota = settings.internship_files_quota_bytes
+
+    def work(db: Session) -> FileView | None:
+        # One upload at a time per internship counts the quota (Postgres: the row lock).
+        db.scalar(select(Internship.id).where(Internship.id == internship_id).with_for_update())
+        used = db.scalar(
+            select(func.coalesce(func.sum(Attachment.size), 0)).where(
+                Attachment.internship_id == internship_id
+            )
+        )
+        if (used or 0) + checked.size > quota:
+            return None
+        row = Attachment(
+            internship_id=internship_id,
+            key=key,
+            filename=checked.filename,
+            content_type=checked.content_type,
+            size=checked.size,
+            uploaded_by_role=uploader.role,
+            uploaded_by_id=uploader.id,
+            created_at=_now(),
+        )
+        db.add(row)
+        db.flush()
+        return FileView(row.id, row.filename, row.content_type, row.size)
+
+    kept = await _writing(sessions, work)
+    if kept is None:
+        await run_in_threadpool(store.delete, key)
+        raise ApiError(
+            413,
+            "quota_exceeded",
+            f"This internship holds {megabytes(quota)} of files at most: share a link to the "
+            "rest, or ask ops to raise the limit",
+            {"field": "files"},
+        )
+    return kept
+
+
+def _may_upload(state: InternshipState, viewer: Actor) -> bool:
+    if viewer.role == Role.OPS:
+        return True
+    if viewer.role == Role.LAUNCHER:
+        return rulebook.thread_access(state, viewer, viewer.id) == rulebook.ThreadAccess.WRITE
+    return rulebook.relation(state, viewer) == rulebook.Relation.OWNER and (
+        rulebook.member_acts_on(state, viewer)
+    )
+
+
+async def download(
+    workflows: InternshipWorkflows,
+    sessions: sessionmaker,
+    store: files.FileStore,
+    file_id: int,
+    viewer: Actor,
+) -> Download:
+    """A file, for those who may read where it is attached: its thread (a hidden message's
+    files for ops alone), the work (a submission's, kept after the internship ends), or the
+    uploader, before it is attached. 404 for everyone else."""
+
+    def find(db: Session) -> tuple[Attachment, Message | None, str | None] | None:
+        row = db.get(Attachment, file_id)
+        if row is None:
+            return None
+        message = db.get(Message, row.message_id) if row.message_id else None
+        thread = db.get(Thread, message.thread_id) if message else None
+        return row, message, thread.launcher_id if thread else None
+
+    found = await reads.run(sessions, find)
+    if found is None:
+        raise not_found("file")
+    row, message, launcher_id = found
+    if not await _may_download(workflows, row, message, launcher_id, viewer):
+        raise not_found("file")
+    data = await run_in_threadpool(store.get, row.key)
+    if data is None:
+        raise not_found("file")
+    return Download(data, row.filename, row.content_type)
+
+
+async def _may_download(
+    workflows: InternshipWorkflows,
+    row: Attachment,
+    message: Message | None,
+    launcher_id: str | None,
+    viewer: Actor,
+) -> bool:
+    uploader = conversations.reader_of(viewer)
+    if message is None and row.submission_round is None:
+        return (row.uploaded_by_role, row.uploaded_by_id) == (uploader.role, uploader.id)
+    if message is not None and message.hidden_at is not None and viewer.role != Role.OPS:
+        return False
+    try:
+        state = await workflows.state(row.internship_id)
+    except NoSuchRun:
+        return False
+    if launcher_id is not None:
+        return rulebook.thread_access(state, viewer, launcher_id) != rulebook.ThreadAccess.NONE
+    return rulebook.visibility(state, viewer).work
+
+
+async def report(
+    workflows: InternshipWorkflows,
+    sessions: sessionmaker,
+    message_id: int,
+    viewer: Actor,
+    reason: str,
+) -> None:
+    """Report a message to ops: anyone who reads it may."""
+    where = await reads.run(sessions, _where, message_id)
+    if where is None:
+        raise not_found("message")
+    await _readable(workflows, where[0], where[1], viewer)
+    await _writing(
+        sessions, lambda db: conversations.report(db, message_id, viewer, reason, _now())
+    )
+
+
+async def moderate(sessions: sessionmaker, message_id: int, hide: bool, reason: str) -> None:
+    """Ops hide a message (kept, shown as hidden, its files no longer served), or keep it and
+    close its reports."""
+    if await reads.run(sessions, _where, message_id) is None:
+        raise not_found("message")
+
+    def work(db: Session) -> None:
+        if hide:
+            conversations.hide(db, message_id, reason, _now())
+        else:
+            conversations.decide_reports(db, message_id, _now())
+
+    await _writing(sessions, work)
+
+
+def _where(db: Session, message_id: int) -> tuple[str, str] | None:
+    """The internship and launcher of a message's thread."""
+    row = db.execute(
+        select(Thread.internship_id, Thread.launcher_id)
+        .join(Message, Message.thread_id == Thread.id)
+        .where(Message.id == message_id)
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def quota_words(settings: Settings) -> str:
+    return (
+        f"Up to {plural(conversations.MAX_FILES, 'file')} of {megabytes(settings.max_file_bytes)}"
+        " each"
+    )
