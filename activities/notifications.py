@@ -112,6 +112,8 @@ class Mailer:
         msg["From"] = self.sender
         msg["To"] = row.to_email
         msg["Subject"] = row.subject
+        if row.reply_to:
+            msg["Reply-To"] = row.reply_to
         # Stable id per outbox row: a duplicate after a crash mid-send is recognisable downstream.
         msg["Message-ID"] = (
             f"<internship-{row.internship_id}.{row.seq}.{row.kind}"

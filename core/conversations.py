@@ -487,6 +487,7 @@ class DueEmail:
     messages: list[MessageView]
     more: int  # messages beyond the ones listed
     seq: int  # this reader's email number in this thread
+    preference: str  # how they hear of messages: immediate or digest
 
 
 def preference(db: Session, reader: Reader) -> tuple[str, str, str] | None:
@@ -564,6 +565,7 @@ def due_emails(db: Session, now: datetime, quiet: timedelta, limit: int = 50) ->
                 messages=views(db, listed, reader, moderator=False),
                 more=len(news) - len(listed),
                 seq=row.emails_sent + 1,
+                preference=found[2],
             )
         )
         row.email_due_at = None

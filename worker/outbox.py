@@ -32,6 +32,7 @@ from core.db import FAILED, PENDING, SENT, Internship, OutboxEmail, utcnow
 from core.emails import Templates, internship_context
 from core.formats import when
 from core.internship import Role, workflow_id
+from worker.message_emails import MessageEmails
 
 log = logging.getLogger("worker.outbox")
 
@@ -109,10 +110,12 @@ class OutboxRelay:
         max_backoff: timedelta = timedelta(minutes=10),
         poll_seconds: float = 1.0,
         clock: Callable[[], datetime] = utcnow,
+        messages: MessageEmails | None = None,
     ) -> None:
         self.sessions = sessions
         self.mailer = mailer
         self.ops = ops
+        self.messages = messages
         self.batch = batch
         self.lease = lease
         self.max_backoff = max_backoff
@@ -146,7 +149,10 @@ class OutboxRelay:
         self.wake.set()
 
     def deliver_due(self) -> int:
-        """One pass: claim due rows, send them, record each outcome. Returns rows claimed."""
+        """One pass: queue the message emails now due, claim due rows, send them, record each
+        outcome. Returns rows claimed."""
+        if self.messages is not None:
+            self.messages.queue_due()
         rows = self._claim()
         for delivery in self.mailer.send(rows):
             self._record(delivery)
