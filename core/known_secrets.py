@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 # The settings checked, as their environment variables spell them.
 CHECKED = ("SESSION_SECRET", "OPS_API_TOKEN", "CODEC_KEY", "STRIPE_WEBHOOK_SECRET")
+# Checked too when FILE_STORAGE=s3: whoever knows it reads and replaces every file people sent.
+CHECKED_WITH_S3 = ("S3_SECRET_ACCESS_KEY",)
 # Shorter than this cannot be a random secret of enough strength.
 MIN_LENGTH = 32
 CODEC_KEY_BYTES = 32
@@ -52,6 +54,10 @@ PUBLISHED = frozenset(
         "scale-ops-token",
         "whsec_scale_secret",
         "bench-ops-token",
+        "moto-tests-secret-access-key-not-a-secret",  # tests/conftest.py S3_TEST_SECRET
+        # MinIO's own default root password, and the AWS documentation's example secret key.
+        "minioadmin",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
     }
 )
 # Words that mark a placeholder, whatever surrounds them (compared lower-case, and in a
@@ -65,6 +71,9 @@ HOW_TO_MAKE = {
     " (keep the key your histories were written with: they can't be read without it)",
     "STRIPE_WEBHOOK_SECRET": "the whsec_... Stripe shows for your webhook endpoint (or the one "
     "`stripe listen` prints); with the local Stripe server, any long random value",
+    "S3_SECRET_ACCESS_KEY": "the secret of the access key your object storage gave for "
+    "S3_ACCESS_KEY_ID; for the compose file's MinIO (its root password), any long random "
+    'value: python3 -c "import secrets; print(secrets.token_urlsafe(32))"',
 }
 GENERATOR = "python3 -m deploy.env_file -o compose.env"
 
@@ -83,7 +92,7 @@ def defaults() -> frozenset[str]:
     """The development defaults of core/settings.py for the checked settings."""
     from core.settings import Settings  # the service's settings, only when checked
 
-    found = {Settings.model_fields[name.lower()].default for name in CHECKED}
+    found = {Settings.model_fields[name.lower()].default for name in (*CHECKED, *CHECKED_WITH_S3)}
     return frozenset(value for value in found if isinstance(value, str))
 
 
@@ -127,10 +136,15 @@ def problem(setting: str, value: str | None) -> str | None:
     return None
 
 
+def checked(settings: Any) -> tuple[str, ...]:
+    """The secrets `settings` (a core.settings.Settings) use, as their variables spell them."""
+    return CHECKED + (CHECKED_WITH_S3 if settings.file_storage == "s3" else ())
+
+
 def unsafe(settings: Any) -> list[Unsafe]:
     """The checked settings of `settings` (a core.settings.Settings) that are unsafe."""
     found = []
-    for setting in CHECKED:
+    for setting in checked(settings):
         if why := problem(setting, getattr(settings, setting.lower())):
             found.append(Unsafe(setting, why))
     return found

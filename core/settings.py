@@ -106,6 +106,22 @@ class Settings(BaseSettings):
     # upload forms take bodies up to twice this, so a file a little too big is refused beside
     # its field with the rest of the form kept, not by the 413 page.
     max_image_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    # The largest file sent in an internship's conversation, and all of one internship's files
+    # together (core/attachments.py checks each file's type by its content).
+    max_file_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    internship_files_quota_bytes: int = Field(default=250 * 1024 * 1024, ge=1024)
+    # Where the files people send and the profile images are kept (core/files.py): a folder
+    # under DATA_DIR (one host), or a bucket of S3-compatible object storage (every host).
+    file_storage: Literal["folder", "s3"] = "folder"
+    # The object storage's address (MinIO: http://minio:9000); unset: Amazon S3 itself.
+    s3_endpoint_url: str | None = None
+    # The bucket, private: files are served by the API, never by a link to the storage.
+    s3_bucket: str = "microinternships"
+    # The bucket's region (AWS's; MinIO takes any).
+    s3_region: str = "us-east-1"
+    # The access key's id and secret; unset both: boto3's own chain (AWS_* variables, a role).
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
     # Requests a client may make for each guarded action, in `limits` notation ("5/minute;30/
     # hour"), counted per IP address and per account; beyond them, 429 with Retry-After. Counted
     # in Redis when REDIS_URL is set (every API process together), else in each process's memory.
@@ -150,12 +166,16 @@ class Settings(BaseSettings):
         "temporal_tls_key",
         "temporal_tls_ca",
         "temporal_api_key",
+        "s3_endpoint_url",
+        "s3_access_key_id",
+        "s3_secret_access_key",
         mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         """`TEMPORAL_API_KEY=` (an env file's empty line, as .env.example ships it) means no key:
-        None, never "" handed to the SDK as a key; the same for the mTLS files."""
+        None, never "" handed to the SDK as a key; the same for the mTLS files and the object
+        storage's address and keys."""
         return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
@@ -163,6 +183,14 @@ class Settings(BaseSettings):
         if bool(self.temporal_tls_cert) != bool(self.temporal_tls_key):
             raise ValueError(
                 "TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together: set both or neither"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _s3_key_pair(self) -> Settings:
+        if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
+            raise ValueError(
+                "S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together: set both or neither"
             )
         return self
 

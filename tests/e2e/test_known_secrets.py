@@ -79,10 +79,53 @@ def test_what_is_refused(setting: str, value: str | None, why: str) -> None:
     assert why in found[0].why
 
 
+S3 = {"FILE_STORAGE": "s3", "S3_ACCESS_KEY_ID": "microinternships"}
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (None, "is not set"),
+        ("minioadmin", "published example"),
+        ("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "published example"),
+        ("moto-tests-secret-access-key-not-a-secret", "published example"),
+        ("my-minio-password-change-me-0123456789", "placeholder"),
+        ("short-minio-pass", "is 16 characters long"),
+    ],
+)
+def test_with_object_storage_its_secret_key_is_checked_too(value: str | None, why: str) -> None:
+    """FILE_STORAGE=s3: whoever knows S3_SECRET_ACCESS_KEY reads every file sent (the keys go
+    together: with neither, boto3 would look for credentials of its own, and that is refused
+    off this machine too)."""
+    given = S3 | {"S3_SECRET_ACCESS_KEY": value}
+    if value is None:
+        given["S3_ACCESS_KEY_ID"] = None
+    found = unsafe(settings(**given))
+    assert [item.setting for item in found] == ["S3_SECRET_ACCESS_KEY"]
+    assert why in found[0].why
+    with pytest.raises(UnsafeSecrets) as refused:
+        enforce(settings(**given), logging.getLogger("test"))
+    assert "S3_SECRET_ACCESS_KEY" in str(refused.value)
+    assert "MinIO" in str(refused.value) and "secrets.token_urlsafe" in str(refused.value)
+
+
+def test_object_storage_with_a_strong_key_passes_and_folders_need_none(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    strong = S3 | {"S3_SECRET_ACCESS_KEY": "Zr4kW9pQ2xLm7VbN1cT8yH3sF6gJ0dAe"}
+    assert unsafe(settings(**strong)) == []
+    assert unsafe(settings(FILE_STORAGE="folder")) == []  # no S3 key set: none needed
+    local = settings(**S3, S3_SECRET_ACCESS_KEY="minioadmin").model_copy(
+        update={"public_base_url": "http://127.0.0.1:8000"}
+    )
+    enforce(local, logging.getLogger("test"))  # on this machine: a warning
+    assert "S3_SECRET_ACCESS_KEY" in caplog.text and "refused once PUBLIC_BASE_URL" in caplog.text
+
+
 def test_every_default_of_the_settings_is_known() -> None:
     plain = Settings(_env_file=None)  # type: ignore[call-arg]
     assert {item.setting for item in unsafe(plain)} == set(known_secrets.CHECKED)
-    for name in known_secrets.CHECKED:
+    for name in (*known_secrets.CHECKED, *known_secrets.CHECKED_WITH_S3):
         default = Settings.model_fields[name.lower()].default
         assert default is None or default in known_secrets.known(), name
 
@@ -100,7 +143,8 @@ def test_every_secret_ever_in_env_example_is_known() -> None:
         line[1:].split("=", 1)[1]
         for line in done.stdout.splitlines()
         if line.startswith(("+", "-"))
-        and line[1:].split("=", 1)[0] in {*known_secrets.CHECKED, "STRIPE_API_KEY"}
+        and line[1:].split("=", 1)[0]
+        in {*known_secrets.CHECKED, *known_secrets.CHECKED_WITH_S3, "STRIPE_API_KEY"}
         and "=" in line
     } - {""}
     for value in published:
