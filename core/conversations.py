@@ -352,12 +352,12 @@ def author_names(db: Session, rows: Sequence[Message]) -> dict[tuple[str, str], 
     launchers = {m.author_id for m in rows if m.author_role == Role.LAUNCHER.value}
     names = {(Role.OPS.value, OPS_ID): "Ops team"}
     if members:
-        for id_, name, company in db.execute(
-            select(Member.id, Member.name, Internship.company)
-            .join(Thread, Thread.id == rows[0].thread_id)
-            .join(Internship, Internship.id == Thread.internship_id)
-            .where(Member.id.in_(members))
-        ):
+        company = db.scalar(
+            select(Internship.company)
+            .join(Thread, Thread.internship_id == Internship.id)
+            .where(Thread.id == rows[0].thread_id)
+        )
+        for id_, name in db.execute(select(Member.id, Member.name).where(Member.id.in_(members))):
             names[(Role.EMPLOYER.value, id_)] = f"{name} ({company})"
     if launchers:
         for id_, name in db.execute(

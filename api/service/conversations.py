@@ -105,9 +105,12 @@ async def threads(
                 )
             )
         }
-        names = dict(
-            db.execute(select(Launcher.id, Launcher.name).where(Launcher.id.in_(launchers)))
-        )
+        names = {
+            id_: name
+            for id_, name in db.execute(
+                select(Launcher.id, Launcher.name).where(Launcher.id.in_(launchers))
+            )
+        }
         unread = conversations.unread_by_thread(db, reader, [t.id for t in rows.values()])
         summaries = []
         for lid in launchers:
