@@ -21,7 +21,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 # The settings checked, as their environment variables spell them.
-CHECKED = ("SESSION_SECRET", "OPS_API_TOKEN", "CODEC_KEY", "STRIPE_WEBHOOK_SECRET")
+CHECKED = (
+    "SESSION_SECRET",
+    "OPS_API_TOKEN",
+    "CODEC_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "INBOUND_EMAIL_SECRET",
+)
 # Shorter than this cannot be a random secret of enough strength.
 MIN_LENGTH = 32
 CODEC_KEY_BYTES = 32
@@ -45,6 +51,7 @@ PUBLISHED = frozenset(
         "ops-dev-token",
         "dev-session-secret-change-me",
         "whsec_local_dev_secret",
+        "whinbound_local_dev_secret",
         # Fixed values of the tests and the benchmark, in this repository for all to read.
         "dGVzdHMtb25seSBrZXkgZm9yIHJlcGxheWluZyAhISE=",  # tests/conftest.py HISTORY_CODEC_KEY
         "ops-test-token",
@@ -65,6 +72,8 @@ HOW_TO_MAKE = {
     " (keep the key your histories were written with: they can't be read without it)",
     "STRIPE_WEBHOOK_SECRET": "the whsec_... Stripe shows for your webhook endpoint (or the one "
     "`stripe listen` prints); with the local Stripe server, any long random value",
+    "INBOUND_EMAIL_SECRET": 'python3 -c "import secrets; print(secrets.token_urlsafe(32))" '
+    "(and give your mail provider's inbound webhook the same value)",
 }
 GENERATOR = "python3 -m deploy.env_file -o compose.env"
 
