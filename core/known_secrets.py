@@ -21,7 +21,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 # The settings checked, as their environment variables spell them.
-CHECKED = ("SESSION_SECRET", "OPS_API_TOKEN", "CODEC_KEY", "STRIPE_WEBHOOK_SECRET")
+CHECKED = (
+    "SESSION_SECRET",
+    "OPS_API_TOKEN",
+    "CODEC_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "INBOUND_EMAIL_SECRET",
+)
 # Checked too when FILE_STORAGE=s3: whoever knows it reads and replaces every file people sent.
 CHECKED_WITH_S3 = ("S3_SECRET_ACCESS_KEY",)
 # Shorter than this cannot be a random secret of enough strength.
@@ -47,6 +53,7 @@ PUBLISHED = frozenset(
         "ops-dev-token",
         "dev-session-secret-change-me",
         "whsec_local_dev_secret",
+        "whinbound_local_dev_secret",
         # Fixed values of the tests and the benchmark, in this repository for all to read.
         "dGVzdHMtb25seSBrZXkgZm9yIHJlcGxheWluZyAhISE=",  # tests/conftest.py HISTORY_CODEC_KEY
         "ops-test-token",
@@ -74,6 +81,8 @@ HOW_TO_MAKE = {
     "S3_SECRET_ACCESS_KEY": "the secret of the access key your object storage gave for "
     "S3_ACCESS_KEY_ID; for the compose file's MinIO (its root password), any long random "
     'value: python3 -c "import secrets; print(secrets.token_urlsafe(32))"',
+    "INBOUND_EMAIL_SECRET": 'python3 -c "import secrets; print(secrets.token_urlsafe(32))" '
+    "(and give your mail provider's inbound webhook the same value)",
 }
 GENERATOR = "python3 -m deploy.env_file -o compose.env"
 

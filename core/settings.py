@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     sign_in_link_minutes: int = Field(default=15, ge=1, le=60)
     # How long an invitation to join a company's account can be used (once).
     colleague_invitation_days: int = Field(default=7, ge=1, le=30)
+    # Replies by email: the domain of the per-recipient Reply-To addresses of message emails.
+    reply_domain: str = "reply.microinternships.local"
+    # How long such an address takes replies; a reply after that is refused, never posted.
+    reply_address_days: int = Field(default=90, ge=1, le=3650)
+    # Signs the mail provider's inbound-email webhook calls: long and random outside development.
+    inbound_email_secret: str = "whinbound_local_dev_secret"
     # A web session ends this long after it began, however busy it is (then sign in again).
     session_days: float = Field(default=14, gt=0)
     ops_session_hours: float = Field(default=12, gt=0)

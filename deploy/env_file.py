@@ -46,6 +46,7 @@ MAKERS: dict[str, Callable[[], str]] = {
     "SESSION_SECRET": letters_and_digits,
     "CODEC_KEY": codec_key,
     "STRIPE_WEBHOOK_SECRET": webhook_secret,
+    "INBOUND_EMAIL_SECRET": letters_and_digits,
     "GRAFANA_ADMIN_PASSWORD": letters_and_digits,
 }
 # Empty in .env.example and left for you: a Stripe key can't be made up.

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 from core.codec import new_key
+from core.replies import INBOUND_PATH
 from core.search_attributes import ALL
 from core.settings import Settings
 
@@ -206,6 +207,28 @@ def dev_environment() -> dict[str, str]:
     return env
 
 
+def smtp_sink_command(settings: Settings, api: str, folder: Path) -> list[str]:
+    """The SMTP sink, keeping every email in `folder` and handing replies (emails to an address
+    at REPLY_DOMAIN) to the API at `api` as the mail provider's inbound webhook would."""
+    return [
+        sys.executable,
+        "-m",
+        "dev.smtp_sink",
+        "--host",
+        settings.smtp_host,
+        "--port",
+        str(settings.smtp_port),
+        "--dir",
+        str(folder),
+        "--inbound-url",
+        f"{api}{INBOUND_PATH}",
+        "--inbound-secret",
+        settings.inbound_email_secret,
+        "--reply-domain",
+        settings.reply_domain,
+    ]
+
+
 def main() -> None:
     env = dev_environment()
     os.environ.update(env)
@@ -280,17 +303,7 @@ def main() -> None:
         ),
         Child(
             "smtp",
-            [
-                py,
-                "-m",
-                "dev.smtp_sink",
-                "--host",
-                settings.smtp_host,
-                "--port",
-                str(settings.smtp_port),
-                "--dir",
-                str(DATA / "mail"),
-            ],
+            smtp_sink_command(settings, api, DATA / "mail"),
             address=(settings.smtp_host, settings.smtp_port),
         ),
         Child("worker", [py, "-m", "worker"], needs=("temporal",)),
@@ -317,6 +330,7 @@ def main() -> None:
     Temporal UI    {ui}   (gRPC {settings.temporal_address})
     Stripe (local) {settings.stripe_api_base}
     SMTP sink      {settings.smtp_host}:{settings.smtp_port}  (emails saved in {DATA / "mail"})
+                   (and those to *@{settings.reply_domain} POSTed to {api}{INBOUND_PATH})
     Database       {env["DATABASE_URL"]}
     Ops token      {settings.ops_api_token}   (ops sign in on the web as {settings.ops_email})
 """,

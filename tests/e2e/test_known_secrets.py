@@ -36,6 +36,7 @@ STRONG = {
     "OPS_API_TOKEN": "hT6nB1qM8zX4cV7kL2pR9wS5dF3gJ0yA",
     "CODEC_KEY": base64.b64encode(bytes(range(32))).decode(),
     "STRIPE_WEBHOOK_SECRET": "whsec_N4rT8vB2xK6mQ1zL9cH5pW3sD7fG0jY",
+    "INBOUND_EMAIL_SECRET": "Zr4Wq9Lm2Xc7Vb1Nt6Hy3Ks8Dp5Gf0Ja",
 }
 
 
@@ -71,6 +72,9 @@ def test_strong_secrets_pass() -> None:
         ("STRIPE_WEBHOOK_SECRET", "whsec_replace_me", "published example"),
         ("STRIPE_WEBHOOK_SECRET", "whsec_local_dev_secret", "development default"),
         ("STRIPE_WEBHOOK_SECRET", "whsec_abc", "is 9 characters long"),
+        ("INBOUND_EMAIL_SECRET", "whinbound_local_dev_secret", "development default"),
+        ("INBOUND_EMAIL_SECRET", "", "is not set"),
+        ("INBOUND_EMAIL_SECRET", "inbound-secret", "is 14 characters long"),
     ],
 )
 def test_what_is_refused(setting: str, value: str | None, why: str) -> None:
@@ -219,7 +223,7 @@ def test_a_known_session_secret_off_this_machine_stops_the_start(
     assert "Refusing to start" in done.stderr
     assert "SESSION_SECRET is a published example" in done.stderr
     assert "secrets.token_urlsafe" in done.stderr
-    for fine in ("OPS_API_TOKEN", "CODEC_KEY", "STRIPE_WEBHOOK_SECRET"):
+    for fine in ("OPS_API_TOKEN", "CODEC_KEY", "STRIPE_WEBHOOK_SECRET", "INBOUND_EMAIL_SECRET"):
         assert f"{fine} " not in done.stderr.split("Refusing to start")[1], fine
 
 

@@ -35,6 +35,7 @@ STRONG = {
     "ops_api_token": "hT6nB1qM8zX4cV7kL2pR9wS5dF3gJ0yA",
     "codec_key": base64.b64encode(bytes(range(32))).decode(),
     "stripe_webhook_secret": "whsec_N4rT8vB2xK6mQ1zL9cH5pW3sD7fG0jY",
+    "inbound_email_secret": "Zr4Wq9Lm2Xc7Vb1Nt6Hy3Ks8Dp5Gf0Ja",
 }
 
 
