@@ -27,6 +27,7 @@ from api.middleware import (
 from api.routers import (
     conversations,
     employers,
+    inbound,
     internships,
     launchers,
     me,
@@ -125,6 +126,7 @@ def create_app(
         me,
         internships,
         conversations,
+        inbound,
         stripe_webhook,
         ops,
     )

@@ -153,8 +153,8 @@ def replay_body(body: bytes) -> Callable[[], Awaitable[Message]]:
 class BoundedBodies:
     """A body over its limit is a 413 before anything parses it or asks who sent it: counted
     on the bytes as they arrive (a Content-Length can lie, a chunked body has none), so no
-    request holds more than `limit` bytes of memory. Stripe's webhook and the codec take
-    larger bodies (`larger_paths`), and the pages' image uploads (`uploads`, exact paths)
+    request holds more than `limit` bytes of memory. Stripe's webhook, the codec and inbound
+    mail take larger bodies (`larger_paths`), and the pages' image uploads (`uploads`, exact paths)
     larger still (`upload_limit`), and the routes that take files (`FILE_UPLOADS`: one file
     of the largest size, with a form) more (`file_limit`)."""
 
@@ -163,7 +163,7 @@ class BoundedBodies:
         app: ASGIApp,
         limit: int,
         larger: int,
-        larger_paths: tuple[str, ...] = ("/v1/stripe/", "/codec/"),
+        larger_paths: tuple[str, ...] = ("/v1/stripe/", "/codec/", "/v1/inbound-email"),
         uploads: tuple[str, ...] = (),
         upload_limit: int = 0,
         file_limit: int = 0,

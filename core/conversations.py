@@ -147,6 +147,7 @@ def post(
     files: Sequence[int],
     recipients: Iterable[Reader],
     now: datetime,
+    email_id: str | None = None,
 ) -> Message:
     """Post a message (with files uploaded before by the same person to this internship) and
     queue the notices of the people it concerns. The rulebook has allowed it already."""
@@ -169,6 +170,7 @@ def post(
         via=via,
         created_at=now,
         in_dispute=in_dispute,
+        email_id=email_id,
     )
     db.add(message)
     db.flush()

@@ -353,8 +353,13 @@ class Message(Base):
     # Hidden by ops (kept for audit): its text and files are no longer shown.
     hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     hidden_reason: Mapped[str | None] = mapped_column(Text)
+    # A reply by email: its Message-ID, so a webhook delivered twice posts it once.
+    email_id: Mapped[str | None] = mapped_column(String(320))
 
-    __table_args__ = (Index("ix_messages_thread", "thread_id", "id"),)
+    __table_args__ = (
+        Index("ix_messages_thread", "thread_id", "id"),
+        UniqueConstraint("thread_id", "email_id", name="uq_messages_email"),
+    )
 
 
 class Attachment(Base):

@@ -60,6 +60,8 @@ Reason = Literal[
     "no sender",
     "empty",
     "automatic",
+    # The person.
+    "wrong sender",
     # The webhook call.
     "unsigned",
     "bad signature",
@@ -74,6 +76,7 @@ WHY: dict[str, str] = {
     "no sender": "the message has no From address",
     "empty": "the message has no new text once the quoted part and signature are removed",
     "automatic": "the message is an automatic reply or a bounce, never posted",
+    "wrong sender": "only the person the notification was sent to can reply to it",
     "unsigned": f"the call has no {SIGNATURE_HEADER} header",
     "bad signature": f"the {SIGNATURE_HEADER} header does not match the body and secret",
     "stale signature": f"the {SIGNATURE_HEADER} timestamp is more than "

@@ -13,7 +13,7 @@ import signal
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import sessionmaker
@@ -23,12 +23,14 @@ from temporalio.worker import Worker
 from activities.notifications import Mailer
 from activities.payments import Payments
 from activities.projection import Projection
-from core import known_secrets, logs
+from core import known_secrets, logs, replies
+from core.conversations import Reader
 from core.db import make_sessions
 from core.emails import Templates
 from core.settings import Settings, get_settings
 from core.stripe_api import stripe_client
 from core.temporal import connect, metrics_runtime
+from worker.message_emails import MessageEmails
 from worker.outbox import OpsAlerts, OutboxRelay
 from workflows.internship import InternshipWorkflow
 
@@ -47,12 +49,33 @@ def pool_options(settings: Settings) -> dict[str, Any]:
 def build_relay(settings: Settings, sessions: sessionmaker) -> OutboxRelay:
     mailer = Mailer(settings.smtp_host, settings.smtp_port, settings.mail_from)
     ops = OpsAlerts(Templates(), settings.ops_email, settings.public_base_url)
+    secret = replies.reply_secret(settings)
+
+    def reply_address(thread_id: int, reader: Reader, now: datetime) -> str:
+        return replies.reply_address(
+            thread_id,
+            reader.role,
+            reader.id,
+            secret=secret,
+            domain=settings.reply_domain,
+            now=now,
+            days=settings.reply_address_days,
+        )
+
+    messages = MessageEmails(
+        sessions,
+        Templates(),
+        settings.public_base_url,
+        timedelta(minutes=settings.message_quiet_minutes),
+        reply_address,
+    )
     return OutboxRelay(
         sessions,
         mailer,
         ops,
         poll_seconds=settings.mail_poll_seconds,
         lease=timedelta(seconds=settings.outbox_lease_seconds),
+        messages=messages,
     )
 
 

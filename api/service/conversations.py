@@ -14,13 +14,15 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiError, not_found, refusal_error
 from api.service import reads
 from api.service.workflows import InternshipWorkflows, NoSuchRun
-from core import attachments, conversations, files, rulebook
+from core import attachments, conversations, files, replies, rulebook
+from core.accounts import actor_of, member_with_organisation
 from core.conversations import FileView, MessageView, ThreadPage
 from core.db import Attachment, Internship, Launcher, Message, Thread
 from core.formats import plural
@@ -192,6 +194,7 @@ async def post(
     body: str,
     file_ids: list[int],
     via: str,
+    email_id: str | None = None,
 ) -> MessageView:
     """Post a message as `viewer` (ops' marked as ops): 404, 403 or 409 as the rulebook says;
     422 for a message with neither text nor files, or files that aren't the caller's."""
@@ -217,6 +220,7 @@ async def post(
             files=file_ids,
             recipients=conversations.recipients(db, internship, launcher_id, author),
             now=_now(),
+            email_id=email_id,
         )
         db.flush()
         return conversations.views(db, [message], author, moderator=False)[0]
@@ -398,3 +402,66 @@ def quota_words(settings: Settings) -> str:
         f"Up to {plural(conversations.MAX_FILES, 'file')} of {megabytes(settings.max_file_bytes)}"
         " each"
     )
+
+
+# ---------------------------------------------------------------- replies by email
+
+
+async def post_reply(
+    workflows: InternshipWorkflows, sessions: sessionmaker, settings: Settings, raw: bytes
+) -> MessageView | None:
+    """Post a reply received by email into the thread its address names, as the person it was
+    made for, once that person's address sent it (None: posted before, a webhook delivered
+    twice). ReplyRefused for a forged or expired address, another sender, or an automatic
+    reply; the rulebook's refusal (a closed thread) as for any message."""
+    reply = replies.read_reply(
+        raw,
+        secret=replies.reply_secret(settings),
+        domain=settings.reply_domain,
+        now=_now(),
+        max_bytes=settings.max_large_body_bytes,
+    )
+    found = await reads.run(sessions, _replier, reply.to, settings.ops_email)
+    if found is None:
+        raise replies.ReplyRefused("forged", "no such conversation or person")
+    actor, email, internship_id, launcher_id = found
+    if reply.message.from_address != email.lower():
+        raise replies.ReplyRefused(
+            "wrong sender", "the reply came from another address than the one it was sent to"
+        )
+    try:
+        return await post(
+            workflows,
+            sessions,
+            internship_id,
+            launcher_id,
+            actor,
+            reply.message.text[: conversations.MAX_MESSAGE_CHARS],
+            [],
+            "email",
+            reply.message.message_id,
+        )
+    except IntegrityError:  # this email was posted before
+        return None
+
+
+def _replier(
+    db: Session, to: replies.ReplyTo, ops_email: str
+) -> tuple[Actor, str, str, str] | None:
+    """The person a reply address was made for (their actor and email) and the thread's
+    internship and launcher; None if either is gone (a removed member, say)."""
+    thread = db.get(Thread, to.thread_id)
+    if thread is None:
+        return None
+    where = (thread.internship_id, thread.launcher_id)
+    if to.recipient_role == Role.OPS.value:
+        return Actor(Role.OPS, conversations.OPS_ID), ops_email, *where
+    if to.recipient_role == Role.LAUNCHER.value:
+        launcher = db.get(Launcher, to.recipient_id)
+        if launcher is None or launcher.id != thread.launcher_id:
+            return None
+        return Actor(Role.LAUNCHER, launcher.id), launcher.email, *where
+    member = member_with_organisation(db, to.recipient_id)
+    if member is None:
+        return None
+    return actor_of(member[0]), member[0].email, *where

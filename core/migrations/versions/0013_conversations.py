@@ -46,8 +46,10 @@ def upgrade() -> None:
         sa.Column("in_dispute", sa.Boolean(), nullable=False),
         sa.Column("hidden_at", WHEN, nullable=True),
         sa.Column("hidden_reason", sa.Text(), nullable=True),
+        sa.Column("email_id", sa.String(length=320), nullable=True),
         sa.ForeignKeyConstraint(["thread_id"], ["threads.id"]),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("thread_id", "email_id", name="uq_messages_email"),
     )
     op.create_index("ix_messages_thread", "messages", ["thread_id", "id"])
     op.create_table(
