@@ -350,6 +350,7 @@ NOUNS = {
     "postings": "postings",
     "applications": "applications",
     "invitations": "invitations",
+    "messages": "messages and files",
 }
 WHERE = {
     "ip": "from your network address",

@@ -291,6 +291,17 @@ FileIds = Annotated[
 
 
 class SubmissionIn(Strict):
+    # The document says what the validator below enforces: a link, files, or both.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["url"], "properties": {"url": {"type": "string"}}},
+                {"required": ["files"], "properties": {"files": {"minItems": 1}}},
+            ]
+        },
+    )
+
     url: HttpUrl | None = None
     note: Note = ""
     files: FileIds = []

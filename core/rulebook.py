@@ -641,6 +641,20 @@ def threads_seen(state: InternshipState, actor: Actor) -> list[str]:
     return [lid for lid in unique if thread_access(state, actor, lid) != ThreadAccess.NONE]
 
 
+def member_writing_refusal(actor: Actor) -> str:
+    """What a member who reads an internship but may not act on it is told when they write."""
+    if member_may(actor, OrgRight.LIFECYCLE):
+        why = (
+            "you can write only about internships you posted: ask the colleague who posted "
+            "this one, or an admin to let you act on all of them"
+        )
+    else:
+        assert actor.member_role is not None
+        role = MEMBER_ROLE_NAMES[actor.member_role].lower()
+        why = f"as {role} you can read it: ask a hiring manager or an admin to answer"
+    return f"You can't write in this conversation: {why}"
+
+
 def message_refusal(state: InternshipState, actor: Actor, launcher_id: str) -> Refusal | None:
     """Why `actor` may not post in this thread now, in the order the API reports it."""
     access = thread_access(state, actor, launcher_id)
@@ -649,16 +663,7 @@ def message_refusal(state: InternshipState, actor: Actor, launcher_id: str) -> R
     if access == ThreadAccess.WRITE:
         return None
     if actor.role == Role.EMPLOYER and not member_acts_on(state, actor):
-        if member_may(actor, OrgRight.LIFECYCLE):
-            why = (
-                "you can write only about internships you posted: ask the colleague who "
-                "posted this one, or an admin to let you act on all of them"
-            )
-        else:
-            assert actor.member_role is not None
-            role = MEMBER_ROLE_NAMES[actor.member_role].lower()
-            why = f"as {role} you can read it: ask a hiring manager or an admin to answer"
-        return Refusal(errors.FORBIDDEN, f"You can't write in this conversation: {why}")
+        return Refusal(errors.FORBIDDEN, member_writing_refusal(actor))
     if state.stage in TERMINAL_STAGES:
         why = f"the internship {WHERE_IT_STANDS[state.stage]}"
     elif actor.role == Role.LAUNCHER and launcher_id != state.launcher_id and state.launcher_id:

@@ -49,7 +49,15 @@ async def eventually(
 # limits are tested on their own (tests/stack/test_rate_limits.py).
 UNLIMITED: dict[str, Any] = {
     f"rate_limit_{action}": "1000000/minute"
-    for action in ("sign_up", "sign_in", "tokens", "postings", "applications", "invitations")
+    for action in (
+        "sign_up",
+        "sign_in",
+        "tokens",
+        "postings",
+        "applications",
+        "invitations",
+        "messages",
+    )
 }
 
 

@@ -40,7 +40,11 @@ MULTIPART_MESSAGE = {
                 "schema": {
                     "type": "object",
                     "properties": {
-                        "body": {"type": "string", "maxLength": 5000},
+                        "body": {
+                            "type": "string",
+                            "maxLength": 5000,
+                            "pattern": schemas.TEXT_PATTERN,
+                        },
                         "files": {
                             "type": "array",
                             "maxItems": MAX_FILES,

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from api.errors import ApiError, not_found, refusal_error
 from api.service import reads
 from api.service.workflows import InternshipWorkflows, NoSuchRun
-from core import attachments, conversations, files, replies, rulebook
+from core import attachments, conversations, errors, files, replies, rulebook
 from core.accounts import actor_of, member_with_organisation
 from core.conversations import FileView, MessageView, ThreadPage
 from core.db import Attachment, Internship, Launcher, Message, Thread
@@ -201,7 +201,7 @@ async def post(
     state = await _state(workflows, internship_id)
     refused = rulebook.message_refusal(state, viewer, launcher_id)
     if refused is not None:
-        details = {"code": refused.code} if refused.code else {}
+        details = rulebook.refusal_details(refused, state, viewer)
         raise refusal_error(refused.kind, refused.message, details)
 
     def work(db: Session) -> MessageView:
@@ -244,9 +244,7 @@ async def upload(
     """Keep a file to attach to a message or a submission of this internship: for those who
     may write in one of its threads or submit its work. Its type is read from its content;
     it counts against the internship's quota."""
-    state = await _state(workflows, internship_id)
-    if not _may_upload(state, viewer):
-        raise not_found()
+    _may_upload(await _state(workflows, internship_id), viewer)
     try:
         checked = attachments.check(data, filename, settings.max_file_bytes)
     except attachments.AttachmentRefused as err:
@@ -293,14 +291,22 @@ async def upload(
     return kept
 
 
-def _may_upload(state: InternshipState, viewer: Actor) -> bool:
+def _may_upload(state: InternshipState, viewer: Actor) -> None:
+    """404 for whoever has nowhere to attach a file here, 403 for a member who reads but may
+    not act, 409 for a launcher whose thread closed."""
     if viewer.role == Role.OPS:
-        return True
+        return
     if viewer.role == Role.LAUNCHER:
-        return rulebook.thread_access(state, viewer, viewer.id) == rulebook.ThreadAccess.WRITE
-    return rulebook.relation(state, viewer) == rulebook.Relation.OWNER and (
-        rulebook.member_acts_on(state, viewer)
-    )
+        refused = rulebook.message_refusal(state, viewer, viewer.id)
+    elif rulebook.relation(state, viewer) == rulebook.Relation.OWNER:
+        if rulebook.member_acts_on(state, viewer):
+            return
+        refused = rulebook.Refusal(errors.FORBIDDEN, rulebook.lacking(rulebook.OrgRight.LIFECYCLE))
+    else:
+        refused = rulebook.Refusal(errors.NOT_FOUND, "internship not found")
+    if refused is not None:
+        details = rulebook.refusal_details(refused, state, viewer)
+        raise refusal_error(refused.kind, refused.message, details)
 
 
 async def download(

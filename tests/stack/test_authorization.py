@@ -44,6 +44,7 @@ from tests.stack.test_organisation import colleague
 
 Json = dict[str, Any]
 OPS = auth(OPS_TOKEN)
+PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 CALLERS = (
     "anonymous",
     "owner",
@@ -183,6 +184,7 @@ class Row:
 ONE = "/v1/internships/{internship_id}"
 INVITATION = "/v1/organisation/invitations/{invitation_id}"
 MEMBER = "/v1/organisation/members/{member_id}"
+THREAD = "/v1/internships/{internship_id}/threads/{launcher_id}/messages"
 NO = None  # no internship
 POSTED, MATCHED, WORKING, REVIEW, DISPUTED, PAID = (
     Scene.POSTED,
@@ -256,6 +258,20 @@ TABLE: list[tuple[str, Scene | None, int, int, int, int, int, int, int]] = [
     (f"DELETE {MEMBER}",                          NO,       401, 200, 404, 403, 403, 403, 403),
     # Ops only (the 202 needs a payment Stripe refused: tests/stack/test_payment_retry.py).
     (f"POST {ONE}/payment-retry",                 REVIEW,   401, 403, 403, 403, 403, 403, 409),
+    # Conversations: the thread is the selected launcher's (before selection, an applicant's);
+    # the other applicant has a thread of their own, the unrelated launcher none. The file and
+    # the message are the selected launcher's, in that thread.
+    (f"GET {ONE}/threads",                        POSTED,   401, 200, 404, 200, 200, 404, 200),
+    (f"GET {THREAD}",                             POSTED,   401, 200, 404, 200, 404, 404, 200),
+    (f"GET {THREAD}",                             MATCHED,  401, 200, 404, 200, 404, 404, 200),
+    (f"POST {THREAD}",                            POSTED,   401, 201, 404, 201, 404, 404, 201),
+    (f"POST {THREAD}",                            DISPUTED, 401, 201, 404, 201, 404, 404, 201),
+    (f"POST {ONE}/files",                         POSTED,   401, 201, 404, 201, 201, 404, 201),
+    (f"POST {ONE}/files",                         MATCHED,  401, 201, 404, 201, 409, 404, 201),
+    ("GET /v1/files/{file_id}",                   POSTED,   401, 200, 404, 200, 404, 404, 200),
+    ("POST /v1/messages/{message_id}/reports",    POSTED,   401, 204, 404, 204, 404, 404, 204),
+    ("POST /v1/ops/messages/{message_id}/moderation", POSTED, 401, 403, 403, 403, 403, 403, 204),
+    ("GET /v1/ops/reports",                       NO,       401, 403, 403, 403, 403, 403, 200),
 ]
 # fmt: on
 # The owner's colleagues (CALLERS' last three: the hiring manager limited to what they post,
@@ -275,6 +291,13 @@ COLLEAGUES: dict[tuple[str, Scene | None], tuple[int, int, int]] = {
     (f"GET {ONE}/candidates", POSTED): (200, 200, 200),
     (f"GET {ONE}/candidates", MATCHED): (409, 409, 409),
     ("GET /v1/organisation", NO): (200, 200, 200),
+    # Every member reads the organisation's conversations and may report a message; only those
+    # who act on the internship write (the hiring manager did not post these).
+    (f"GET {ONE}/threads", POSTED): (200, 200, 200),
+    (f"GET {THREAD}", POSTED): (200, 200, 200),
+    (f"GET {THREAD}", MATCHED): (200, 200, 200),
+    ("GET /v1/files/{file_id}", POSTED): (200, 200, 200),
+    ("POST /v1/messages/{message_id}/reports", POSTED): (204, 204, 204),
 }
 MATRIX = {
     (endpoint, scene): Row(
@@ -342,16 +365,33 @@ async def _body(api: Api, cast: Cast, endpoint: str, iid: str | None) -> Json | 
         "profile": {"website": "https://example.test/about"},  # a launcher's or a company's
         "organisation": {"notify_email": "hiring@example.com"},
         "{member_id}": {"role": "viewer"},
+        "messages": {"body": "A question about the brief"},
+        "reports": {"reason": "Not what this is for"},
+        "moderation": {"hide": True, "reason": "Off topic"},
     }
     if endpoint == "POST /v1/organisation/invitations":
         return {"email": unique_email("colleague"), "role": "viewer"}
     return bodies.get(action) if endpoint.startswith(("POST", "PUT", "PATCH")) else None
 
 
-async def _path_ids(api: Api, cast: Cast, template: str) -> dict[str, str]:
+async def _path_ids(
+    api: Api, cast: Cast, template: str, iid: str | None
+) -> dict[str, str]:
     """An invitation and a member of the owner's organisation, new for each cell that names
-    one (an allowed cell withdraws or removes it)."""
+    one (an allowed cell withdraws or removes it); a message of the selected launcher's, with
+    a file, in their thread."""
     ids: dict[str, str] = {}
+    if "{message_id}" in template or "{file_id}" in template:
+        sent = await ok(
+            await api.http.post(
+                THREAD.format(internship_id=iid, launcher_id=cast.selected["id"]),
+                data={"body": "My draft"},
+                files={"files": ("draft.pdf", PDF, "application/pdf")},
+                headers=auth(cast.selected["api_token"]),
+            ),
+            201,
+        )
+        ids["message_id"], ids["file_id"] = str(sent["id"]), str(sent["files"][0]["id"])
     if "{invitation_id}" in template:
         sent = await ok(
             await api.http.post(
@@ -371,8 +411,11 @@ async def _call(
     api: Api, cast: Cast, endpoint: str, caller: str, iid: str | None
 ) -> httpx.Response:
     method, template = endpoint.split(" ", 1)
-    ids = await _path_ids(api, cast, template)
+    ids = await _path_ids(api, cast, template, iid)
     path = template.format(internship_id=iid, launcher_id=cast.selected["id"], **ids)
+    if path.endswith("/files"):
+        upload = {"file": ("notes.pdf", PDF, "application/pdf")}
+        return await api.http.post(path, files=upload, headers=cast.headers(caller))
     body = await _body(api, cast, endpoint, iid)
     return await api.http.request(method, path, json=body, headers=cast.headers(caller))
 
