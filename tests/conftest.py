@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import time
@@ -163,6 +164,7 @@ def s3_server() -> Iterator[str]:
     process (nothing downloads). Its URL."""
     from moto.server import ThreadedMotoServer  # only when a test keeps files there
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
