@@ -100,3 +100,26 @@ def test_the_setup_job_waits_for_the_storage_a_bounded_time(
     settings = Settings(_env_file=None, **nowhere)  # type: ignore[call-arg]
     with pytest.raises(setup.SetupError, match="did not answer within 1s"):
         setup.prepare_storage(settings, wait=1)
+
+
+def test_the_object_storage_settings_read_as_an_env_file_writes_them() -> None:
+    """Empty lines of an env file are unset (boto3's own chain, Amazon S3 itself), and with
+    FILE_STORAGE=s3 the key's two halves go together."""
+    empty = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        file_storage="s3",
+        s3_endpoint_url="",
+        s3_access_key_id=" ",
+        s3_secret_access_key="",
+    )
+    assert (empty.s3_endpoint_url, empty.s3_access_key_id, empty.s3_secret_access_key) == (
+        None,
+        None,
+        None,
+    )
+    with pytest.raises(ValueError, match="S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together"):
+        Settings(_env_file=None, file_storage="s3", s3_access_key_id="id-only")  # type: ignore[call-arg]
+    # Kept in a folder, a half key is nobody's business (compose.env sets both anyway).
+    assert Settings(_env_file=None, s3_access_key_id="id-only").file_storage == "folder"  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="file_storage"):
+        Settings(_env_file=None, file_storage="ftp")  # type: ignore[call-arg, arg-type]
