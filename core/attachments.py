@@ -143,7 +143,6 @@ LOOKS_LIKE = {
     "application/java-archive": "a Java program",
     "application/x-java-archive": "a Java program",
     "application/vnd.android.package-archive": "an Android app",
-    "application/epub+zip": "an e-book",
     **ACTIVE_MARKUP,
 }
 KINDS_TAKEN = "send a PDF, an image, a Word, Excel or PowerPoint document, a ZIP, or plain text"
@@ -197,9 +196,10 @@ def _kind(data: bytes, filename: str) -> Kind:
             "offers it) and send it again"
         )
     if sniffed in OLD_OFFICE:
+        # (A document protected by a password is such a file too, whatever its extension.)
         raise AttachmentRefused(
-            "That file is in an older Word, Excel or PowerPoint format: save it as .docx, "
-            ".xlsx or .pptx and send that"
+            "That file is in an older Word, Excel or PowerPoint format, or protected by a "
+            "password: save it as .docx, .xlsx or .pptx without a password and send that"
         )
     if sniffed in ARCHIVES:
         raise AttachmentRefused("That archive is not a ZIP: send the files as a ZIP")

@@ -237,7 +237,8 @@ def test_the_exact_words_of_a_refusal() -> None:
             + b"\x00" * 16
             + bytes.fromhex("3E000300FEFF0900")
             + b"\x00" * 488,
-            "That file is in an older Word, Excel or PowerPoint format: save it as .docx",
+            "That file is in an older Word, Excel or PowerPoint format, or protected by a "
+            "password: save it as .docx, .xlsx or .pptx without a password",
         ),
         (gzip.compress(b"hello" * 100), "That archive is not a ZIP: send the files as a ZIP"),
         (image("TIFF"), "That image is not a PNG, JPEG, GIF or WebP: save it as one of those"),
