@@ -143,7 +143,6 @@ LOOKS_LIKE = {
     "application/java-archive": "a Java program",
     "application/x-java-archive": "a Java program",
     "application/vnd.android.package-archive": "an Android app",
-    "application/epub+zip": "an e-book",
     **ACTIVE_MARKUP,
 }
 KINDS_TAKEN = "send a PDF, an image, a Word, Excel or PowerPoint document, a ZIP, or plain text"
@@ -154,9 +153,14 @@ SPACES = re.compile(r"\s+")
 # (a log's colours): a file with them is binary, whatever decodes.
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]")
 EXTENSION = re.compile(r"[A-Za-z0-9]{1,10}")
-# Extensions of known types, from Python's own table (not the system's /etc/mime.types, which
-# differs from machine to machine).
-KNOWN_TYPES = mimetypes.MimeTypes()
+# Extensions of known types: Python's own table (not the system's /etc/mime.types, which
+# differs from machine to machine), ours, and common ones the table lacks.
+KNOWN_EXTENSIONS = frozenset(
+    extension.lstrip(".") for table in mimetypes.MimeTypes().types_map for extension in table
+) | frozenset(
+    {"docx", "docm", "xlsx", "xlsm", "pptx", "pptm", "odt", "ods", "odp", "md", "markdown"}
+    | {"msi", "dmg", "apk", "jar", "ps1", "rar", "7z", "gz", "heic"}
+)
 MAX_NAME = 120  # characters of a cleaned name, extension included
 WINDOWS_DEVICES = frozenset(
     {"con", "prn", "aux", "nul"} | {f"{d}{n}" for d in ("com", "lpt") for n in range(1, 10)}
@@ -192,9 +196,10 @@ def _kind(data: bytes, filename: str) -> Kind:
             "offers it) and send it again"
         )
     if sniffed in OLD_OFFICE:
+        # (A document protected by a password is such a file too, whatever its extension.)
         raise AttachmentRefused(
-            "That file is in an older Word, Excel or PowerPoint format: save it as .docx, "
-            ".xlsx or .pptx and send that"
+            "That file is in an older Word, Excel or PowerPoint format, or protected by a "
+            "password: save it as .docx, .xlsx or .pptx without a password and send that"
         )
     if sniffed in ARCHIVES:
         raise AttachmentRefused("That archive is not a ZIP: send the files as a ZIP")
@@ -292,7 +297,7 @@ def safe_filename(filename: str, kind: Kind) -> str:
     name = "".join(c for c in name if not unicodedata.category(c).startswith("C"))
     name = SPACES.sub(" ", UNSAFE_CHARACTERS.sub("_", name)).strip(" .")
     stem, extension = name, _extension(name)
-    known = bool(extension) and KNOWN_TYPES.guess_type(f"x.{extension}", strict=False)[0]
+    known = extension in KNOWN_EXTENSIONS
     if extension in kind.extensions or (known and kind is not TEXT):
         stem = name[: -len(extension) - 1]
     if extension not in kind.extensions:
@@ -308,7 +313,7 @@ def content_disposition(filename: str) -> str:
     """`Content-Disposition` for downloading `filename` (RFC 6266): the name in plain ASCII
     for old clients (accents dropped, other letters lost: "file" if nothing is left), and the
     exact name in UTF-8 (RFC 5987's filename*) for the others, which prefer it."""
-    name = "".join(c for c in _base(filename) if not unicodedata.category(c).startswith("C"))
+    name = "".join(c for c in filename if not unicodedata.category(c).startswith("C"))
     name = name.strip() or "file"
     stem, dot, extension = name.rpartition(".")
     if not dot:

@@ -194,7 +194,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _s3_key_pair(self) -> Settings:
-        if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
+        pair = (self.s3_access_key_id, self.s3_secret_access_key)
+        if self.file_storage == "s3" and bool(pair[0]) != bool(pair[1]):
             raise ValueError(
                 "S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together: set both or neither"
             )

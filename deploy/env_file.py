@@ -48,6 +48,8 @@ MAKERS: dict[str, Callable[[], str]] = {
     "STRIPE_WEBHOOK_SECRET": webhook_secret,
     "INBOUND_EMAIL_SECRET": letters_and_digits,
     "GRAFANA_ADMIN_PASSWORD": letters_and_digits,
+    # MinIO's root password and the API's key to it (at least 8 characters for MinIO).
+    "S3_SECRET_ACCESS_KEY": letters_and_digits,
 }
 # Empty in .env.example and left for you: a Stripe key can't be made up.
 YOURS = {"STRIPE_API_KEY": "your Stripe secret key (sk_test_...; sk_test_local with --profile dev)"}

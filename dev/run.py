@@ -254,6 +254,13 @@ def main() -> None:
         return
     if migrated.returncode:
         raise SystemExit(f"migrations failed (alembic exited with code {migrated.returncode})")
+    if settings.file_storage == "s3":  # a store of yours (.env): its bucket, as setup makes it
+        from worker.setup import SetupError, prepare_storage
+
+        try:
+            prepare_storage(settings, wait=30)
+        except SetupError as err:
+            raise SystemExit(f"object storage: {err}") from err
 
     temporal_cmd = [
         str(BIN / "temporal"),

@@ -9,12 +9,16 @@ fixtures below start the stack's parts, each only when a test asks for it.
 - Database: a SQLite file, or Postgres when DATABASE_URL is set; migrated with Alembic.
 - Stripe: the local Stripe-compatible server over HTTP, driven by the official SDK.
 - Email: a real SMTP listener (aiosmtpd) collecting what the worker sends.
+- Files: a folder, or a real S3-compatible server (moto's, over HTTP in a thread): `s3_server`,
+  `s3_settings` (a fresh bucket per test), and `any_file_store` / `any_storage_settings`, which
+  run a test once with each storage (ids `folder` and `s3`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import time
@@ -54,6 +58,7 @@ from core import search_attributes
 from core.accounts import create_employer, create_launcher, issue_token, new_id
 from core.codec import data_converter
 from core.db import Internship, make_sessions
+from core.files import FileStore, S3Store, file_store
 from core.internship import TERMINAL_STAGES, Posting, Role, workflow_id
 from core.settings import Settings
 from core.stripe_api import onboarding_link, stripe_client
@@ -64,6 +69,7 @@ from dev.harness import (
     ServerThread,
     complete_onboarding,
     eventually,
+    free_port,
     free_ports,
     migrate,
 )
@@ -76,6 +82,9 @@ OPS_TOKEN = "ops-test-token"
 # Fixed so that histories recorded by the tests (tests/histories/) can be decoded to replay.
 HISTORY_CODEC_KEY = "dGVzdHMtb25seSBrZXkgZm9yIHJlcGxheWluZyAhISE="
 HISTORIES = Path(__file__).resolve().parent / "histories"
+# The S3 server's keys: moto takes any, and these are published (core/known_secrets.py).
+S3_TEST_KEY_ID = "moto-tests-access-key"
+S3_TEST_SECRET = "moto-tests-secret-access-key-not-a-secret"
 # A skip lasts, in wall-clock time, as long as something holds the test server's clock (a
 # running activity, an open workflow task): it can outlast the client's default 30-second
 # deadline on a slow machine. Past SLOW_SKIP_SECONDS, what held it is reported as a warning.
@@ -147,6 +156,52 @@ def stripe_url(ports: dict[str, int]) -> Iterator[str]:
     )
     with ServerThread(app, ports["stripe"]) as server:
         yield server.url
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """A real S3-compatible server: moto's, over HTTP on a free port, in a thread of this
+    process (nothing downloads). Its URL."""
+    from moto.server import ThreadedMotoServer  # only when a test keeps files there
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_settings(s3_server: str) -> dict[str, Any]:
+    """Settings for keeping files in a fresh bucket of the S3 server, created as the setup job
+    creates it: field names, for `Settings(**...)` or `settings.model_copy(update=...)`."""
+    values: dict[str, Any] = {
+        "file_storage": "s3",
+        "s3_endpoint_url": s3_server,
+        "s3_bucket": f"test-{uuid.uuid4().hex[:20]}",
+        "s3_region": "us-east-1",
+        "s3_access_key_id": S3_TEST_KEY_ID,
+        "s3_secret_access_key": S3_TEST_SECRET,
+    }
+    S3Store.from_settings(Settings(_env_file=None, **values)).ensure_bucket()  # type: ignore[call-arg]
+    return values
+
+
+@pytest.fixture(params=["folder", "s3"])
+def any_storage_settings(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    """Settings for each storage in turn: a folder of this test's (its DATA_DIR), then a fresh
+    bucket of the S3 server. A test (or fixture) that asks for it runs once with each."""
+    if request.param == "folder":
+        return {"file_storage": "folder", "data_dir": str(tmp_path / "data")}
+    values: dict[str, Any] = request.getfixturevalue("s3_settings")
+    return values
+
+
+@pytest.fixture
+def any_file_store(any_storage_settings: dict[str, Any]) -> FileStore:
+    """The store the service builds from each storage's settings (`core.files.file_store`)."""
+    return file_store(Settings(_env_file=None, **any_storage_settings))  # type: ignore[call-arg]
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,10 @@
 2. on Temporal (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS or API key as the service connects),
    registers the namespace if the cluster has none by that name (a fresh self-hosted cluster;
    on Temporal Cloud the namespace already exists) and the custom search attributes that are
-   missing (`core/search_attributes.py`).
+   missing (`core/search_attributes.py`);
+3. with FILE_STORAGE=s3, creates the bucket (S3_BUCKET) if the object storage has none by that
+   name (the compose file's MinIO starts empty; on Amazon S3, create it yourself if the key may
+   not: then this step finds it and does nothing).
 
 Each step waits, up to `--wait` seconds, while its server is not up yet, and logs what it did.
 Anything else wrong ends the job with a non-zero status, so that what starts after it (Compose's
@@ -29,6 +32,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from temporalio.api.enums.v1 import IndexedValueType
@@ -42,6 +46,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core import logs, search_attributes
 from core.db import make_engine
+from core.files import S3Store
 from core.settings import Settings, get_settings
 from core.temporal import connect
 
@@ -229,6 +234,37 @@ async def prepare_temporal(settings: Settings, wait: float, retention: timedelta
             await asyncio.sleep(patience.pause(err))
 
 
+# --- the object storage ------------------------------------------------------------------------
+
+
+def prepare_storage(settings: Settings, wait: float) -> bool | None:
+    """The bucket of FILE_STORAGE=s3, created if missing: True if it was, False if it was there,
+    None with folder storage (nothing to do)."""
+    if settings.file_storage != "s3":
+        log.info("files are kept in a folder (FILE_STORAGE=folder): no bucket to prepare")
+        return None
+    store = S3Store.from_settings(settings)
+    where = settings.s3_endpoint_url or "Amazon S3"
+    patience = Patience(f"the object storage at {where}", wait)
+    while True:
+        try:
+            created = store.ensure_bucket()
+            break
+        except EndpointConnectionError as err:  # not accepting connections yet
+            time.sleep(patience.pause(err))
+        except ClientError as err:
+            if err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+                time.sleep(patience.pause(err))  # starting up (MinIO answers 503 at first)
+                continue
+            bucket = settings.s3_bucket
+            raise SetupError(f"cannot prepare bucket {bucket!r} at {where}: {err}") from err
+        except BotoCoreError as err:
+            raise SetupError(f"cannot reach the object storage at {where}: {err}") from err
+    said = "created" if created else "exists"
+    log.info("bucket %r at %s %s", settings.s3_bucket, where, said)
+    return created
+
+
 # --- the job -----------------------------------------------------------------------------------
 
 
@@ -240,7 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--wait",
         type=float,
         default=120,
-        help="seconds to wait for the database and for Temporal to answer (default 120)",
+        help="seconds to wait for the database, Temporal and the object storage to answer "
+        "(default 120)",
     )
     parser.add_argument(
         "--retention-days",
@@ -250,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--skip",
-        choices=("migrations", "temporal"),
+        choices=("migrations", "temporal", "storage"),
         action="append",
         default=[],
         help="leave out a step (repeatable)",
@@ -264,6 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "temporal" not in args.skip:
             retention = timedelta(days=args.retention_days)
             asyncio.run(prepare_temporal(settings, args.wait, retention))
+        if "storage" not in args.skip:
+            prepare_storage(settings, args.wait)
     except SetupError as err:  # anything else fails the job with its traceback
         log.error("setup failed: %s", err)
         return 1

@@ -132,20 +132,26 @@ async def test_setup_waits_for_temporal_a_bounded_time() -> None:
     assert time.monotonic() - began < 10
 
 
-def test_setup_job_runs_as_a_command(env: WorkflowEnvironment, tmp_path: Path) -> None:
+def test_setup_job_runs_as_a_command(
+    env: WorkflowEnvironment, tmp_path: Path, s3_settings: dict[str, Any]
+) -> None:
     """`python -m worker.setup` as the setup service runs it, settings from the environment
-    only, run twice; exits 0."""
-    environ = {
-        k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "DATABASE_URL"))
-    }
+    only (files in object storage, as compose keeps them), run twice; exits 0."""
+    environ = {k: v for k, v in os.environ.items() if k not in SETTINGS}
+    bucket = s3_settings["s3_bucket"] + "-setup"  # none yet: the job makes it
     environ |= {
         "PYTHONPATH": str(ROOT),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
         "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
         "TEMPORAL_NAMESPACE": env.client.namespace,
         "CODEC_KEY": "",
+        "FILE_STORAGE": "s3",
+        "S3_ENDPOINT_URL": s3_settings["s3_endpoint_url"],
+        "S3_BUCKET": bucket,
+        "S3_ACCESS_KEY_ID": s3_settings["s3_access_key_id"],
+        "S3_SECRET_ACCESS_KEY": s3_settings["s3_secret_access_key"],
     }
-    for _ in range(2):
+    for outcome in ("created", "exists"):
         done = subprocess.run(
             [sys.executable, "-m", "worker.setup", "--wait", "20"],
             cwd=tmp_path,  # no .env of the checkout
@@ -158,6 +164,7 @@ def test_setup_job_runs_as_a_command(env: WorkflowEnvironment, tmp_path: Path) -
         assert "setup done" in done.stderr
         for name in NAMES:
             assert f"search attribute {name} " in done.stderr
+        assert f"bucket {bucket!r} at {s3_settings['s3_endpoint_url']} {outcome}" in done.stderr
 
 
 # --- reading the deployment files, as the real Compose resolves them --------------------------
@@ -204,6 +211,7 @@ LOCAL_SERVICES = {
     "setup",
     "api",
     "redis",
+    "minio",
     "worker",
     "mailpit",
 }
@@ -521,6 +529,15 @@ IMAGES: dict[str, Image] = {
         source="grafana.com/docs/grafana/latest/setup-grafana/configure-docker (the default "
         "grafana/grafana images are Alpine-based) and grafana/grafana packaging/docker "
         "Dockerfile (/usr/share/grafana/bin on PATH, ENTRYPOINT /run.sh)",
+    ),
+    "quay.io/minio/minio": Image(
+        tag="RELEASE.2025-09-07T16-13-09Z",
+        ships=frozenset({"minio", "mc", "curl", "/usr/bin/docker-entrypoint.sh"}),
+        entrypoint=("/usr/bin/docker-entrypoint.sh",),
+        source="minio/minio RELEASE.2025-09-07T16-13-09Z Dockerfile.release (FROM ubi9/ubi-micro, "
+        "COPY minio, mc and a static curl to /usr/bin, ENTRYPOINT /usr/bin/docker-entrypoint.sh, "
+        'CMD ["minio"]) and dockerscripts/docker-entrypoint.sh (a command starting with `minio` '
+        "runs as it is; anything else gets `minio` put before it)",
     ),
     "redis": Image(
         tag="7-alpine",
@@ -884,6 +901,22 @@ def test_ports_and_addresses_agree() -> None:
     assert (database.hostname, database.port) == ("postgres", 5432)
     assert app["SMTP_HOST"] == "mailpit" and app["SMTP_PORT"] == "1025"  # Mailpit's SMTP port
     assert urlsplit(app["REDIS_URL"]).hostname == "redis"
+    # Files: this file's MinIO, on its S3 port (9000, the server's default: its command sets no
+    # other), reached with its root user and password, health-checked by its own client; the
+    # setup job (which makes the bucket) and the API wait for it.
+    minio = services["minio"]
+    storage = urlsplit(app["S3_ENDPOINT_URL"])
+    assert app["FILE_STORAGE"] == "s3" and (storage.hostname, storage.port) == ("minio", 9000)
+    assert command(minio) == ["minio", "server", "/data"]
+    root = environment(minio)
+    assert (root["MINIO_ROOT_USER"], root["MINIO_ROOT_PASSWORD"]) == (
+        app["S3_ACCESS_KEY_ID"],
+        app["S3_SECRET_ACCESS_KEY"],
+    )
+    assert minio["healthcheck"]["test"] == ["CMD", "mc", "ready", "local"]
+    assert "ports" not in minio and mounts(minio)["/data"]["source"] == "minio-data"
+    for name in ("setup", "api"):
+        assert services[name]["depends_on"]["minio"]["condition"] == "service_healthy", name
     stripe = dict(arg.removeprefix("--").split("=", 1) for arg in command(services["stripe"])[3:])
     assert int(stripe["port"]) in published(services["stripe"])
     assert stripe["webhook-url"] == f"http://api:{api_port}/v1/stripe/webhook"
@@ -1108,8 +1141,11 @@ def test_grafana_shows_the_lifecycle_and_the_workers() -> None:
 
 
 def off_loopback(env: dict[str, str]) -> Settings:
-    """The service's settings with the checked secrets of `env`, served off this machine."""
-    given: dict[str, Any] = {name.lower(): env[name] for name in known_secrets.CHECKED}
+    """The service's settings with the checked secrets of `env`, served off this machine (and
+    the object storage's, where `env` keeps files there)."""
+    storage = ("FILE_STORAGE", "S3_ACCESS_KEY_ID", *known_secrets.CHECKED_WITH_S3)
+    names = (*known_secrets.CHECKED, *storage)
+    given: dict[str, Any] = {name.lower(): env[name] for name in names if name in env}
     return Settings(_env_file=None, public_base_url="https://interns.example.com", **given)  # type: ignore[call-arg]
 
 
@@ -1143,9 +1179,13 @@ def test_the_generated_env_file_fills_every_secret_with_a_random_one() -> None:
     for name, value in env_file().items():
         if name not in generator.MAKERS and name not in GIVEN:
             assert one[name] == value, name
-    # The API and the workers start on it off this machine.
+    # The API and the workers start on it off this machine, keeping files in the object storage
+    # with the generated key (MinIO's root password).
     app = environment(config(text=GENERATED)["services"]["api"])
     assert app["SESSION_SECRET"] == one["SESSION_SECRET"]
+    assert app["FILE_STORAGE"] == "s3"
+    assert app["S3_SECRET_ACCESS_KEY"] == one["S3_SECRET_ACCESS_KEY"]
+    assert set(known_secrets.checked(off_loopback(app))) >= {"S3_SECRET_ACCESS_KEY"}
     assert known_secrets.unsafe(off_loopback(app)) == []
 
 

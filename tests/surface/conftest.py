@@ -250,3 +250,18 @@ async def surface(
     workflows = FakeWorkflows()
     app = create_app(surface_settings, workflows=workflows)
     yield Surface(app, workflows, surface_sessions, surface_settings)
+
+
+@pytest.fixture
+async def surface_any_storage(
+    surface_settings: Settings,
+    surface_sessions: sessionmaker,
+    any_storage_settings: dict[str, Any],
+) -> AsyncIterator[Surface]:
+    """`surface` keeping files in a folder of the test's, then in a fresh bucket of the real
+    S3-compatible server (tests/conftest.py; ids `folder` and `s3`): a test that asks for it
+    runs once with each. The app's store is `surface.app.state.files`."""
+    settings = surface_settings.model_copy(update=any_storage_settings)
+    workflows = FakeWorkflows()
+    app = create_app(settings, workflows=workflows)
+    yield Surface(app, workflows, surface_sessions, settings)

@@ -5,6 +5,7 @@ random key; a refused upload says why beside its field and keeps what was typed.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import re
@@ -280,6 +281,34 @@ async def test_replacing_or_removing_a_photo_deletes_the_old_file(surface: Surfa
     removed = await upload(browser, "/settings/profile", {**PROFILE, "remove_avatar": "1"})
     assert removed.status_code == 303 and second not in stored(surface)
     assert not IMAGE.search((await browser.get("/settings")).text)
+
+
+async def test_a_photo_is_kept_served_and_replaced_in_either_storage(
+    surface_any_storage: Surface,
+) -> None:
+    """The same pages with FILE_STORAGE=folder and with FILE_STORAGE=s3 (a real S3 server):
+    the photo is stored where the settings say, served from there, and a replaced one is
+    gone from there."""
+    surface = surface_any_storage
+    files = surface.app.state.files
+    _, browser = await launcher_with_profile(surface)
+    [first] = IMAGE.findall((await browser.get("/settings")).text)
+    kept = await asyncio.to_thread(files.get, first)
+    assert kept is not None and Image.open(io.BytesIO(kept)).size == (256, 256)
+    in_folder = (Path(surface.settings.data_dir) / "files" / first).exists()
+    assert in_folder == (surface.settings.file_storage == "folder")
+    async with surface.client() as anyone:
+        served = await anyone.get(f"/images/{first}")
+    assert served.status_code == 200 and served.content == kept
+    again = await upload(
+        browser, "/settings/profile", PROFILE, {"avatar": ("new.png", png((300, 300)), "image/png")}
+    )
+    assert again.status_code == 303
+    [second] = IMAGE.findall((await browser.get("/settings")).text)
+    assert second != first and await asyncio.to_thread(files.get, first) is None
+    async with surface.client() as anyone:
+        assert (await anyone.get(f"/images/{first}")).status_code == 404
+        assert (await anyone.get(f"/images/{second}")).status_code == 200
 
 
 # ---------------------------------------------------------------- the company's profile
