@@ -374,9 +374,7 @@ async def _body(api: Api, cast: Cast, endpoint: str, iid: str | None) -> Json | 
     return bodies.get(action) if endpoint.startswith(("POST", "PUT", "PATCH")) else None
 
 
-async def _path_ids(
-    api: Api, cast: Cast, template: str, iid: str | None
-) -> dict[str, str]:
+async def _path_ids(api: Api, cast: Cast, template: str, iid: str | None) -> dict[str, str]:
     """An invitation and a member of the owner's organisation, new for each cell that names
     one (an allowed cell withdraws or removes it); a message of the selected launcher's, with
     a file, in their thread."""
