@@ -411,18 +411,20 @@ _SENT_FROM = re.compile(rf"^(?:{_alternatives('sent_from')})", re.IGNORECASE)
 _SIGN_OFF = re.compile(rf"^(?:{_alternatives('signatures')})[\s,.!]*(?P<rest>.*)$", re.IGNORECASE)
 # A signature is a few lines: a "sign-off" with more under it is likely the letter going on.
 SIGNATURE_LINES = 6
+# The new text of a reply comes first; beyond this, a body is the quoted thread (or more than
+# anyone writes in a message), and reading it would only cost time.
+MAX_TEXT_CHARS = 64 * 1024
 
 
-def _is_signature(block: str) -> bool:
-    lines = [line for line in block.strip().split("\n") if line.strip()]
-    first = lines[0].strip() if lines else ""
-    if re.fullmatch(r"[-_]{2,}", first):  # "-- " (RFC 3676), or an Outlook rule
+def _signs_off(line: str, first: bool, below: int) -> bool:
+    """Whether a signature starts at `line`, with `below` non-empty lines from it to the end."""
+    if re.fullmatch(r"--|__|[-_]{32,}", line):  # "-- " (RFC 3676), or an Outlook rule
         return True
-    if len(lines) > SIGNATURE_LINES:
+    if below > SIGNATURE_LINES:
         return False
-    if _SENT_FROM.match(first):
-        return len(first.split()) <= 8
-    sign_off = _SIGN_OFF.match(first)
+    if _SENT_FROM.match(line):
+        return len(line.split()) <= 8
+    sign_off = None if first else _SIGN_OFF.match(line)
     if sign_off is None:
         return False
     # Alone on its line, or followed by a name ("Best, Sam Lee"), not by a sentence ("Thanks,
@@ -438,32 +440,28 @@ def reply_text(text: str) -> str:
     and what follows, an Outlook "From: ... Sent: ..." block and what follows, "> " lines) or
     the signature ("-- " and what follows, "Sent from my ...", a sign-off and a few lines under
     it). A sign-off followed by more than a signature's worth of lines is kept: losing a
-    sentence is worse than keeping a "Thanks,"."""
+    sentence is worse than keeping a "Thanks,". Only the first MAX_TEXT_CHARS are read."""
+    text = text[:MAX_TEXT_CHARS]
     parsed = ParsedReply(text=text, languages=list(LANGUAGES), keep_hyphen_lists=True).read()
     first = parsed.replies[0] if parsed.replies else None
     if first is None or first.headers:  # nothing above the quoted message
         return ""
-    lines = [line for line in first.full_body.split("\n") if not line.startswith(">")]
-    body = "\n".join(lines).strip()
-    signature = parsed.SIGNATURE_REGEX
-    start = 0
-    while match := signature.search(body, start):
-        if _is_signature(match.group()):
-            body = body[: match.start()]
+    lines = [line.strip() for line in first.full_body.split("\n") if not line.startswith(">")]
+    below = 0
+    counts = []  # non-empty lines from each line to the end
+    for line in reversed(lines):
+        below += bool(line)
+        counts.append(below)
+    counts.reverse()
+    for n, line in enumerate(lines):
+        if line and _signs_off(line, n == 0, counts[n]):
+            lines = lines[:n]
             break
-        # Not a signature: look again from the line after the one that looked like it.
-        begins = match.start() + len(match.group()) - len(match.group().lstrip())
-        start = body.find("\n", begins) + 1
-        if not start:
-            break
-    return re.sub(r"\n{3,}", "\n\n", body).strip()
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
-def parse_inbound(raw: bytes, max_bytes: int) -> Inbound:
-    """A received email (`raw`, the whole MIME message): its sender, recipients, subject and the
-    new text of its body (the text/plain part, else the HTML part as text; `reply_text`).
-    Attachments, and inline images, are ignored: only text is posted. ReplyRefused "too large"
-    over `max_bytes`, "no sender" without a From address, "empty" when no new text is left."""
+def _received(raw: bytes, max_bytes: int) -> tuple[EmailMessage, str]:
+    """The parsed message and its sender; ReplyRefused "too large" or "no sender"."""
     if len(raw) > max_bytes:
         raise ReplyRefused("too large", f"{len(raw)} bytes, at most {max_bytes}")
     message = BytesParser(policy=policy.default).parsebytes(raw)
@@ -471,29 +469,45 @@ def parse_inbound(raw: bytes, max_bytes: int) -> Inbound:
     senders = _addresses(message, "From")
     if not senders:
         raise ReplyRefused("no sender")
-    text = ""
+    return message, senders[0]
+
+
+def _new_text(message: EmailMessage) -> str:
+    """The new text of the text/plain body, else of the HTML one; ReplyRefused "empty"."""
     for kind in ("plain", "html"):
         part = message.get_body(preferencelist=(kind,))
         if part is None:
             continue
         content = _content(part).replace("\r\n", "\n")
         if kind == "html":
-            content = html_text(content)
+            # Markup and the quoted thread make HTML longer than its text: enough is read.
+            content = html_text(content[: 4 * MAX_TEXT_CHARS])
         elif part.get_param("format", "").lower() == "flowed":  # type: ignore[union-attr]
             content = _unflow(content, str(part.get_param("delsp", "")).lower() == "yes")
         if text := reply_text(content):
-            break
-    if not text:
-        raise ReplyRefused("empty")
-    message_id = str(message.get("Message-ID", "")).strip() or None
+            return text
+    raise ReplyRefused("empty")
+
+
+def _inbound(message: EmailMessage, sender: str, text: str) -> Inbound:
     return Inbound(
-        from_address=senders[0],
+        from_address=sender,
         to_addresses=tuple(_addresses(message, *RECIPIENT_HEADERS)),
         subject=str(message.get("Subject", "")).strip(),
         text=text,
-        message_id=message_id,
-        auto_submitted=_automatic(message, senders[0]),
+        message_id=str(message.get("Message-ID", "")).strip() or None,
+        auto_submitted=_automatic(message, sender),
     )
+
+
+def parse_inbound(raw: bytes, max_bytes: int) -> Inbound:
+    """A received email (`raw`, the whole MIME message): its sender, recipients, subject and the
+    new text of its body (the text/plain part, else the HTML part as text; `reply_text`).
+    Attachments, and inline images, are ignored: only text is posted. ReplyRefused "too large"
+    over `max_bytes`, "no sender" without a From address, "empty" when no new text is left.
+    CPU-bound for a large message (a tenth of a second or so): call it off the event loop."""
+    message, sender = _received(raw, max_bytes)
+    return _inbound(message, sender, _new_text(message))
 
 
 def find_reply_to(
@@ -514,10 +528,13 @@ def find_reply_to(
 def read_reply(
     raw: bytes, *, secret: bytes | str, domain: str, now: datetime, max_bytes: int
 ) -> Reply:
-    """A received email as a reply to post (`parse_inbound`, then `find_reply_to` over its
-    recipients); ReplyRefused "automatic" for an automatic reply or a bounce."""
-    message = parse_inbound(raw, max_bytes)
-    if message.auto_submitted:
+    """A received email as a reply to post: `parse_inbound`'s, with `find_reply_to` over its
+    recipients. Refused, cheapest check first: "too large", "no sender", "automatic" (an
+    automatic reply or a bounce), the reply address's "not ours", "forged" or "expired", then
+    "empty" (so no body is read for a message that is not a reply). Off the event loop too."""
+    message, sender = _received(raw, max_bytes)
+    if _automatic(message, sender):
         raise ReplyRefused("automatic")
-    to = find_reply_to(message.to_addresses, secret=secret, domain=domain, now=now)
-    return Reply(to=to, message=message)
+    addresses = _addresses(message, *RECIPIENT_HEADERS)
+    to = find_reply_to(addresses, secret=secret, domain=domain, now=now)
+    return Reply(to=to, message=_inbound(message, sender, _new_text(message)))

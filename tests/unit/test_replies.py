@@ -330,6 +330,14 @@ def test_a_person_s_reply_reads_with_its_thread() -> None:
     assert reply.message.text == "On my way."
 
 
+def test_a_message_to_no_good_reply_address_is_refused_before_its_body_is_read() -> None:
+    forged = address().replace("@", "x@")
+    for to, reason in ((forged, "forged"), ("ada@acme.example.com", "not ours")):
+        with pytest.raises(ReplyRefused) as caught:
+            read_reply(message("", To=to), secret=SECRET, domain=DOMAIN, now=NOW, max_bytes=MAX)
+        assert caught.value.reason == reason
+
+
 def test_what_can_t_be_posted_is_refused() -> None:
     raw = message("Fine.")
     with pytest.raises(ReplyRefused) as caught:
