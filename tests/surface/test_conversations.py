@@ -1,6 +1,7 @@
 """Conversations over the JSON API: who reads and writes each thread (an applicant's own, the
 organisation's members, ops), messages with files (types by content, downloads as attachments
-only for readers), closed threads, reports and hiding, and submissions that are files."""
+only for readers), closed threads, reports and hiding, and submissions that are files; with
+the files in a folder and in a real S3-compatible server."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 from PIL import Image
 from sqlalchemy import select
 
@@ -22,6 +24,12 @@ PDF = (
     b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 )
 ELF = b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 120
+
+
+@pytest.fixture
+def surface(surface_any_storage: Surface) -> Surface:
+    """Every test here runs twice: files in a folder, then in the S3-compatible server."""
+    return surface_any_storage
 
 
 def png() -> bytes:
