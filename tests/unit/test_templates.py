@@ -52,7 +52,7 @@ CONTRACT: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     ),
     "overdue": (frozenset(), frozenset()),
     "escalation": (frozenset({"reason", "level"}), frozenset()),
-    "submission": (frozenset({"url", "note", "round"}), frozenset()),
+    "submission": (frozenset({"url", "note", "round"}), frozenset({"files"})),
     "revision_requested": (frozenset({"feedback", "round", "rounds_left"}), frozenset()),
     "approved": (frozenset({"auto"}), frozenset({"feedback"})),
     "payout_waiting": (frozenset(), frozenset({"onboarding_url"})),
@@ -252,7 +252,10 @@ def _cases() -> list[Any]:
             url="https://drive.example.com/deliverable?id=1&v=2",
             note=NOTE,
             round=rnd,
+            files=0,
         )
+    # Work delivered as files alone: no link.
+    add("submission", "employer", "files", actor="launcher", url="", note="", round=1, files=2)
     for rnd, left in ((1, 1), (2, 0)):
         add(
             "revision_requested",
@@ -391,8 +394,9 @@ def check_html(html: str) -> _HtmlChecker:
     return checker
 
 
-# Emails about an account rather than an internship (their own layout and context).
-ACCOUNT_EMAILS = {"sign_in", "colleague_invitation"}
+# Emails about an account rather than an internship (their own layout and context), and the
+# message emails (an internship's layout, the conversation's context: tested below).
+ACCOUNT_EMAILS = {"sign_in", "colleague_invitation", "messages"}
 
 
 def template_events(ext: str) -> set[str]:
@@ -460,6 +464,63 @@ def test_a_colleague_s_invitation_names_the_company_the_inviter_the_role_link_an
     assert f"\n{code}\n" in email.text and "/v1/organisation/join" in email.text
     assert f'href="{url}"' in email.html and "&lt;b&gt;Acme&lt;/b&gt;" in email.html
     assert "Ada &lt;i&gt;L&lt;/i&gt;" in email.html and code in email.html
+    check_html(email.html)
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_a_message_email_lists_what_arrived_escaped_with_the_thread_and_how_to_reply(
+    count: int,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from core.conversations import DueEmail, FileView, MessageView, Reader
+    from core.db import Internship, Thread
+    from core.emails import Templates
+    from worker.message_emails import MessageEmails
+
+    at = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+    row = Internship(
+        id="int_123", title=TITLE, company="Acme", category="marketing", stage="posted",
+        fee_cents=40000, currency="usd", due_at=None,
+    )  # fmt: skip
+    said = [
+        MessageView(
+            id=n,
+            author_role="launcher",
+            author_name=LAUNCHER_NAME,
+            body=f"Question {n} {XSS}",
+            created_at=at + timedelta(minutes=n),
+            via="web",
+            in_dispute=False,
+            hidden=False,
+            mine=False,
+            files=[FileView(n, "cv.pdf", "application/pdf", 2048)] if n == 1 else [],
+        )  # fmt: skip
+        for n in range(1, count + 1)
+    ]
+    due = DueEmail(
+        thread=Thread(id=7, internship_id="int_123", launcher_id="lnc_1"), internship=row,
+        reader=Reader("employer", "mem_1"), to_email="erin@example.com", name="Erin",
+        messages=said, more=0, seq=1, preference="immediate",
+    )  # fmt: skip
+    emails = MessageEmails(
+        sessions=None,  # type: ignore[arg-type]
+        templates=Templates(TEMPLATES_DIR),
+        public_base_url="https://api.example.com/",
+        quiet=timedelta(minutes=10),
+        reply_address=lambda *_: "reply+x@reply.example.com",
+    )
+    email = Templates(TEMPLATES_DIR).render("messages", emails._context(due))
+    if count == 1:
+        assert email.subject == f"New message about {TITLE} from {LAUNCHER_NAME}"
+    else:
+        assert email.subject == f"3 new messages about {TITLE}"
+    thread_url = "https://api.example.com/internships/int_123/threads/lnc_1"
+    assert all(f"Question {n} {XSS}" in email.text for n in range(1, count + 1))
+    assert "cv.pdf (2 KB)" in email.text and thread_url in email.text
+    assert "Reply to this email to answer" in email.text and "as they arrive" in email.text
+    assert XSS not in email.html and "&lt;script&gt;" in email.html
+    assert f'href="{thread_url}"' in email.html
     check_html(email.html)
 
 
