@@ -238,6 +238,15 @@ class Resolution:
 
 
 @dataclass
+class DisputeMessage:
+    """Someone wrote in a conversation while the dispute is open: the dispute's record (the
+    timeline) names the message, which stays in the database."""
+
+    by: Actor
+    message_id: int
+
+
+@dataclass
 class Feedback:
     by: Actor
     rating: int

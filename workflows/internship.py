@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         Cancellation,
         Declination,
         Dispute,
+        DisputeMessage,
         DisputeView,
         Extension,
         Feedback,
@@ -339,6 +340,16 @@ class InternshipWorkflow:
         by = by or Actor(Role.OPS, "ops")
         if rulebook.may_retry_payment(self._state, by):
             self._money.retry_requested(by)
+
+    @workflow.signal
+    async def message_in_dispute(self, note: DisputeMessage) -> None:
+        """Sent by the API for a message written while a dispute is open (ignored otherwise):
+        the timeline links the dispute's record to it."""
+        async with self._turn():
+            if self._state.disputed:
+                await self._recorder.record(
+                    "message_in_dispute", note.by, note=f"Message {note.message_id}"
+                )
 
     @workflow.update
     async def apply(self, req: Application) -> InternshipState:

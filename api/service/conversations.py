@@ -8,6 +8,7 @@ is asked anything.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
+from temporalio.service import RPCError
 
 from api.errors import ApiError, not_found, refusal_error
 from api.service import reads
@@ -32,6 +34,7 @@ from core.internship import Actor, InternshipState, Role
 from core.settings import Settings
 
 T = TypeVar("T")
+log = logging.getLogger("api.conversations")
 
 
 @dataclass(frozen=True)
@@ -227,9 +230,17 @@ async def post(
         return conversations.views(db, [message], author, moderator=False)[0]
 
     try:
-        return await _writing(sessions, work)
+        posted = await _writing(sessions, work)
     except conversations.Refused as err:
         raise ApiError(422, "invalid_message", err.message, {"field": err.field}) from err
+    if state.disputed:
+        # The dispute's record links to the message. It is posted already: a Temporal that
+        # does not answer now costs the link, never a second message from a retry.
+        try:
+            await workflows.message_in_dispute(internship_id, viewer, posted.id)
+        except (NoSuchRun, RPCError):
+            log.warning("message %s not linked from the dispute's record", posted.id)
+    return posted
 
 
 async def upload(

@@ -20,7 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
 from core import search_attributes
-from core.internship import Actor, InternshipState, Posting, Stage, workflow_id
+from core.internship import Actor, DisputeMessage, InternshipState, Posting, Stage, workflow_id
 from workflows.internship import InternshipWorkflow
 
 Handle = WorkflowHandle[InternshipWorkflow, InternshipState]
@@ -121,6 +121,12 @@ class InternshipWorkflows:
     async def payout_account_ready(self, internship_id: str) -> None:
         """The launcher's payout account can receive money now: a waiting payout tries again."""
         await self._signal(internship_id, InternshipWorkflow.payout_account_ready)
+
+    async def message_in_dispute(self, internship_id: str, by: Actor, message_id: int) -> None:
+        """A message written during the dispute: its record links to it."""
+        await self._signal(
+            internship_id, InternshipWorkflow.message_in_dispute, DisputeMessage(by, message_id)
+        )
 
     async def _signal(self, internship_id: str, signal: Any, *args: Any) -> None:
         try:

@@ -221,3 +221,12 @@ async def test_ops_read_the_thread_of_a_dispute_and_post_into_it(api: Api) -> No
     await say(api, OPS, iid, lnc, "Please attach the file here so we can decide")
     seen = await thread(api, emp, iid, lnc)
     assert (seen[-1]["author_name"], seen[-1]["in_dispute"]) == ("Ops team", True)
+    # The dispute's record names both messages written during it (and not the one before).
+    in_dispute = [f"Message {m['id']}" for m in seen if m["in_dispute"]]
+
+    async def recorded() -> list[str]:
+        detail = await ok(await api.http.get(f"/v1/internships/{iid}", headers=OPS))
+        notes = [e["note"] for e in detail["timeline"] if e["event"] == "message_in_dispute"]
+        return notes if len(notes) == 2 else []
+
+    assert await eventually(recorded) == in_dispute

@@ -35,6 +35,7 @@ from core.internship import (
     Cancellation,
     Declination,
     Dispute,
+    DisputeMessage,
     Extension,
     Feedback,
     InternshipState,
@@ -563,6 +564,31 @@ async def test_an_open_dispute_is_for_ops_to_settle(world: World) -> None:
     assert err.type == errors.FORBIDDEN
     s = await h.execute_update(InternshipWorkflow.cancel, Cancellation(OPS, "Fraud check"))
     assert s.stage == Stage.REFUNDED and s.dispute and s.dispute.outcome == "cancelled"
+
+
+async def test_work_as_files_and_messages_in_a_dispute_are_on_the_record(world: World) -> None:
+    """A submission's files (attachment ids; the bytes are in the file store) stay with the
+    work; a message written while the dispute is open is named on the timeline, one written
+    before or after is not (its text stays in the database, never in the history)."""
+    employer, launcher = world.employer(), world.launcher()
+    h = await in_progress(world, employer, launcher)
+    await h.signal(InternshipWorkflow.message_in_dispute, DisputeMessage(lnc(launcher), 11))
+    s = await h.execute_update(
+        InternshipWorkflow.submit, Submission(lnc(launcher), "", "Both files", [41, 42])
+    )
+    assert [(x.url, x.files) for x in s.submissions] == [("", [41, 42])]
+    await h.execute_update(InternshipWorkflow.open_dispute, Dispute(emp(employer), "Incomplete"))
+    await h.signal(InternshipWorkflow.message_in_dispute, DisputeMessage(lnc(launcher), 12))
+    await h.signal(InternshipWorkflow.message_in_dispute, DisputeMessage(OPS, 13))
+
+    async def noted() -> list[tuple[str, str]]:
+        entries = (await state(h)).timeline
+        found = [(e.actor_role.value, e.note) for e in entries if e.event == "message_in_dispute"]
+        return found if len(found) == 2 else []
+
+    assert await eventually(noted) == [("launcher", "Message 12"), ("ops", "Message 13")]
+    s = await h.execute_update(InternshipWorkflow.cancel, Cancellation(OPS, "Settled by phone"))
+    assert s.stage == Stage.REFUNDED
 
 
 async def test_overdue_work_cannot_be_extended_into_the_past(world: World) -> None:

@@ -153,6 +153,12 @@ async def test_ops_read_every_thread_and_write_marked_as_ops_during_a_dispute(
         ("launcher", True),
         ("ops", True),
     ]
+    # The dispute's record (the workflow's timeline) is told of each, by id.
+    told = [a.request for a in surface.workflows.updates(iid) if a.what == "message_in_dispute"]
+    assert [(t.by.role, t.message_id) for t in told] == [
+        (Role.LAUNCHER, page["messages"][0]["id"]),
+        (Role.OPS, page["messages"][1]["id"]),
+    ]
 
 
 async def test_files_go_by_their_content_and_only_to_the_threads_readers(

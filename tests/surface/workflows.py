@@ -16,7 +16,7 @@ from typing import Any
 
 from api.service.workflows import AlreadyStarted, InternshipWorkflows, NoSuchRun, Refused, Update
 from core import errors, rulebook
-from core.internship import Action, Actor, InternshipState, Posting, Stage
+from core.internship import Action, Actor, DisputeMessage, InternshipState, Posting, Stage
 
 # The update each action runs, by the name of the workflow's update method.
 UPDATE_ACTIONS = {
@@ -112,6 +112,9 @@ class FakeWorkflows(InternshipWorkflows):
 
     async def payout_account_ready(self, internship_id: str) -> None:
         await self._signalled("payout_account_ready", internship_id, None)
+
+    async def message_in_dispute(self, internship_id: str, by: Actor, message_id: int) -> None:
+        await self._signalled("message_in_dispute", internship_id, DisputeMessage(by, message_id))
 
     async def _signalled(self, what: str, internship_id: str, request: Any) -> None:
         if internship_id not in self.states or internship_id in self.finished:
