@@ -176,9 +176,10 @@ def post(
     db.flush()
     attach(db, files, internship_id, author, message_id=message.id)
     sides = {Role.EMPLOYER.value: Role.LAUNCHER.value, Role.LAUNCHER.value: Role.EMPLOYER.value}
+    # Two messages posted at once: the later id wins whichever commits last.
     db.execute(
         update(Thread)
-        .where(Thread.id == thread.id)
+        .where(Thread.id == thread.id, Thread.last_message_id < message.id)
         .values(
             last_message_id=message.id,
             last_message_at=now,
