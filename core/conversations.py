@@ -354,6 +354,7 @@ def author_names(db: Session, rows: Sequence[Message]) -> dict[tuple[str, str], 
     if members:
         for id_, name, company in db.execute(
             select(Member.id, Member.name, Internship.company)
+            .select_from(Member)  # the joins below start from the member (else ambiguous)
             .join(Thread, Thread.id == rows[0].thread_id)
             .join(Internship, Internship.id == Thread.internship_id)
             .where(Member.id.in_(members))
