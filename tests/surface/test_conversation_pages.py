@@ -400,7 +400,12 @@ async def test_ops_dispute_view_lists_what_was_said_during_the_dispute(surface: 
     )
     # The parties read the thread, not the dispute's list.
     erin = await surface.signed_in(employer.email)
+    page = (await erin.get(f"/internships/{state.posting.internship_id}")).text
+    assert "Messages during the dispute" not in page
+    # Ops write in it, marked as ops; both parties read it.
     assert (
-        "Messages during the dispute"
-        not in (await erin.get(f"/internships/{state.posting.internship_id}")).text
-    )
+        await send(ops, thread, thread, {"body": "Please send the appendix."})
+    ).status_code == 303
+    for party in (lee_browser, erin):
+        shown = text_of((await party.get(thread)).text)
+        assert "Ops team Ops" in shown and "Please send the appendix." in shown
