@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
+from api.app import create_app
 from core import conversations
 from core.db import Attachment, Launcher, Member, Message, MessageReport, Thread
 from core.internship import Actor, DisputeView, MemberRole, Role, Stage, Submission, SubmissionView
@@ -155,6 +156,35 @@ async def test_a_refused_file_keeps_what_was_typed_and_sends_nothing(surface: Su
     assert too_long.status_code == 422
     assert beside(too_long.text, "body") == "Keep this to 5,000 characters or fewer: it has 5,001."
     assert messages_in(surface, state) == 0
+
+
+async def test_a_file_too_large_or_over_the_quota_is_said_beside_the_files(
+    surface: Surface,
+) -> None:
+    settings = surface.settings.model_copy(
+        update={"max_file_bytes": 1024, "internship_files_quota_bytes": 1500}
+    )
+    small = Surface(
+        create_app(settings, workflows=surface.workflows),
+        surface.workflows,
+        surface.sessions,
+        settings,
+    )
+    employer, lee = small.employer(), small.launcher()
+    state = small.internship(employer, Stage.POSTED, applicants=[lee])
+    thread = thread_of(state, lee)
+    browser = await small.signed_in(lee.email)
+
+    big = await send(browser, thread, thread, {"body": "Notes"}, [("notes.txt", b"a" * 1500)])
+    assert big.status_code == 422
+    assert beside(big.text, "files") == ("notes.txt: That file is 1 KB: choose one of 1 KB or less")
+    two = [("one.txt", b"a" * 900), ("two.txt", b"b" * 900)]
+    over = await send(browser, thread, thread, {"body": "Both notes"}, two)
+    assert over.status_code == 413 and beside(over.text, "files").startswith(
+        "This internship holds 1 KB of files at most: share a link to the rest"
+    )
+    assert ">Both notes</textarea>" in over.text
+    assert messages_in(small, state) == 0
 
 
 async def test_a_launcher_never_reads_another_launchers_thread(surface: Surface) -> None:
