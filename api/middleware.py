@@ -211,10 +211,15 @@ class BoundedBodies:
             message = f"The request body is over {size}; nothing was read or changed"
             await _send_error(send, 413, "body_too_large", message)
             return
+        fix = (
+            "choose smaller files or fewer at once (or share a link to them)"
+            if FILE_UPLOADS.match(scope["path"])
+            else "shorten what you wrote"
+        )
         page = (
             '<!DOCTYPE html><html lang="en"><meta charset="utf-8"><title>Too large</title>'
             f"<h1>That form was too large to send</h1><p>It is over {size}, so nothing was "
-            "changed. Go back, shorten what you wrote, and send it again.</p></html>"
+            f"changed. Go back, {fix}, and send it again.</p></html>"
         ).encode()
         headers = [
             (b"content-type", b"text/html; charset=utf-8"),

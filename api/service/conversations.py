@@ -97,9 +97,20 @@ async def threads(
     """The threads of an internship `viewer` may read: a launcher's own, all of them for the
     organisation and ops (404 for whoever has none)."""
     state = await _state(workflows, internship_id)
+    if not rulebook.threads_seen(state, viewer):
+        raise not_found()
+    return await thread_summaries(sessions, state, viewer)
+
+
+async def thread_summaries(
+    sessions: sessionmaker, state: InternshipState, viewer: Actor
+) -> list[ThreadSummary]:
+    """`threads` over a state read already (the internship's page has one): none for whoever
+    may read none."""
+    internship_id = state.posting.internship_id
     launchers = rulebook.threads_seen(state, viewer)
     if not launchers:
-        raise not_found()
+        return []
     reader = conversations.reader_of(viewer)
 
     def read(db: Session) -> list[ThreadSummary]:

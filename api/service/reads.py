@@ -18,15 +18,19 @@ from starlette.concurrency import run_in_threadpool
 
 from api import schemas
 from api.service import profiles
-from core import matching, rulebook
+from core import conversations, matching, rulebook
+from core.conversations import FileView
 from core.db import (
+    Attachment,
     Employer,
     Internship,
     InternshipInvitation,
     InternshipSkill,
     Launcher,
     Member,
+    Message,
     OutboxEmail,
+    Thread,
     TimelineEvent,
 )
 from core.internship import TERMINAL_STAGES, Actor, InternshipState, Role, Stage
@@ -340,6 +344,24 @@ class DashboardRow(NamedTuple):
     internship: Internship
     needs: str | None  # what it waits for from the viewer: their to-do line
     applicants: int  # launchers who applied
+    link: str = ""  # where the to-do is done, if not the internship's page (a conversation)
+
+
+@dataclass(frozen=True)
+class ThreadNews:
+    """A conversation with something for its reader: messages they have not read, or a
+    message waiting for their answer (`waiting`: the other side wrote last, the thread is
+    open and the reader may answer)."""
+
+    internship: Internship
+    launcher_id: str
+    launcher_name: str
+    unread: int
+    waiting: bool
+
+    @property
+    def link(self) -> str:
+        return f"/internships/{self.internship.id}/threads/{self.launcher_id}"
 
 
 @dataclass(frozen=True)
@@ -352,6 +374,20 @@ class Dashboard:
     # A launcher's open applications and the postings recommended to them.
     applications: list[Internship] = field(default_factory=list)
     recommended: list[schemas.RecommendationOut] = field(default_factory=list)
+    # Conversations with unread messages or waiting for the viewer's answer, newest first.
+    threads: list[ThreadNews] = field(default_factory=list)
+
+    @property
+    def unread(self) -> dict[str, int]:
+        """Unread messages per internship."""
+        counts: dict[str, int] = {}
+        for t in self.threads:
+            counts[t.internship.id] = counts.get(t.internship.id, 0) + t.unread
+        return counts
+
+    @property
+    def unread_total(self) -> int:
+        return sum(t.unread for t in self.threads)
 
 
 def dashboard(
@@ -385,10 +421,19 @@ def dashboard(
             .order_by(Internship.posted_at.desc())
         ).all()
         extra["recommended"] = recommendations(db, launcher, 3)
+    threads = thread_news(db, viewer, posted_by_me)
+    answer = [
+        DashboardRow(t.internship, f"Answer {t.launcher_name or 'the launcher'}", 0, t.link)
+        if viewer.role == Role.EMPLOYER
+        else DashboardRow(t.internship, "Answer the message", 0, t.link)
+        for t in threads
+        if t.waiting
+    ]
     return Dashboard(
         rows=rows,
         groups=[(title, some) for title, some in groups if some],
-        todo=[row for row in rows if row.needs],
+        todo=[row for row in rows if row.needs] + answer,
+        threads=threads,
         **extra,
     )
 
@@ -413,6 +458,78 @@ def needs(row: Internship, actor: Actor, applicants: int) -> str | None:
             Stage.PAID: "Rate the employer" if row.launcher_rating is None else None,
         }.get(stage)
     return None
+
+
+# The conversations a dashboard looks through, the latest first.
+DASHBOARD_THREADS = 500
+
+
+def thread_news(db: Session, viewer: Actor, posted_by_me: bool = False) -> list[ThreadNews]:
+    """The viewer's conversations (a launcher's own; every one of an employer's internships,
+    or only of those the member posted) with unread messages or waiting for their answer."""
+    if viewer.role not in (Role.EMPLOYER, Role.LAUNCHER):
+        return []
+    query = (
+        select(Thread, Internship, Launcher.name)
+        .join(Internship, Internship.id == Thread.internship_id)
+        .join(Launcher, Launcher.id == Thread.launcher_id)
+        .where(Thread.last_message_id > 0)
+    )
+    if viewer.role == Role.LAUNCHER:
+        query = query.where(Thread.launcher_id == viewer.id)
+    else:
+        query = query.where(Internship.employer_id == viewer.id)
+        if posted_by_me and viewer.member_id:
+            query = query.where(Internship.posted_by == viewer.member_id)
+    found = db.execute(query.order_by(Thread.last_message_id.desc()).limit(DASHBOARD_THREADS)).all()
+    reader = conversations.reader_of(viewer)
+    unread = conversations.unread_by_thread(db, reader, [t.id for t, _, _ in found])
+    closed = _closed_applications(db, [(t.internship_id, t.launcher_id) for t, _, _ in found])
+    news = []
+    for thread, row, name in found:
+        may_answer = viewer.role == Role.LAUNCHER or rulebook.member_acts_on_posting(
+            viewer, row.posted_by
+        )
+        waiting = (
+            thread.waiting_on == reader.role and _thread_open(thread, row, closed) and may_answer
+        )
+        if waiting or unread.get(thread.id):
+            news.append(
+                ThreadNews(row, thread.launcher_id, name, unread.get(thread.id, 0), waiting)
+            )
+    return news
+
+
+def _thread_open(thread: Thread, row: Internship, closed: set[tuple[str, str]]) -> bool:
+    """`rulebook.thread_open` over the projection: the selected launcher's thread until the
+    internship ends; another's while the posting is open and they have not withdrawn their
+    application or declined their invitation."""
+    if Stage(row.stage) in TERMINAL_STAGES:
+        return False
+    if thread.launcher_id == row.launcher_id:
+        return True
+    return row.stage == Stage.POSTED.value and (row.id, thread.launcher_id) not in closed
+
+
+def _closed_applications(db: Session, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Of these (internship, launcher) pairs, those whose launcher withdrew their application
+    or declined their invitation."""
+    if not pairs:
+        return set()
+    internships = {i for i, _ in pairs}
+    withdrawn = db.execute(
+        select(TimelineEvent.internship_id, TimelineEvent.actor_id).where(
+            TimelineEvent.internship_id.in_(internships),
+            TimelineEvent.event == "application_withdrawn",
+        )
+    )
+    declined = db.execute(
+        select(InternshipInvitation.internship_id, InternshipInvitation.launcher_id).where(
+            InternshipInvitation.internship_id.in_(internships),
+            InternshipInvitation.answer == "declined",
+        )
+    )
+    return {(i, lid) for i, lid in [*withdrawn, *declined]} & set(pairs)
 
 
 def _applicant_counts(db: Session, ids: list[str]) -> dict[str, int]:
@@ -644,3 +761,72 @@ def invitable_postings(db: Session, by: Actor, launcher_id: str) -> list[Interns
     if by.own_only:
         q = q.where(Internship.posted_by == by.member_id)
     return list(db.scalars(q.order_by(Internship.posted_at.desc()).limit(INVITABLE_POSTINGS)))
+
+
+# ---------------------------------------------------------------- files and conversations
+
+
+def files_named(db: Session, internship_id: str, ids: Sequence[int]) -> dict[int, FileView]:
+    """The files of this internship with these ids (a submission's), by id."""
+    if not ids:
+        return {}
+    rows = db.scalars(
+        select(Attachment).where(
+            Attachment.id.in_(set(ids)), Attachment.internship_id == internship_id
+        )
+    )
+    return {a.id: FileView(a.id, a.filename, a.content_type, a.size) for a in rows}
+
+
+# The messages of a dispute the ops' view lists, the first ones.
+DISPUTE_MESSAGES = 100
+
+
+@dataclass(frozen=True)
+class DisputeMessage:
+    """A message posted while the internship was in dispute, as ops' dispute view lists it."""
+
+    id: int
+    internship_id: str
+    launcher_id: str  # whose thread
+    author_name: str
+    created_at: datetime
+    excerpt: str
+    hidden: bool
+
+    @property
+    def link(self) -> str:
+        # The page of the thread that ends with this message, wherever it is in the thread.
+        thread = f"/internships/{self.internship_id}/threads/{self.launcher_id}"
+        return f"{thread}?before={self.id + 1}#m-{self.id}"
+
+
+def dispute_messages(db: Session, internship_id: str) -> list[DisputeMessage]:
+    """Messages posted during a dispute of this internship, in every thread, oldest first."""
+    rows = list(
+        db.scalars(
+            select(Message)
+            .join(Thread, Thread.id == Message.thread_id)
+            .where(Thread.internship_id == internship_id, Message.in_dispute)
+            .order_by(Message.id)
+            .limit(DISPUTE_MESSAGES)
+        )
+    )
+    names = conversations.author_names(db, rows)
+    launchers = dict(
+        db.execute(
+            select(Thread.id, Thread.launcher_id).where(Thread.id.in_({m.thread_id for m in rows}))
+        ).all()
+    )
+    return [
+        DisputeMessage(
+            id=m.id,
+            internship_id=internship_id,
+            launcher_id=launchers[m.thread_id],
+            author_name=names.get((m.author_role, m.author_id), ""),
+            created_at=m.created_at,
+            excerpt=m.body[:300],
+            hidden=m.hidden_at is not None,
+        )
+        for m in rows
+    ]

@@ -22,10 +22,13 @@ from starlette.datastructures import FormData
 
 from api import schemas
 from api.deps import Caller, DbDep, SessionsDep, SettingsDep, WorkflowsDep
-from api.errors import ApiError, not_found
-from api.service import internships, reads, search
+from api.errors import ApiError, not_found, refusal_error
+from api.routers.conversations import reports_waiting
+from api.service import conversations, internships, reads, search
+from api.service.conversations import ThreadSummary
 from api.service.internships import Transitions
 from api.service.views import InternshipView, ResolutionAmounts, internship_view, resolution_amounts
+from api.web import conversations as web_conversations
 from api.web import search_pages, session
 from api.web.forms import NOTHING_TYPED, Problems, Typed, fields, problems_of, read_form
 from api.web.render import PageContext, page, redirect
@@ -37,6 +40,7 @@ from api.web.session import (
     Viewer,
 )
 from core import identity, rulebook
+from core.conversations import FileView
 from core.db import Internship, Launcher
 from core.formats import format_money
 from core.internship import Action, Actor, InternshipState, Role, Stage
@@ -118,6 +122,11 @@ class EmployerDashboard(PageContext):
     mine: bool  # only the internships the viewer posted
     may_post: bool  # the viewer's role posts internships
     may_add_card: bool  # the viewer's role manages the card (others ask an admin)
+    # Conversations with unread messages or waiting for the member's answer; unread per
+    # internship and in all.
+    threads: list[reads.ThreadNews] = field(default_factory=list)
+    unread: dict[str, int] = field(default_factory=dict)
+    unread_total: int = 0
 
 
 @dataclass(frozen=True)
@@ -131,6 +140,11 @@ class LauncherDashboard(PageContext):
     recommended: list[schemas.RecommendationOut]
     needs_payouts: bool  # payouts not set up yet: approved work would wait
     invitations: list[Internship] = field(default_factory=list)  # open, not answered yet
+    # Conversations with unread messages or waiting for the launcher's answer; unread per
+    # internship and in all.
+    threads: list[reads.ThreadNews] = field(default_factory=list)
+    unread: dict[str, int] = field(default_factory=dict)
+    unread_total: int = 0
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
@@ -152,6 +166,9 @@ async def dashboard(
             recommended=found.recommended,
             needs_payouts=not viewer.launcher.payouts_enabled,
             invitations=invited,
+            threads=found.threads,
+            unread=found.unread,
+            unread_total=found.unread_total,
         )
     else:
         assert viewer.employer is not None
@@ -164,6 +181,9 @@ async def dashboard(
             mine=mine,
             may_post=rulebook.member_may(viewer.actor, OrgRight.POST),
             may_add_card=rulebook.member_may(viewer.actor, OrgRight.CARD),
+            threads=found.threads,
+            unread=found.unread,
+            unread_total=found.unread_total,
         )
     return page(request, viewer, context)
 
@@ -341,6 +361,17 @@ class InternshipPage(PageContext):
     # The owner of completed work: their open postings to invite its launcher to again (None:
     # not offered).
     invite_again: InviteTo | None = None
+    # The conversations the viewer may read (`api.service.conversations.thread_summaries`): the
+    # launcher's own with the company (`own_thread`), or every launcher's for the organisation
+    # and ops, the selected one first.
+    threads: list[ThreadSummary] = field(default_factory=list)
+    own_thread: bool = False
+    # The submissions' files, by id (`v.submissions[].files` holds the ids).
+    files: dict[int, FileView] = field(default_factory=dict)
+    # Ops, on a dispute: the messages posted while it was open, in every thread (None: not
+    # shown).
+    dispute_messages: list[reads.DisputeMessage] | None = None
+    files_hint: str = ""  # what the forms' file inputs take
 
 
 @dataclass(frozen=True)
@@ -400,6 +431,14 @@ async def _internship_page(
     settings = request.app.state.settings
     allowed = set(v.allowed_actions) | ({"payment_retry"} if v.may_retry_payment else set())
     employer = viewer.employer
+    threads = await conversations.thread_summaries(sessions, state, viewer.actor)
+    delivered = [i for x in v.submissions for i in x.files]
+    files = await reads.run(sessions, reads.files_named, internship_id, delivered)
+    ops = viewer.actor.role == Role.OPS
+    disputed = ops and state.dispute is not None
+    in_dispute = (
+        await reads.run(sessions, reads.dispute_messages, internship_id) if disputed else None
+    )
     context = InternshipPage(
         v=v,
         actions=[name for name in STEP_PARTIALS if name in allowed],
@@ -412,7 +451,7 @@ async def _internship_page(
         members=people.members,
         workflow_url=f"{settings.temporal_ui_url.rstrip('/')}/namespaces/"
         f"{settings.temporal_namespace}/workflows/internship-{internship_id}"
-        if viewer.actor.role == Role.OPS
+        if ops
         else "",
         typed=typed,
         resolution=resolution_amounts(state, resolving.outcome, resolving.launcher_percent)
@@ -421,6 +460,11 @@ async def _internship_page(
         candidates=candidates,
         invitees=invitees,
         invite_again=await _invite_again(sessions, state, viewer.actor),
+        threads=threads,
+        own_thread=viewer.actor.role == Role.LAUNCHER,
+        files=files,
+        dispute_messages=in_dispute,
+        files_hint=web_conversations.files_hint(settings),
     )
     return page(request, viewer, context, status)
 
@@ -479,10 +523,13 @@ async def act(
     confirmed = data.pop("confirmed", None)  # the resolution ops saw the amounts of
     if action == Action.INVITE:  # a portfolio's address pasted in works as well as the id
         data["launcher_id"] = str(data.get("launcher_id", "")).strip().rstrip("/").split("/")[-1]
+    uploads = web_conversations.chosen_files(form) if action == Action.SUBMIT else []
 
     async def refused(errors: Problems, status: int) -> Response:
         if "due_at" in errors:  # the date picker's field
             errors["due_date"] = errors.pop("due_at")
+        if uploads and "files" not in errors:
+            errors["files"] = web_conversations.CHOOSE_AGAIN
         if "form" in errors:
             message = errors.pop("form").rstrip(".") + ". Nothing was changed."
         else:
@@ -493,11 +540,16 @@ async def act(
             request, viewer, workflows, sessions, internship_id, typed, status
         )
 
+    if uploads:  # counted now, each replaced by its id once kept
+        data["files"] = list(range(1, len(uploads) + 1))
     model = FORMS[action]
     try:
         body = model.model_validate(data, strict=False) if model else None
     except ValidationError as err:
-        return await refused(problems_of(err), 422)
+        return await refused(_delivered(problems_of(err)), 422)
+    sent, problem = await web_conversations.checked_files(uploads, request.app.state.settings)
+    if problem:
+        return await refused({"files": problem}, 422)
     if isinstance(body, schemas.ResolutionIn) and confirmed != (
         f"{body.outcome}:{body.launcher_percent}"
     ):  # ops see what this outcome moves, in money, before confirming it
@@ -509,6 +561,8 @@ async def act(
     if ask is None:
         return redirect(here)
     try:
+        if isinstance(body, schemas.SubmissionIn) and sent:
+            body = body.model_copy(update={"files": await _kept(ask, sent, request)})
         state = await ask.take(action, body)
     except ApiError as err:
         if err.status == 404:
@@ -528,20 +582,59 @@ async def act(
     return redirect("/dashboard" if action == Action.WITHDRAW else here)
 
 
+def _delivered(problems: Problems) -> Problems:
+    """A submission with neither a link nor a file: said beside the link."""
+    if "form" in problems and "url" not in problems and "(url)" in problems["form"]:
+        problems.pop("form")
+        problems["url"] = "Give a link to the work, attach its files, or both."
+    return problems
+
+
+async def _kept(ask: Transitions, sent: list[tuple[str, bytes]], request: Request) -> list[int]:
+    """The files of a submission, kept (`conversations.upload`) to be attached to it: once the
+    rulebook would take the submission now (else its refusal, as the workflow would say it,
+    and no file kept for nothing)."""
+    state = await internships.read(ask.workflows, ask.internship_id, ask.by)
+    if refused := rulebook.refusal(Action.SUBMIT, state, ask.by):
+        details = rulebook.refusal_details(refused, state, ask.by)
+        raise refusal_error(refused.kind, refused.message, details)
+    app = request.app.state
+    return [
+        (
+            await conversations.upload(
+                ask.workflows,
+                ask.sessions,
+                app.files,
+                app.settings,
+                ask.internship_id,
+                ask.by,
+                name,
+                data,
+            )
+        ).id
+        for name, data in sent
+    ]
+
+
 # ---------------------------------------------------------------- ops and portfolios
 
 
 @dataclass(frozen=True)
 class OpsQueuePage(PageContext):
-    """Everything that needs ops (`rulebook.needs_ops`), the longest waiting first."""
+    """Everything that needs ops (`rulebook.needs_ops`), the longest waiting first, and the
+    reports of messages waiting for their decision."""
 
     template: ClassVar[str] = "ops_queue.html"
     items: list[Internship]
+    # Reports of messages waiting for ops' decision, oldest first.
+    reports: list[schemas.ReportOut] = field(default_factory=list)
 
 
 @router.get("/ops", response_class=HTMLResponse)
 async def ops_queue(request: Request, viewer: OpsViewer, sessions: SessionsDep) -> Response:
-    return page(request, viewer, OpsQueuePage(await reads.run(sessions, reads.ops_queue)))
+    items = await reads.run(sessions, reads.ops_queue)
+    reports = await reads.run(sessions, reports_waiting)
+    return page(request, viewer, OpsQueuePage(items, reports))
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import ClassVar
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
 from api.deps import Caller
 from api.web import session
@@ -18,6 +20,7 @@ from api.web.forms import LIMITS
 from core import rulebook
 from core.emails import TEMPLATES
 from core.formats import format_money, plural
+from core.images import megabytes
 from core.internship import Stage
 from core.rulebook import OrgRight
 
@@ -63,6 +66,35 @@ def _relative(at: datetime | None) -> str:
     return f"in {amount}" if delta.total_seconds() > 0 else f"{amount} ago"
 
 
+# A web address in someone's text: http(s) only, up to a space or a character that can't be in
+# one unescaped; what ends a sentence after it (a full stop, a closing bracket) is not part of it.
+_URL = re.compile(r"https?://[^\s<>\"'`]+", re.IGNORECASE)
+_TRAILING = ".,;:!?"
+
+
+def linkify(text: str | None) -> Markup:
+    """Someone's text as HTML: every character escaped, and the http(s) addresses in it made
+    links that pass no credit or referrer on and can't reach back to this page. Line breaks
+    are kept by the element's CSS (`.prewrap`), not here."""
+    if not text:
+        return Markup("")
+    parts: list[str] = []
+    at = 0
+    for found in _URL.finditer(text):
+        url = found.group(0)
+        while url and (
+            url[-1] in _TRAILING or (url[-1] == ")" and url.count("(") < url.count(")"))
+        ):
+            url = url[:-1]
+        if "://" not in url or url.endswith("://"):
+            continue
+        parts.append(escape(text[at : found.start()]))
+        parts.append(Markup('<a href="{0}" rel="nofollow noopener noreferrer">{0}</a>').format(url))
+        at = found.start() + len(url)
+    parts.append(escape(text[at:]))
+    return Markup("").join(parts)
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(Path(TEMPLATES)),
@@ -78,6 +110,8 @@ def _environment() -> Environment:
     env.filters["relative"] = _relative
     env.filters["plural"] = plural  # {{ minutes|plural("minute") }}: "1 minute", "15 minutes"
     env.filters["stage_label"] = lambda stage: STAGE_LABELS.get(Stage(stage), stage)
+    env.filters["linkify"] = linkify  # someone's message: escaped, its web addresses links
+    env.filters["megabytes"] = megabytes  # a file's size: "120 KB", "6.3 MB"
     env.globals["limits"] = LIMITS
     return env
 

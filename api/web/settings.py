@@ -27,7 +27,7 @@ from api.web.render import PageContext, page, redirect
 from api.web.session import SignedInLauncher, SignedInProfileEditor, Viewer, WrongRole
 from core import images, rulebook
 from core.accounts import MAX_TOKENS, TooManyTokens, issue_token, revoke_token, tokens_of
-from core.db import ApiToken, Employer, Launcher, WebSession, utcnow
+from core.db import MESSAGE_EMAILS, ApiToken, Employer, Launcher, Member, WebSession, utcnow
 from core.formats import plural
 from core.internship import Role
 from core.rulebook import OrgRight
@@ -182,6 +182,11 @@ class SettingsPage(PageContext):
     profile: ProfileForm | None = None
     company: ProfileForm | None = None
     takes_invitations: bool | None = None  # a launcher's choice (None: not a launcher)
+    # How a launcher or a member hears of new messages (`core.db.MESSAGE_EMAILS`; None: ops,
+    # who have no such choice), at most one email per conversation every `quiet_minutes`.
+    message_emails: str | None = None
+    quiet_minutes: str = ""
+    message_emails_error: str = ""
 
 
 def _settings_page(
@@ -195,6 +200,7 @@ def _settings_page(
     new_token: str | None = None,
     profile: ProfileForm | None = None,
     company: ProfileForm | None = None,
+    message_emails_error: str = "",
 ) -> HTMLResponse:
     settings: Settings = request.app.state.settings
     launcher = viewer.launcher
@@ -219,6 +225,9 @@ def _settings_page(
         takes_invitations=_launcher_choice(sessions, launcher.id, Launcher.takes_invitations)
         if launcher is not None
         else None,
+        message_emails=_message_emails(sessions, viewer),
+        quiet_minutes=_minutes(settings.message_quiet_minutes),
+        message_emails_error=message_emails_error,
     )
     return page(request, viewer, context, status)
 
@@ -371,6 +380,68 @@ async def invitations_welcome(
         else "Employers can no longer invite you to apply.",
     )
     return redirect("/settings#invitations-heading")
+
+
+# ---------------------------------------------------------------- emails about messages
+
+
+def _message_emails_row(viewer: Caller) -> tuple[type[Launcher] | type[Member], str] | None:
+    """Whose choice it is: the launcher's, or the member's own (not their organisation's)."""
+    if viewer.launcher is not None:
+        return Launcher, viewer.launcher.id
+    if viewer.member is not None:
+        return Member, viewer.member.id
+    return None
+
+
+def _message_emails(sessions: sessionmaker, viewer: Caller) -> str | None:
+    found = _message_emails_row(viewer)
+    if found is None:
+        return None
+    model, row_id = found
+    with sessions() as db:  # fresh: the viewer's row was read before any change this request
+        return db.scalar(select(model.message_emails).where(model.id == row_id))
+
+
+def _set_message_emails(sessions: sessionmaker, viewer: Caller, choice: str) -> None:
+    found = _message_emails_row(viewer)
+    assert found is not None
+    model, row_id = found
+    with sessions.begin() as db:
+        db.execute(update(model).where(model.id == row_id).values(message_emails=choice))
+
+
+def _minutes(minutes: float) -> str:
+    return plural(int(minutes), "minute") if minutes == int(minutes) else f"{minutes:g} minutes"
+
+
+MESSAGE_EMAILS_SAVED = {
+    "immediate": "You'll be emailed as messages arrive.",
+    "digest": "You'll get a daily digest of new messages.",
+    "off": "You'll get no emails about messages: your dashboard shows them.",
+}
+
+
+@router.post("/settings/messages", response_class=HTMLResponse)
+async def message_emails(request: Request, viewer: Viewer, sessions: SessionsDep) -> Response:
+    """How the launcher, or the member, hears of new messages; emails about the internships
+    themselves always come."""
+    if _message_emails_row(viewer) is None:
+        raise WrongRole("Ops read messages on the pages: there is no email to choose.")
+    form = await read_form(request)
+    choice = str(form.get("message_emails") or "")
+    if choice not in MESSAGE_EMAILS:
+        return await run_in_threadpool(
+            _settings_page,
+            request,
+            viewer,
+            sessions,
+            422,
+            message_emails_error="Choose one of the options.",
+        )
+    await run_in_threadpool(_set_message_emails, sessions, viewer, choice)
+    session.flash(request, MESSAGE_EMAILS_SAVED[choice])
+    return redirect("/settings#messages-heading")
 
 
 # ---------------------------------------------------------------- profiles

@@ -77,6 +77,18 @@ async def test_a_256_mib_body_with_a_junk_token_is_413_and_memory_stays_flat(api
     assert _peak_rss_mib() - before < 64  # the API (in this process) read at most its limit
 
 
+async def test_a_page_form_with_files_over_its_limit_says_to_send_smaller_files(
+    api: Api,
+) -> None:
+    """A message's form takes one file of the largest size (and its text), not more."""
+    head = (
+        "POST /internships/abc/threads/def HTTP/1.1\r\nHost: x\r\n"
+        "Content-Type: multipart/form-data; boundary=b\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    status, body = await _send(api, head, 40, chunked=True)
+    assert status == 413 and b"choose smaller files or fewer at once" in body
+
+
 async def test_the_largest_valid_posting_fits_under_the_limit(api: Api) -> None:
     """A 10,000-character description (the schema's limit) of characters JSON escapes the
     longest way (\\ud83d\\ude00: 12 bytes each)."""
