@@ -28,7 +28,6 @@ from core import attachments, conversations, errors, files, replies, rulebook
 from core.accounts import actor_of, member_with_organisation
 from core.conversations import FileView, MessageView, ThreadPage
 from core.db import Attachment, Internship, Launcher, Message, Thread
-from core.formats import plural
 from core.images import megabytes
 from core.internship import Actor, InternshipState, Role
 from core.settings import Settings
@@ -424,13 +423,6 @@ def _where(db: Session, message_id: int) -> tuple[str, str] | None:
         .where(Message.id == message_id)
     ).first()
     return (row[0], row[1]) if row else None
-
-
-def quota_words(settings: Settings) -> str:
-    return (
-        f"Up to {plural(conversations.MAX_FILES, 'file')} of {megabytes(settings.max_file_bytes)}"
-        " each"
-    )
 
 
 # ---------------------------------------------------------------- replies by email
