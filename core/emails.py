@@ -15,6 +15,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from core.db import Internship
 from core.formats import format_money, when
 
 # core/templates/ (email/ and web/, with web/static/): package data of the installed
@@ -48,6 +49,21 @@ def internship_context(
         # Stripe's onboarding links expire within minutes; the payouts page makes a fresh one.
         "payouts_url": f"{public_base_url.rstrip('/')}/payouts",
     }
+
+
+def row_context(row: Internship, public_base_url: str) -> dict[str, Any]:
+    """`internship_context` of an internship as the projection holds it."""
+    return internship_context(
+        internship_id=row.id,
+        title=row.title,
+        company=row.company,
+        category=row.category,
+        stage=row.stage,
+        fee_cents=row.fee_cents,
+        currency=row.currency,
+        due_at=row.due_at,
+        public_base_url=public_base_url,
+    )
 
 
 @dataclass

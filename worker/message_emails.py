@@ -17,7 +17,7 @@ from sqlalchemy.orm import sessionmaker
 from core import conversations
 from core.conversations import DueEmail, Reader
 from core.db import utcnow
-from core.emails import Templates, internship_context
+from core.emails import Templates, row_context
 from core.formats import when
 from core.images import megabytes
 
@@ -66,17 +66,7 @@ class MessageEmails:
         thread_url = f"{self.base}/internships/{row.id}/threads/{email.thread.launcher_id}"
         return {
             "recipient": {"name": email.name, "role": email.reader.role},
-            "internship": internship_context(
-                internship_id=row.id,
-                title=row.title,
-                company=row.company,
-                category=row.category,
-                stage=row.stage,
-                fee_cents=row.fee_cents,
-                currency=row.currency,
-                due_at=row.due_at,
-                public_base_url=self.base,
-            ),
+            "internship": row_context(row, self.base),
             "event": {"kind": "messages", "actor": "", "at": when(self.clock()), "by": ""},
             "details": {
                 "count": len(email.messages) + email.more,

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from activities.notifications import Delivery, Mailer, Outcome
 from core.db import FAILED, PENDING, SENT, Internship, OutboxEmail, utcnow
-from core.emails import Templates, internship_context
+from core.emails import Templates, row_context
 from core.formats import when
 from core.internship import Role, workflow_id
 from worker.message_emails import MessageEmails
@@ -53,17 +53,7 @@ class OpsAlerts:
         row = db.get(Internship, failed.internship_id)
         if row is None:
             return  # not an internship's email: the log line is all ops get
-        context = internship_context(
-            internship_id=row.id,
-            title=row.title,
-            company=row.company,
-            category=row.category,
-            stage=row.stage,
-            fee_cents=row.fee_cents,
-            currency=row.currency,
-            due_at=row.due_at,
-            public_base_url=self.public_base_url,
-        )
+        context = row_context(row, self.public_base_url)
         email = self.templates.render(
             "delivery_failed",
             {

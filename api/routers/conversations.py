@@ -14,16 +14,26 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import FormData, UploadFile
 
 from api import schemas
-from api.deps import CallerDep, FilesDep, OpsDep, SessionsDep, SettingsDep, WorkflowsDep
+from api.deps import (
+    Caller,
+    CallerDep,
+    FilesDep,
+    OpsDep,
+    SessionsDep,
+    SettingsDep,
+    WorkflowsDep,
+)
 from api.errors import ApiError
 from api.service import conversations, reads
+from api.service.workflows import InternshipWorkflows
 from core import attachments
 from core.conversations import MAX_FILES, FileView, MessageView
 from core.db import Message, MessageReport, Thread
+from core.files import FileStore
 from core.settings import Settings
 
 router = APIRouter(tags=["conversations"])
@@ -157,16 +167,7 @@ async def post_message(
     body, uploads = await _message_in(request)
     ids = list(body.files)
     for upload in uploads:
-        kept = await conversations.upload(
-            workflows,
-            sessions,
-            files,
-            settings,
-            internship_id,
-            caller.actor,
-            upload.filename or "file",
-            await _read(upload, settings),
-        )
+        kept = await _keep(upload, internship_id, caller, workflows, sessions, settings, files)
         ids.append(kept.id)
     message = await conversations.post(
         workflows, sessions, internship_id, launcher_id, caller.actor, body.body, ids, "api"
@@ -209,6 +210,28 @@ async def _form(request: Request) -> FormData:
             f"The form can't be read ({err}): send at most {MAX_FILES} files and a body",
             {"field": "files"},
         ) from err
+
+
+async def _keep(
+    upload: UploadFile,
+    internship_id: str,
+    caller: Caller,
+    workflows: InternshipWorkflows,
+    sessions: sessionmaker,
+    settings: Settings,
+    files: FileStore,
+) -> FileView:
+    """One uploaded part kept as a file of the internship."""
+    return await conversations.upload(
+        workflows,
+        sessions,
+        files,
+        settings,
+        internship_id,
+        caller.actor,
+        upload.filename or "file",
+        await _read(upload, settings),
+    )
 
 
 async def _read(upload: UploadFile, settings: Settings) -> bytes:
@@ -262,16 +285,7 @@ async def upload_file(
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
         raise ApiError(422, "invalid_request", "Send the file in a part named 'file'")
-    kept = await conversations.upload(
-        workflows,
-        sessions,
-        files,
-        settings,
-        internship_id,
-        caller.actor,
-        upload.filename or "file",
-        await _read(upload, settings),
-    )
+    kept = await _keep(upload, internship_id, caller, workflows, sessions, settings, files)
     return file_out(kept)
 
 

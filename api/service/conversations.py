@@ -391,7 +391,7 @@ async def report(
     reason: str,
 ) -> None:
     """Report a message to ops: anyone who reads it may."""
-    where = await reads.run(sessions, _where, message_id)
+    where = await reads.run(sessions, thread_of_message, message_id)
     if where is None:
         raise not_found("message")
     await _readable(workflows, where[0], where[1], viewer)
@@ -403,7 +403,7 @@ async def report(
 async def moderate(sessions: sessionmaker, message_id: int, hide: bool, reason: str) -> None:
     """Ops hide a message (kept, shown as hidden, its files no longer served), or keep it and
     close its reports."""
-    if await reads.run(sessions, _where, message_id) is None:
+    if await reads.run(sessions, thread_of_message, message_id) is None:
         raise not_found("message")
 
     def work(db: Session) -> None:
@@ -415,8 +415,8 @@ async def moderate(sessions: sessionmaker, message_id: int, hide: bool, reason: 
     await _writing(sessions, work)
 
 
-def _where(db: Session, message_id: int) -> tuple[str, str] | None:
-    """The internship and launcher of a message's thread."""
+def thread_of_message(db: Session, message_id: int) -> tuple[str, str] | None:
+    """The internship and launcher of a message's thread (None: no such message)."""
     row = db.execute(
         select(Thread.internship_id, Thread.launcher_id)
         .join(Message, Message.thread_id == Thread.id)

@@ -32,7 +32,7 @@ from api.web.render import PageContext, page, redirect
 from api.web.session import OpsViewer, Viewer
 from core import attachments, rulebook
 from core.conversations import MAX_FILES, MAX_MESSAGE_CHARS, MessageView, Reader, reader_of
-from core.db import Message, MessageReport, Thread
+from core.db import MessageReport
 from core.images import megabytes
 from core.internship import Role
 from core.settings import Settings
@@ -292,16 +292,6 @@ async def download(
 # ---------------------------------------------------------------- reports and moderation
 
 
-def _thread_of(db: Session, message_id: int) -> tuple[str, str] | None:
-    """The internship and launcher of a message's thread (None: no such message)."""
-    row = db.execute(
-        select(Thread.internship_id, Thread.launcher_id)
-        .join(Message, Message.thread_id == Thread.id)
-        .where(Message.id == message_id)
-    ).first()
-    return (row[0], row[1]) if row else None
-
-
 def _back(form: FormData, internship_id: str, launcher_id: str, message_id: int) -> str:
     """The page of the thread the form was on (its own address, checked), at the message."""
     here = thread_path(internship_id, launcher_id)
@@ -319,7 +309,7 @@ async def report_message(
 ) -> Response:
     """Report a message to ops, saying why: for anyone who reads it (404 for others)."""
     form = await read_form(request)
-    where = await reads.run(sessions, _thread_of, message_id)
+    where = await reads.run(sessions, conversations.thread_of_message, message_id)
     if where is None:
         raise not_found("message")
     reason = str(form.get("reason") or "")
@@ -343,7 +333,7 @@ async def moderate_message(
     """Ops hide a message (kept for the record, its text and files shown to ops alone), or
     keep it and close its reports."""
     form = await read_form(request)
-    where = await reads.run(sessions, _thread_of, message_id)
+    where = await reads.run(sessions, conversations.thread_of_message, message_id)
     if where is None:
         raise not_found("message")
     hide = form.get("hide") == "true"
