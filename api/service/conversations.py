@@ -268,7 +268,9 @@ async def upload(
     it counts against the internship's quota."""
     _may_upload(await _state(workflows, internship_id), viewer)
     try:
-        checked = attachments.check(data, filename, settings.max_file_bytes)
+        checked = await run_in_threadpool(
+            attachments.check, data, filename, settings.max_file_bytes
+        )
     except attachments.AttachmentRefused as err:
         raise ApiError(422, "file_refused", str(err), {"field": "files"}) from err
     key = files.new_key(checked.extension)
