@@ -54,7 +54,7 @@ from temporalio.worker import Replayer, Worker
 
 from api.app import create_app
 from api.service.workflows import start_internship
-from core import search_attributes
+from core import replies, search_attributes
 from core.accounts import create_employer, create_launcher, issue_token, new_id
 from core.codec import data_converter
 from core.db import Internship, make_sessions
@@ -73,6 +73,7 @@ from dev.harness import (
     free_ports,
     migrate,
 )
+from dev.smtp_sink import MailDir
 from dev.stripe_server import create_app as create_stripe_app
 from worker.main import running
 from workflows.internship import InternshipWorkflow
@@ -498,3 +499,19 @@ async def api(
     for internship_id in open_ids:
         with contextlib.suppress(RPCError):
             await env.client.get_workflow_handle(workflow_id(internship_id)).terminate("test over")
+
+
+@pytest.fixture
+def sink(tmp_path: Path, api: Api, settings: Settings) -> Iterator[int]:
+    """`make run`'s SMTP sink, handing mail to the reply domain to the API as a provider would."""
+    port = free_ports("sink")["sink"]
+    handler = MailDir(
+        tmp_path / "mail",
+        inbound_url=api.url + replies.INBOUND_PATH,
+        inbound_secret=settings.inbound_email_secret,
+        reply_domain=settings.reply_domain,
+    )
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port
+    controller.stop()

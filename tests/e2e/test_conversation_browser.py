@@ -1,16 +1,17 @@
 """A conversation in a real browser: an applicant asks the employer a question on a phone and
 gets an answer; the employer selects and kicks off; the launcher delivers the work as a file,
-with no link; the employer downloads it (the same bytes, as an attachment) and replies.
+with no link; the employer downloads it (the same bytes, as an attachment) and replies; the
+launcher answers the email from a mail client, and the reply lands in the thread.
 
 Every page is checked by axe-core and proven to fit a phone's and a desktop's width,
-photographed at both (tests/artifacts/screenshots/). Replies by email and disputes are tested
-elsewhere.
+photographed at both (tests/artifacts/screenshots/). Disputes are tested elsewhere.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from sqlalchemy.orm import sessionmaker
 from core.db import Attachment
 from core.settings import Settings
 from dev.harness import Inbox
-from tests.conftest import Api
+from tests.conftest import Api, eventually
 from tests.e2e.browser import (
     PHONE,
     SKIP_REASON,
@@ -30,6 +31,7 @@ from tests.e2e.browser import (
     chromium_present,
     person,
 )
+from tests.stack.test_conversations import reply
 from tests.stack.test_web import POSTING, employer_account, launcher_account
 
 pytestmark = [
@@ -57,6 +59,7 @@ async def write(page: Page, text: str) -> None:
 
 async def test_an_applicant_asks_then_delivers_a_file_the_employer_downloads(
     api: Api,
+    sink: int,
     chromium: Browser,
     people: list[BrowserContext],
     inbox: Inbox,
@@ -187,6 +190,28 @@ async def test_an_applicant_asks_then_delivers_a_file_the_employer_downloads(
     await launcher.get_by_role("link", name="Northwind").first.click()
     await expect(launcher.get_by_text("Thanks, reading it now.")).to_be_visible()
 
+    # --- The launcher answers the employer's email from their mail client: through the SMTP
+    # sink, as the mail provider would, the reply (without the quoted email) lands in the thread.
+    async def told() -> list[EmailMessage]:
+        return [
+            m
+            for m in list(inbox.messages)
+            if m["To"] == launcher_email and ".messages-" in str(m["Message-ID"])
+        ]
+
+    address = str((await eventually(told))[0]["Reply-To"])
+    reply(sink, launcher_email, address, "Glad it helps, ask me anything.", "<r1@mail.example>")
+    by_email = employer.locator("ol.messages li").last
+
+    async def posted() -> bool:  # the sink forwards it from a thread of its own
+        await employer.reload()
+        return "Glad it helps, ask me anything." in await by_email.inner_text()
+
+    await eventually(posted)
+    await expect(by_email).to_contain_text("by email")
+    await expect(by_email).not_to_contain_text("wrote:")
+    await pages.check(employer, "a reply by email, in the thread")
+
     # --- The launcher chooses a daily digest of messages; ops read the thread, with Hide.
     await launcher.get_by_role("link", name="Settings").click()
     await launcher.get_by_label("A daily digest").check()
@@ -200,5 +225,5 @@ async def test_an_applicant_asks_then_delivers_a_file_the_employer_downloads(
     await ops.locator("#conversation").get_by_role("link", name="Lee Launcher").click()
     heading = ops.get_by_role("heading", name="Conversation between Lee Launcher and Northwind")
     await expect(heading).to_be_visible()
-    await expect(ops.get_by_role("button", name=re.compile("^Hide"))).to_have_count(3)
+    await expect(ops.get_by_role("button", name=re.compile("^Hide"))).to_have_count(4)
     await pages.check(ops, "conversation as ops")

@@ -10,19 +10,15 @@ import smtplib
 import uuid
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
-import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from core import replies
 from core.db import Thread, ThreadReader
 from core.settings import Settings
-from dev.harness import Inbox, free_ports
-from dev.smtp_sink import MailDir
+from dev.harness import Inbox
 from tests.conftest import Api, eventually
 from tests.stack.test_api import OPS, POSTING, act, auth, employer, launcher, ok, post, until_stage
 
@@ -120,22 +116,6 @@ async def test_a_burst_of_messages_is_one_email_after_the_quiet_period(
 async def _relay_passes(settings: Settings) -> None:
     """Long enough for the relay to have made a few passes."""
     await asyncio.sleep(3 * settings.mail_poll_seconds + 0.5)
-
-
-@pytest.fixture
-def sink(tmp_path: Path, api: Api, settings: Settings) -> Any:
-    """`make run`'s SMTP sink, handing mail to the reply domain to the API as a provider would."""
-    port = free_ports("sink")["sink"]
-    handler = MailDir(
-        tmp_path / "mail",
-        inbound_url=api.url + replies.INBOUND_PATH,
-        inbound_secret=settings.inbound_email_secret,
-        reply_domain=settings.reply_domain,
-    )
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield port
-    controller.stop()
 
 
 def reply(sink_port: int, sender: str, to: str, text: str, message_id: str) -> None:
