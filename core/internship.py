@@ -334,6 +334,23 @@ class DisputeView:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class UpcomingDeadline:
+    """A deadline of the current stage that has not fired yet, as people read it: `happens` on
+    `at` unless `unless` ("The work is approved automatically" on … "unless you request a
+    revision"). The workflow lists them from the very timers it waits on, so no page or email
+    computes a policy's date itself. The phrases carry no date: each reader's page or email
+    writes `at` for them."""
+
+    kind: str  # stable: posting_expires, kickoff_escalation, due, overdue_escalation, ...
+    at: datetime
+    happens: str
+    unless: str = ""  # "" when nothing stops it (the feedback window closes regardless)
+    for_roles: tuple[str, ...] | None = None  # the roles it is worded for; None: everyone
+    # The stage's own deadlines are on hold while this one runs (an open dispute's decision).
+    paused: bool = False
+
+
 @dataclass
 class InternshipState:
     """The full state of one internship, returned by the `state` query (and by the workflow
@@ -364,6 +381,9 @@ class InternshipState:
     # refunded only by ops, disputes end by a deadline, and a launcher with nothing delivered
     # can't stop the overdue cancellation with a dispute. False in workflows started before.
     delivered_work_kept: bool = False
+    # What happens next and when, soonest first: the current round's timers not yet fired
+    # (reminders left out), refreshed by the workflow each time it records an event.
+    deadlines: list[UpcomingDeadline] = field(default_factory=list)
 
     @property
     def disputed(self) -> bool:

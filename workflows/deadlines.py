@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from core import errors
+    from core.internship import UpcomingDeadline
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,15 @@ class Deadline:
     at: datetime
     summary: str  # the timer's line in the Temporal UI's timeline
     action: Callable[[], Awaitable[None]]
+    # What people are told of it (`InternshipState.deadlines`), one line per wording; none for
+    # a reminder that only nudges.
+    shown: tuple[UpcomingDeadline, ...] = ()
+
+
+def upcoming(deadlines: list[Deadline], now: datetime) -> list[UpcomingDeadline]:
+    """What the round's deadlines still have to say: those not yet reached, soonest first."""
+    shown = [u for d in deadlines if d.at > now for u in d.shown]
+    return sorted(shown, key=lambda u: u.at)
 
 
 class Deadlines:

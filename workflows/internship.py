@@ -46,9 +46,10 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         Submission,
         SubmissionView,
+        UpcomingDeadline,
         Withdrawal,
     )
-    from workflows.deadlines import Deadline, Deadlines
+    from workflows.deadlines import Deadline, Deadlines, upcoming
     from workflows.recording import OPS_TEAM, Recorder, employer_of, launcher_of
     from workflows.settlement import Settlement
 
@@ -74,6 +75,22 @@ APPROVAL_PUBLISHED_IF_WAITING = "approval-published-if-payout-waits"
 DELIVERED_WORK_KEPT = "delivered-work-kept"
 
 
+# Whom a deadline's words are for (`UpcomingDeadline.for_roles`).
+EMPLOYER, LAUNCHER, OPS = ("employer",), ("launcher",), ("ops",)
+OTHERS = LAUNCHER + OPS
+
+
+def _told(
+    kind: str,
+    at: datetime,
+    happens: str,
+    to: tuple[str, ...] | None,
+    unless: str = "",
+    paused: bool = False,
+) -> UpcomingDeadline:
+    return UpcomingDeadline(kind, at, happens, unless, to, paused)
+
+
 def _days(policy: timedelta) -> str:
     """A policy duration as people read it (before TIME_SCALE)."""
     hours = policy.total_seconds() / 3600
@@ -89,7 +106,7 @@ class InternshipWorkflow:
         # Handlers and deadlines take turns: each transition runs whole under this lock.
         self._lock = asyncio.Lock()
         self._posting_recorded = False
-        self._recorder = Recorder(self._state)
+        self._recorder = Recorder(self._state, lambda: self._upcoming())
         self._money = Settlement(self._state, self._policy, self._recorder, self._lock)
         self._deadlines = Deadlines(
             self._lock, self._state.posted_at, self._money.wait_for_ops_retry
@@ -107,22 +124,15 @@ class InternshipWorkflow:
         async with self._lock:
             await self._recorder.record("posted", Actor(Role.EMPLOYER, posting.employer_id))
         self._posting_recorded = True
-        stages: dict[Stage, Callable[[], Awaitable[None]]] = {
-            Stage.POSTED: self._posted,
-            Stage.MATCHED: self._matched,
-            Stage.IN_PROGRESS: self._in_progress,
-            Stage.IN_REVIEW: self._in_review,
+        moments: dict[Stage, Callable[[], Awaitable[None]]] = {
             Stage.APPROVED: self._approved,
-            Stage.PAID: self._paid,
             Stage.SETTLING: self._settling,
         }
         while self._state.stage not in TERMINAL_STAGES:
-            if self._state.disputed and self._state.delivered_work_kept:
-                await self._disputed()  # the stage's timers pause while ops decide
-            elif self._state.disputed:  # before DELIVERED_WORK_KEPT: until ops decide
-                await self._deadlines.until_restarted()
-            else:
-                await stages[self._state.stage]()
+            if self._state.stage in moments and not self._state.disputed:
+                await moments[self._state.stage]()
+            else:  # the stage's timers; while a dispute is open, the dispute's instead
+                await self._deadlines.run(*self._timers())
         # Resolved before RESOLUTION_SETTLES: the payout owed followed the final stage.
         if self._money.resolution_payout:
             await self._money.pay_resolution()
@@ -131,9 +141,13 @@ class InternshipWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._state
 
-    async def _posted(self) -> None:
+    # Each stage's timers, listed from the state and when the round began: `run` waits on
+    # them, and `_upcoming` tells people of the same list (so a page's date is the timer's).
+
+    def _posted(self) -> list[Deadline]:
         p, since = self._policy, self._deadlines.since
-        await self._deadlines.run(
+        expires = since + p.scaled(p.posting_expiry)
+        return [
             Deadline(
                 "applicants_reminder",
                 since + p.scaled(p.applicants_reminder),
@@ -142,15 +156,32 @@ class InternshipWorkflow:
             ),
             Deadline(
                 "expiry",
-                since + p.scaled(p.posting_expiry),
+                expires,
                 "Expire: no launcher selected",
                 self._expire,
+                (
+                    _told(
+                        "posting_expires",
+                        expires,
+                        "The posting expires",
+                        EMPLOYER,
+                        "you select a launcher",
+                    ),
+                    _told(
+                        "posting_expires",
+                        expires,
+                        "The posting expires",
+                        OTHERS,
+                        "the employer selects a launcher",
+                    ),
+                ),
             ),
-        )
+        ]
 
-    async def _matched(self) -> None:
+    def _matched(self) -> list[Deadline]:
         p, since = self._policy, self._deadlines.since
-        await self._deadlines.run(
+        escalates = since + p.scaled(p.kickoff_escalation)
+        return [
             Deadline(
                 "kickoff_reminder",
                 since + p.scaled(p.kickoff_reminder),
@@ -159,44 +190,121 @@ class InternshipWorkflow:
             ),
             Deadline(
                 "kickoff_escalation",
-                since + p.scaled(p.kickoff_escalation),
+                escalates,
                 "Escalate to ops: no kickoff",
                 lambda: self._recorder.escalate(
                     f"no kickoff {_days(p.kickoff_escalation)} after selection"
                 ),
+                (
+                    _told(
+                        "kickoff_escalation",
+                        escalates,
+                        "Ops are asked to step in",
+                        EMPLOYER,
+                        "you kick off the project",
+                    ),
+                    _told(
+                        "kickoff_escalation",
+                        escalates,
+                        "Ops are asked to step in",
+                        OTHERS,
+                        "the employer kicks off the project",
+                    ),
+                ),
             ),
-        )
+        ]
 
-    async def _in_progress(self) -> None:
-        p, due = self._policy, self._state.due_at
+    def _in_progress(self) -> list[Deadline]:
+        p, s, due = self._policy, self._state, self._state.due_at
         assert due is not None
-        await self._deadlines.run(
+        escalates, cancels = due + p.scaled(p.overdue_escalation), due + p.scaled(p.overdue_cancel)
+        if s.delivered_work_kept and s.submissions:  # `_cancel_overdue` hands it to ops
+            ends: tuple[UpcomingDeadline, ...] = (
+                _told(
+                    "overdue_dispute",
+                    cancels,
+                    "Ops decide what happens to the project",
+                    None,
+                    "the revision is submitted",
+                ),
+            )
+        else:
+            ends = (
+                _told(
+                    "auto_cancel",
+                    cancels,
+                    "The project is cancelled and your fee refunded",
+                    EMPLOYER,
+                    "the work is submitted",
+                ),
+                _told(
+                    "auto_cancel",
+                    cancels,
+                    "The project is cancelled and the employer's fee refunded",
+                    LAUNCHER,
+                    "you submit your work",
+                ),
+                _told(
+                    "auto_cancel",
+                    cancels,
+                    "The project is cancelled and the employer's fee refunded",
+                    OPS,
+                    "the work is submitted",
+                ),
+            )
+        return [
             Deadline(
                 "due_reminder",
                 due - p.scaled(p.due_reminder),
                 "Remind launcher: due soon",
                 lambda: self._recorder.remind("due_soon", [self._launcher()]),
             ),
-            Deadline("overdue", due, "Overdue: tell launcher, employer and ops", self._overdue),
+            Deadline(
+                "overdue",
+                due,
+                "Overdue: tell launcher, employer and ops",
+                self._overdue,
+                (
+                    _told("due", due, "Your work becomes overdue", LAUNCHER, "you submit it"),
+                    _told(
+                        "due",
+                        due,
+                        "The work becomes overdue",
+                        EMPLOYER + OPS,
+                        "the launcher submits it",
+                    ),
+                ),
+            ),
             Deadline(
                 "overdue_escalation",
-                due + p.scaled(p.overdue_escalation),
+                escalates,
                 "Escalate overdue to ops",
                 lambda: self._recorder.escalate(
                     f"no submission {_days(p.overdue_escalation)} after the due date"
                 ),
+                (
+                    _told(
+                        "overdue_escalation",
+                        escalates,
+                        "Ops are asked to step in",
+                        None,
+                        "the work is submitted",
+                    ),
+                ),
             ),
             Deadline(
                 "overdue_cancel",
-                due + p.scaled(p.overdue_cancel),
+                cancels,
                 "Auto-cancel overdue and refund employer",
                 self._cancel_overdue,
+                ends,
             ),
-        )
+        ]
 
-    async def _in_review(self) -> None:
+    def _in_review(self) -> list[Deadline]:
         p, since = self._policy, self._deadlines.since
-        await self._deadlines.run(
+        approves = since + p.scaled(p.review_auto_approve)
+        return [
             Deadline(
                 "review_reminder",
                 since + p.scaled(p.review_reminder),
@@ -205,42 +313,72 @@ class InternshipWorkflow:
             ),
             Deadline(
                 "auto_approve",
-                since + p.scaled(p.review_auto_approve),
+                approves,
                 "Auto-approve: review window over",
                 lambda: self._approve(SYSTEM, auto=True, feedback=""),
+                (
+                    _told(
+                        "auto_approve",
+                        approves,
+                        "The work is approved automatically",
+                        EMPLOYER,
+                        "you request a revision",
+                    ),
+                    _told(
+                        "auto_approve",
+                        approves,
+                        "Your work is approved automatically",
+                        LAUNCHER,
+                        "the employer requests a revision",
+                    ),
+                    _told(
+                        "auto_approve",
+                        approves,
+                        "The work is approved automatically",
+                        OPS,
+                        "the employer requests a revision",
+                    ),
+                ),
             ),
-        )
+        ]
 
-    async def _approved(self) -> None:
-        amount = self._money.launcher_share()
-        await self._money.pay_launcher(amount, "payout")
-        async with self._lock:
-            await self._transition(
-                Stage.PAID,
-                "paid",
-                SYSTEM,
-                Notice("paid", [self._launcher()], {"amount": self._money.fmt(amount)}),
-                Notice("feedback_requested", [self._employer(), self._launcher()]),
-            )
-
-    async def _paid(self) -> None:
+    def _paid(self) -> list[Deadline]:
         p, since = self._policy, self._deadlines.since
-        await self._deadlines.run(
+        closes = since + p.scaled(p.feedback_window)
+        return [
             Deadline(
                 "feedback_window",
-                since + p.scaled(p.feedback_window),
+                closes,
                 "Complete: feedback window over",
                 lambda: self._complete(SYSTEM),
+                (
+                    _told(
+                        "feedback_closes",
+                        closes,
+                        "Feedback closes and the project is completed",
+                        None,
+                    ),
+                ),
             ),
-        )
+        ]
 
-    async def _disputed(self) -> None:
+    def _disputed(self) -> list[Deadline]:
         """Ops decide by the deadline (reminded on the way), or the default outcome applies."""
         p, since = self._policy, self._deadlines.since  # since the dispute opened
         decide_by = rulebook.dispute_deadline(self._state)
         assert decide_by is not None
         reminders = int(p.dispute_decision / p.dispute_reminder - 1e-9) if p.dispute_reminder else 0
-        await self._deadlines.run(
+        if rulebook.dispute_default_outcome(self._state) == "pay_launcher":
+            mine, others = (
+                "You are paid your share in full",
+                "The launcher is paid their share in full",
+            )
+            mine_to, others_to = LAUNCHER, EMPLOYER
+        else:
+            mine, others = "Your fee is refunded in full", "The employer's fee is refunded in full"
+            mine_to, others_to = EMPLOYER, LAUNCHER
+        ops_decide = "ops decide the dispute first"
+        return [
             *(
                 Deadline(
                     f"dispute_reminder_{n}",
@@ -257,8 +395,51 @@ class InternshipWorkflow:
                 decide_by,
                 "Resolve dispute by default: ops did not decide",
                 self._resolve_by_default,
+                (
+                    _told("dispute_decision", decide_by, mine, mine_to, ops_decide, paused=True),
+                    _told(
+                        "dispute_decision", decide_by, others, others_to, ops_decide, paused=True
+                    ),
+                    _told(
+                        "dispute_decision",
+                        decide_by,
+                        others,
+                        OPS,
+                        "you decide it first",
+                        paused=True,
+                    ),
+                ),
             ),
-        )
+        ]
+
+    def _timers(self) -> list[Deadline]:
+        """The deadlines of the current round: the stage's, or an open dispute's instead."""
+        s = self._state
+        if s.disputed:  # before DELIVERED_WORK_KEPT a dispute has none: it waits for ops
+            return self._disputed() if s.delivered_work_kept else []
+        stage_timers = {
+            Stage.POSTED: self._posted,
+            Stage.MATCHED: self._matched,
+            Stage.IN_PROGRESS: self._in_progress,
+            Stage.IN_REVIEW: self._in_review,
+            Stage.PAID: self._paid,
+        }.get(s.stage)
+        return stage_timers() if stage_timers else []
+
+    def _upcoming(self) -> list[UpcomingDeadline]:
+        return upcoming(self._timers(), workflow.now())
+
+    async def _approved(self) -> None:
+        amount = self._money.launcher_share()
+        await self._money.pay_launcher(amount, "payout")
+        async with self._lock:
+            await self._transition(
+                Stage.PAID,
+                "paid",
+                SYSTEM,
+                Notice("paid", [self._launcher()], {"amount": self._money.fmt(amount)}),
+                Notice("feedback_requested", [self._employer(), self._launcher()]),
+            )
 
     async def _settling(self) -> None:
         amount = await self._money.pay_resolution()

@@ -8,6 +8,7 @@ the stage, so ops can filter and read workflows in the Temporal UI.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +25,15 @@ with workflow.unsafe.imports_passed_through():
         Recipient,
         TransitionRecord,
     )
-    from core.internship import SYSTEM, Actor, InternshipState, Role, Stage, TimelineEntry
+    from core.internship import (
+        SYSTEM,
+        Actor,
+        InternshipState,
+        Role,
+        Stage,
+        TimelineEntry,
+        UpcomingDeadline,
+    )
 
 LOCAL_TIMEOUT = timedelta(seconds=15)
 # A projection write must land eventually; the database being down stalls, never loses.
@@ -48,13 +57,21 @@ class Recorder:
     """Owns the timeline, the search attributes and the current details; each recorded event
     queues its emails in the outbox, which the worker's relay sends."""
 
-    def __init__(self, state: InternshipState) -> None:
+    def __init__(
+        self,
+        state: InternshipState,
+        upcoming: Callable[[], list[UpcomingDeadline]] = list,
+    ) -> None:
         self._state = state
+        self._upcoming = upcoming  # the current round's deadlines, as people are told them
         self._behind = False  # the search attributes lag the stage (see `enter`)
 
     async def record(self, event: str, by: Actor, *notices: Notice, note: str = "") -> None:
         """Append to the timeline, project the state, and queue the event's emails."""
         s = self._state
+        # Every change that moves a deadline is recorded, so the state (and this event's
+        # emails) always list the deadlines the workflow now waits on.
+        s.deadlines = self._upcoming()
         entry = TimelineEntry(
             len(s.timeline) + 1, workflow.now(), s.stage, event, by.role, by.id, note, by.member_id
         )
