@@ -190,6 +190,7 @@ class Projection:
             currency=p.currency,
             due_at=s.due_at,
             public_base_url=self.public_base_url,
+            deadlines=s.deadlines,
         )
         # The colleague who acted, named to whoever reads it.
         by = acting.name if acting is not None else ""

@@ -452,6 +452,18 @@ class DisputeOut(BaseModel):
     note: str
 
 
+class DeadlineOut(BaseModel):
+    """What happens next, when, and what stops it, as the workflow's own timers say: "{happens}
+    on {at} unless {unless}." (no `unless`: nothing stops it)."""
+
+    kind: str
+    at: datetime
+    happens: str
+    unless: str
+    # The stage's other deadlines are on hold while this one runs (an open dispute's decision).
+    paused: bool = False
+
+
 class InternshipDetail(BaseModel):
     id: str
     title: str
@@ -485,6 +497,8 @@ class InternshipDetail(BaseModel):
     invitation_only: bool = False
     # Every invitation for the employer and ops; a launcher's own for them.
     invitations: list[InvitationOut] = []
+    # The workflow's upcoming deadlines, soonest first, worded for the reader.
+    deadlines: list[DeadlineOut] = []
 
 
 class PortfolioItem(BaseModel):

@@ -7,6 +7,7 @@ relay's job (worker/outbox.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -17,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from core.db import Internship
 from core.formats import format_money, when
+from core.internship import UpcomingDeadline
 
 # core/templates/ (email/ and web/, with web/static/): package data of the installed
 # distribution, found through the core package wherever it is installed (a folder on disk: the
@@ -35,8 +37,11 @@ def internship_context(
     currency: str,
     due_at: datetime | None,
     public_base_url: str,
+    deadlines: Iterable[UpcomingDeadline] = (),
 ) -> dict[str, Any]:
-    """What every email template knows of the internship it is about."""
+    """What every email template knows of the internship it is about. `deadlines`: the
+    workflow's upcoming ones (`InternshipState.deadlines`), each kind's moment preformatted,
+    so an email says "approved automatically on …" with the timer's own date."""
     return {
         "id": internship_id,
         "title": title,
@@ -48,6 +53,7 @@ def internship_context(
         "url": f"{public_base_url.rstrip('/')}/internships/{internship_id}",
         # Stripe's onboarding links expire within minutes; the payouts page makes a fresh one.
         "payouts_url": f"{public_base_url.rstrip('/')}/payouts",
+        "deadlines": {d.kind: when(d.at) for d in deadlines},
     }
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from api import schemas
 from core import rulebook
-from core.internship import Action, Actor, InternshipState, Role, Stage
+from core.internship import Action, Actor, InternshipState, Role, Stage, UpcomingDeadline
 
 
 class ResolutionAmounts(BaseModel):
@@ -40,7 +40,7 @@ class InternshipView(schemas.InternshipDetail):
     may_withhold_refund: bool
     # Delivered work: this viewer's cancellation goes to ops as a dispute instead.
     cancel_opens_dispute: bool
-    dispute_deadline: datetime | None
+    dispute_deadline: datetime | None  # the workflow's `dispute_decision` deadline
     dispute_default: str  # `rulebook.dispute_default_outcome`: "pay_launcher" or "refund"
     launcher_share_cents: int
     max_revision_rounds: int
@@ -91,6 +91,7 @@ def internship_view(s: InternshipState, viewer: Actor) -> InternshipView:
     p = s.posting
     sees = rulebook.visibility(s, viewer)
     allowed = rulebook.allowed_actions(s, viewer)
+    deadlines = _deadlines(s, viewer, sees.work)
     applicants = [
         schemas.ApplicantOut(
             launcher_id=a.launcher_id, pitch=a.pitch, applied_at=a.applied_at, withdrawn=a.withdrawn
@@ -179,12 +180,18 @@ def internship_view(s: InternshipState, viewer: Actor) -> InternshipView:
             for i in s.invitations
             if sees.all_applicants or i.launcher_id == viewer.id
         ],
+        deadlines=[
+            schemas.DeadlineOut(
+                kind=d.kind, at=d.at, happens=d.happens, unless=d.unless, paused=d.paused
+            )
+            for d in deadlines
+        ],
         disputed=s.disputed,
         payment_refused=s.payment_refused if sees.work else "",
         may_retry_payment=rulebook.may_retry_payment(s, viewer),
         may_withhold_refund=rulebook.may_withhold_refund(viewer),
         cancel_opens_dispute=rulebook.cancellation_opens_dispute(s, viewer),
-        dispute_deadline=rulebook.dispute_deadline(s) if sees.work else None,
+        dispute_deadline=next((d.at for d in deadlines if d.kind == "dispute_decision"), None),
         dispute_default=rulebook.dispute_default_outcome(s),
         launcher_share_cents=p.policy.launcher_share(p.fee_cents),
         max_revision_rounds=p.policy.max_revision_rounds,
@@ -212,6 +219,21 @@ def internship_view(s: InternshipState, viewer: Actor) -> InternshipView:
         if Action.RESOLVE in allowed
         else {},
     )
+
+
+# What someone outside the project reads of its deadlines: when the posting closes.
+PUBLIC_DEADLINES = frozenset({"posting_expires"})
+
+
+def _deadlines(s: InternshipState, viewer: Actor, sees_work: bool) -> list[UpcomingDeadline]:
+    """The workflow's upcoming deadlines worded for this viewer (`InternshipState.deadlines`:
+    no date here is computed from a policy)."""
+    return [
+        d
+        for d in s.deadlines
+        if (d.for_roles is None or viewer.role.value in d.for_roles)
+        and (sees_work or d.kind in PUBLIC_DEADLINES)
+    ]
 
 
 def _revision_feedback(s: InternshipState, viewer: Actor) -> str:

@@ -5,7 +5,9 @@ The context given to templates is::
 
     recipient  {"name", "role"}                      role: employer | launcher | ops
     internship {"id", "title", "company", "category", "stage", "fee", "due_at", "url",
-                "payouts_url"}
+                "payouts_url", "deadlines"}
+               deadlines: {kind: preformatted moment} of the workflow's upcoming deadlines
+               (`InternshipState.deadlines`; read with .get(kind): any may be absent)
     event      {"kind", "actor", "at", "by"}   by: the employer's member who acted, or ""
     details    event-specific, see CONTRACT (optional keys must be read with details.get(...))
 """
@@ -94,7 +96,18 @@ REMINDER_ROLES: dict[str, tuple[str, ...]] = {"dispute_waiting": ("ops",)}
 DEFAULT_OUTCOMES = ("pay_launcher", "refund")
 RECIPIENT_KEYS = frozenset({"name", "role"})
 INTERNSHIP_KEYS = frozenset(
-    {"id", "title", "company", "category", "stage", "fee", "due_at", "url", "payouts_url"}
+    {
+        "id",
+        "title",
+        "company",
+        "category",
+        "stage",
+        "fee",
+        "due_at",
+        "url",
+        "payouts_url",
+        "deadlines",
+    }
 )
 EVENT_KEYS = frozenset({"kind", "actor", "at", "by"})
 
@@ -109,6 +122,15 @@ PITCH = f"I ran social media for my campus club.\nHappy to start Monday! {XSS}"
 NOTE = f"Deck and summary attached. {XSS}"
 FEEDBACK = f"Please tighten the competitor section. {XSS}"
 DECIDE_BY = "2026-12-10 17:00 UTC"
+AUTO_APPROVE_AT = "2026-12-14 17:00 UTC"
+AUTO_CANCEL_AT = "2026-12-13 17:00 UTC"
+# The workflow's upcoming deadlines as an email knows them (with a due date; none without).
+DEADLINES = {
+    "due": DUE_AT,
+    "auto_cancel": AUTO_CANCEL_AT,
+    "auto_approve": AUTO_APPROVE_AT,
+    "dispute_decision": DECIDE_BY,
+}
 # What the workflow gives as the reason when it opens a dispute itself (an overdue revision).
 SYSTEM_REASON = "the revision is 10 days overdue; earlier work was delivered"
 DEFAULT_NOTE = "Ops did not decide within 7 days: the default outcome applies"
@@ -157,8 +179,11 @@ def build_context(
     *,
     due_at: str | None = DUE_AT,
     with_optional: bool = True,
+    deadlines: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     required, optional = CONTRACT[event]
+    if deadlines is None:
+        deadlines = dict(DEADLINES) if due_at else {}
     if not with_optional:
         details = {k: v for k, v in details.items() if k in required}
     return {
@@ -174,6 +199,7 @@ def build_context(
                 "due_at": due_at,
                 "url": INTERNSHIP_URL,
                 "payouts_url": PAYOUTS_URL,
+                "deadlines": deadlines,
             },
             INTERNSHIP_KEYS,
         ),
@@ -835,3 +861,39 @@ def test_a_dispute_resolved_by_default_says_no_decision_was_made(role: str, outc
             assert "Our team has reviewed the dispute" in body
             assert "No decision was made" not in body
             assert "A note from our team" in body
+
+
+def test_submission_says_when_the_work_is_approved_automatically() -> None:
+    details = {"url": "", "note": "", "round": 1}
+    ctx = build_context("submission", "employer", "launcher", details)
+    _, text, html = render(make_env(), "submission", ctx)
+    assert f"If there's no response by {AUTO_APPROVE_AT}, the work will be approved" in text
+    assert f"<strong>{AUTO_APPROVE_AT}</strong>, the work will be approved" in html
+    # An internship whose workflow listed no deadline yet (started before the list) reads as
+    # before.
+    ctx = build_context("submission", "employer", "launcher", details, deadlines={})
+    _, text, html = render(make_env(), "submission", ctx)
+    assert "by the end of the review window, the work will be approved" in text
+    assert "by the end of the review window, the work will be approved" in html
+
+
+@pytest.mark.parametrize(
+    ("role", "whose"), [("employer", "your fee"), ("launcher", "Northwind Labs's fee")]
+)
+def test_kickoff_says_when_it_is_cancelled_and_refunded(role: str, whose: str) -> None:
+    ctx = build_context("kickoff", role, "employer", {"amount": "$400.00"})
+    _, text, html = render(make_env(), "kickoff", ctx)
+    said = f"the project will be cancelled and {whose} refunded."
+    assert f"If nothing is submitted by {AUTO_CANCEL_AT}, {said}" in text
+    assert f"If nothing is submitted by <strong>{AUTO_CANCEL_AT}</strong>, {said}" in html
+    # No auto-cancel listed (a policy without one): the email promises none.
+    ctx = build_context("kickoff", role, "employer", {"amount": "$400.00"}, deadlines={})
+    _, text, html = render(make_env(), "kickoff", ctx)
+    assert "cancelled" not in text and "cancelled" not in html
+
+
+def test_extension_says_the_new_auto_cancel_date() -> None:
+    ctx = build_context("extended", "launcher", "employer", {})
+    _, text, _ = render(make_env(), "extended", ctx)
+    assert f"It is now due {DUE_AT}." in text
+    assert f"If nothing is submitted by {AUTO_CANCEL_AT}, the project will be cancelled" in text
