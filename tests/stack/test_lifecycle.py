@@ -8,7 +8,7 @@ the database.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -29,6 +29,7 @@ from core.db import (
     OutboxEmail,
     TimelineEvent,
 )
+from core.formats import when
 from core.internship import (
     Actor,
     Application,
@@ -48,6 +49,7 @@ from core.internship import (
     Selection,
     Stage,
     Submission,
+    UpcomingDeadline,
     Withdrawal,
 )
 from core.settings import Settings
@@ -717,3 +719,116 @@ async def test_colleagues_invite_act_and_hear_by_name(world: World) -> None:
     for kind, by in (("invited", "Sam hiring_manager"), ("selected", "Sam admin")):
         body = (await world.inbox.wait_for(iid, kind))[0].get_body(("plain",))
         assert body is not None and f"{by} at Acme" in body.get_content(), kind
+
+
+# ---------------------------------------------------------------- deadlines, as people are told
+
+
+def told(s: InternshipState, role: Role) -> dict[str, UpcomingDeadline]:
+    """The upcoming deadlines worded for `role`, by kind."""
+    return {d.kind: d for d in s.deadlines if d.for_roles is None or role.value in d.for_roles}
+
+
+async def skip_to(world: World, at: datetime, by: timedelta = timedelta(0)) -> None:
+    """Skip the clock to `by` after `at` (a negative `by`: that long before it)."""
+    await world.skip(at + by - await world.env.get_current_time())
+
+
+def when_it_happened(s: InternshipState, event: str) -> datetime:
+    [entry] = [e for e in s.timeline if e.event == event]
+    return entry.at
+
+
+def fired_at(s: InternshipState, event: str, at: datetime) -> bool:
+    """The timer's event is on the timeline at the listed moment (its workflow task runs a few
+    milliseconds after the timer fires)."""
+    return timedelta(0) <= when_it_happened(s, event) - at < timedelta(seconds=5)
+
+
+async def test_auto_approval_happens_when_the_deadline_said(world: World) -> None:
+    employer, launcher = world.employer(), world.launcher()
+    h = await in_review(world, employer, launcher)
+    s = await state(h)
+    submitted = when_it_happened(s, "submitted")
+    # Reminders only nudge: the list says what happens, soonest first.
+    assert [d.kind for d in s.deadlines] == ["auto_approve"] * 3
+    to_employer, to_launcher = told(s, Role.EMPLOYER), told(s, Role.LAUNCHER)
+    approves = to_employer["auto_approve"]
+    assert (approves.happens, approves.unless, approves.at) == (
+        "The work is approved automatically",
+        "you request a revision",
+        submitted + 7 * DAY,
+    )
+    assert to_launcher["auto_approve"].happens == "Your work is approved automatically"
+    await skip_to(world, approves.at, -HOUR)
+    s = await state(h)
+    assert s.stage == Stage.IN_REVIEW and list(told(s, Role.EMPLOYER)) == ["auto_approve"]
+    await skip_to(world, approves.at, HOUR)
+    s = await reaches(h, Stage.PAID)
+    assert fired_at(s, "approved", approves.at)
+    # Now the feedback window is what comes next.
+    [closes] = s.deadlines
+    assert closes.kind == "feedback_closes" and closes.at == when_it_happened(s, "paid") + 14 * DAY
+    await skip_to(world, closes.at, HOUR)
+    s = await h.result()
+    assert s.stage == Stage.COMPLETED and fired_at(s, "completed", closes.at)
+
+
+async def test_an_extension_moves_the_listed_due_date_and_auto_cancel(world: World) -> None:
+    employer, launcher = world.employer(), world.launcher()
+    h = await in_progress(world, employer, launcher)
+    s = await state(h)
+    assert s.due_at
+    listed = {k: d.at for k, d in told(s, Role.LAUNCHER).items()}
+    assert listed == {
+        "due": s.due_at,
+        "overdue_escalation": s.due_at + 3 * DAY,
+        "auto_cancel": s.due_at + 10 * DAY,
+    }
+    assert told(s, Role.LAUNCHER)["auto_cancel"].unless == "you submit your work"
+    later = s.due_at + 4 * DAY
+    out = await h.execute_update(InternshipWorkflow.extend, Extension(emp(employer), later))
+    moved = {k: d.at for k, d in told(out, Role.LAUNCHER).items()}
+    assert moved == {k: at + 4 * DAY for k, at in listed.items()}
+    # The extension's email says the new auto-cancel date, from the same list.
+    [extended] = await world.inbox.wait_for(s.posting.internship_id, "extended")
+    assert when(moved["auto_cancel"]) in extended.get_body(("plain",)).get_content()
+    await skip_to(world, moved["due"], HOUR)
+    s = await state(h)
+    assert s.overdue and fired_at(s, "overdue", moved["due"])
+    assert "due" not in told(s, Role.LAUNCHER)  # fired: no longer listed
+    await skip_to(world, moved["auto_cancel"], HOUR)
+    s = await h.result()
+    assert s.stage == Stage.REFUNDED and fired_at(s, "cancelled", moved["auto_cancel"])
+    assert s.deadlines == []
+
+
+async def test_a_dispute_pauses_the_clock_and_lists_its_decision(world: World) -> None:
+    employer, launcher = world.employer(), world.launcher()
+    h = await in_review(world, employer, launcher)
+    await world.skip(2 * DAY)
+    s = await h.execute_update(
+        InternshipWorkflow.open_dispute, Dispute(emp(employer), "Not what we asked")
+    )
+    assert s.dispute
+    # The review clock is on hold: only the dispute's decision is listed, and it says so.
+    assert {d.kind for d in s.deadlines} == {"dispute_decision"}
+    decision = told(s, Role.LAUNCHER)["dispute_decision"]
+    assert decision.paused and decision.at == s.dispute.opened_at + 7 * DAY
+    assert (decision.happens, decision.unless) == (
+        "You are paid your share in full",  # the default for delivered work
+        "ops decide the dispute first",
+    )
+    assert told(s, Role.EMPLOYER)["dispute_decision"].happens == (
+        "The launcher is paid their share in full"
+    )
+    # The dispute email gives the same date.
+    opened = await world.inbox.wait_for(s.posting.internship_id, "dispute_opened", 3)
+    assert all(when(decision.at) in m.get_body(("plain",)).get_content() for m in opened)
+    # The old auto-approve time passes without approval.
+    await skip_to(world, when_it_happened(s, "submitted") + 7 * DAY, HOUR)
+    assert (await state(h)).stage == Stage.IN_REVIEW
+    await skip_to(world, decision.at, HOUR)
+    s = await h.result()
+    assert fired_at(s, "dispute_resolved", decision.at)
+    assert s.deadlines == []
