@@ -792,7 +792,7 @@ async def test_an_extension_moves_the_listed_due_date_and_auto_cancel(world: Wor
     assert moved == {k: at + 4 * DAY for k, at in listed.items()}
     # The extension's email says the new auto-cancel date, from the same list.
     [extended] = await world.inbox.wait_for(s.posting.internship_id, "extended")
-    assert when(moved["auto_cancel"]) in extended.get_body(("plain",)).get_content()
+    assert when(moved["auto_cancel"]) in extended.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     await skip_to(world, moved["due"], HOUR)
     s = await state(h)
     assert s.overdue and fired_at(s, "overdue", moved["due"])
@@ -824,7 +824,7 @@ async def test_a_dispute_pauses_the_clock_and_lists_its_decision(world: World) -
     )
     # The dispute email gives the same date.
     opened = await world.inbox.wait_for(s.posting.internship_id, "dispute_opened", 3)
-    assert all(when(decision.at) in m.get_body(("plain",)).get_content() for m in opened)
+    assert all(when(decision.at) in m.get_body(("plain",)).get_content() for m in opened)  # type: ignore[union-attr]
     # The old auto-approve time passes without approval.
     await skip_to(world, when_it_happened(s, "submitted") + 7 * DAY, HOUR)
     assert (await state(h)).stage == Stage.IN_REVIEW

@@ -11,7 +11,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core import rulebook
-from core.internship import Actor, Kickoff, MemberRole, Money, Role, Stage
+from core.internship import (
+    Actor,
+    DisputeView,
+    Kickoff,
+    MemberRole,
+    Money,
+    Role,
+    Stage,
+    UpcomingDeadline,
+)
 from tests.surface.conftest import Surface
 
 VIEWERS = ["owner", "launcher", "applicant", "ops"]
@@ -228,3 +237,79 @@ async def test_the_cancel_form_says_what_is_refunded(surface: Surface) -> None:
     after = (await browser.get(f"/internships/{charged.posting.internship_id}")).text
     assert "Nothing has been charged." in before
     assert "The $400.00 charged is refunded." in after
+
+
+AT = datetime(2026, 12, 14, 17, 0, tzinfo=UTC)
+
+
+def _approves(roles: tuple[str, ...], happens: str, unless: str) -> UpcomingDeadline:
+    return UpcomingDeadline("auto_approve", AT, happens, unless, roles)
+
+
+async def test_the_page_says_what_happens_next_as_the_workflow_lists_it(surface: Surface) -> None:
+    """Each reader reads the workflow's deadlines worded for them, with the date; someone
+    outside the project reads none of the work's; the JSON view carries the same."""
+    employer, lee, other = surface.employer(), surface.launcher(), surface.launcher()
+    listed = [
+        _approves(("employer",), "The work is approved automatically", "you request a revision"),
+        _approves(
+            ("launcher", "ops"),
+            "Your work is approved automatically",
+            "the employer requests a revision",
+        ),
+    ]
+    iid = surface.internship(
+        employer, Stage.IN_REVIEW, launcher=lee, applicants=[other], deadlines=listed
+    ).posting.internship_id
+    said = {
+        employer.email: "The work is approved automatically on Dec 14, 2026 17:00 UTC unless "
+        "you request a revision.",
+        lee.email: "Your work is approved automatically on Dec 14, 2026 17:00 UTC unless "
+        "the employer requests a revision.",
+    }
+    for email, sentence in said.items():
+        page = (await (await surface.signed_in(email)).get(f"/internships/{iid}")).text
+        assert "What happens next" in page
+        assert sentence in re.sub(r"<[^>]+>", "", page)
+    outsider = (await (await surface.signed_in(other.email)).get(f"/internships/{iid}")).text
+    assert "What happens next" not in outsider and "approved automatically" not in outsider
+    async with surface.client(surface.token(Role.EMPLOYER, employer.id)) as http:
+        detail = (await http.get(f"/v1/internships/{iid}")).json()
+    assert detail["deadlines"] == [
+        {
+            "kind": "auto_approve",
+            "at": "2026-12-14T17:00:00Z",
+            "happens": "The work is approved automatically",
+            "unless": "you request a revision",
+            "paused": False,
+        }
+    ]
+
+
+async def test_a_dispute_says_the_clock_is_on_hold_until_ops_decide(surface: Surface) -> None:
+    employer, lee = surface.employer(), surface.launcher()
+    decision = UpcomingDeadline(
+        "dispute_decision",
+        AT,
+        "You are paid your share in full",
+        "ops decide the dispute first",
+        ("launcher",),
+        paused=True,
+    )
+    iid = surface.internship(
+        employer,
+        Stage.IN_REVIEW,
+        launcher=lee,
+        dispute=DisputeView(Role.EMPLOYER, "Not what we asked", AT - timedelta(days=7)),
+        delivered_work_kept=True,
+        deadlines=[decision],
+    ).posting.internship_id
+    page = (await (await surface.signed_in(lee.email)).get(f"/internships/{iid}")).text
+    text = re.sub(r"<[^>]+>", "", page)
+    assert "The project's other deadlines are on hold while ops decide the dispute." in text
+    assert (
+        "You are paid your share in full on Dec 14, 2026 17:00 UTC unless ops decide the "
+        "dispute first." in text
+    )
+    # The dispute's own lines take the date from the same list.
+    assert "decided by Dec 14, 2026 17:00 UTC at the latest" in text
