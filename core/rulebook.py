@@ -243,6 +243,10 @@ def as_seen_by(state: InternshipState, actor: Actor) -> InternshipState:
             i for i in state.invitations if sees.all_applicants or i.launcher_id == actor.id
         ],
         timeline=timeline(state, actor),
+        # The deadlines worded for the caller (each stays in history with the answer).
+        deadlines=[
+            d for d in state.deadlines if d.for_roles is None or actor.role.value in d.for_roles
+        ],
     )
 
 

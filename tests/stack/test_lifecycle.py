@@ -788,8 +788,11 @@ async def test_an_extension_moves_the_listed_due_date_and_auto_cancel(world: Wor
     assert told(s, Role.LAUNCHER)["auto_cancel"].unless == "you submit your work"
     later = s.due_at + 4 * DAY
     out = await h.execute_update(InternshipWorkflow.extend, Extension(emp(employer), later))
-    moved = {k: d.at for k, d in told(out, Role.LAUNCHER).items()}
+    # The employer's answer lists the deadlines worded for them; the launcher reads theirs.
+    assert {d.for_roles for d in out.deadlines} <= {None, ("employer",), ("employer", "ops")}
+    moved = {k: d.at for k, d in told(out, Role.EMPLOYER).items()}
     assert moved == {k: at + 4 * DAY for k, at in listed.items()}
+    assert moved == {k: d.at for k, d in told(await state(h), Role.LAUNCHER).items()}
     # The extension's email says the new auto-cancel date, from the same list.
     [extended] = await world.inbox.wait_for(s.posting.internship_id, "extended")
     assert when(moved["auto_cancel"]) in extended.get_body(("plain",)).get_content()  # type: ignore[union-attr]
@@ -810,6 +813,8 @@ async def test_a_dispute_pauses_the_clock_and_lists_its_decision(world: World) -
     s = await h.execute_update(
         InternshipWorkflow.open_dispute, Dispute(emp(employer), "Not what we asked")
     )
+    assert s.dispute and {d.for_roles for d in s.deadlines} == {("employer",)}
+    s = await state(h)
     assert s.dispute
     # The review clock is on hold: only the dispute's decision is listed, and it says so.
     assert {d.kind for d in s.deadlines} == {"dispute_decision"}
