@@ -1,5 +1,5 @@
 """Receipts, credit notes and statements: issued when money moves, numbered per organisation,
-rendered as a page and as a PDF from one template (core/templates/web/document.html).
+rendered as a page and as a PDF from one template (core/templates/documents/document.html).
 
 The projection issues them (`issue_documents`) in the transaction that records the event, from
 the workflow's `Money`: a receipt for the charge, a credit note for each refund and a statement
@@ -147,7 +147,7 @@ def issue_documents(db: Session, s: InternshipState, at: datetime) -> list[Docum
 # ---------------------------------------------------------------- rendering
 
 _env = Environment(
-    loader=FileSystemLoader(TEMPLATES / "web"),
+    loader=FileSystemLoader(TEMPLATES / "documents"),
     autoescape=select_autoescape(["html"]),
     undefined=StrictUndefined,
 )
