@@ -62,10 +62,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     API_HOST=0.0.0.0
 # libmagic (Debian's libmagic1 and its database): core/attachments.py reads the type of each file
-# sent with it. Debian's current build, with its security updates, rather than a pinned one.
+# sent with it; Pango, HarfBuzz and a font: weasyprint renders the documents' PDFs with them.
+# Debian's current build, with its security updates, rather than a pinned one.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libmagic1 \
+        libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home \

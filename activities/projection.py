@@ -9,7 +9,7 @@ outbox rows, so an email is queued once per event.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -29,6 +29,8 @@ from core.activity_contracts import (
 )
 from core.db import (
     PENDING,
+    STATEMENT,
+    Document,
     Employer,
     Internship,
     InternshipInvitation,
@@ -38,6 +40,7 @@ from core.db import (
     OutboxEmail,
     TimelineEvent,
 )
+from core.documents import issue_documents
 from core.emails import Templates, internship_context
 from core.formats import when
 from core.internship import InternshipState, Role, TimelineEntry
@@ -50,6 +53,9 @@ class Contact:
     name: str
     email: str
 
+
+# Emails that link to the document their event issued (details' `document_url`).
+DOCUMENT_EMAILS = frozenset({"kickoff", "cancelled", "paid"})
 
 # Events that change a posting's invitations (an application answers one).
 INVITATION_EVENTS = frozenset({"invited", "invitation_declined", "applied"})
@@ -136,10 +142,16 @@ class Projection:
                     db.flush()
                     project_invitations(db, s)
                 db.add(timeline_row(internship_id, entry, s.launcher_id))
+                # The money this event moved gets its receipt, credit note or statement, in
+                # this transaction: recorded once with the event, linked from its emails.
+                db.flush()
+                documents = issue_documents(db, s, entry.at)
                 queued = [
                     email
                     for notice in rec.notices
-                    for email in self._queue(db, s, entry, entry.actor_role.value, notice)
+                    for email in self._queue(
+                        db, s, entry, entry.actor_role.value, notice, documents
+                    )
                 ]
                 db.flush()
                 return [email.id for email in queued]
@@ -173,7 +185,13 @@ class Projection:
         self.emails_queued()
 
     def _queue(
-        self, db: Session, s: InternshipState, entry: TimelineEntry, actor: str, notice: Notice
+        self,
+        db: Session,
+        s: InternshipState,
+        entry: TimelineEntry,
+        actor: str,
+        notice: Notice,
+        documents: Sequence[Document] = (),
     ) -> list[OutboxEmail]:
         p, seq, at = s.posting, entry.seq, entry.at
         details: dict[str, Any] = dict(notice.details)
@@ -204,7 +222,7 @@ class Projection:
                     "recipient": {"name": contact.name, "role": to.role.value},
                     "internship": internship,
                     "event": event,
-                    "details": details,
+                    "details": self._with_document(details, notice.kind, to.role, documents),
                 },
             )
             queued.append(
@@ -222,6 +240,18 @@ class Projection:
             )
         db.add_all(queued)
         return queued
+
+    def _with_document(
+        self, details: dict[str, Any], kind: str, role: Role, documents: Sequence[Document]
+    ) -> dict[str, Any]:
+        """The details, with a link to the document this event issued that the recipient may
+        read: the receipt or credit note to the organisation, the statement to the launcher."""
+        if kind not in DOCUMENT_EMAILS:
+            return details
+        for doc in documents:
+            if (doc.kind == STATEMENT) == (role == Role.LAUNCHER) and role != Role.OPS:
+                return {**details, "document_url": f"{self.public_base_url}/documents/{doc.id}"}
+        return details
 
     def _people(
         self, db: Session, s: InternshipState, entry: TimelineEntry, to: Recipient

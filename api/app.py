@@ -26,6 +26,7 @@ from api.middleware import (
 )
 from api.routers import (
     conversations,
+    documents,
     employers,
     inbound,
     internships,
@@ -126,6 +127,7 @@ def create_app(
         me,
         internships,
         conversations,
+        documents,
         inbound,
         stripe_webhook,
         ops,

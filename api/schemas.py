@@ -675,6 +675,10 @@ class OrganisationOut(BaseModel):
     notify_email: str | None
     card_label: str | None = None
     members: list[MemberOut]
+    # Who receipts and credit notes are made out to (each document keeps them as at issue).
+    billing_name: str | None = None
+    billing_address: str | None = None
+    tax_id: str | None = None
 
 
 class OrganisationIn(Strict):
@@ -682,6 +686,11 @@ class OrganisationIn(Strict):
     internships also goes there (a shared inbox); null clears it."""
 
     notify_email: EmailStr | None = None
+    # Billing details on the documents issued from now on (null or "" clears one; the
+    # company's name stands in for an empty billing name).
+    billing_name: str | None = Field(None, max_length=200)
+    billing_address: str | None = Field(None, max_length=500)
+    tax_id: str | None = Field(None, max_length=64)
 
 
 class ColleagueInvitationIn(Strict):
@@ -795,3 +804,35 @@ class ReportOut(BaseModel):
     reported_at: datetime
     excerpt: str
     hidden: bool
+
+
+class DocumentOut(BaseModel):
+    """A receipt (a charge), credit note (a refund) or statement (a payout to the launcher),
+    as issued: `number` is the organisation's sequence number, `display_number` as printed.
+    The parties are as they were at issue. `url`: the page; `pdf_url`: the PDF (also this
+    document's own address with `Accept: application/pdf`)."""
+
+    id: int
+    kind: Literal["receipt", "credit_note", "statement"]
+    number: int
+    display_number: str
+    amount_cents: int
+    currency: str
+    issued_at: datetime
+    employer_id: str
+    internship_id: str
+    internship_title: str
+    launcher_id: str | None
+    billing_name: str
+    billing_address: str
+    tax_id: str
+    billing_email: str
+    launcher_name: str
+    stripe_id: str
+    url: str
+    pdf_url: str
+
+
+class DocumentPage(BaseModel):
+    items: list[DocumentOut]
+    next_cursor: str | None

@@ -98,6 +98,11 @@ class Employer(Base):
     # Where every email about the organisation's internships also goes (a shared inbox), set
     # by an admin; None: only to the members concerned.
     notify_email: Mapped[str | None] = mapped_column(String(320))
+    # Who the documents (receipts, credit notes) are made out to, set by an admin; None: the
+    # company's name and no address or tax id. Each document keeps a copy as it was at issue.
+    billing_name: Mapped[str | None] = mapped_column(String(200))
+    billing_address: Mapped[str | None] = mapped_column(String(PROFILE_TEXT_LENGTH))
+    tax_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     @property
@@ -307,6 +312,61 @@ class TimelineEvent(Base):
     launcher_id: Mapped[str | None] = mapped_column(String(40))
     # The employer's member who acted (None for others and before members existed).
     member_id: Mapped[str | None] = mapped_column(String(40))
+
+
+# ---------------------------------------------------------------- documents
+
+# A receipt for each charge, a credit note for each refund, a statement for each payout.
+RECEIPT, CREDIT_NOTE, STATEMENT = "receipt", "credit_note", "statement"
+DOCUMENT_KINDS = (RECEIPT, CREDIT_NOTE, STATEMENT)
+
+
+class Document(Base):
+    """A receipt, credit note or statement: issued by the projection in the transaction that
+    records the money moving (`core.documents.issue_documents`), never changed after. Numbered
+    in one sequence per organisation for all three kinds (`DocumentCounter`); the parties and
+    billing details are copied as they were at issue."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    employer_id: Mapped[str] = mapped_column(ForeignKey("employers.id"))
+    internship_id: Mapped[str] = mapped_column(ForeignKey("internships.id"), index=True)
+    # The launcher of the internship when issued (the payee of a statement; None if nobody).
+    launcher_id: Mapped[str | None] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(16))
+    number: Mapped[int] = mapped_column(Integer)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The charge's PaymentIntent, the refund or the transfer: one money event, one document.
+    stripe_id: Mapped[str] = mapped_column(String(64), unique=True)
+    internship_title: Mapped[str] = mapped_column(String(200))
+    billing_name: Mapped[str] = mapped_column(String(200))
+    billing_address: Mapped[str] = mapped_column(String(PROFILE_TEXT_LENGTH), default="")
+    tax_id: Mapped[str] = mapped_column(String(64), default="")
+    billing_email: Mapped[str] = mapped_column(String(320))
+    launcher_name: Mapped[str] = mapped_column(String(200), default="")
+    launcher_email: Mapped[str] = mapped_column(String(320), default="")
+
+    __table_args__ = (
+        UniqueConstraint("employer_id", "number", name="uq_documents_number"),
+        # The Billing page and GET /v1/receipts: an organisation's documents, newest first.
+        Index("ix_documents_employer", "employer_id", "id"),
+        # A launcher's statements and yearly earnings.
+        Index("ix_documents_launcher", "launcher_id", "kind", "issued_at"),
+    )
+
+
+class DocumentCounter(Base):
+    """The last number an organisation's documents took. Issuing increments it in the
+    document's own transaction, so the row lock orders concurrent issuers and a rollback takes
+    its number back: no gaps and no repeats."""
+
+    __tablename__ = "document_counters"
+
+    employer_id: Mapped[str] = mapped_column(ForeignKey("employers.id"), primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer, default=0)
 
 
 # ---------------------------------------------------------------- conversations

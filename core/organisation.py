@@ -511,3 +511,21 @@ def set_notify_email(sessions: sessionmaker, organisation_id: str, email: str | 
         organisation = _locked(db, organisation_id)
         organisation.notify_email = normalized_email(email) if email else None
     return organisation
+
+
+BILLING_FIELDS = ("billing_name", "billing_address", "tax_id")
+
+
+def set_billing_details(
+    sessions: sessionmaker, organisation_id: str, **changes: str | None
+) -> Employer:
+    """Who the organisation's receipts and credit notes are made out to, from the next one
+    on (each document issued keeps the details it was issued with). Blank clears a field."""
+    with sessions.begin() as db:
+        organisation = _locked(db, organisation_id)
+        for field, value in changes.items():
+            if field not in BILLING_FIELDS:
+                raise ValueError(f"not a billing detail: {field}")
+            cleaned = "\n".join(line.strip() for line in (value or "").strip().splitlines())
+            setattr(organisation, field, cleaned or None)
+    return organisation

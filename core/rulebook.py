@@ -128,6 +128,17 @@ def member_may(actor: Actor, right: OrgRight) -> bool:
     return actor.member_role is None or right in ORG_RIGHTS[actor.member_role]
 
 
+def may_read_document(actor: Actor, employer_id: str, kind: str, launcher_id: str | None) -> bool:
+    """Who reads a receipt, credit note or statement (`core.db.Document`): ops; the
+    organisation's members who read its money (admins, hiring managers, finance); and, of a
+    statement, the launcher it paid. Anyone else is told it does not exist."""
+    if actor.role == Role.OPS:
+        return True
+    if actor.role == Role.EMPLOYER:
+        return actor.id == employer_id and member_may(actor, OrgRight.MONEY)
+    return actor.role == Role.LAUNCHER and kind == "statement" and actor.id == launcher_id
+
+
 MEMBERS_CALLED = {
     MemberRole.ADMIN: "admins",
     MemberRole.HIRING_MANAGER: "hiring managers",

@@ -75,6 +75,9 @@ def _organisation(caller: MemberDep, sessions: SessionsDep) -> schemas.Organisat
         notify_email=org.notify_email,
         card_label=org.card_label if money else None,
         members=[member_out(m) for m in organisation.members(sessions, org.id)],
+        billing_name=org.billing_name,
+        billing_address=org.billing_address,
+        tax_id=org.tax_id,
     )
 
 
@@ -90,7 +93,7 @@ def read_organisation(caller: MemberDep, sessions: SessionsDep) -> schemas.Organ
 @router.patch(
     "",
     response_model=schemas.OrganisationOut,
-    summary="Change where the organisation's emails also go (admins)",
+    summary="Change where the organisation's emails also go, and its billing details (admins)",
 )
 def change_organisation(
     body: schemas.OrganisationIn, caller: ProfileEditorDep, sessions: SessionsDep
@@ -100,6 +103,11 @@ def change_organisation(
         address = str(body.notify_email) if body.notify_email else None
         with refusals():
             organisation.set_notify_email(sessions, caller.employer.id, address)
+    billing = {
+        f: getattr(body, f) for f in organisation.BILLING_FIELDS if f in body.model_fields_set
+    }
+    if billing:
+        organisation.set_billing_details(sessions, caller.employer.id, **billing)
     return _organisation(caller, sessions)
 
 

@@ -8,7 +8,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from api.web import accounts, conversations, images, organisation, pages, search_pages, session
+from api.web import (
+    accounts,
+    billing,
+    conversations,
+    images,
+    organisation,
+    pages,
+    search_pages,
+    session,
+)
 from api.web import settings as settings_pages
 from api.web.render import STATIC, ErrorPage, error_page, page
 from core.settings import Settings
@@ -36,6 +45,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(organisation.router)
     app.include_router(images.router)
     app.include_router(conversations.router)
+    app.include_router(billing.router)
 
     @app.exception_handler(session.SignInRequired)
     async def _sign_in_first(request: Request, exc: session.SignInRequired) -> Response:

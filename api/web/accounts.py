@@ -20,9 +20,10 @@ from starlette.concurrency import run_in_threadpool
 from api import schemas
 from api.deps import Caller, SessionsDep, SettingsDep, StripeDep, WorkflowsDep
 from api.inbox_email import renderer
-from api.service import reads
+from api.service import documents, reads
 from api.service.internships import payout_account_ready
 from api.web import session
+from api.web.billing import DocumentRow, earning_years, rows_of
 from api.web.forms import Problems, problems_of, read_form
 from api.web.render import PageContext, page, redirect
 from api.web.session import MaybeViewer, SignedInCardHolder, SignedInLauncher, Viewer
@@ -440,6 +441,9 @@ class PayoutsPage(PageContext):
     template: ClassVar[str] = "payouts.html"
     launcher: Launcher
     history: list[reads.Payout]  # what was paid to them, newest first
+    # Their payout statements, newest first, and the years of the earnings export.
+    statements: list[DocumentRow] = field(default_factory=list)
+    earning_years: list[int] = field(default_factory=list)
 
 
 @router.get("/payouts", response_class=HTMLResponse)
@@ -447,7 +451,17 @@ async def payouts(
     request: Request, viewer: Viewer, launcher: SignedInLauncher, sessions: SessionsDep
 ) -> Response:
     history = await reads.run(sessions, reads.payout_history, launcher.id)
-    return page(request, viewer, PayoutsPage(launcher=launcher, history=history))
+    statements = await reads.run(sessions, documents.statements, launcher.id)
+    return page(
+        request,
+        viewer,
+        PayoutsPage(
+            launcher=launcher,
+            history=history,
+            statements=rows_of(statements),
+            earning_years=earning_years(statements),
+        ),
+    )
 
 
 @router.post("/payouts")

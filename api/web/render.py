@@ -148,6 +148,8 @@ def navigation(here: str, viewer: Caller | None, temporal_ui: str, namespace: st
             links.append(("/internships/new", "Post an internship"))
         if rulebook.member_may(viewer.actor, OrgRight.CARD):
             links.append(("/card", "Card"))
+        if rulebook.member_may(viewer.actor, OrgRight.MONEY):
+            links.append(("/billing", "Billing"))
         links.append(("/organisation", "Organisation"))
     elif viewer.launcher is not None:
         links = [("/dashboard", "My work"), ("/postings", "Find internships")]

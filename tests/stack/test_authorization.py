@@ -272,6 +272,11 @@ TABLE: list[tuple[str, Scene | None, int, int, int, int, int, int, int]] = [
     ("POST /v1/messages/{message_id}/reports",    POSTED,   401, 204, 404, 204, 404, 404, 204),
     ("POST /v1/ops/messages/{message_id}/moderation", POSTED, 401, 403, 403, 403, 403, 403, 204),
     ("GET /v1/ops/reports",                       NO,       401, 403, 403, 403, 403, 403, 200),
+    # Documents: the caller's own list; by id, the kickoff's receipt (in progress) and the
+    # payout's statement (paid), which the launcher paid reads too.
+    ("GET /v1/receipts",                          NO,       401, 200, 200, 200, 200, 200, 200),
+    ("GET /v1/documents/{document_id}",           WORKING,  401, 200, 404, 404, 404, 404, 200),
+    ("GET /v1/documents/{document_id}",           PAID,     401, 200, 404, 200, 404, 404, 200),
 ]
 # fmt: on
 # The owner's colleagues (CALLERS' last three: the hiring manager limited to what they post,
@@ -298,6 +303,10 @@ COLLEAGUES: dict[tuple[str, Scene | None], tuple[int, int, int]] = {
     (f"GET {THREAD}", MATCHED): (200, 200, 200),
     ("GET /v1/files/{file_id}", POSTED): (200, 200, 200),
     ("POST /v1/messages/{message_id}/reports", POSTED): (204, 204, 204),
+    # Who reads the money (the hiring manager and finance) reads the documents; not the viewer.
+    ("GET /v1/receipts", NO): (200, 200, 403),
+    ("GET /v1/documents/{document_id}", WORKING): (200, 200, 404),
+    ("GET /v1/documents/{document_id}", PAID): (200, 200, 404),
 }
 MATRIX = {
     (endpoint, scene): Row(
@@ -402,6 +411,11 @@ async def _path_ids(api: Api, cast: Cast, template: str, iid: str | None) -> dic
         ids["invitation_id"] = sent["id"]
     if "{member_id}" in template:
         ids["member_id"] = (await colleague(api, cast.owner))["member"]["id"]
+    if "{document_id}" in template:  # the newest: the receipt, or once paid, the statement
+        listed = await ok(await api.http.get("/v1/receipts", headers=OPS))
+        ids["document_id"] = str(
+            next(d["id"] for d in listed["items"] if d["internship_id"] == iid)
+        )
     return ids
 
 

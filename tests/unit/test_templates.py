@@ -46,7 +46,9 @@ CONTRACT: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "application_withdrawn": (frozenset({"launcher_name"}), frozenset()),
     "selected": (frozenset(), frozenset()),
     "not_selected": (frozenset(), frozenset()),
-    "kickoff": (frozenset({"amount"}), frozenset()),
+    # document_url: the receipt (employer), credit note (employer) or statement (launcher)
+    # the event issued, for the recipient who may read it.
+    "kickoff": (frozenset({"amount"}), frozenset({"document_url"})),
     # "dispute_waiting" goes to ops only, with the dispute's terms (see dispute_opened).
     "reminder": (
         frozenset({"reason"}),
@@ -58,8 +60,8 @@ CONTRACT: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "revision_requested": (frozenset({"feedback", "round", "rounds_left"}), frozenset()),
     "approved": (frozenset({"auto"}), frozenset({"feedback"})),
     "payout_waiting": (frozenset(), frozenset({"onboarding_url"})),
-    "paid": (frozenset({"amount"}), frozenset()),
-    "cancelled": (frozenset({"reason", "refunded"}), frozenset({"amount"})),
+    "paid": (frozenset({"amount"}), frozenset({"document_url"})),
+    "cancelled": (frozenset({"reason", "refunded"}), frozenset({"amount", "document_url"})),
     "expired": (frozenset(), frozenset()),
     "launcher_withdrew": (frozenset({"launcher_name"}), frozenset()),
     "extended": (frozenset(), frozenset()),
@@ -116,6 +118,7 @@ TITLE = "Brand audit & launch plan"
 DUE_AT = "2026-12-03 17:00 UTC"
 INTERNSHIP_URL = "https://api.example.com/internships/int_123"
 ONBOARDING_URL = "https://connect.example.com/onboarding/acct_123"
+DOCUMENT_URL = "https://app.example.com/documents/42"
 PAYOUTS_URL = "https://api.example.com/payouts"
 LAUNCHER_NAME = f"Ada Lovelace {XSS}"
 PITCH = f"I ran social media for my campus club.\nHappy to start Monday! {XSS}"
@@ -252,7 +255,7 @@ def _cases() -> list[Any]:
     add("selected", "launcher", actor="employer")
     add("not_selected", "launcher", actor="employer")
     for role in ("employer", "launcher"):
-        add("kickoff", role, actor="employer", amount="$400.00")
+        add("kickoff", role, actor="employer", amount="$400.00", document_url=DOCUMENT_URL)
     for reason in REMINDER_REASONS:
         for role in REMINDER_ROLES.get(reason, ROLES):
             defaults = DEFAULT_OUTCOMES if reason == "dispute_waiting" else DEFAULT_OUTCOMES[:1]
@@ -302,7 +305,7 @@ def _cases() -> list[Any]:
             feedback=FEEDBACK,
         )
     add("payout_waiting", "launcher", onboarding_url=ONBOARDING_URL)
-    add("paid", "launcher", amount="$360.00")
+    add("paid", "launcher", amount="$360.00", document_url=DOCUMENT_URL)
     for role in ("employer", "launcher"):
         for refunded in (True, False):
             for actor in ROLES + ("system",):
@@ -314,6 +317,7 @@ def _cases() -> list[Any]:
                     reason=f"Scope changed {XSS}",
                     refunded=refunded,
                     amount="$400.00",
+                    document_url=DOCUMENT_URL,
                 )
     add("expired", "employer")
     add("launcher_withdrew", "employer", actor="launcher", launcher_name=LAUNCHER_NAME)
