@@ -293,7 +293,13 @@ async def upload_file(
     "/v1/files/{file_id}",
     summary="Download a file (as an attachment: never shown inline)",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    # The file as it was sent: its type is whatever the content is (PDF, PNG, ...).
+    responses={
+        200: {
+            "description": "The file, as an attachment",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
 async def download_file(
     file_id: Id,
