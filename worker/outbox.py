@@ -106,6 +106,7 @@ class OutboxRelay:
         self.mailer = mailer
         self.ops = ops
         self.messages = messages
+        self._messages_next = 0.0  # time.monotonic() of the next look for message emails
         self.batch = batch
         self.lease = lease
         self.max_backoff = max_backoff
@@ -139,9 +140,11 @@ class OutboxRelay:
         self.wake.set()
 
     def deliver_due(self) -> int:
-        """One pass: queue the message emails now due, claim due rows, send them, record each
-        outcome. Returns rows claimed."""
-        if self.messages is not None:
+        """One pass: queue the message emails now due (once per `poll_seconds`), claim due
+        rows, send them, record each outcome. Returns rows claimed."""
+        if self.messages is not None and time.monotonic() >= self._messages_next:
+            # At most once per poll: a wake-up for a lifecycle email need not look again.
+            self._messages_next = time.monotonic() + self.poll_seconds
             self.messages.queue_due()
         rows = self._claim()
         for delivery in self.mailer.send(rows):
