@@ -3,8 +3,10 @@ PY := $(VENV)/bin/python
 
 .PHONY: install run test unit lint
 
-# Re-installs only when the dependencies change.
+# Re-installs only when the dependencies change. The system packages the service needs (libmagic,
+# Pango for the PDFs) come first: dev/system_packages.sh installs what is missing.
 $(VENV)/.installed: pyproject.toml
+	bash dev/system_packages.sh
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
