@@ -1,4 +1,5 @@
-"""The Stripe client and the account calls the API makes: sign-up, cards, payout onboarding.
+"""The Stripe client and the account calls the API makes: sign-up, cards, payout onboarding
+and the launcher's Express dashboard.
 
 Everything goes through the official SDK to STRIPE_API_BASE (Stripe itself, or the local
 Stripe-compatible server in dev and tests). The SDK's own retries are off: the caller retries
@@ -139,6 +140,26 @@ def onboarding_link(client: stripe.StripeClient, account_id: str, public_base_ur
             "type": "account_onboarding",
         },
     )
+    return link.url
+
+
+class PayoutsNotSetUp(Exception):
+    """Stripe has no Express dashboard for the account yet: its holder has not finished payout
+    onboarding."""
+
+
+def dashboard_link(client: stripe.StripeClient, account_id: str) -> str:
+    """A fresh single-use link into the account's Stripe Express dashboard (payouts, tax
+    forms). Links are short-lived: open it at once, never keep or show it.
+
+    Raises PayoutsNotSetUp when Stripe refuses because onboarding is not finished (Stripe says
+    so with a 400; an unknown account is a 404 and raises as it is)."""
+    try:
+        link = client.v1.accounts.login_links.create(account_id)
+    except stripe.InvalidRequestError as refused:
+        if refused.http_status == 400:
+            raise PayoutsNotSetUp(refused.user_message or str(refused)) from refused
+        raise
     return link.url
 
 

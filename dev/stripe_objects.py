@@ -969,6 +969,10 @@ def account_link(url: str, created: int, expires_at: int) -> dict[str, Any]:
     return {"created": created, "expires_at": expires_at, "object": "account_link", "url": url}
 
 
+def login_link(url: str, created: int) -> dict[str, Any]:
+    return {"created": created, "object": "login_link", "url": url}
+
+
 def balance(available: dict[str, int]) -> dict[str, Any]:
     currencies = sorted(available or {"usd": 0})
     return {

@@ -3,8 +3,9 @@
 The official `stripe` SDK talks to it over real HTTP (point `base_addresses["api"]` at it). It
 speaks Stripe's wire format: form-encoded requests with bracketed keys, JSON responses, Stripe's
 error shape and statuses, `Request-Id`, and idempotency keys scoped per API key. Connected-account
-onboarding and Checkout in setup mode (saving a card) are small hosted pages; webhooks are signed
-exactly as Stripe signs them and are delivered in the background with retries.
+onboarding, Checkout in setup mode (saving a card) and the Express dashboard a login link opens
+are small hosted pages; webhooks are signed exactly as Stripe signs them and are delivered in the
+background with retries.
 
     python -m dev.stripe_server --port 12111 --data data/stripe.json \
         --webhook-url http://127.0.0.1:8000/v1/stripe/webhook --webhook-secret whsec_...
@@ -48,6 +49,7 @@ DEFAULT_WEBHOOK_URL = "http://127.0.0.1:8000/v1/stripe/webhook"
 DEFAULT_WEBHOOK_SECRET = "whsec_local_dev_secret"
 IDEMPOTENCY_TTL = 24 * 3600  # Stripe prunes keys after 24 hours
 ACCOUNT_LINK_TTL = 300  # Stripe's account links expire after a few minutes
+LOGIN_LINK_TTL = 300  # and its Express dashboard login links are single-use and short-lived
 CHECKOUT_TTL = 24 * 3600  # Stripe's Checkout Sessions expire after 24 hours by default
 LIST_PARAMS = "limit starting_after ending_before"
 
@@ -207,6 +209,7 @@ class Store:
         return {
             "objects": {kind: {} for kind in KINDS.values()},
             "account_links": {},
+            "login_links": {},
             "idempotency": {},
             "requests": [],
             "api_version": None,
@@ -1110,6 +1113,59 @@ class LocalStripe:
         url = f"{ctx.base_url}/connect/onboarding/{acct_id}?link={token}"
         return stripe_objects.account_link(url, created, created + ACCOUNT_LINK_TTL)
 
+    @route("POST", "/v1/accounts/{id}/login_links", "login_link")
+    def create_login_link(self, ctx: Ctx, p: Params, acct_id: str) -> dict[str, Any]:
+        """A single-use link into the account's Express dashboard: Stripe makes one only for
+        an account using that dashboard, once its holder has finished onboarding."""
+        acct = self._get("account", acct_id, "account")
+        if acct["controller"].get("stripe_dashboard", {}).get("type") != "express":
+            raise StripeError(
+                400,
+                "You can only create login links for accounts that use the Express Dashboard "
+                "and are connected to your platform.",
+            )
+        if not acct["details_submitted"]:
+            raise StripeError(
+                400, "Cannot create a login link for an account that has not completed onboarding."
+            )
+        token = secrets.token_urlsafe(16)
+        created = stripe_objects.now()
+        # setdefault: a state file saved before login links existed has no table for them.
+        self.store.data.setdefault("login_links", {})[token] = {
+            "account": acct_id,
+            "expires_at": created + LOGIN_LINK_TTL,
+            "used": False,
+        }
+        url = f"{ctx.base_url}/express/{acct_id}?link={token}"
+        return stripe_objects.login_link(url, created)
+
+    def express_dashboard(self, account_id: str, token: str) -> Response:
+        """The page a login link opens: a stand-in for the Express dashboard, saying so."""
+        with self.lock:
+            link = self.store.data.get("login_links", {}).get(token)
+            if not link or link["account"] != account_id:
+                return _page(404, "Link not found", "This login link is not valid.")
+            if link["used"]:
+                return _page(404, "Link already used", "Login links can be used only once.")
+            if link["expires_at"] < stripe_objects.now():
+                return _page(404, "Link expired", "This login link has expired.")
+            link["used"] = True
+            self.store.save()
+            acct = self._get("account", account_id)
+            paid_to = [
+                f"{x.get('bank_name') or x.get('brand') or x['object']} ending in {x['last4']}"
+                for x in acct["external_accounts"]["data"]
+            ]
+        email = f" ({html.escape(acct['email'])})" if acct["email"] else ""
+        return _page(
+            200,
+            "Express dashboard",
+            f"Test-mode Stripe Express dashboard for connected account <b>{acct['id']}</b>"
+            f"{email}. On Stripe, this is where payouts, their schedule and tax forms "
+            "(1099s) are.",
+            f"<p>Payouts go to: {html.escape(', '.join(paid_to) or 'nowhere yet')}.</p>",
+        )
+
     def onboarding(
         self, account_id: str, token: str, form: dict[str, str] | None, ip: str, agent: str
     ) -> Response:
@@ -1657,8 +1713,9 @@ def create_app(
     public_url: str | None = None,
 ) -> Starlette:
     """The ASGI app; webhooks are sent only when `webhook_url` is given. The pages it links to
-    for a browser (onboarding, Checkout, receipts) are at `public_url` when given, else at the
-    address the API request came to (which, from another container, a browser can't open)."""
+    for a browser (onboarding, Checkout, the Express dashboard, receipts) are at `public_url` when
+    given, else at the address the API request came to (which, from another container, a browser
+    can't open)."""
     stripe = LocalStripe(data_path, webhook_url, webhook_secret)
     public = public_url.rstrip("/") if public_url else None
 
@@ -1691,6 +1748,11 @@ def create_app(
             request.client.host if request.client else "127.0.0.1",
             request.headers.get("user-agent", ""),
         )
+
+    async def express(request: Request) -> Response:
+        token = request.query_params.get("link", "")
+        account = request.path_params["account"]
+        return await run_in_threadpool(stripe.express_dashboard, account, token)
 
     async def failures(request: Request) -> Response:
         if request.method == "POST":
@@ -1735,6 +1797,7 @@ def create_app(
         routes=[
             Route("/v1/{rest:path}", api, methods=["GET", "POST", "DELETE", "PUT", "PATCH"]),
             Route("/connect/onboarding/{account}", onboarding, methods=["GET", "POST"]),
+            Route("/express/{account}", express),
             Route("/c/pay/{session}", checkout, methods=["GET", "POST"]),
             Route("/receipts/payment/{charge}", receipt),
             Route("/_test/failures", failures, methods=["GET", "POST", "DELETE"]),

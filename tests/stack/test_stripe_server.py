@@ -252,6 +252,40 @@ def test_onboarding_page_enables_transfers(client: stripe.StripeClient, stripe_s
     assert updates[0]["data"]["object"]["payouts_enabled"] is True
 
 
+def test_login_links_open_the_express_dashboard_once_onboarded(
+    client: stripe.StripeClient, stripe_server: str
+) -> None:
+    """Stripe makes a login link only for an Express account whose holder finished onboarding;
+    each link opens the dashboard once."""
+    fresh = client.v1.accounts.create(params={"type": "express", "email": "intern@example.com"})
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.accounts.login_links.create(fresh.id)
+    assert refused.value.http_status == 400
+    assert refused.value.user_message == (
+        "Cannot create a login link for an account that has not completed onboarding."
+    )
+    standard = client.v1.accounts.create(params={"type": "standard"})
+    with pytest.raises(stripe.InvalidRequestError, match="Express Dashboard"):
+        client.v1.accounts.login_links.create(standard.id)
+    with pytest.raises(stripe.InvalidRequestError) as unknown:
+        client.v1.accounts.login_links.create("acct_nope")
+    assert (unknown.value.http_status, unknown.value.code) == (404, "resource_missing")
+
+    account = onboarded_account(client)
+    before = int(time.time())
+    link = client.v1.accounts.login_links.create(account)
+    assert set(raw(link)) == {"object", "url", "created"} and link.object == "login_link"
+    assert link.created >= before
+    assert link.url.startswith(f"{stripe_server}/express/{account}?link=")
+    page = httpx.get(link.url)
+    assert page.status_code == 200 and "Express dashboard" in page.text
+    assert account in page.text and "tax forms" in page.text
+    assert "ending in 6789" in page.text  # where payouts go: Stripe's test bank account
+    assert httpx.get(link.url).status_code == 404  # single-use
+    assert httpx.get(f"{stripe_server}/express/{account}?link=x").status_code == 404
+    assert client.v1.accounts.login_links.create(account).url != link.url
+
+
 # The fields of Stripe's External Account objects as the platform controlling an Express
 # account sees them: the published customer-side examples (openapi/fixtures3.json) with
 # `account` instead of `customer`, and what an external account adds.
