@@ -51,7 +51,8 @@ log = logging.getLogger("api")
 
 def stripe_pages(settings: Settings) -> list[str]:
     """Where the card and payouts forms send the browser on: Stripe's hosted pages (Checkout,
-    Connect onboarding), or the local Stripe server's stand-ins for them."""
+    Connect onboarding, the Express dashboard), or the local Stripe server's stand-ins for
+    them."""
     pages = ["https://checkout.stripe.com", "https://connect.stripe.com"]
     base = urlsplit(settings.stripe_public_url or settings.stripe_api_base)
     if base.hostname != "api.stripe.com":

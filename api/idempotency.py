@@ -59,8 +59,9 @@ KeyDep = Annotated[str | None, Depends(idempotency_key)]
 
 
 # Answers that carry a new credential are never kept: a replay would hand a token to whoever
-# repeats the request. (Sign-ups carry none: a repeated one sends another email.)
-CREDENTIALS = frozenset({"/v1/tokens", "/v1/me/token"})
+# repeats the request (or a single-use dashboard login link, already used). (Sign-ups carry
+# none: a repeated one sends another email.)
+CREDENTIALS = frozenset({"/v1/tokens", "/v1/me/token", "/v1/launchers/me/dashboard_link"})
 
 
 class Idempotent:

@@ -259,6 +259,13 @@ class OnboardingLinkOut(BaseModel):
     onboarding_url: str
 
 
+class DashboardLinkOut(BaseModel):
+    """A fresh link into the launcher's Stripe Express dashboard (payouts, tax forms): single
+    use and short-lived, so open it at once and never keep it."""
+
+    url: str
+
+
 class InternshipIn(Strict):
     title: Name
     description: LongText
@@ -836,3 +843,17 @@ class DocumentOut(BaseModel):
 class DocumentPage(BaseModel):
     items: list[DocumentOut]
     next_cursor: str | None
+
+
+class EarningsTotal(BaseModel):
+    currency: str
+    amount_cents: int
+
+
+class EarningsOut(BaseModel):
+    """A launcher's payouts of one calendar year (UTC), as the earnings CSV lists them: each
+    statement, oldest first, and the total per currency."""
+
+    year: int
+    statements: list[DocumentOut]
+    totals: list[EarningsTotal]

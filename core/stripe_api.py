@@ -148,6 +148,13 @@ class PayoutsNotSetUp(Exception):
     onboarding."""
 
 
+# What a launcher reads when they ask for their dashboard too early (the page and the API).
+PAYOUTS_FIRST = (
+    "Finish setting up payouts first: Stripe opens your Express dashboard (tax forms, payouts) "
+    "once it has your payout details."
+)
+
+
 def dashboard_link(client: stripe.StripeClient, account_id: str) -> str:
     """A fresh single-use link into the account's Stripe Express dashboard (payouts, tax
     forms). Links are short-lived: open it at once, never keep or show it.

@@ -27,6 +27,7 @@ Cursor = Annotated[
 ]
 DocumentId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 PDF = "application/pdf"
+CSV = "text/csv; charset=utf-8"
 
 
 @router.get(
@@ -85,6 +86,26 @@ async def read_document(
     if wants_pdf(request.headers.get("accept", "")):
         return await pdf_response(doc)
     return documents.document_out(doc, settings.public_base_url)
+
+
+def earnings_response(rows: list[Document], year: int) -> Response:
+    """A launcher's earnings of one year as a CSV attachment (the Payouts page's and the
+    API's)."""
+    return Response(
+        documents.earnings_csv(rows),
+        media_type=CSV,
+        headers={
+            "Content-Disposition": f'attachment; filename="earnings-{year}.csv"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+def wants_json(accept: str) -> bool:
+    """Whether the Accept header asks for JSON before the CSV (the CSV is the default)."""
+    kinds = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    json, csv = "application/json", "text/csv"
+    return json in kinds and (csv not in kinds or kinds.index(json) < kinds.index(csv))
 
 
 def wants_pdf(accept: str) -> bool:

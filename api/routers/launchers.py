@@ -1,19 +1,22 @@
-"""Launcher sign-up (with a Stripe Express payout account) and public portfolios."""
+"""Launcher sign-up (with a Stripe Express payout account), their Express dashboard and yearly
+earnings, and public portfolios."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response
 
 from api import schemas
 from api.deps import CallerDep, DbDep, LauncherDep, SessionsDep, SettingsDep, StripeDep
-from api.errors import not_found
+from api.errors import ApiError, not_found
 from api.idempotency import idempotency_key
+from api.routers.documents import earnings_response, wants_json
 from api.routers.tokens import SIGN_UP_STEPS, ask_the_inbox
-from api.service import profiles, reads
+from api.service import documents, profiles, reads
 from core.internship import Role
-from core.stripe_api import onboarding_link
+from core.stripe_api import PAYOUTS_FIRST, PayoutsNotSetUp, dashboard_link, onboarding_link
 
 router = APIRouter(prefix="/v1/launchers", tags=["launchers"])
 
@@ -43,6 +46,66 @@ def new_onboarding_link(
 ) -> schemas.OnboardingLinkOut:
     url = onboarding_link(client, launcher.stripe_account_id, settings.public_base_url)
     return schemas.OnboardingLinkOut(onboarding_url=url)
+
+
+@router.post(
+    "/me/dashboard_link",
+    response_model=schemas.DashboardLinkOut,
+    summary="A fresh link into my Stripe Express dashboard: payouts, tax forms (launcher)",
+    description=(
+        "Single use and short-lived: open it at once (ask again for another). 409 "
+        "`payouts_not_set_up` until payout onboarding is finished "
+        "(`POST /v1/launchers/me/onboarding_link`)."
+    ),
+    dependencies=[Depends(idempotency_key)],
+)
+def new_dashboard_link(
+    launcher: LauncherDep, client: StripeDep, response: Response
+) -> schemas.DashboardLinkOut:
+    try:
+        url = dashboard_link(client, launcher.stripe_account_id)
+    except PayoutsNotSetUp:
+        raise ApiError(
+            409,
+            "payouts_not_set_up",
+            f"{PAYOUTS_FIRST} Get the set-up link with POST /v1/launchers/me/onboarding_link.",
+        ) from None
+    response.headers["Cache-Control"] = "no-store"  # the link logs in: never cached
+    return schemas.DashboardLinkOut(url=url)
+
+
+def _this_year() -> int:
+    return datetime.now(UTC).year
+
+
+@router.get(
+    "/me/earnings",
+    response_model=schemas.EarningsOut,
+    summary="My earnings of one year: a CSV for my tax return, or JSON (launcher)",
+    description=(
+        "The payout statements of the calendar year (UTC; this year unless `year` is given), "
+        "oldest first, and a total per currency: as the CSV attachment the Payouts page offers "
+        "(`text/csv`, the default), or as JSON with `Accept: application/json`."
+    ),
+    responses={
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "The year's earnings: CSV (an attachment) unless JSON is asked for",
+        }
+    },
+)
+async def earnings(
+    request: Request,
+    launcher: LauncherDep,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+) -> schemas.EarningsOut | Response:
+    year = year or _this_year()
+    rows = await reads.run(sessions, documents.statements, launcher.id, year)
+    if wants_json(request.headers.get("accept", "")):
+        return documents.earnings_out(rows, year, settings.public_base_url)
+    return earnings_response(rows, year)
 
 
 @router.patch(

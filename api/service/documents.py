@@ -97,14 +97,24 @@ def statements(db: Session, launcher_id: str, year: int | None = None) -> list[D
     return list(db.scalars(query.order_by(Document.issued_at.desc(), Document.id.desc())))
 
 
+def _oldest_first(rows: list[Document]) -> list[Document]:
+    return sorted(rows, key=lambda d: (d.issued_at, d.id))
+
+
+def earnings_totals(rows: list[Document]) -> dict[str, int]:
+    """What the statements add up to, in cents per currency, currencies in order."""
+    totals: dict[str, int] = {}
+    for doc in rows:
+        totals[doc.currency] = totals.get(doc.currency, 0) + doc.amount_cents
+    return dict(sorted(totals.items()))
+
+
 def earnings_csv(rows: list[Document]) -> str:
     """A year's payouts as CSV, oldest first, one line per statement and a total per currency."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["date", "statement", "internship", "organisation", "amount", "currency"])
-    totals: dict[str, int] = {}
-    for doc in sorted(rows, key=lambda d: (d.issued_at, d.id)):
-        totals[doc.currency] = totals.get(doc.currency, 0) + doc.amount_cents
+    for doc in _oldest_first(rows):
         writer.writerow(
             [
                 doc.issued_at.astimezone(UTC).date().isoformat(),
@@ -115,9 +125,21 @@ def earnings_csv(rows: list[Document]) -> str:
                 doc.currency.upper(),
             ]
         )
-    for currency, cents in sorted(totals.items()):
+    for currency, cents in earnings_totals(rows).items():
         writer.writerow(["total", "", "", "", f"{cents / 100:.2f}", currency.upper()])
     return out.getvalue()
+
+
+def earnings_out(rows: list[Document], year: int, public_base_url: str) -> schemas.EarningsOut:
+    """The same year's payouts as the CSV, as JSON."""
+    return schemas.EarningsOut(
+        year=year,
+        statements=[document_out(d, public_base_url) for d in _oldest_first(rows)],
+        totals=[
+            schemas.EarningsTotal(currency=c, amount_cents=cents)
+            for c, cents in earnings_totals(rows).items()
+        ],
+    )
 
 
 def _cell(text: str) -> str:

@@ -37,7 +37,13 @@ from core.accounts import (
 from core.db import Employer, Launcher, SignInLink
 from core.internship import Role
 from core.settings import Settings
-from core.stripe_api import card_setup_url, onboarding_link
+from core.stripe_api import (
+    PAYOUTS_FIRST,
+    PayoutsNotSetUp,
+    card_setup_url,
+    dashboard_link,
+    onboarding_link,
+)
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger("api.web.accounts")
@@ -473,6 +479,25 @@ async def set_up_payouts(
     url = await run_in_threadpool(
         onboarding_link, client, launcher.stripe_account_id, settings.public_base_url
     )
+    return redirect(url)
+
+
+@router.post("/payouts/dashboard")
+async def open_dashboard(
+    request: Request, launcher: SignedInLauncher, client: StripeDep
+) -> Response:
+    """Off to the launcher's Stripe Express dashboard (tax forms, payouts): a fresh link on each
+    click, never one in the page, since login links are single-use and short-lived."""
+    await read_form(request)
+    try:
+        url = await run_in_threadpool(dashboard_link, client, launcher.stripe_account_id)
+    except PayoutsNotSetUp:
+        session.flash(
+            request,
+            f"{PAYOUTS_FIRST} Set them up with the button at the top of this page.",
+            "error",
+        )
+        return redirect("/payouts")
     return redirect(url)
 
 

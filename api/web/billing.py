@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from api import schemas
 from api.deps import Caller, SessionsDep
 from api.errors import not_found
-from api.routers.documents import pdf_response
+from api.routers.documents import earnings_response, pdf_response
 from api.service import documents, reads
 from api.web import session
 from api.web.forms import Problems, problems_of, read_form
@@ -174,14 +174,7 @@ async def earnings(
     sessions: SessionsDep,
 ) -> Response:
     rows = await reads.run(sessions, documents.statements, launcher.id, year)
-    return Response(
-        documents.earnings_csv(rows),
-        media_type="text/csv; charset=utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="earnings-{year}.csv"',
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return earnings_response(rows, year)
 
 
 def earning_years(statements: list[Document]) -> list[int]:

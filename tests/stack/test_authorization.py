@@ -195,7 +195,8 @@ POSTED, MATCHED, WORKING, REVIEW, DISPUTED, PAID = (
     Scene.PAID,
 )
 # 401 no token; 404 the internship does not exist for this caller; 403 wrong role (or not
-# while a dispute is open); 409 the stage does not allow it, or the caller already did it;
+# while a dispute is open); 409 the stage does not allow it, or the caller already did it (or,
+# for a launcher's Express dashboard, payouts are not set up yet);
 # 200/201 done. Columns: anonymous, owner, other employer, selected launcher, other applicant,
 # unrelated launcher, ops; the owner's colleagues are in COLLEAGUES (CALLERS).
 # fmt: off
@@ -209,6 +210,9 @@ TABLE: list[tuple[str, Scene | None, int, int, int, int, int, int, int]] = [
     ("POST /v1/me/token",                         NO,       401, 200, 200, 200, 200, 200, 403),
     ("PUT /v1/employers/me/payment_method",       NO,       401, 200, 200, 403, 403, 403, 403),
     ("POST /v1/launchers/me/onboarding_link",     NO,       401, 403, 403, 200, 200, 200, 403),
+    # Only the selected launcher finished payout onboarding: the others have no dashboard yet.
+    ("POST /v1/launchers/me/dashboard_link",      NO,       401, 403, 403, 200, 409, 409, 403),
+    ("GET /v1/launchers/me/earnings",             NO,       401, 403, 403, 200, 200, 200, 403),
     ("GET /v1/launchers/{launcher_id}/portfolio", NO,       401, 200, 200, 200, 200, 200, 200),
     ("GET /v1/launchers/me/recommendations",      NO,       401, 403, 403, 200, 200, 200, 403),
     ("GET /v1/launchers/me/invitations",          NO,       401, 403, 403, 200, 200, 200, 403),
@@ -505,7 +509,7 @@ async def test_matrix_cell(
     response = await _call(api, cast, endpoint, caller, iid)
     if status >= 400:
         error = error_of(response, status)
-        if status == 409:  # says where the internship stands
+        if status == 409 and scene is not None:  # says where the internship stands
             expected = Scene.IN_PROGRESS if scene == Scene.DISPUTED else scene
             assert error["details"]["stage"] == expected, error
     else:
