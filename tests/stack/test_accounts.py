@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import httpx
@@ -184,3 +185,54 @@ async def test_a_payout_account_is_fingerprinted_when_stripe_says_it_is_ready(
     assert back.status_code == 303 and back.headers["location"] == "/payouts"
     assert fingerprints(sessions, Launcher, lnc["id"]) == (True, [debit])
     await ours.aclose()
+
+
+async def test_a_launcher_opens_their_express_dashboard_once_payouts_are_set_up(
+    api: Api, sessions: sessionmaker, inbox: Inbox
+) -> None:
+    """The Payouts page's button and the API each get a fresh single-use login link from Stripe
+    (here the local server's stand-in dashboard); before onboarding, both say to finish it."""
+    lnc = await launcher(api, onboard=False)
+    headers = auth(lnc["api_token"])
+    with sessions() as db:
+        row = db.get(Launcher, lnc["id"])
+        assert row is not None
+        email = row.email
+    browser = await signed_in(api, inbox, email)
+    try:
+        page = (await browser.get("/payouts")).text
+        assert "Open your Stripe Express dashboard (tax forms, payouts)" in page
+        assert "/express/" not in page  # a login link is made on the click, never shown
+        early = await browser.submit("/payouts", "/payouts/dashboard")
+        assert early.status_code == 303 and early.headers["location"] == "/payouts"
+        assert "Finish setting up payouts first" in (await browser.get("/payouts")).text
+        refused = error_of(
+            await api.http.post("/v1/launchers/me/dashboard_link", headers=headers), 409
+        )
+        assert refused["code"] == "payouts_not_set_up"
+        assert "POST /v1/launchers/me/onboarding_link" in refused["message"]
+
+        async with httpx.AsyncClient() as stripes_page:
+            assert (await stripes_page.post(lnc["onboarding_url"], data={})).status_code == 303
+            opened = await browser.submit("/payouts", "/payouts/dashboard")
+            assert opened.status_code == 303
+            url = opened.headers["location"]
+            assert f"/express/{row.stripe_account_id}?link=" in url
+            dashboard = await stripes_page.get(url)
+            assert dashboard.status_code == 200 and "Express dashboard" in dashboard.text
+            assert "tax forms" in dashboard.text
+            assert (await stripes_page.get(url)).status_code == 404  # single-use
+
+            # The API's link, a new one each time, even for a request repeated with its key.
+            keyed = {**headers, "Idempotency-Key": str(uuid.uuid4())}
+            answers = [
+                await api.http.post("/v1/launchers/me/dashboard_link", headers=keyed)
+                for _ in range(2)
+            ]
+            assert all(a.headers["cache-control"] == "no-store" for a in answers)
+            urls = [(await ok(a))["url"] for a in answers]
+            assert len({url, *urls}) == 3
+            assert all(f"/express/{row.stripe_account_id}?link=" in u for u in urls)
+            assert (await stripes_page.get(urls[1])).status_code == 200
+    finally:
+        await browser.aclose()

@@ -143,3 +143,42 @@ async def test_a_launcher_sees_their_statements_and_exports_a_years_earnings(
     )
     assert lines[-1] == "total,,,,360.00,USD"
     assert (await browser.get("/payouts/earnings-2025.csv")).text.splitlines()[1:] == []
+
+
+async def test_the_api_gives_a_years_earnings_as_the_pages_csv_or_as_json(
+    surface: Surface,
+) -> None:
+    org, lee, (_, statement) = paid_internship(surface)
+    browser = await surface.signed_in(lee.email)
+    page_csv = (await browser.get("/payouts/earnings-2026.csv")).text
+    async with surface.client(surface.token(Role.LAUNCHER, lee.id)) as http:
+        csv = await http.get("/v1/launchers/me/earnings", params={"year": 2026})
+        assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+        assert csv.headers["content-disposition"] == 'attachment; filename="earnings-2026.csv"'
+        assert csv.text == page_csv and csv.text.splitlines()[-1] == "total,,,,360.00,USD"
+        as_json = await http.get(
+            "/v1/launchers/me/earnings",
+            params={"year": 2026},
+            headers={"Accept": "application/json"},
+        )
+        body = as_json.json()
+        assert as_json.headers["content-type"] == "application/json"
+        assert body["year"] == 2026
+        assert [d["display_number"] for d in body["statements"]] == ["S-000002"]
+        assert body["statements"][0]["id"] == statement.id
+        assert body["totals"] == [{"currency": "usd", "amount_cents": 36000}]
+        empty = await http.get(
+            "/v1/launchers/me/earnings",
+            params={"year": 2025},
+            headers={"Accept": "application/json"},
+        )
+        assert empty.json() == {"year": 2025, "statements": [], "totals": []}
+        this_year = await http.get("/v1/launchers/me/earnings")  # this year by default
+        this = datetime.now(UTC).year
+        assert f'filename="earnings-{this}.csv"' in this_year.headers["content-disposition"]
+        too_early = await http.get("/v1/launchers/me/earnings", params={"year": 1999})
+        assert too_early.status_code == 422
+        assert too_early.json()["error"]["details"]["errors"][0]["field"] == "query.year"
+    async with surface.client(surface.token(Role.EMPLOYER, org.id)) as http:
+        refused = await http.get("/v1/launchers/me/earnings")
+        assert refused.status_code == 403
