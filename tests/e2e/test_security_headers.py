@@ -264,7 +264,8 @@ async def test_the_pages_break_no_rule_of_their_policy_in_chromium(
     api: Api, chromium: Browser, inbox: Inbox, settings: Settings
 ) -> None:
     """Home, sign-in, postings and an internship page (as its launcher and its employer), and
-    the card and payouts forms, whose answers send the browser on to Stripe's pages."""
+    the card, payouts and Express dashboard forms, whose answers send the browser on to
+    Stripe's pages."""
     emails = {"employer": unique_email("csp-emp"), "launcher": unique_email("csp-lnc")}
     emp = await api_sign_up(
         api.http,
@@ -307,6 +308,14 @@ async def test_the_pages_break_no_rule_of_their_policy_in_chromium(
             await page.get_by_role("button", name=button).click()
             await expect(page.get_by_role("button", name=on_stripe)).to_be_visible()
             assert page.url.startswith(settings.stripe_api_base), page.url
+            if role == "launcher":  # onboarded, on to their Express dashboard the same way
+                await page.get_by_role("button", name=on_stripe).click()
+                await page.wait_for_url("**/payouts")
+                dashboard = "Open your Stripe Express dashboard (tax forms, payouts)"
+                await page.get_by_role("button", name=dashboard).click()
+                heading = page.get_by_role("heading", name="Express dashboard")
+                await expect(heading).to_be_visible()
+                assert page.url.startswith(settings.stripe_api_base), page.url
         finally:
             await context.close()
     assert not found and not violations.console, found + violations.console
