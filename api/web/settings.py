@@ -398,7 +398,11 @@ async def calendar_feed_off(request: Request, viewer: Viewer, sessions: Sessions
 async def calendar_feed(
     request: Request, sessions: SessionsDep, secret: str = FeedSecret
 ) -> Response:
-    """The deadlines that concern the feed's owner, as a calendar subscribes to them."""
+    """The deadlines that concern the feed's owner, as a calendar subscribes to them.
+
+    Not rate-limited: the secret has 256 bits (nothing to guess), a wrong one costs one indexed
+    lookup, and calendar services fetch every subscriber's feed from a few addresses, which a
+    per-address limit would throttle together."""
     settings: Settings = request.app.state.settings
     text = await run_in_threadpool(
         calendars.feed_for_secret, sessions, secret, settings.public_base_url, utcnow()
