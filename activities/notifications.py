@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from enum import StrEnum
 
+from core.calendars import method_of
 from core.db import OutboxEmail
 
 # Rendering and formatting are core's (the API renders emails too); still importable from here.
@@ -121,6 +122,15 @@ class Mailer:
         )
         msg.set_content(row.text_body)
         msg.add_alternative(row.html_body, subtype="html")
+        if row.calendar:
+            # The due date's invitation: mail clients offer to add (or move, or remove) the
+            # event from a text/calendar part with its METHOD, as invite.ics.
+            msg.add_attachment(
+                row.calendar,
+                subtype="calendar",
+                filename="invite.ics",
+                params={"method": method_of(row.calendar)},
+            )
         return msg
 
 

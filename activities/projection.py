@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from core import calendars
 from core.activity_contracts import (
     PROJECTION_REJECTED,
     RECORD_TRANSITION,
@@ -33,6 +34,7 @@ from core.db import (
     Document,
     Employer,
     Internship,
+    InternshipDeadline,
     InternshipInvitation,
     InternshipSkill,
     Launcher,
@@ -76,6 +78,32 @@ def project_invitations(db: Session, s: InternshipState) -> None:
             answer=i.answer,
         )
         for i in s.invitations
+    )
+
+
+# Emails that carry the due date's calendar invitation: the kickoff's and the extension's
+# (METHOD:REQUEST), and a cancellation's once a due date was set (METHOD:CANCEL).
+INVITATION_EMAILS = frozenset({"kickoff", "extended"})
+CANCELLATION_EMAILS = frozenset({"cancelled"})
+
+
+def project_deadlines(db: Session, s: InternshipState) -> None:
+    """The internship's upcoming deadlines as the workflow lists them now (a few rows,
+    rewritten), for calendar feeds."""
+    internship_id = s.posting.internship_id
+    db.execute(delete(InternshipDeadline).where(InternshipDeadline.internship_id == internship_id))
+    db.add_all(
+        InternshipDeadline(
+            internship_id=internship_id,
+            position=i,
+            kind=d.kind,
+            at=d.at,
+            happens=d.happens,
+            unless=d.unless,
+            for_roles=calendars.roles_column(d.for_roles),
+            paused=d.paused,
+        )
+        for i, d in enumerate(s.deadlines)
     )
 
 
@@ -141,6 +169,8 @@ class Projection:
                 if entry.event in INVITATION_EVENTS:
                     db.flush()
                     project_invitations(db, s)
+                db.flush()
+                project_deadlines(db, s)
                 db.add(timeline_row(internship_id, entry, s.launcher_id))
                 # The money this event moved gets its receipt, credit note or statement, in
                 # this transaction: recorded once with the event, linked from its emails.
@@ -236,10 +266,35 @@ class Projection:
                     subject=email.subject,
                     text_body=email.text,
                     html_body=email.html,
+                    calendar=self._invitation(s, entry, notice.kind, to.role, contact.email),
                 )
             )
         db.add_all(queued)
         return queued
+
+    def _invitation(
+        self, s: InternshipState, entry: TimelineEntry, kind: str, role: Role, email: str
+    ) -> str | None:
+        """The due date's `.ics` for the parties' kickoff, extension and cancellation emails:
+        one UID per internship, the event's timeline seq as SEQUENCE (it only grows)."""
+        cancel = kind in CANCELLATION_EMAILS
+        if (kind not in INVITATION_EMAILS and not cancel) or role == Role.OPS:
+            return None
+        if s.due_at is None:  # cancelled before kickoff: no calendar has the event
+            return None
+        p = s.posting
+        return calendars.due_invitation(
+            internship_id=p.internship_id,
+            title=p.title,
+            due_at=s.due_at,
+            sequence=entry.seq,
+            url=f"{self.public_base_url}/internships/{p.internship_id}",
+            host=calendars.host_of(self.public_base_url),
+            organizer=self.ops.email,
+            attendee=email,
+            stamp=entry.at,
+            cancel=cancel,
+        )
 
     def _with_document(
         self, details: dict[str, Any], kind: str, role: Role, documents: Sequence[Document]

@@ -290,6 +290,24 @@ class InternshipInvitation(Base):
     __table_args__ = (Index("ix_internship_invitations_launcher", "launcher_id", "answer"),)
 
 
+class InternshipDeadline(Base):
+    """One of an internship's upcoming deadlines as of its last recorded event (the workflow's
+    `InternshipState.deadlines`, rewritten with each event), so calendar feeds read them
+    without asking Temporal (`core.calendars`)."""
+
+    __tablename__ = "internship_deadlines"
+
+    internship_id: Mapped[str] = mapped_column(ForeignKey("internships.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)  # soonest first
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    happens: Mapped[str] = mapped_column(Text)
+    unless: Mapped[str] = mapped_column(Text, default="")
+    # ",employer,launcher," (`core.calendars.roles_column`); NULL: worded for everyone.
+    for_roles: Mapped[str | None] = mapped_column(String(64))
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 class TimelineEvent(Base):
     __tablename__ = "timeline_events"
     __table_args__ = (
@@ -505,6 +523,8 @@ class OutboxEmail(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Where a reply goes (a thread's signed reply address), when replying means something.
     reply_to: Mapped[str | None] = mapped_column(String(320))
+    # An `.ics` invitation sent with it (`core.calendars.due_invitation`: its METHOD inside).
+    calendar: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         Index("ix_outbox_status_id", "status", "id"),
@@ -586,6 +606,22 @@ class SignInLink(Base):
 
     # The links an account has outstanding (at most a few at once).
     __table_args__ = (Index("ix_sign_in_links_account", "role", "account_id"),)
+
+
+class CalendarFeed(Base):
+    """A person's private calendar feed (`core.calendars`): the secret in its address is the
+    credential, so only its hash is kept; revoked when its owner makes a new one or turns it
+    off (the row stays, revoked)."""
+
+    __tablename__ = "calendar_feeds"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))  # employer (a member) or launcher
+    account_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_calendar_feeds_account", "role", "account_id"),)
 
 
 class StripeEvent(Base):

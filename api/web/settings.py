@@ -1,6 +1,8 @@
 """The signed-in person's settings: where they are signed in (and ending those sessions), their
-API tokens (employers and launchers), a launcher's profile and whether their portfolio is
-public, and an employer's company profile (the profile forms upload an image too)."""
+API tokens and private calendar feed (employers and launchers), a launcher's profile and
+whether their portfolio is public, and an employer's company profile (the profile forms upload
+an image too). The calendar feed itself (`/calendar/{secret}.ics`) is served here too: its
+secret, not a session, is the credential."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import ClassVar
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Mapped, sessionmaker
@@ -25,7 +27,7 @@ from api.web import session
 from api.web.forms import Problems, problems_of, read_form
 from api.web.render import PageContext, page, redirect
 from api.web.session import SignedInLauncher, SignedInProfileEditor, Viewer, WrongRole
-from core import images, rulebook
+from core import calendars, images, rulebook
 from core.accounts import MAX_TOKENS, TooManyTokens, issue_token, revoke_token, tokens_of
 from core.db import MESSAGE_EMAILS, ApiToken, Employer, Launcher, Member, WebSession, utcnow
 from core.formats import plural
@@ -37,6 +39,7 @@ router = APIRouter(include_in_schema=False)
 
 SessionHandle = Path(pattern=rf"^[0-9a-f]{{{session.HANDLE_LENGTH}}}$")
 TokenId = Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")
+FeedSecret = Path(max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
 # A token's name as its owner types it (the API's single-line rules; stored up to 100 long).
 TOKEN_NAME_LENGTH = 100
 _token_name = TypeAdapter(schemas.Name)
@@ -187,6 +190,11 @@ class SettingsPage(PageContext):
     message_emails: str | None = None
     quiet_minutes: str = ""
     message_emails_error: str = ""
+    # The private calendar feed (`core.calendars`; None: ops, who have none): when the current
+    # one was made (`feed_since`, None when off) and a new one's address, shown this once.
+    calendar_feed: bool = False
+    feed_since: datetime | None = None
+    new_feed_url: str | None = None
 
 
 def _settings_page(
@@ -201,6 +209,7 @@ def _settings_page(
     profile: ProfileForm | None = None,
     company: ProfileForm | None = None,
     message_emails_error: str = "",
+    new_feed_url: str | None = None,
 ) -> HTMLResponse:
     settings: Settings = request.app.state.settings
     launcher = viewer.launcher
@@ -228,6 +237,11 @@ def _settings_page(
         message_emails=_message_emails(sessions, viewer),
         quiet_minutes=_minutes(settings.message_quiet_minutes),
         message_emails_error=message_emails_error,
+        calendar_feed=viewer.actor.role != Role.OPS,
+        feed_since=calendars.feed_since(sessions, *_account(viewer))
+        if viewer.actor.role != Role.OPS
+        else None,
+        new_feed_url=new_feed_url,
     )
     return page(request, viewer, context, status)
 
@@ -334,6 +348,79 @@ async def revoke_api_token(
         raise not_found("token")
     session.flash(request, "The token is revoked: requests that send it are refused from now on.")
     return redirect("/settings")
+
+
+# ---------------------------------------------------------------- the calendar feed
+
+
+def _feed_holder(viewer: Caller) -> tuple[Role, str]:
+    if viewer.actor.role == Role.OPS:
+        raise WrongRole("Ops have no calendar feed: the dashboard lists what waits for ops.")
+    return _account(viewer)
+
+
+@router.post("/settings/calendar", response_class=HTMLResponse)
+async def new_calendar_feed(request: Request, viewer: Viewer, sessions: SessionsDep) -> Response:
+    """A new feed address, shown in this answer only; the old address stops working."""
+    role, account_id = _feed_holder(viewer)
+    form = await read_form(request)
+    try:
+        await session.spend_form_key(request, form)
+    except session.FormAlreadySent:
+        session.flash(
+            request,
+            "That form was already sent, and its address was shown once, then. If you didn't "
+            "copy it, make a new link below.",
+            "info",
+        )
+        return redirect("/settings")
+    secret = await run_in_threadpool(calendars.new_feed, sessions, role, account_id)
+    base = request.app.state.settings.public_base_url.rstrip("/")
+    return await run_in_threadpool(
+        _settings_page, request, viewer, sessions, new_feed_url=f"{base}/calendar/{secret}.ics"
+    )
+
+
+@router.post("/settings/calendar/off")
+async def calendar_feed_off(request: Request, viewer: Viewer, sessions: SessionsDep) -> Response:
+    role, account_id = _feed_holder(viewer)
+    await read_form(request)
+    if await run_in_threadpool(calendars.turn_off_feed, sessions, role, account_id):
+        session.flash(
+            request, "Your calendar feed is off: calendars subscribed to it stop updating."
+        )
+    else:
+        session.flash(request, "Your calendar feed was already off.", "info")
+    return redirect("/settings")
+
+
+@router.get("/calendar/{secret}.ics")
+async def calendar_feed(
+    request: Request, sessions: SessionsDep, secret: str = FeedSecret
+) -> Response:
+    """The deadlines that concern the feed's owner, as a calendar subscribes to them.
+
+    Not rate-limited: the secret has 256 bits (nothing to guess), a wrong one costs one indexed
+    lookup, and calendar services fetch every subscriber's feed from a few addresses, which a
+    per-address limit would throttle together."""
+    settings: Settings = request.app.state.settings
+    text = await run_in_threadpool(
+        calendars.feed_for_secret, sessions, secret, settings.public_base_url, utcnow()
+    )
+    if text is None:  # said plainly: a calendar app shows no page, a person pasting it does
+        return PlainTextResponse(
+            "No calendar feed at this address: it was turned off or replaced by a new link. "
+            "Make a new link in Settings, under Calendar feed.",
+            status_code=404,
+        )
+    return Response(
+        text,
+        media_type="text/calendar; charset=utf-8",
+        headers={
+            "Cache-Control": "private, no-store",  # a revoked feed stops at once
+            "Content-Disposition": 'inline; filename="deadlines.ics"',
+        },
+    )
 
 
 # ---------------------------------------------------------------- the launcher's portfolio

@@ -22,7 +22,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from activities.projection import project_invitations, project_row, timeline_row
+from activities.projection import (
+    project_deadlines,
+    project_invitations,
+    project_row,
+    timeline_row,
+)
 from api.app import create_app
 from core.accounts import founder_of, issue_token, new_id
 from core.db import (
@@ -241,6 +246,7 @@ class Surface:
                 db.merge(InternshipSkill(internship_id=p.internship_id, skill=skill))
             db.flush()
             project_invitations(db, state)
+            project_deadlines(db, state)
 
 
 @pytest.fixture
