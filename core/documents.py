@@ -184,8 +184,12 @@ def render_html(doc: Document, *, page_links: bool = False) -> str:
 def render_pdf(doc: Document) -> bytes:
     """The document as a PDF, from the same template. Blocking (CPU, fonts): call it from a
     thread, never on the event loop."""
+    from PIL import ImageFile
     from weasyprint import HTML  # a heavy import, needed only here
 
+    # Importing weasyprint tells Pillow, process-wide, to load truncated images; the profile
+    # images' checks (core/images.py) rely on Pillow refusing them, and documents carry none.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     pdf: bytes = HTML(string=render_html(doc)).write_pdf()
     return pdf
 

@@ -224,7 +224,9 @@ async def test_from_sign_up_to_completed_in_the_browser(
         # Ours, that is: a deliverable's own link goes where the launcher put it.
         for link in [u for u in links_in(message) if u.startswith(api.url)]:
             path = httpx.URL(link).path
-            assert path.startswith(("/internships/", "/payouts", "/launchers/")), link
+            assert path.startswith(("/internships/", "/payouts", "/launchers/", "/documents/")), (
+                link
+            )
             answer = await reader.goto(link)
             assert answer is not None and answer.status == 200, link
             await expect(reader.get_by_role("heading", level=1)).to_be_visible()

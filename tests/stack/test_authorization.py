@@ -416,11 +416,22 @@ async def _path_ids(api: Api, cast: Cast, template: str, iid: str | None) -> dic
     if "{member_id}" in template:
         ids["member_id"] = (await colleague(api, cast.owner))["member"]["id"]
     if "{document_id}" in template:  # the newest: the receipt, or once paid, the statement
-        listed = await ok(await api.http.get("/v1/receipts", headers=OPS))
-        ids["document_id"] = str(
-            next(d["id"] for d in listed["items"] if d["internship_id"] == iid)
-        )
+        ids["document_id"] = str(await _document_of(api, cast, iid))
     return ids
+
+
+async def _document_of(api: Api, cast: Cast, iid: str | None) -> int:
+    """The newest document of the owner's internship `iid`, page by page of theirs."""
+    params: dict[str, Any] = {"limit": 100}
+    while True:
+        listed = await ok(
+            await api.http.get("/v1/receipts", params=params, headers=auth(cast.owner["api_token"]))
+        )
+        found = [d["id"] for d in listed["items"] if d["internship_id"] == iid]
+        if found:
+            return int(found[0])
+        assert listed["next_cursor"], f"no document of {iid}"
+        params["cursor"] = listed["next_cursor"]
 
 
 async def _call(

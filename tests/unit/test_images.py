@@ -118,3 +118,24 @@ def test_a_key_cannot_name_a_path(tmp_path: Path, key: str) -> None:
     assert store.get(key) is None
     with pytest.raises(BadKey):
         store.put(key, b"x")
+
+
+def test_rendering_a_document_leaves_truncated_images_refused() -> None:
+    """weasyprint (the documents' PDFs), once imported, tells Pillow to load truncated images
+    in the whole process; an avatar must still be refused after a PDF was rendered."""
+    from datetime import UTC, datetime
+
+    from core.db import Document
+    from core.documents import render_pdf
+
+    doc = Document(
+        id=1, employer_id="org", internship_id="int", kind="receipt", number=1,
+        amount_cents=40000, currency="usd", issued_at=datetime(2026, 12, 6, tzinfo=UTC),
+        stripe_id="pi_1", internship_title="Research", billing_name="Acme",
+        billing_address="", tax_id="", billing_email="billing@acme.example",
+        launcher_name="", launcher_email="",
+    )  # fmt: skip
+    assert render_pdf(doc).startswith(b"%PDF")
+    whole = encoded((300, 300), "JPEG")
+    with pytest.raises(ImageRefused):
+        prepare(whole[: len(whole) // 2], AVATAR, LIMIT)
