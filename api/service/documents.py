@@ -21,6 +21,7 @@ from core.internship import Actor, Role
 from core.rulebook import OrgRight
 
 MAX_PAGE = 100
+MAX_ID = 2**31 - 1  # the largest id an integer column holds
 
 
 def readable_by(actor: Actor) -> ColumnElement[bool]:
@@ -45,7 +46,9 @@ class Page:
 def page(db: Session, actor: Actor, limit: int, cursor: str | None) -> Page:
     """Newest first; the cursor is the last id of the previous page."""
     query = select(Document).where(readable_by(actor))
-    if cursor:
+    # A cursor past the largest id (no page gave it) bounds nothing; Postgres refuses to
+    # compare the integer column with a number it can't hold.
+    if cursor and int(cursor) <= MAX_ID:
         query = query.where(Document.id < int(cursor))
     rows = list(db.scalars(query.order_by(Document.id.desc()).limit(limit + 1)))
     more = len(rows) > limit

@@ -182,3 +182,12 @@ async def test_the_api_gives_a_years_earnings_as_the_pages_csv_or_as_json(
     async with surface.client(surface.token(Role.EMPLOYER, org.id)) as http:
         refused = await http.get("/v1/launchers/me/earnings")
         assert refused.status_code == 403
+
+
+async def test_a_cursor_past_any_id_lists_from_the_newest(surface: Surface) -> None:
+    """A client's cursor larger than any id (Postgres can't even compare it) is no bound."""
+    async with surface.client(surface.settings.ops_api_token) as http:
+        first = await http.get("/v1/receipts", params={"limit": 5})
+        huge = await http.get("/v1/receipts", params={"limit": 5, "cursor": "418670092770490"})
+    assert first.status_code == huge.status_code == 200, huge.text
+    assert huge.json()["items"] == first.json()["items"]
