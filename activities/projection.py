@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from core import calendars
+from core import calendars, rulebook, zones
 from core.activity_contracts import (
     PROJECTION_REJECTED,
     RECORD_TRANSITION,
@@ -54,6 +54,7 @@ log = logging.getLogger("activities.projection")
 class Contact:
     name: str
     email: str
+    time_zone: str | None = None  # the zone they read moments in (`core.zones`); None: UTC
 
 
 # Emails that link to the document their event issued (details' `document_url`).
@@ -121,13 +122,14 @@ class Projection:
         templates: Templates,
         public_base_url: str,
         ops_email: str,
+        ops_time_zone: str | None = None,
         emails_queued: Callable[[], None] = lambda: None,
     ) -> None:
         self.sessions = sessions
         self.emails_queued = emails_queued  # wakes this process's outbox relay
         self.templates = templates
         self.public_base_url = public_base_url.rstrip("/")
-        self.ops = Contact("Ops team", ops_email)
+        self.ops = Contact("Ops team", ops_email, ops_time_zone)
 
     @activity.defn(name=RECORD_TRANSITION.name)
     def record(self, rec: TransitionRecord) -> list[int]:
@@ -228,31 +230,36 @@ class Projection:
         if launcher_id := details.pop("launcher_id", None):
             details["launcher_name"] = self._launcher(db, launcher_id).name
         acting = db.get(Member, entry.member_id) if entry.member_id else None
-        internship = internship_context(
-            internship_id=p.internship_id,
-            title=p.title,
-            company=p.company,
-            category=p.category,
-            stage=s.stage.value,
-            fee_cents=p.fee_cents,
-            currency=p.currency,
-            due_at=s.due_at,
-            public_base_url=self.public_base_url,
-            deadlines=s.deadlines,
-        )
         # The colleague who acted, named to whoever reads it.
         by = acting.name if acting is not None else ""
-        event = {"kind": notice.kind, "actor": actor, "at": when(at), "by": by}
         addressed = [(to, *person) for to in notice.to for person in self._people(db, s, entry, to)]
         queued = []
         for to, recipient_id, contact in addressed:
+            zone = zones.zone(contact.time_zone)
+            internship = internship_context(
+                internship_id=p.internship_id,
+                title=p.title,
+                company=p.company,
+                category=p.category,
+                stage=s.stage.value,
+                fee_cents=p.fee_cents,
+                currency=p.currency,
+                due_at=s.due_at,
+                public_base_url=self.public_base_url,
+                deadlines=s.deadlines,
+                zone=zone,
+            )
+            told = self._with_document(details, notice.kind, to.role, documents)
+            # The workflow wrote the dispute's deadline in UTC: in the reader's zone instead.
+            if "decide_by" in told and (decide_by := rulebook.dispute_deadline(s)):
+                told = {**told, "decide_by": when(decide_by, zone)}
             email = self.templates.render(
                 notice.kind,
                 {
                     "recipient": {"name": contact.name, "role": to.role.value},
                     "internship": internship,
-                    "event": event,
-                    "details": self._with_document(details, notice.kind, to.role, documents),
+                    "event": {"kind": notice.kind, "actor": actor, "at": when(at, zone), "by": by},
+                    "details": told,
                 },
             )
             queued.append(
@@ -318,7 +325,7 @@ class Projection:
             return [("ops", self.ops)]
         if to.role == Role.LAUNCHER:
             launcher = self._launcher(db, to.id)
-            return [(to.id, Contact(launcher.name, launcher.email))]
+            return [(to.id, Contact(launcher.name, launcher.email, launcher.time_zone))]
         organisation = db.get(Employer, to.id)
         if organisation is None:
             raise LookupError(f"employer {to.id} not found")
@@ -330,10 +337,13 @@ class Projection:
         members = list(db.scalars(select(Member).where(Member.id.in_(concerned), *current)))
         if not members:
             members = list(db.scalars(select(Member).where(*current, Member.role == "admin")))
-        people = [(m.id, Contact(m.name, m.email)) for m in members]
+        people = [(m.id, Contact(m.name, m.email, m.time_zone)) for m in members]
         shared = organisation.notify_email
         if shared and shared not in {m.email for m in members}:
-            people.append((f"{to.id}:shared", Contact(organisation.company, shared)))
+            # The shared inbox reads in the zone of the member who posted it (or the first).
+            people.append(
+                (f"{to.id}:shared", Contact(organisation.company, shared, members[0].time_zone))
+            )
         return people
 
     @staticmethod

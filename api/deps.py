@@ -89,6 +89,12 @@ class Caller:
         actor's id is their organisation's)."""
         return self.member.id if self.member is not None else self.actor.id
 
+    @property
+    def time_zone(self) -> str | None:
+        """The zone they read moments in; None for ops (their zone is a setting)."""
+        person = self.member or self.launcher
+        return person.time_zone if person is not None else None
+
 
 def bearer(authorization: str | None) -> str | None:
     if not authorization:

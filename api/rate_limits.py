@@ -434,7 +434,7 @@ class TooManyRequestsPage(render.PageContext):
     template: ClassVar[str] = "too_many_requests.html"
     message: str
     wait: str
-    until: str
+    until: datetime
     resend: dict[str, Any] | None
 
 
@@ -443,11 +443,10 @@ async def page_answer(scope: Scope, receive: Receive, refusal: Refusal) -> Respo
     as it was sent."""
     request = Request(scope, receive)
     body = await read_body(receive)
-    until = datetime.now(UTC) + timedelta(seconds=refusal.retry_after)
-    context = {
+    context: dict[str, Any] = {
         "message": message(refusal),
         "wait": wait_text(refusal.retry_after),
-        "until": until.strftime("%H:%M" if refusal.retry_after < 12 * 3600 else "%b %d, %H:%M"),
+        "until": datetime.now(UTC) + timedelta(seconds=refusal.retry_after),
     }
     response: Response
     try:
@@ -455,9 +454,7 @@ async def page_answer(scope: Scope, receive: Receive, refusal: Refusal) -> Respo
         viewer = (
             await run_in_threadpool(session.maybe_viewer, request) if "session" in scope else None
         )
-        too_many = TooManyRequestsPage(
-            message=context["message"], wait=context["wait"], until=context["until"], resend=resend
-        )
+        too_many = TooManyRequestsPage(resend=resend, **context)
         response = render.page(request, viewer, too_many, 429)
     except Exception:  # the page is a courtesy: never a 500 instead of the 429
         log.exception("the too-many-requests page could not be rendered")

@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from core import zones
 from core.db import LINK_LENGTH, PROFILE_LINE_LENGTH, PROFILE_TEXT_LENGTH
 from core.internship import MemberRole
 
@@ -99,6 +100,20 @@ LongText = Annotated[
 Note = Annotated[str, Field(max_length=2000), _pattern(TEXT_PATTERN), AfterValidator(_text)]
 Skill = Annotated[str, Field(max_length=64), _pattern(LINE_PATTERN), AfterValidator(_line)]
 Skills = Annotated[list[Skill], Field(max_length=20), AfterValidator(_skills)]
+
+
+def _known_zone(value: str) -> str:
+    if not zones.known(value):
+        raise ValueError("not a time zone we know: use an IANA name such as America/New_York")
+    return value
+
+
+# Where someone reads moments: a place of the IANA zone database, or UTC.
+TimeZone = Annotated[
+    str,
+    Field(max_length=64, examples=["America/Los_Angeles"]),
+    AfterValidator(_known_zone),
+]
 Category = Literal["sales", "marketing", "technology", "hr", "finance", "other"]
 Id = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]
 # Numbers and booleans as JSON has them: no "10" for 10, no true for 1.
@@ -213,6 +228,7 @@ class EmployerIn(Strict):
     name: Name
     email: EmailStr
     company: Name
+    time_zone: TimeZone = zones.UTC_NAME
 
 
 class PaymentMethodIn(Strict):
@@ -230,6 +246,7 @@ class LauncherIn(Strict):
     name: Name
     email: EmailStr
     skills: Skills = []
+    time_zone: TimeZone = zones.UTC_NAME
 
 
 class SignUpOut(BaseModel):
@@ -733,6 +750,7 @@ class JoinIn(Strict):
     code: str = Field(min_length=1, max_length=100, description="The code from the invitation")
     name: Name = Field(description="Your name, as your colleagues see it")
     token_name: Name = "API"  # shown in the account's token list
+    time_zone: TimeZone = zones.UTC_NAME
 
 
 class JoinedOut(BaseModel):

@@ -20,6 +20,7 @@ from sqlalchemy import Delete, and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core import zones
 from core.db import ApiToken, Employer, Launcher, Member, WebSession, utcnow
 from core.internship import Actor, MemberRole, Role
 from core.stripe_api import (
@@ -116,15 +117,18 @@ def founder_of(organisation: Employer) -> Member:
     )
 
 
-def _insert(sessions: sessionmaker, account: Account) -> Account:
+def _insert(sessions: sessionmaker, account: Account, time_zone: str) -> Account:
     """The new account (an organisation with its founder, an admin whose member id is the
-    organisation's), or the one a concurrent request created for the same email first."""
+    organisation's, reading moments in `time_zone`), or the one a concurrent request created
+    for the same email first."""
     try:
         with sessions.begin() as db:
             db.add(account)
             if isinstance(account, Employer):
                 db.flush()
-                db.add(founder_of(account))
+                founder = founder_of(account)
+                founder.time_zone = time_zone
+                db.add(founder)
         return account
     except IntegrityError:
         found = _existing(sessions, type(account), account.email)
@@ -142,6 +146,7 @@ def create_employer(
     company: str,
     payment_method: str | None = None,
     stripe_key: str | None = None,
+    time_zone: str = zones.UTC_NAME,
 ) -> Employer:
     """The employer account of an email whose owner has just proven it (or the one it has
     already). With `payment_method` None, the employer has no card until one is added through
@@ -166,6 +171,7 @@ def create_employer(
             card_fingerprints=[card.fingerprint] if card and card.fingerprint else [],
             inbox_proven_at=utcnow(),
         ),
+        time_zone,
     )
 
 
@@ -177,6 +183,7 @@ def create_launcher(
     email: str,
     skills: list[str],
     stripe_key: str | None = None,
+    time_zone: str = zones.UTC_NAME,
 ) -> Launcher:
     """The launcher account (with a Stripe Express payout account to onboard) of an email whose
     owner has just proven it, or the one it has already."""
@@ -193,7 +200,9 @@ def create_launcher(
             skills=skills,
             stripe_account_id=account_id,
             inbox_proven_at=utcnow(),
+            time_zone=time_zone,
         ),
+        time_zone,
     )
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Update, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Update, and_, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -491,25 +491,32 @@ class DueEmail:
     more: int  # messages beyond the ones listed
     seq: int  # this reader's email number in this thread
     preference: str  # how they hear of messages: immediate or digest
+    time_zone: str  # the zone their email writes moments in
 
 
-def preference(db: Session, reader: Reader) -> tuple[str, str, str] | None:
-    """(email, name, how they hear of messages) of a current member or a launcher."""
+class Addressee(NamedTuple):
+    email: str
+    name: str
+    how: str  # how they hear of messages (`MESSAGE_EMAILS`)
+    time_zone: str
+
+
+def addressee(db: Session, reader: Reader) -> Addressee | None:
+    """Where and how a current member or a launcher hears of messages."""
+    person: type[Member] | type[Launcher]
+    current: ColumnElement[bool]
     if reader.role == Role.EMPLOYER.value:
-        row = db.execute(
-            select(Member.email, Member.name, Member.message_emails).where(
-                Member.id == reader.id, Member.removed_at.is_(None)
-            )
-        ).first()
+        person, current = Member, Member.removed_at.is_(None)
     elif reader.role == Role.LAUNCHER.value:
-        row = db.execute(
-            select(Launcher.email, Launcher.name, Launcher.message_emails).where(
-                Launcher.id == reader.id
-            )
-        ).first()
+        person, current = Launcher, true()
     else:
         return None
-    return (row[0], row[1], row[2]) if row else None
+    row = db.execute(
+        select(person.email, person.name, person.message_emails, person.time_zone).where(
+            person.id == reader.id, current
+        )
+    ).first()
+    return Addressee(*row) if row else None
 
 
 def due_emails(db: Session, now: datetime, quiet: timedelta, limit: int = 50) -> list[DueEmail]:
@@ -529,13 +536,13 @@ def due_emails(db: Session, now: datetime, quiet: timedelta, limit: int = 50) ->
     emails = []
     for row in due:
         reader = Reader(row.reader_role, row.reader_id)
-        found = preference(db, reader)
+        found = addressee(db, reader)
         thread = db.get(Thread, row.thread_id)
-        if found is None or thread is None or found[2] == "off":
+        if found is None or thread is None or found.how == "off":
             row.email_due_at = None
             row.last_emailed_id = max(row.last_emailed_id, thread.last_message_id if thread else 0)
             continue
-        period = quiet if found[2] == "immediate" else DIGEST
+        period = quiet if found.how == "immediate" else DIGEST
         if row.last_emailed_at is not None and now < row.last_emailed_at + period:
             row.email_due_at = row.last_emailed_at + period
             continue
@@ -563,12 +570,13 @@ def due_emails(db: Session, now: datetime, quiet: timedelta, limit: int = 50) ->
                 thread=thread,
                 internship=internship,
                 reader=reader,
-                to_email=found[0],
-                name=found[1],
+                to_email=found.email,
+                name=found.name,
                 messages=views(db, listed, reader, moderator=False),
                 more=len(news) - len(listed),
                 seq=row.emails_sent + 1,
-                preference=found[2],
+                preference=found.how,
+                time_zone=found.time_zone,
             )
         )
         row.email_due_at = None

@@ -131,6 +131,9 @@ class Member(Base):
     message_emails: Mapped[str] = mapped_column(
         String(16), default="immediate", server_default="immediate"
     )
+    # The zone every moment is written in for them (`core.zones`): guessed at sign-up, theirs
+    # to change in settings.
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -201,6 +204,9 @@ class Launcher(Base):
     message_emails: Mapped[str] = mapped_column(
         String(16), default="immediate", server_default="immediate"
     )
+    # The zone every moment is written in for them (`core.zones`): guessed at sign-up, theirs
+    # to change in settings.
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

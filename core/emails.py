@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -38,10 +38,12 @@ def internship_context(
     due_at: datetime | None,
     public_base_url: str,
     deadlines: Iterable[UpcomingDeadline] = (),
+    zone: tzinfo = UTC,
 ) -> dict[str, Any]:
     """What every email template knows of the internship it is about. `deadlines`: the
     workflow's upcoming ones (`InternshipState.deadlines`), each kind's moment preformatted,
-    so an email says "approved automatically on …" with the timer's own date."""
+    so an email says "approved automatically on …" with the timer's own date. Every moment is
+    written in the recipient's `zone`, named."""
     return {
         "id": internship_id,
         "title": title,
@@ -49,15 +51,15 @@ def internship_context(
         "category": category,
         "stage": stage,
         "fee": format_money(fee_cents, currency),
-        "due_at": when(due_at),
+        "due_at": when(due_at, zone),
         "url": f"{public_base_url.rstrip('/')}/internships/{internship_id}",
         # Stripe's onboarding links expire within minutes; the payouts page makes a fresh one.
         "payouts_url": f"{public_base_url.rstrip('/')}/payouts",
-        "deadlines": {d.kind: when(d.at) for d in deadlines},
+        "deadlines": {d.kind: when(d.at, zone) for d in deadlines},
     }
 
 
-def row_context(row: Internship, public_base_url: str) -> dict[str, Any]:
+def row_context(row: Internship, public_base_url: str, zone: tzinfo = UTC) -> dict[str, Any]:
     """`internship_context` of an internship as the projection holds it."""
     return internship_context(
         internship_id=row.id,
@@ -69,6 +71,7 @@ def row_context(row: Internship, public_base_url: str) -> dict[str, Any]:
         currency=row.currency,
         due_at=row.due_at,
         public_base_url=public_base_url,
+        zone=zone,
     )
 
 

@@ -5,7 +5,7 @@ Pure functions (no I/O, no clock): the workflow uses them too, so they must stay
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 CURRENCY_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£"}
 
@@ -17,9 +17,31 @@ def format_money(cents: int, currency: str) -> str:
     return f"{symbol}{amount}" if symbol else f"{amount} {currency.upper()}"
 
 
-def when(at: datetime | None) -> str | None:
-    """A moment as emails show it."""
-    return at.strftime("%Y-%m-%d %H:%M UTC") if at else None
+def when(at: datetime | None, zone: tzinfo = UTC) -> str | None:
+    """A moment as pages and emails show it, in the reader's zone and naming it:
+    "Mar 14, 2027 17:00 PDT" (`core.zones.zone` gives a person's)."""
+    if at is None:
+        return None
+    local = at.astimezone(zone)
+    return f"{local:%b} {local.day}, {local:%Y %H:%M} {_zone_name(local)}"
+
+
+def day(at: datetime | None, zone: tzinfo = UTC) -> str | None:
+    """The date of a moment in the reader's zone: "Mar 14, 2027"."""
+    if at is None:
+        return None
+    local = at.astimezone(zone)
+    return f"{local:%b} {local.day}, {local:%Y}"
+
+
+def _zone_name(local: datetime) -> str:
+    """The zone's short name at that moment: "PST", "PDT", "IST", "UTC"; "UTC-03" where the
+    zone database has only an offset ("-03")."""
+    name = local.tzname() or "UTC"
+    if name[0] in "+-":
+        minutes = name[3:5]
+        return f"UTC{name[:3]}" + (f":{minutes}" if minutes and minutes != "00" else "")
+    return name
 
 
 def plural(n: int, unit: str, units: str | None = None) -> str:

@@ -21,6 +21,7 @@ import stripe
 from sqlalchemy import false, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from core import zones
 from core.accounts import (
     ACCOUNT_MODELS,
     create_employer,
@@ -271,6 +272,12 @@ def redeem(sessions: sessionmaker, client: stripe.StripeClient, secret: str) -> 
     return Redeemed(role, account_id, link.next_path, created)
 
 
+def _zone(details: dict[str, Any]) -> str:
+    """The zone the sign-up gave (sign-ups sent before zones existed: UTC)."""
+    given = details.get("time_zone")
+    return given if isinstance(given, str) and zones.known(given) else zones.UTC_NAME
+
+
 def _create(
     sessions: sessionmaker,
     client: stripe.StripeClient,
@@ -294,6 +301,7 @@ def _create(
             email=details["email"],
             company=details["company"],
             stripe_key=key,
+            time_zone=_zone(details),
         )
     else:
         account = create_launcher(
@@ -303,5 +311,6 @@ def _create(
             email=details["email"],
             skills=list(details["skills"]),
             stripe_key=key,
+            time_zone=_zone(details),
         )
     return account.id, True

@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, delete, false, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core import zones
 from core.accounts import new_id, normalized_email, token_hash
 from core.db import (
     ApiToken,
@@ -314,7 +315,9 @@ def lapsed_text(lapsed: str) -> str:
     )
 
 
-def accept(sessions: sessionmaker, secret: str, name: str) -> tuple[Member, Employer]:
+def accept(
+    sessions: sessionmaker, secret: str, name: str, time_zone: str = zones.UTC_NAME
+) -> tuple[Member, Employer]:
     """Spend the invitation once and make its address a member with the invited role. Raises
     Refused: "gone" ones (used, withdrawn, expired, unknown) as not_found, and an address that
     became a member elsewhere meanwhile as a conflict (the invitation stays usable, for once
@@ -355,6 +358,7 @@ def accept(sessions: sessionmaker, secret: str, name: str) -> tuple[Member, Empl
                 role=row.role,
                 all_internships=row.all_internships,
                 created_at=now,
+                time_zone=time_zone,
             )
             db.add(member)
             db.flush()

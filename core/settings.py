@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core import zones
 from core.internship import TASK_QUEUE, Policy
 
 
@@ -71,6 +72,8 @@ class Settings(BaseSettings):
     smtp_port: int = 1025
     mail_from: str = "Micro-internships <noreply@microinternships.local>"
     ops_email: str = "ops@microinternships.local"
+    # The zone ops read every moment in, on their pages and in their emails (an IANA name).
+    ops_time_zone: str = "UTC"
 
     ops_api_token: str = "ops-dev-token"
     # Signs the web pages' session cookies: a long random string outside development.
@@ -183,6 +186,15 @@ class Settings(BaseSettings):
         None, never "" handed to the SDK as a key; the same for the mTLS files and the object
         storage's address and keys."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("ops_time_zone")
+    @classmethod
+    def _a_known_zone(cls, value: str) -> str:
+        if not zones.known(value):
+            raise ValueError(
+                f"{value!r} is not a time zone: use an IANA name such as UTC or Europe/London"
+            )
+        return value
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:

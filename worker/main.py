@@ -48,7 +48,9 @@ def pool_options(settings: Settings) -> dict[str, Any]:
 
 def build_relay(settings: Settings, sessions: sessionmaker) -> OutboxRelay:
     mailer = Mailer(settings.smtp_host, settings.smtp_port, settings.mail_from)
-    ops = OpsAlerts(Templates(), settings.ops_email, settings.public_base_url)
+    ops = OpsAlerts(
+        Templates(), settings.ops_email, settings.public_base_url, settings.ops_time_zone
+    )
     secret = replies.reply_secret(settings)
 
     def reply_address(thread_id: int, reader: Reader, now: datetime) -> str:
@@ -91,6 +93,7 @@ def build_worker(
         Templates(),
         settings.public_base_url,
         settings.ops_email,
+        settings.ops_time_zone,
         emails_queued=relay.wake.set,
     )
     payments = Payments(stripe_client(settings), sessions, settings.public_base_url)

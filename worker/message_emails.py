@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import sessionmaker
 
-from core import conversations
+from core import conversations, zones
 from core.conversations import DueEmail, Reader
 from core.db import utcnow
 from core.emails import Templates, row_context
@@ -64,17 +64,18 @@ class MessageEmails:
     def _context(self, email: DueEmail) -> dict[str, object]:
         row = email.internship
         thread_url = f"{self.base}/internships/{row.id}/threads/{email.thread.launcher_id}"
+        zone = zones.zone(email.time_zone)
         return {
             "recipient": {"name": email.name, "role": email.reader.role},
-            "internship": row_context(row, self.base),
-            "event": {"kind": "messages", "actor": "", "at": when(self.clock()), "by": ""},
+            "internship": row_context(row, self.base, zone),
+            "event": {"kind": "messages", "actor": "", "at": when(self.clock(), zone), "by": ""},
             "details": {
                 "count": len(email.messages) + email.more,
                 "more": email.more,
                 "messages": [
                     {
                         "author": m.author_name,
-                        "at": when(m.created_at),
+                        "at": when(m.created_at, zone),
                         "body": m.body or "(files only)",
                         "files": ", ".join(f"{f.filename} ({megabytes(f.size)})" for f in m.files),
                     }

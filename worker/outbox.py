@@ -28,6 +28,7 @@ from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from activities.notifications import Delivery, Mailer, Outcome
+from core import zones
 from core.db import FAILED, PENDING, SENT, Internship, OutboxEmail, utcnow
 from core.emails import Templates, row_context
 from core.formats import when
@@ -44,16 +45,19 @@ IDLE_CLOSE = 10.0
 class OpsAlerts:
     """Queues the email that tells ops an address was refused for good."""
 
-    def __init__(self, templates: Templates, ops_email: str, public_base_url: str) -> None:
+    def __init__(
+        self, templates: Templates, ops_email: str, public_base_url: str, ops_time_zone: str = "UTC"
+    ) -> None:
         self.templates = templates
         self.ops_email = ops_email
         self.public_base_url = public_base_url
+        self.zone = zones.zone(ops_time_zone)
 
     def delivery_failed(self, db: Session, failed: OutboxEmail, error: str) -> None:
         row = db.get(Internship, failed.internship_id)
         if row is None:
             return  # not an internship's email: the log line is all ops get
-        context = row_context(row, self.public_base_url)
+        context = row_context(row, self.public_base_url, self.zone)
         email = self.templates.render(
             "delivery_failed",
             {
@@ -62,7 +66,7 @@ class OpsAlerts:
                 "event": {
                     "kind": "delivery_failed",
                     "actor": "system",
-                    "at": when(utcnow()),
+                    "at": when(utcnow(), self.zone),
                     "by": "",
                 },
                 "details": {

@@ -221,7 +221,7 @@ def remove_member(caller: MemberDep, sessions: SessionsDep, member_id: IdPath) -
 )
 def join(body: schemas.JoinIn, sessions: SessionsDep) -> schemas.JoinedOut:
     try:
-        member, org = organisation.accept(sessions, body.code, body.name)
+        member, org = organisation.accept(sessions, body.code, body.name, body.time_zone)
     except organisation.Refused as err:
         status = 410 if err.kind == "not_found" else STATUSES[err.kind]
         raise ApiError(status, err.code, err.message, {"field": "code"}) from err

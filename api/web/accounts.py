@@ -27,7 +27,7 @@ from api.web.billing import DocumentRow, earning_years, rows_of
 from api.web.forms import Problems, problems_of, read_form
 from api.web.render import PageContext, page, redirect
 from api.web.session import MaybeViewer, SignedInCardHolder, SignedInLauncher, Viewer
-from core import inbox
+from core import inbox, zones
 from core.accounts import (
     confirm_card,
     confirm_payout_account,
@@ -346,6 +346,7 @@ async def sign_up(
     if role == Role.LAUNCHER:
         del fields["company"]
         fields["skills"] = [s.strip() for s in values.get("skills", "").split(",")]
+    fields["time_zone"] = zones.guessed(values.get("time_zone"))
     schema, next_path, form_page = SIGN_UP_FORMS[role]
     try:
         details = schema.model_validate(fields, strict=False)

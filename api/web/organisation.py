@@ -31,7 +31,7 @@ from api.web.session import (
     Viewer,
     WrongRole,
 )
-from core import organisation, rulebook
+from core import organisation, rulebook, zones
 from core.db import Employer
 from core.internship import MemberRole, Role
 from core.rulebook import MEMBER_ROLE_NAMES, OrgRight
@@ -478,7 +478,9 @@ async def join(
             _join_page, request, viewer, sessions, secret, 422, name=name, errors=problems_of(err)
         )
     try:
-        member, org = await run_in_threadpool(organisation.accept, sessions, secret, name)
+        member, org = await run_in_threadpool(
+            organisation.accept, sessions, secret, name, zones.guessed(form.get("time_zone"))
+        )
     except organisation.Refused as err:
         if err.kind == "not_found":
             return await run_in_threadpool(_join_page, request, viewer, sessions, secret)

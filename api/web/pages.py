@@ -12,6 +12,7 @@ to someone else, comes back as a message on the internship's page, which shows t
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, get_args
 
@@ -39,7 +40,7 @@ from api.web.session import (
     SignedInPoster,
     Viewer,
 )
-from core import identity, rulebook
+from core import identity, rulebook, zones
 from core.conversations import FileView
 from core.db import Internship, Launcher
 from core.formats import format_money
@@ -503,6 +504,16 @@ async def retry_payment(
     return redirect(f"/internships/{internship_id}")
 
 
+def _end_of_day(picked: str, viewer: Caller) -> str:
+    """A date picked on a form as the moment it means: 23:59 that day in the picker's zone
+    (what isn't a date goes on as typed, for the form's own refusal)."""
+    try:
+        day = date.fromisoformat(picked)
+    except ValueError:
+        return picked
+    return zones.end_of_day(day, viewer.time_zone).isoformat()
+
+
 @router.post("/internships/{internship_id}/{action}")
 async def act(
     request: Request,
@@ -518,8 +529,8 @@ async def act(
     here = f"/internships/{internship_id}"
     values = fields(form)
     data: dict[str, Any] = dict(values)
-    if due_date := data.pop("due_date", None):  # a date picker: the end of that day, UTC
-        data["due_at"] = f"{due_date}T23:59:00+00:00"
+    if due_date := data.pop("due_date", None):  # a date picker: the end of that day, theirs
+        data["due_at"] = _end_of_day(str(due_date), viewer)
     confirmed = data.pop("confirmed", None)  # the resolution ops saw the amounts of
     if action == Action.INVITE:  # a portfolio's address pasted in works as well as the id
         data["launcher_id"] = str(data.get("launcher_id", "")).strip().rstrip("/").split("/")[-1]

@@ -5,21 +5,28 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import ClassVar
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
 from api.deps import Caller
 from api.web import session
 from api.web.forms import LIMITS
-from core import rulebook
+from core import rulebook, zones
 from core.emails import TEMPLATES
-from core.formats import format_money, plural
+from core.formats import day, format_money, plural, when
 from core.images import megabytes
 from core.internship import Stage
 from core.rulebook import OrgRight
@@ -43,11 +50,21 @@ STAGE_LABELS = {
 }
 
 
-def _when(at: datetime | None, style: str = "full") -> str:
+@pass_context
+def _when(page: Context, at: datetime | None, style: str = "full") -> str:
+    """A moment in the reader's zone, named ("Mar 14, 2027 17:00 PDT"), or its date."""
     if at is None:
         return "—"
-    at = at.astimezone(UTC)
-    return at.strftime("%b %d, %Y" if style == "date" else "%b %d, %Y %H:%M UTC")
+    zone = page.get("reader_zone") or UTC
+    return (day if style == "date" else when)(at, zone) or "—"
+
+
+def reader_zone(viewer: Caller | None, ops_zone: str) -> tzinfo:
+    """The zone a page is written in for its reader: theirs, ops' setting, or UTC for someone
+    not signed in."""
+    if viewer is None:
+        return UTC
+    return zones.zone(viewer.time_zone if viewer.time_zone is not None else ops_zone)
 
 
 def _relative(at: datetime | None) -> str:
@@ -180,7 +197,8 @@ def page(
 ) -> HTMLResponse:
     """`context.template` rendered with the context's fields and what every page gets: who is
     signed in (`viewer`, `signed_in_as`, `nav`), the CSRF token and a one-time key for its
-    forms, the messages left for it, and where the Temporal UI is."""
+    forms, the messages left for it, where the Temporal UI is, and the zone its moments are
+    written in (`reader_zone`, read by the `when` filter)."""
     settings = request.app.state.settings
     temporal_ui = settings.temporal_ui_url.rstrip("/")
     html = ENV.get_template(f"web/{context.template}").render(
@@ -196,6 +214,7 @@ def page(
         flashes=session.take_flashes(request),
         temporal_ui=temporal_ui,
         namespace=settings.temporal_namespace,
+        reader_zone=reader_zone(viewer, settings.ops_time_zone),
         **{f.name: getattr(context, f.name) for f in fields(context)},  # type: ignore[arg-type]
     )
     return HTMLResponse(html, status, headers={"Cache-Control": "no-store"})

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
@@ -27,7 +27,7 @@ from api.web import session
 from api.web.forms import Problems, problems_of, read_form
 from api.web.render import PageContext, page, redirect
 from api.web.session import SignedInLauncher, SignedInProfileEditor, Viewer, WrongRole
-from core import calendars, images, rulebook
+from core import calendars, images, rulebook, zones
 from core.accounts import MAX_TOKENS, TooManyTokens, issue_token, revoke_token, tokens_of
 from core.db import MESSAGE_EMAILS, ApiToken, Employer, Launcher, Member, WebSession, utcnow
 from core.formats import plural
@@ -195,6 +195,12 @@ class SettingsPage(PageContext):
     calendar_feed: bool = False
     feed_since: datetime | None = None
     new_feed_url: str | None = None
+    # The zone every moment is written in for them (`core.zones`), from `zone_choices`; ops'
+    # is a setting (`zone_is_setting`: OPS_TIME_ZONE), not a choice here.
+    time_zone: str = zones.UTC_NAME
+    zone_is_setting: bool = False
+    zone_choices: tuple[str, ...] = ()
+    time_zone_error: str = ""
 
 
 def _settings_page(
@@ -210,6 +216,7 @@ def _settings_page(
     company: ProfileForm | None = None,
     message_emails_error: str = "",
     new_feed_url: str | None = None,
+    time_zone_error: str = "",
 ) -> HTMLResponse:
     settings: Settings = request.app.state.settings
     launcher = viewer.launcher
@@ -234,7 +241,7 @@ def _settings_page(
         takes_invitations=_launcher_choice(sessions, launcher.id, Launcher.takes_invitations)
         if launcher is not None
         else None,
-        message_emails=_message_emails(sessions, viewer),
+        message_emails=_person_choice(sessions, viewer, "message_emails"),
         quiet_minutes=_minutes(settings.message_quiet_minutes),
         message_emails_error=message_emails_error,
         calendar_feed=viewer.actor.role != Role.OPS,
@@ -242,6 +249,10 @@ def _settings_page(
         if viewer.actor.role != Role.OPS
         else None,
         new_feed_url=new_feed_url,
+        time_zone=_person_choice(sessions, viewer, "time_zone") or settings.ops_time_zone,
+        zone_is_setting=_person_row(viewer) is None,
+        zone_choices=zones.choices(),
+        time_zone_error=time_zone_error,
     )
     return page(request, viewer, context, status)
 
@@ -472,8 +483,12 @@ async def invitations_welcome(
 # ---------------------------------------------------------------- emails about messages
 
 
-def _message_emails_row(viewer: Caller) -> tuple[type[Launcher] | type[Member], str] | None:
-    """Whose choice it is: the launcher's, or the member's own (not their organisation's)."""
+# The person's own choices (not their organisation's): how they hear of messages, their zone.
+PersonChoice = Literal["message_emails", "time_zone"]
+
+
+def _person_row(viewer: Caller) -> tuple[type[Launcher] | type[Member], str] | None:
+    """Whose choice it is: the launcher's, or the member's own; None for ops."""
     if viewer.launcher is not None:
         return Launcher, viewer.launcher.id
     if viewer.member is not None:
@@ -481,21 +496,23 @@ def _message_emails_row(viewer: Caller) -> tuple[type[Launcher] | type[Member], 
     return None
 
 
-def _message_emails(sessions: sessionmaker, viewer: Caller) -> str | None:
-    found = _message_emails_row(viewer)
+def _person_choice(sessions: sessionmaker, viewer: Caller, choice: PersonChoice) -> str | None:
+    found = _person_row(viewer)
     if found is None:
         return None
     model, row_id = found
     with sessions() as db:  # fresh: the viewer's row was read before any change this request
-        return db.scalar(select(model.message_emails).where(model.id == row_id))
+        return db.scalar(select(getattr(model, choice)).where(model.id == row_id))
 
 
-def _set_message_emails(sessions: sessionmaker, viewer: Caller, choice: str) -> None:
-    found = _message_emails_row(viewer)
+def _set_person_choice(
+    sessions: sessionmaker, viewer: Caller, choice: PersonChoice, value: str
+) -> None:
+    found = _person_row(viewer)
     assert found is not None
     model, row_id = found
     with sessions.begin() as db:
-        db.execute(update(model).where(model.id == row_id).values(message_emails=choice))
+        db.execute(update(model).where(model.id == row_id).values({choice: value}))
 
 
 def _minutes(minutes: float) -> str:
@@ -513,7 +530,7 @@ MESSAGE_EMAILS_SAVED = {
 async def message_emails(request: Request, viewer: Viewer, sessions: SessionsDep) -> Response:
     """How the launcher, or the member, hears of new messages; emails about the internships
     themselves always come."""
-    if _message_emails_row(viewer) is None:
+    if _person_row(viewer) is None:
         raise WrongRole("Ops read messages on the pages: there is no email to choose.")
     form = await read_form(request)
     choice = str(form.get("message_emails") or "")
@@ -526,9 +543,30 @@ async def message_emails(request: Request, viewer: Viewer, sessions: SessionsDep
             422,
             message_emails_error="Choose one of the options.",
         )
-    await run_in_threadpool(_set_message_emails, sessions, viewer, choice)
+    await run_in_threadpool(_set_person_choice, sessions, viewer, "message_emails", choice)
     session.flash(request, MESSAGE_EMAILS_SAVED[choice])
     return redirect("/settings#messages-heading")
+
+
+@router.post("/settings/time-zone", response_class=HTMLResponse)
+async def time_zone(request: Request, viewer: Viewer, sessions: SessionsDep) -> Response:
+    """The zone every moment is written in for them, on pages and in emails."""
+    if _person_row(viewer) is None:
+        raise WrongRole("Ops' time zone is a setting of the service: OPS_TIME_ZONE.")
+    form = await read_form(request)
+    choice = str(form.get("time_zone") or "")
+    if not zones.known(choice):
+        return await run_in_threadpool(
+            _settings_page,
+            request,
+            viewer,
+            sessions,
+            422,
+            time_zone_error="Choose your time zone from the list (a city in it, or UTC).",
+        )
+    await run_in_threadpool(_set_person_choice, sessions, viewer, "time_zone", choice)
+    session.flash(request, f"Times are now shown in {choice.replace('_', ' ')} time.")
+    return redirect("/settings#zone-heading")
 
 
 # ---------------------------------------------------------------- profiles

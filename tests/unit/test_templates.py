@@ -531,7 +531,7 @@ def test_a_message_email_lists_what_arrived_escaped_with_the_thread_and_how_to_r
     due = DueEmail(
         thread=Thread(id=7, internship_id="int_123", launcher_id="lnc_1"), internship=row,
         reader=Reader("employer", "mem_1"), to_email="erin@example.com", name="Erin",
-        messages=said, more=0, seq=1, preference="immediate",
+        messages=said, more=0, seq=1, preference="immediate", time_zone="UTC",
     )  # fmt: skip
     emails = MessageEmails(
         sessions=None,  # type: ignore[arg-type]
