@@ -552,6 +552,7 @@ class MeOut(BaseModel):
     name: str
     email: str
     company: str | None = None  # employers
+    time_zone: str  # where they read moments: on pages and in emails (ops: OPS_TIME_ZONE)
     # Employers: which member of the organisation calls, their role, and whether (a hiring
     # manager) they act only on the internships they posted.
     member_id: str | None = None

@@ -26,6 +26,7 @@ def me(caller: CallerDep, settings: SettingsDep) -> schemas.MeOut:
             email=member.email,
             company=employer.company,
             company_profile=profiles.company_profile(employer),
+            time_zone=member.time_zone,
             member_id=member.id,
             member_role=caller.actor.member_role,
             own_internships_only=caller.actor.own_only,
@@ -36,11 +37,18 @@ def me(caller: CallerDep, settings: SettingsDep) -> schemas.MeOut:
             id=launcher.id,
             name=launcher.name,
             email=launcher.email,
+            time_zone=launcher.time_zone,
             skills=launcher.skills,
             payouts_enabled=launcher.payouts_enabled,
             profile=profiles.launcher_profile(launcher, whole=True, own=True),
         )
-    return schemas.MeOut(role="ops", id="ops", name="Ops team", email=settings.ops_email)
+    return schemas.MeOut(
+        role="ops",
+        id="ops",
+        name="Ops team",
+        email=settings.ops_email,
+        time_zone=settings.ops_time_zone,
+    )
 
 
 @router.post(
