@@ -73,6 +73,9 @@ APPROVAL_PUBLISHED_IF_WAITING = "approval-published-if-payout-waits"
 # refund it (an employer's cancellation and an overdue revision go to ops as disputes), and a
 # dispute ends by its deadline with a stated default outcome.
 DELIVERED_WORK_KEPT = "delivered-work-kept"
+# Since this patch an extension is told to the employer too: their calendar has the due date
+# from the kickoff's invitation, and the extension's moves it.
+EXTENSION_TELLS_EMPLOYER = "extension-tells-employer"
 
 
 # Whom a deadline's words are for (`UpcomingDeadline.for_roles`).
@@ -721,11 +724,11 @@ class InternshipWorkflow:
             self._deadlines.restart()
             s.escalation_level = 0
             self._recorder.publish()
+            told = [self._launcher()]
+            if workflow.patched(EXTENSION_TELLS_EMPLOYER):
+                told.append(self._employer())
             await self._recorder.record(
-                "extended",
-                req.by,
-                Notice("extended", [self._launcher()]),
-                note=req.due_at.isoformat(),
+                "extended", req.by, Notice("extended", told), note=req.due_at.isoformat()
             )
             return self._answer(req.by)
 

@@ -322,7 +322,8 @@ def _cases() -> list[Any]:
     add("expired", "employer")
     add("launcher_withdrew", "employer", actor="launcher", launcher_name=LAUNCHER_NAME)
     for actor in ("employer", "ops"):
-        add("extended", "launcher", f"by-{actor}", actor=actor)
+        for role in ("launcher", "employer"):
+            add("extended", role, f"by-{actor}", actor=actor)
     for role, opened_by in DISPUTE_OPENED_TO:
         for default in DEFAULT_OUTCOMES:
             add(
@@ -901,3 +902,11 @@ def test_extension_says_the_new_auto_cancel_date() -> None:
     _, text, _ = render(make_env(), "extended", ctx)
     assert f"It is now due {DUE_AT}." in text
     assert f"If nothing is submitted by {AUTO_CANCEL_AT}, the project will be cancelled" in text
+
+
+def test_the_employer_is_told_of_an_extension_with_their_calendar_moved() -> None:
+    ctx = build_context("extended", "employer", "ops", {})
+    _, text, html = render(make_env(), "extended", ctx)
+    assert f"It is now due {DUE_AT}. The invitation attached moves it in your calendar." in text
+    assert "moved by our team" in text and "your fee refunded" in text
+    assert "submitted for your review" in html and "make the work shine" not in html
