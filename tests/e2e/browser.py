@@ -107,9 +107,14 @@ class Pages:
 
 
 async def person(
-    chromium: Browser, people: list[BrowserContext], api: Api, viewport: ViewportSize = DESKTOP
+    chromium: Browser,
+    people: list[BrowserContext],
+    api: Api,
+    viewport: ViewportSize = DESKTOP,
+    time_zone: str = "UTC",
 ) -> Page:
-    context = await chromium.new_context(base_url=api.url, viewport=viewport)
+    # The browser's own zone, which it tells the sign-up (static/zone.js).
+    context = await chromium.new_context(base_url=api.url, viewport=viewport, timezone_id=time_zone)
     context.set_default_timeout(20_000)
     people.append(context)
     return await context.new_page()

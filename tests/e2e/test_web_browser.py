@@ -8,6 +8,7 @@ Without Chromium these tests skip, loudly; CI installs it and fails on any skip.
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
@@ -34,6 +35,7 @@ from tests.e2e.browser import (
     follow_sign_in_link,
     person,
 )
+from tests.surface.test_documents import pdf_text
 
 pytestmark = [
     pytest.mark.browser,
@@ -72,12 +74,14 @@ async def test_from_sign_up_to_completed_in_the_browser(
     sessions: sessionmaker,
 ) -> None:
     """The happy path on phones (each page also checked at a desktop's width), with a pitch
-    too long for its box kept and said beside it."""
+    too long for its box kept and said beside it; the employer's browser in Los Angeles, the
+    launcher's in Kolkata, each reading the deadlines in their own time; the receipt
+    downloaded as a PDF."""
     pages = Pages("journey")
     employer_email, launcher_email = unique_email("erin"), unique_email("lee")
 
     # --- The employer signs up, signs in from the email, adds a card and posts.
-    employer = await person(chromium, people, api, PHONE)
+    employer = await person(chromium, people, api, PHONE, time_zone="America/Los_Angeles")
     await employer.goto("/")
     await pages.check(employer, "home")
     await employer.get_by_role("link", name="Post a project").click()
@@ -118,7 +122,7 @@ async def test_from_sign_up_to_completed_in_the_browser(
     internship_page = employer.url
 
     # --- A launcher signs up, sets up payouts and applies.
-    launcher = await person(chromium, people, api, PHONE)
+    launcher = await person(chromium, people, api, PHONE, time_zone="Asia/Kolkata")
     await launcher.goto("/sign-up/launcher")
     await pages.check(launcher, "launcher sign-up")
     await launcher.get_by_label("Your name").fill("Lee Launcher")
@@ -162,9 +166,30 @@ async def test_from_sign_up_to_completed_in_the_browser(
     await pages.check(employer, "kickoff with the fee and card shown")
     await employer.get_by_role("button", name="Charge $400.00 and kick off").click()
     await expect(employer.get_by_text("Kicked off")).to_be_visible()
+    # What happens next, dated in each reader's own time (the zone their browser gave).
+    employer_next = employer.locator("section", has=employer.locator("#h-next"))
+    await expect(employer_next).to_contain_text(
+        re.compile(
+            r"The project is cancelled and your fee refunded on \w{3} \d+, \d{4} \d\d:\d\d PST"
+        )
+    )
+    await pages.check(employer, "what happens next, in Los Angeles time")
+
+    # --- The receipt for the charge: on the Billing page, and as a PDF.
+    await employer.get_by_role("link", name="Billing").click()
+    await expect(employer.get_by_role("cell", name=re.compile("Receipt"))).to_be_visible()
+    await pages.check(employer, "billing with a receipt")
+    async with employer.expect_download() as downloading:
+        await employer.get_by_role("link", name=re.compile("^Download")).first.click()
+    receipt = await (await downloading.value).path()
+    text = pdf_text(await asyncio.to_thread(receipt.read_bytes))
+    assert "Receipt" in text and "$400.00" in text and "Northwind" in text, text
 
     # --- The launcher submits; the employer asks for a revision, then approves.
     await launcher.goto(internship_page)
+    await expect(launcher.locator("section", has=launcher.locator("#h-next"))).to_contain_text(
+        re.compile(r"\d\d:\d\d IST")
+    )
     await pages.check(launcher, "work in progress")
     await launcher.get_by_label("Link to the deliverable").fill("https://docs.example.com/v1")
     await launcher.get_by_role("button", name="Submit for review").click()
