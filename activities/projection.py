@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from core import calendars, rulebook, zones
+from core import calendars, rulebook, terms, zones
 from core.activity_contracts import (
     PROJECTION_REJECTED,
     RECORD_TRANSITION,
@@ -59,6 +59,9 @@ class Contact:
 
 # Emails that link to the document their event issued (details' `document_url`).
 DOCUMENT_EMAILS = frozenset({"kickoff", "cancelled", "paid"})
+
+# Emails that list the terms of the internship (`core.terms`), as accepted at kickoff.
+TERMS_EMAILS = frozenset({"kickoff"})
 
 # Events that change a posting's invitations (an application answers one).
 INVITATION_EVENTS = frozenset({"invited", "invitation_declined", "applied"})
@@ -227,6 +230,8 @@ class Projection:
     ) -> list[OutboxEmail]:
         p, seq, at = s.posting, entry.seq, entry.at
         details: dict[str, Any] = dict(notice.details)
+        if notice.kind in TERMS_EMAILS:  # the terms both parties accepted, as the page says them
+            details["terms"] = terms.email_context(terms.terms_in(s))
         if launcher_id := details.pop("launcher_id", None):
             details["launcher_name"] = self._launcher(db, launcher_id).name
         acting = db.get(Member, entry.member_id) if entry.member_id else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -300,8 +300,57 @@ class InvitationIn(Strict):
     launcher_id: Id
 
 
-class ApplicationIn(Strict):
+# Said to a caller who applies or kicks off without accepting the terms (422).
+TERMS_NOT_ACCEPTED = (
+    "read the internship's terms (`terms` in GET /v1/internships/{id}) and send "
+    "accept_terms: true to accept them"
+)
+TermsHash = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="The `terms.hash` of the internship as you read it: refused (409) if its "
+        "terms are not those",
+    ),
+]
+
+
+def _acceptance_required(schema: dict[str, Any]) -> None:
+    """The document says what the validator enforces: `accept_terms` is required, and true."""
+    schema["required"] = [*schema.get("required", []), "accept_terms"]
+    accept = schema["properties"]["accept_terms"]
+    accept.pop("default", None)
+    accept["const"] = True
+
+
+class TermsAccepted(Strict):
+    """Applying and kicking off accept the internship's terms (its `terms`), explicitly."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_acceptance_required)
+
+    accept_terms: Annotated[
+        Flag,
+        Field(
+            validate_default=True,
+            description="true: you accept the terms of this internship (its `terms`)",
+        ),
+    ] = False
+    terms_hash: TermsHash | None = None
+
+    @field_validator("accept_terms")
+    @classmethod
+    def _accepted(cls, accepted: bool) -> bool:
+        if not accepted:
+            raise ValueError(TERMS_NOT_ACCEPTED)
+        return accepted
+
+
+class ApplicationIn(TermsAccepted):
     pitch: Text
+
+
+class KickoffIn(TermsAccepted):
+    pass
 
 
 class SelectionIn(Strict):
@@ -488,6 +537,38 @@ class DeadlineOut(BaseModel):
     paused: bool = False
 
 
+class TermLineOut(BaseModel):
+    label: str
+    text: str
+
+
+class TermsOut(BaseModel):
+    """The terms of the internship (`core.terms`), pinned when it was posted: a change of policy
+    for new internships never changes them. Durations in seconds, as agreed."""
+
+    fee_cents: int
+    currency: str
+    launcher_share_percent: int
+    launcher_share_cents: int  # paid to the launcher once the work is approved
+    platform_fee_cents: int
+    duration_days: int  # from kickoff to the due date
+    review_auto_approve_seconds: int  # submitted work not reviewed by then is approved
+    max_revision_rounds: int
+    revision_time_seconds: int  # the least a revision round gives the launcher
+    max_extension_seconds: int  # past the original due date
+    overdue_escalation_seconds: int  # after the due date: ops step in
+    overdue_cancel_seconds: int  # after the due date: cancelled and refunded
+    delivered_work_refunded_by_ops_only: bool
+    dispute_decision_seconds: int | None  # null: ops decide disputes with no deadline
+    dispute_default_if_delivered: str | None  # the outcome if ops have not decided by then
+    dispute_default_if_not_delivered: str | None
+    lines: list[TermLineOut] = Field(description="The terms as people read them")
+    hash: str = Field(
+        description="sha256 of the values above as canonical JSON: send it as `terms_hash` "
+        "when applying or kicking off"
+    )
+
+
 class InternshipDetail(BaseModel):
     id: str
     title: str
@@ -523,6 +604,8 @@ class InternshipDetail(BaseModel):
     invitations: list[InvitationOut] = []
     # The workflow's upcoming deadlines, soonest first, worded for the reader.
     deadlines: list[DeadlineOut] = []
+    # What applying and kicking off accept (`accept_terms`), for everyone who may read it.
+    terms: TermsOut
 
 
 class PortfolioItem(BaseModel):

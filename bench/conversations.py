@@ -60,7 +60,7 @@ async def applied(svc: Service) -> tuple[Pair, str]:
     await ok(
         await svc.http.post(
             f"/v1/internships/{posted['id']}/applications",
-            json={"pitch": "Me"},
+            json={"pitch": "Me", "accept_terms": True, "terms_hash": posted["terms"]["hash"]},
             headers=auth(pair.launcher_token),
         )
     )

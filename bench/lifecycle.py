@@ -149,19 +149,22 @@ class ApiDriver:
         self.id = ""
         self.workflow_id = ""
         self.stage = ""
+        self.accept: dict[str, Any] = {}
 
     async def start(self) -> None:
         posted = await self._call("POST", "/v1/internships", self.pair.employer_token, POSTING)
         self.id = posted["id"]
         self.workflow_id = workflow_id(self.id)
+        # Both sides accept the terms the posting answered with, as a client that read them.
+        self.accept = {"accept_terms": True, "terms_hash": posted["terms"]["hash"]}
 
     async def transition(self, name: str) -> None:
         p = self.pair
         employer, launcher = p.employer_token, p.launcher_token
         action, token, body = {
-            "apply": ("applications", launcher, {"pitch": "I write every week."}),
+            "apply": ("applications", launcher, {"pitch": "I write every week.", **self.accept}),
             "select": ("selection", employer, {"launcher_id": p.launcher_id}),
-            "kickoff": ("kickoff", employer, None),
+            "kickoff": ("kickoff", employer, self.accept),
             "submit": ("submissions", launcher, {"url": "https://docs.example.com/a", "note": ""}),
             "approve": ("review", employer, {"decision": "approve", "feedback": "Great"}),
             "rate_by_employer": ("feedback", employer, {"rating": 5, "comment": "On time"}),
@@ -366,6 +369,7 @@ async def overdue_path(
     from core.accounts import new_id
     from core.internship import Actor, Application, Kickoff, Posting, Role, Selection, Stage
     from core.settings import Settings
+    from core.terms import terms_hash
     from workflows.internship import InternshipWorkflow
 
     settings = Settings(_env_file=None, time_scale=time_scale)  # type: ignore[call-arg]
@@ -386,9 +390,10 @@ async def overdue_path(
     handle = await start_internship(client, posting, task_queue)
     employer = Actor(Role.EMPLOYER, pair.employer_id)
     launcher = Actor(Role.LAUNCHER, pair.launcher_id)
-    await handle.execute_update(InternshipWorkflow.apply, Application(launcher, "pitch"))
+    accepted = terms_hash(posting)  # both sides accept the terms, as through the API
+    await handle.execute_update(InternshipWorkflow.apply, Application(launcher, "pitch", accepted))
     await handle.execute_update(InternshipWorkflow.select, Selection(employer, pair.launcher_id))
-    await handle.execute_update(InternshipWorkflow.kickoff, Kickoff(employer))
+    await handle.execute_update(InternshipWorkflow.kickoff, Kickoff(employer, accepted))
     # Due after 7 days, cancelled 10 days later: 17 scaled days, plus room for a slow machine.
     state = await asyncio.wait_for(handle.result(), timeout=17 * 86400 / time_scale + 60)
     if state.stage != Stage.REFUNDED:

@@ -5,7 +5,7 @@ Pure functions (no I/O, no clock): the workflow uses them too, so they must stay
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 CURRENCY_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£"}
 
@@ -48,3 +48,10 @@ def plural(n: int, unit: str, units: str | None = None) -> str:
     """A count with its noun as people say it: "1 minute", "15 minutes", "0 minutes" (`units`
     for a plural that isn't the noun plus "s"). Every page, email and message counts with it."""
     return f"{n} {unit if n == 1 else (units or unit + 's')}"
+
+
+def policy_duration(duration: timedelta) -> str:
+    """A policy's duration as people read it, before TIME_SCALE: "36 hours", "7 days" (hours
+    below two days). The workflow's notes and the terms of an internship say durations so."""
+    hours = duration.total_seconds() / 3600
+    return f"{hours:g} hours" if hours < 48 else f"{hours / 24:g} days"

@@ -176,6 +176,10 @@ class Posting:
 class Application:
     by: Actor
     pitch: str
+    # The hash of the terms the launcher accepted (`core.terms`): the workflow refuses another
+    # internship's and records it on the timeline. "" in requests from before terms were
+    # accepted explicitly (nothing checked, nothing recorded).
+    accepted_terms: str = ""
 
 
 @dataclass
@@ -187,6 +191,8 @@ class Selection:
 @dataclass
 class Kickoff:
     by: Actor
+    # The hash of the terms the employer accepted, as `Application.accepted_terms`.
+    accepted_terms: str = ""
 
 
 @dataclass

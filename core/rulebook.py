@@ -533,11 +533,19 @@ def dispute_deadline(state: InternshipState) -> datetime | None:
     return state.dispute.opened_at + policy.scaled(policy.dispute_decision)
 
 
+# What an open dispute comes to when ops have not decided by its deadline, by whether work was
+# delivered (`dispute_default_outcome`; the terms of each internship say it, `core.terms`).
+DISPUTE_DEFAULT_IF_DELIVERED = "pay_launcher"
+DISPUTE_DEFAULT_IF_NOT_DELIVERED = "refund"
+
+
 def dispute_default_outcome(state: InternshipState) -> str:
     """What a dispute comes to when ops have not decided by its deadline: delivered work is
     paid for, as the review window's silence pays it; nothing delivered is refunded, as the
     overdue cancellation refunds it."""
-    return "pay_launcher" if state.submissions else "refund"
+    if state.submissions:
+        return DISPUTE_DEFAULT_IF_DELIVERED
+    return DISPUTE_DEFAULT_IF_NOT_DELIVERED
 
 
 def may_withhold_refund(actor: Actor) -> bool:

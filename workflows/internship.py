@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from core import errors, rulebook
+    from core import errors, rulebook, terms
     from core.activity_contracts import Notice, Recipient
-    from core.formats import when
+    from core.formats import policy_duration, when
     from core.internship import (
         SYSTEM,
         TERMINAL_STAGES,
@@ -92,12 +92,6 @@ def _told(
     paused: bool = False,
 ) -> UpcomingDeadline:
     return UpcomingDeadline(kind, at, happens, unless, to, paused)
-
-
-def _days(policy: timedelta) -> str:
-    """A policy duration as people read it (before TIME_SCALE)."""
-    hours = policy.total_seconds() / 3600
-    return f"{hours:g} hours" if hours < 48 else f"{hours / 24:g} days"
 
 
 @workflow.defn
@@ -196,7 +190,7 @@ class InternshipWorkflow:
                 escalates,
                 "Escalate to ops: no kickoff",
                 lambda: self._recorder.escalate(
-                    f"no kickoff {_days(p.kickoff_escalation)} after selection"
+                    f"no kickoff {policy_duration(p.kickoff_escalation)} after selection"
                 ),
                 (
                     _told(
@@ -283,7 +277,7 @@ class InternshipWorkflow:
                 escalates,
                 "Escalate overdue to ops",
                 lambda: self._recorder.escalate(
-                    f"no submission {_days(p.overdue_escalation)} after the due date"
+                    f"no submission {policy_duration(p.overdue_escalation)} after the due date"
                 ),
                 (
                     _told(
@@ -467,17 +461,21 @@ class InternshipWorkflow:
 
     async def _cancel_overdue(self) -> None:
         p, s = self._policy, self._state
-        reason = f"no submission {_days(p.overdue_cancel)} after the due date"
+        reason = f"no submission {policy_duration(p.overdue_cancel)} after the due date"
         if s.delivered_work_kept and s.submissions:
             # A revision is overdue, but work was delivered: refunding it all is ops' call.
-            late = f"the revision is {_days(p.overdue_cancel)} overdue; earlier work was delivered"
+            late = (
+                f"the revision is {policy_duration(p.overdue_cancel)} overdue; "
+                "earlier work was delivered"
+            )
             await self._open_dispute(SYSTEM, late)
         else:
             await self._cancel(SYSTEM, reason, True)
 
     async def _resolve_by_default(self) -> None:
         p, outcome = self._policy, rulebook.dispute_default_outcome(self._state)
-        note = f"Our team did not decide within {_days(p.dispute_decision)}, so the default applies"
+        within = policy_duration(p.dispute_decision)
+        note = f"Our team did not decide within {within}, so the default applies"
         await self._resolve(SYSTEM, outcome, 0, note, by_default=True)
 
     async def _expire(self) -> None:
@@ -544,7 +542,10 @@ class InternshipWorkflow:
                 invited.answer = "accepted"
             details = {"launcher_id": req.by.id, "pitch": req.pitch}
             await self._recorder.record(
-                "applied", req.by, Notice("applied", [self._employer()], details)
+                "applied",
+                req.by,
+                Notice("applied", [self._employer()], details),
+                note=self._accepted(req.accepted_terms),
             )
             return self._answer(req.by)
 
@@ -554,6 +555,7 @@ class InternshipWorkflow:
         self._allow(Action.APPLY, req.by)
         if not req.pitch.strip():
             raise errors.refusal(errors.INVALID, "pitch must not be empty")
+        self._check_terms(req.by, req.accepted_terms)
 
     @workflow.update
     async def invite(self, req: Invitation) -> InternshipState:
@@ -636,13 +638,18 @@ class InternshipWorkflow:
             amount = {"amount": self._money.fmt(s.money.charged_cents)}
             to = [self._launcher(), self._employer()]
             await self._transition(
-                Stage.IN_PROGRESS, "kickoff", req.by, Notice("kickoff", to, amount)
+                Stage.IN_PROGRESS,
+                "kickoff",
+                req.by,
+                Notice("kickoff", to, amount),
+                note=self._accepted(req.accepted_terms),
             )
             return self._answer(req.by)
 
     @kickoff.validator
     def _check_kickoff(self, req: Kickoff) -> None:
         self._allow(Action.KICKOFF, req.by)
+        self._check_terms(req.by, req.accepted_terms)
 
     @workflow.update
     async def submit(self, req: Submission) -> InternshipState:
@@ -931,6 +938,21 @@ class InternshipWorkflow:
         if refused is not None:
             details = rulebook.refusal_details(refused, self._state, by)
             raise errors.refusal(refused.kind, refused.message, details)
+
+    def _check_terms(self, by: Actor, accepted: str) -> None:
+        """The terms accepted (their hash, "" for none named) must be this internship's. They
+        depend on `delivered_work_kept`, set when `run` begins: an update that came with the
+        first task is checked by its handler, which runs its validator again once it has."""
+        if not self._posting_recorded:
+            return
+        if refused := terms.acceptance_refusal(self._state, accepted):
+            details = rulebook.refusal_details(refused, self._state, by)
+            raise errors.refusal(refused.kind, refused.message, details)
+
+    @staticmethod
+    def _accepted(accepted: str) -> str:
+        """The timeline's note of an application or kickoff: the terms accepted, if named."""
+        return terms.accepted_note(accepted) if accepted else ""
 
     def _answer(self, by: Actor) -> InternshipState:
         return rulebook.as_seen_by(self._state, by)

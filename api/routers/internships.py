@@ -216,7 +216,15 @@ Ask = Annotated[Transitions, Depends(transitions)]
 
 
 @router.post(
-    "/{internship_id}/applications", response_model=Detail, summary="Apply with a pitch (launcher)"
+    "/{internship_id}/applications",
+    response_model=Detail,
+    summary="Apply with a pitch, accepting the internship's terms (launcher)",
+    description=(
+        "`accept_terms` must be true: you accept the internship's `terms` (422 otherwise). "
+        "`terms_hash`, the terms' `hash` as you read them, is refused (409 `terms_changed`) if "
+        "they are not this internship's; without it, the terms are this internship's as they "
+        "stand. The timeline's `applied` entry records the hash accepted."
+    ),
 )
 async def apply(body: schemas.ApplicationIn, ask: Ask) -> Detail:
     return internship_view(await ask.apply(body), ask.by)
@@ -234,10 +242,15 @@ async def select_launcher(body: schemas.SelectionIn, ask: Ask) -> Detail:
 @router.post(
     "/{internship_id}/kickoff",
     response_model=Detail,
-    summary="Start the clock and charge the fee (employer)",
+    summary="Start the clock and charge the fee, accepting the internship's terms (employer)",
+    description=(
+        "`accept_terms` must be true: you accept the internship's `terms` (422 otherwise). "
+        "`terms_hash`, as when applying, names the terms you read (409 `terms_changed` if they "
+        "are not this internship's). The timeline's `kickoff` entry records the hash accepted."
+    ),
 )
-async def kickoff(ask: Ask) -> Detail:
-    return internship_view(await ask.kickoff(), ask.by)
+async def kickoff(body: schemas.KickoffIn, ask: Ask) -> Detail:
+    return internship_view(await ask.kickoff(body), ask.by)
 
 
 @router.post(

@@ -50,6 +50,7 @@ from core.internship import (
     Withdrawal,
 )
 from core.settings import Settings
+from core.terms import terms_in
 from workflows.internship import InternshipWorkflow
 
 Body = TypeVar("Body", bound=BaseModel)
@@ -233,18 +234,22 @@ class Transitions:
 
     async def apply(self, body: schemas.ApplicationIn) -> InternshipState:
         await self._refuse_own_posting(Action.APPLY, chosen=None)
-        return await self._update(InternshipWorkflow.apply, Application(self.by, body.pitch))
+        accepted = await self._accepted_terms(body)
+        return await self._update(
+            InternshipWorkflow.apply, Application(self.by, body.pitch, accepted)
+        )
 
     async def select(self, body: schemas.SelectionIn) -> InternshipState:
         await self._refuse_own_posting(Action.SELECT, chosen=body.launcher_id)
         return await self._update(InternshipWorkflow.select, Selection(self.by, body.launcher_id))
 
-    async def kickoff(self) -> InternshipState:
+    async def kickoff(self, body: schemas.KickoffIn) -> InternshipState:
         if needs_card(self.employer):
             raise ApiError(
                 402, "no_card", "Add a card before kicking off: the fee is charged at kickoff"
             )
-        return await self._update(InternshipWorkflow.kickoff, Kickoff(self.by))
+        accepted = await self._accepted_terms(body)
+        return await self._update(InternshipWorkflow.kickoff, Kickoff(self.by, accepted))
 
     async def submit(self, body: schemas.SubmissionIn) -> InternshipState:
         url = str(body.url) if body.url else ""
@@ -332,7 +337,7 @@ class Transitions:
             case Action.SELECT:
                 return await self.select(_as(body, schemas.SelectionIn))
             case Action.KICKOFF:
-                return await self.kickoff()
+                return await self.kickoff(_as(body, schemas.KickoffIn))
             case Action.SUBMIT:
                 return await self.submit(_as(body, schemas.SubmissionIn))
             case Action.REVIEW:
@@ -355,6 +360,14 @@ class Transitions:
                 return await self.decline()
 
     # ------------------------------------------------------------ how each is asked
+
+    async def _accepted_terms(self, body: schemas.TermsAccepted) -> str:
+        """The hash of the terms the caller accepts (`core.terms`): the one they read and name
+        (`terms_hash`: the workflow refuses it, 409 `terms_changed`, if it is not this
+        internship's), else this internship's, read from its workflow now."""
+        if body.terms_hash:
+            return body.terms_hash
+        return terms_in(await read(self.workflows, self.internship_id, self.by)).hash
 
     async def _update(self, update: Update, request: Any) -> InternshipState:
         """Run one transition and answer with the state after it, as the caller may read it;

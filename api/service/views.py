@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from api import schemas
 from core import rulebook
 from core.internship import Action, Actor, InternshipState, Role, Stage, UpcomingDeadline
+from core.terms import Terms, terms_in
 
 
 class ResolutionAmounts(BaseModel):
@@ -63,6 +64,8 @@ class InternshipView(schemas.InternshipDetail):
     moving_on: bool
     # Ops settling a dispute: what paying in full and refunding in full would move.
     outcomes: dict[str, ResolutionAmounts]
+    # The terms' hash as people read it ("Terms ref. …", `core.terms.Terms.ref`).
+    terms_ref: str
 
 
 def resolution_amounts(
@@ -89,6 +92,7 @@ def internship_view(s: InternshipState, viewer: Actor) -> InternshipView:
     otherwise); a transition's answer is presented even if a transition that followed at once
     took it out of their sight, and then shows no more than a stranger may read."""
     p = s.posting
+    terms = terms_in(s)
     sees = rulebook.visibility(s, viewer)
     allowed = rulebook.allowed_actions(s, viewer)
     deadlines = _deadlines(s, viewer, sees.work)
@@ -186,6 +190,8 @@ def internship_view(s: InternshipState, viewer: Actor) -> InternshipView:
             )
             for d in deadlines
         ],
+        terms=terms_view(terms),
+        terms_ref=terms.ref,
         disputed=s.disputed,
         payment_refused=s.payment_refused if sees.work else "",
         may_retry_payment=rulebook.may_retry_payment(s, viewer),
@@ -218,6 +224,15 @@ def internship_view(s: InternshipState, viewer: Actor) -> InternshipView:
         }
         if Action.RESOLVE in allowed
         else {},
+    )
+
+
+def terms_view(terms: Terms) -> schemas.TermsOut:
+    """The internship's terms (`core.terms`): the same for everyone who may read it."""
+    return schemas.TermsOut(
+        **terms.values(),
+        lines=[schemas.TermLineOut(label=label, text=text) for label, text in terms.lines()],
+        hash=terms.hash,
     )
 
 

@@ -79,7 +79,7 @@ DONE = {
 FORMS: dict[Action, type[BaseModel] | None] = {
     Action.APPLY: schemas.ApplicationIn,
     Action.SELECT: schemas.SelectionIn,
-    Action.KICKOFF: None,
+    Action.KICKOFF: schemas.KickoffIn,
     Action.SUBMIT: schemas.SubmissionIn,
     Action.REVIEW: schemas.ReviewIn,
     Action.EXTEND: schemas.ExtensionIn,
@@ -557,7 +557,7 @@ async def act(
     try:
         body = model.model_validate(data, strict=False) if model else None
     except ValidationError as err:
-        return await refused(_delivered(problems_of(err)), 422)
+        return await refused(_terms_unticked(_delivered(problems_of(err))), 422)
     sent, problem = await web_conversations.checked_files(uploads, request.app.state.settings)
     if problem:
         return await refused({"files": problem}, 422)
@@ -591,6 +591,17 @@ async def act(
         session.flash(request, DONE[action])
     # A launcher who withdrew may no longer see the internship: their dashboard instead.
     return redirect("/dashboard" if action == Action.WITHDRAW else here)
+
+
+# Beside the box an applicant or employer left unticked (`schemas.TermsAccepted`).
+TICK_THE_TERMS = "Tick the box to accept the terms of this internship (read them below)."
+
+
+def _terms_unticked(problems: Problems) -> Problems:
+    """The terms not accepted: said beside the box, in the page's words (not the API's)."""
+    if "accept_terms" in problems:
+        problems["accept_terms"] = TICK_THE_TERMS
+    return problems
 
 
 def _delivered(problems: Problems) -> Problems:

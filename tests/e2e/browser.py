@@ -40,6 +40,8 @@ _axe = Axe()
 DESKTOP = ViewportSize(width=1280, height=900)
 # A phone held upright (an iPhone 14's CSS pixels): pages must fit its width.
 PHONE = ViewportSize(width=390, height=844)
+# The box applying and kicking off tick: they accept the internship's terms.
+TERMS_BOX = "I accept the terms of this internship"
 
 
 def chromium_present() -> bool:

@@ -26,6 +26,7 @@ from tests.conftest import Api, eventually
 from tests.e2e.browser import (
     PHONE,
     SKIP_REASON,
+    TERMS_BOX,
     Pages,
     ask_for_sign_in_link,
     chromium_present,
@@ -95,6 +96,7 @@ async def test_an_applicant_asks_then_delivers_a_file_the_employer_downloads(
     await launcher.goto(internship_page)  # signed out: through sign-in and back
     await ask_for_sign_in_link(launcher, inbox, launcher_email)
     await launcher.get_by_label("Your pitch").fill("I ran three market studies last term.")
+    await launcher.get_by_label(TERMS_BOX).check()
     await launcher.get_by_role("button", name="Send my application").click()
     await expect(launcher.get_by_text("Your application is in")).to_be_visible()
     await launcher.get_by_role("link", name="Ask Northwind a question").click()
@@ -140,6 +142,7 @@ async def test_an_applicant_asks_then_delivers_a_file_the_employer_downloads(
     conversation = employer.locator("#conversation")
     await expect(conversation).to_contain_text("Lee Launcher")
     await employer.get_by_role("button", name="Select Lee Launcher").click()
+    await employer.get_by_label(TERMS_BOX).check()
     await employer.get_by_role("button", name=re.compile("Charge .* and kick off")).click()
     await expect(employer.get_by_text("Kicked off")).to_be_visible()
     await expect(employer.locator("#conversation")).to_contain_text("Selected")

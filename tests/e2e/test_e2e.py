@@ -20,7 +20,7 @@ from core.internship import InternshipState, Stage, workflow_id
 from core.settings import Settings
 from dev.harness import free_port
 from tests.conftest import BIN, Api, Inbox, eventually
-from tests.stack.test_api import act, employer, launcher, post, until_stage
+from tests.stack.test_api import ACCEPT, act, employer, launcher, post, until_stage
 from worker.main import running
 from workflows.internship import InternshipWorkflow
 
@@ -56,9 +56,9 @@ async def test_posting_to_completed_on_the_dev_server(
 ) -> None:
     emp, lnc = await employer(dev_api), await launcher(dev_api)
     iid = (await post(dev_api, emp))["id"]
-    await act(dev_api, lnc, iid, "applications", {"pitch": "I know this market"})
+    await act(dev_api, lnc, iid, "applications", {"pitch": "I know this market", **ACCEPT})
     await act(dev_api, emp, iid, "selection", {"launcher_id": lnc["id"]})
-    await act(dev_api, emp, iid, "kickoff")
+    await act(dev_api, emp, iid, "kickoff", ACCEPT)
     await act(dev_api, lnc, iid, "submissions", {"url": "https://docs.example.com/deck"})
     await act(dev_api, emp, iid, "review", {"decision": "approve", "feedback": "Spot on"})
     await until_stage(dev_api, emp, iid, "paid")
@@ -100,9 +100,9 @@ async def test_a_new_worker_carries_on_where_the_old_one_stopped(
         async with running(client, local, sessions):
             emp, lnc = await employer(api), await launcher(api)
             iid = (await post(api, emp))["id"]
-            await act(api, lnc, iid, "applications", {"pitch": "Hello"})
+            await act(api, lnc, iid, "applications", {"pitch": "Hello", **ACCEPT})
             await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]})
-            await act(api, emp, iid, "kickoff")
+            await act(api, emp, iid, "kickoff", ACCEPT)
         async with running(client, local, sessions):
             await act(api, lnc, iid, "submissions", {"url": "https://docs.example.com/a"})
             await act(api, emp, iid, "review", {"decision": "approve"})

@@ -22,6 +22,7 @@ from tests.conftest import Api, unique_email
 from tests.e2e.browser import (
     PHONE,
     SKIP_REASON,
+    TERMS_BOX,
     Pages,
     ask_for_sign_in_link,
     chromium_present,
@@ -123,13 +124,15 @@ async def test_a_company_hires_with_colleagues_and_an_invitation(
     await expect(lee.get_by_text("Northwind invited you to apply.")).to_be_visible()
     await pages.check(lee, "invited to apply")
     await lee.get_by_label("Your pitch").fill("I analysed 500 survey answers last term.")
+    await lee.get_by_label(TERMS_BOX).check()
     await lee.get_by_role("button", name="Send my application").click()
     await expect(lee.get_by_text("Your application is in")).to_be_visible()
 
     # --- Hana sees the invitation accepted, selects Lee and kicks off on the company's card.
     await hana.goto(internship_page)
-    await expect(hana.get_by_text("Accepted")).to_be_visible()
+    await expect(hana.get_by_text("Accepted: applied")).to_be_visible()
     await hana.get_by_role("button", name="Select Lee Launcher").click()
+    await hana.get_by_label(TERMS_BOX).check()
     await hana.get_by_role("button", name="Charge $400.00 and kick off").click()
     await expect(hana.get_by_text("Kicked off")).to_be_visible()
     await pages.check(hana, "kicked off by the hiring manager")
@@ -141,7 +144,7 @@ async def test_a_company_hires_with_colleagues_and_an_invitation(
 
     # --- Finance reads the charge and may do nothing with it.
     await fin.goto(internship_page)
-    await expect(fin.get_by_text("Charged")).to_be_visible()
+    await expect(fin.get_by_text("Charged", exact=True)).to_be_visible()
     await expect(fin.get_by_text("$400.00").first).to_be_visible()
     await expect(fin.get_by_text("Nothing for you to do here right now.")).to_be_visible()
     await expect(fin.locator(f"form[action^='/internships/{internship_id}/']")).to_have_count(0)

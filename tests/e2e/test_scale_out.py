@@ -83,6 +83,7 @@ from dev.harness import (
     migrate,
 )
 from dev.run import exit_status, listening
+from tests.stack.test_api import ACCEPT
 
 pytestmark = pytest.mark.slow
 
@@ -586,9 +587,9 @@ class Drive:
         async def act(token: str, action: str, body: Json | None = None) -> Json:
             return await call(api, "POST", f"/v1/internships/{iid}/{action}", token, body or {})
 
-        await act(lnc, "applications", {"pitch": f"Pitch {n}"})
+        await act(lnc, "applications", {"pitch": f"Pitch {n}", **ACCEPT})
         assert (await act(emp, "selection", {"launcher_id": launcher["id"]}))["stage"] == "matched"
-        assert (await act(emp, "kickoff"))["stage"] == "in_progress"
+        assert (await act(emp, "kickoff", ACCEPT))["stage"] == "in_progress"
         submitted = await act(lnc, "submissions", {"url": f"https://docs.example.com/{n}"})
         assert submitted["stage"] == "in_review"
         approved = await act(emp, "review", {"decision": "approve", "feedback": f"Good {n}"})

@@ -29,6 +29,7 @@ from tests.conftest import Api, unique_email
 from tests.e2e.browser import (
     PHONE,
     SKIP_REASON,
+    TERMS_BOX,
     Pages,
     ask_for_sign_in_link,
     chromium_present,
@@ -147,12 +148,14 @@ async def test_from_sign_up_to_completed_in_the_browser(
     too_long = "I ran three market studies last term. " * 55  # 2,090 characters
     await pitch.fill(too_long)
     await expect(launcher.get_by_text("2,090 of 2,000 characters")).to_be_visible()
+    await launcher.get_by_label(TERMS_BOX).check()
     await launcher.get_by_role("button", name="Send my application").click()
     await expect(launcher.locator("#f-pitch-error")).to_have_text(
         "Keep this to 2,000 characters or fewer: it has 2,090."
     )
     await expect(pitch).to_have_value(too_long)
     await pages.check(launcher, "too long a pitch, kept")
+    await expect(launcher.get_by_label(TERMS_BOX)).to_be_checked()  # as ticked
     await pitch.fill("I ran three market studies last term.")
     await launcher.get_by_role("button", name="Send my application").click()
     await expect(launcher.get_by_text("Your application is in")).to_be_visible()
@@ -164,6 +167,7 @@ async def test_from_sign_up_to_completed_in_the_browser(
     await employer.get_by_role("button", name="Select Lee Launcher").click()
     await expect(employer.locator("#kickoff")).to_contain_text("Visa ending in 4242")
     await pages.check(employer, "kickoff with the fee and card shown")
+    await employer.get_by_label(TERMS_BOX).check()
     await employer.get_by_role("button", name="Charge $400.00 and kick off").click()
     await expect(employer.get_by_text("Kicked off")).to_be_visible()
     # What happens next, dated in each reader's own time (the zone their browser gave).
@@ -296,10 +300,12 @@ async def test_ops_resolve_a_dispute_from_their_queue(
         internship_page.rsplit("/", 2)[-2] + "/" + internship_page.rsplit("/", 1)[1]
     )
     await launcher.get_by_label("Your pitch").fill("Happy to help.")
+    await launcher.get_by_label(TERMS_BOX).check()
     await launcher.get_by_role("button", name="Send my application").click()
 
     await employer.reload()
     await employer.get_by_role("button", name="Select Lee Launcher").click()
+    await employer.get_by_label(TERMS_BOX).check()
     await employer.get_by_role("button", name=re.compile("Charge .* and kick off")).click()
     await launcher.goto(internship_page)
     await launcher.get_by_label("Link to the deliverable").fill("https://docs.example.com/x")
@@ -457,11 +463,13 @@ async def test_long_links_and_words_fit_a_phone(
     apply = await launcher.get_by_role("button", name="Send my application").bounding_box()
     assert about is not None and apply is not None and about["y"] < apply["y"]
     await launcher.get_by_label("Your pitch").fill(f"My last study: {LONG_LINK}")
+    await launcher.get_by_label(TERMS_BOX).check()
     await launcher.get_by_role("button", name="Send my application").click()
     await expect(launcher.get_by_text("Your application is in")).to_be_visible()
 
     await employer.goto(internship_page)
     await employer.get_by_role("button", name="Select Lee Launcher").click()
+    await employer.get_by_label(TERMS_BOX).check()
     await employer.get_by_role("button", name=re.compile("Charge .* and kick off")).click()
     await expect(employer.get_by_text("Kicked off")).to_be_visible()
 

@@ -16,7 +16,7 @@ from core.settings import Settings
 from core.stripe_api import stripe_client
 from dev.harness import Inbox, code_in
 from tests.conftest import OPS_TOKEN, Api, eventually, unique_email
-from tests.stack.test_api import act, auth, employer, error_of, launcher, ok, post
+from tests.stack.test_api import ACCEPT, act, auth, employer, error_of, launcher, ok, post
 from tests.stack.test_web import signed_in
 
 OPS = auth(OPS_TOKEN)
@@ -116,7 +116,7 @@ async def test_ops_read_the_parties_contact_details(api: Api) -> None:
     before = await ok(await api.http.get(path, headers=OPS))
     assert before["employer"]["id"] == emp["id"] and before["launcher"] is None
     assert "@" in before["employer"]["email"]
-    await act(api, lnc, iid, "applications", {"pitch": "Me"})
+    await act(api, lnc, iid, "applications", {"pitch": "Me", **ACCEPT})
     await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]})
     after = await ok(await api.http.get(path, headers=OPS))
     assert after["launcher"]["id"] == lnc["id"]

@@ -46,6 +46,10 @@ POSTING = {
 }
 
 
+# Applying and kicking off accept the internship's terms (`terms` of the internship).
+ACCEPT = {"accept_terms": True}
+
+
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -158,10 +162,10 @@ async def test_walkthrough_from_sign_up_to_completed(api: Api, inbox: Inbox) -> 
 
     assert await eventually(listed_as_open)
 
-    applied = await act(api, lnc, iid, "applications", {"pitch": "I love spreadsheets"})
+    applied = await act(api, lnc, iid, "applications", {"pitch": "I love spreadsheets", **ACCEPT})
     assert [a["launcher_id"] for a in applied["applicants"]] == [lnc["id"]]
     assert (await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]}))["stage"] == "matched"
-    started = await act(api, emp, iid, "kickoff")
+    started = await act(api, emp, iid, "kickoff", ACCEPT)
     assert started["stage"] == "in_progress" and started["due_at"]
     assert started["payment"]["charged_cents"] == 40000
     review = await act(
@@ -203,23 +207,25 @@ async def test_authentication_and_ownership(api: Api) -> None:
     error_of(await api.http.get(f"/v1/internships/{iid}", headers=auth(other["api_token"])), 404)
     await act(api, other, iid, "selection", {"launcher_id": lnc["id"]}, status=404)
     error_of(await api.http.get("/v1/internships/doesnotexist", headers=OPS), 404)
-    await act(api, OPS, "doesnotexist", "kickoff", status=404)
+    await act(api, OPS, "doesnotexist", "kickoff", ACCEPT, status=404)
     # Wrong role: 403.
     assert (await act(api, lnc, iid, "selection", {"launcher_id": lnc["id"]}, status=403))[
         "code"
     ] == "forbidden"
-    await act(api, emp, iid, "applications", {"pitch": "me"}, status=403)
+    await act(api, emp, iid, "applications", {"pitch": "me", **ACCEPT}, status=403)
     error_of(
         await api.http.post("/v1/internships", json=POSTING, headers=auth(lnc["api_token"])), 403
     )
     # Wrong stage: 409 with the stage and what is allowed now.
-    conflict = await act(api, emp, iid, "kickoff", status=409)
+    conflict = await act(api, emp, iid, "kickoff", ACCEPT, status=409)
     assert conflict["details"] == {
         "stage": "posted",
         "allowed_actions": ["selection", "cancellation", "invitations"],
     }
-    await act(api, lnc, iid, "applications", {"pitch": "Pick me"})
-    again = await act(api, lnc, iid, "applications", {"pitch": "Pick me again"}, status=409)
+    await act(api, lnc, iid, "applications", {"pitch": "Pick me", **ACCEPT})
+    again = await act(
+        api, lnc, iid, "applications", {"pitch": "Pick me again", **ACCEPT}, status=409
+    )
     assert again["details"]["stage"] == "posted"
     await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]})
     # Once matched, launchers who did not apply no longer see it.
@@ -257,8 +263,8 @@ async def test_invalid_postings_are_422_and_start_nothing(
 async def test_bad_input_on_transitions_is_422_and_changes_nothing(api: Api) -> None:
     emp, lnc = await employer(api), await launcher(api)
     iid = (await post(api, emp))["id"]
-    await act(api, lnc, iid, "applications", {"pitch": ""}, status=422)
-    await act(api, lnc, iid, "applications", {"pitch": "x" * 2001}, status=422)
+    await act(api, lnc, iid, "applications", {"pitch": "", **ACCEPT}, status=422)
+    await act(api, lnc, iid, "applications", {"pitch": "x" * 2001, **ACCEPT}, status=422)
     await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]}, status=422)  # no application
     response = await api.http.post(
         f"/v1/internships/{iid}/applications",
@@ -266,9 +272,9 @@ async def test_bad_input_on_transitions_is_422_and_changes_nothing(api: Api) -> 
         headers={**auth(lnc["api_token"]), "Content-Type": "application/json"},
     )
     error_of(response, 422)
-    await act(api, lnc, iid, "applications", {"pitch": "Now properly"})
+    await act(api, lnc, iid, "applications", {"pitch": "Now properly", **ACCEPT})
     await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]})
-    await act(api, emp, iid, "kickoff")
+    await act(api, emp, iid, "kickoff", ACCEPT)
     await act(api, lnc, iid, "submissions", {"url": "not a url"}, status=422)
     await act(api, emp, iid, "extension", {"due_at": "2020-01-01T00:00:00"}, status=422)
     await act(api, emp, iid, "extension", {"due_at": "2020-01-01T00:00:00Z"}, status=422)
@@ -324,16 +330,16 @@ async def test_list_filters_and_cursor_pagination(api: Api) -> None:
 async def test_declined_card_is_402_and_ops_hear_of_it(api: Api, inbox: Inbox) -> None:
     emp, lnc = await employer(api, card="pm_card_chargeDeclined"), await launcher(api)
     iid = (await post(api, emp))["id"]
-    await act(api, lnc, iid, "applications", {"pitch": "Hello"})
+    await act(api, lnc, iid, "applications", {"pitch": "Hello", **ACCEPT})
     await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]})
-    declined = await act(api, emp, iid, "kickoff", status=402)
+    declined = await act(api, emp, iid, "kickoff", ACCEPT, status=402)
     assert declined["code"] == "payment_declined"
     assert declined["details"] == {
         "decline_code": "generic_decline",
         "message": "Your card was declined.",
     }
     # Retrying with the same card is the same decline: ops were told once.
-    await act(api, emp, iid, "kickoff", status=402)
+    await act(api, emp, iid, "kickoff", ACCEPT, status=402)
     detail = await ok(await api.http.get(f"/v1/internships/{iid}", headers=OPS))
     assert (detail["stage"], detail["escalation_level"]) == ("matched", 2)
     assert [e["event"] for e in detail["timeline"]].count("escalated") == 1
@@ -346,7 +352,7 @@ async def test_declined_card_is_402_and_ops_hear_of_it(api: Api, inbox: Inbox) -
             json={"payment_method": "pm_card_chargeDeclinedInsufficientFunds"},
         )
     )
-    poor = await act(api, emp, iid, "kickoff", status=402)
+    poor = await act(api, emp, iid, "kickoff", ACCEPT, status=402)
     assert poor["details"]["decline_code"] == "insufficient_funds"
     assert "insufficient funds" in poor["message"]
     assert await inbox.wait_for(iid, "escalation", 2)
@@ -367,7 +373,7 @@ async def test_declined_card_is_402_and_ops_hear_of_it(api: Api, inbox: Inbox) -
         )
     )
     assert card["payment_method"].startswith("pm_") and card["payment_method"] != "pm_card_visa"
-    started = await act(api, emp, iid, "kickoff")
+    started = await act(api, emp, iid, "kickoff", ACCEPT)
     assert (started["stage"], started["payment"]["charged_cents"]) == ("in_progress", 40000)
     assert started["escalation_level"] == 0
 
@@ -400,9 +406,9 @@ async def test_sign_up_rejects_unknown_payment_method(api: Api) -> None:
 async def test_payout_waits_for_onboarding_then_webhook_pays(api: Api) -> None:
     emp, lnc = await employer(api), await launcher(api, onboard=False)
     iid = (await post(api, emp))["id"]
-    await act(api, lnc, iid, "applications", {"pitch": "Hello"})
+    await act(api, lnc, iid, "applications", {"pitch": "Hello", **ACCEPT})
     await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]})
-    await act(api, emp, iid, "kickoff")
+    await act(api, emp, iid, "kickoff", ACCEPT)
     await act(api, lnc, iid, "submissions", {"url": "https://docs.test/x"})
     await act(api, emp, iid, "review", {"decision": "approve"})
     waiting = await until_stage(api, emp, iid, "approved")
@@ -476,7 +482,7 @@ async def test_health_metrics_and_openapi(api: Api) -> None:
 async def test_codec_endpoint_decrypts_history_for_ops_only(api: Api, world: World) -> None:
     emp, lnc = await employer(api), await launcher(api)
     iid = (await post(api, emp))["id"]
-    await act(api, lnc, iid, "applications", {"pitch": "secret pitch 4711"})
+    await act(api, lnc, iid, "applications", {"pitch": "secret pitch 4711", **ACCEPT})
     history = await world.env.client.get_workflow_handle(f"internship-{iid}").fetch_history()
     accepted = [
         e.workflow_execution_update_accepted_event_attributes
@@ -533,9 +539,9 @@ async def test_every_transition_without_token_is_401(api: Api) -> None:
 async def test_dispute_resolution_through_the_api(api: Api) -> None:
     emp, lnc = await employer(api), await launcher(api)
     iid = (await post(api, emp))["id"]
-    await act(api, lnc, iid, "applications", {"pitch": "Hello"})
+    await act(api, lnc, iid, "applications", {"pitch": "Hello", **ACCEPT})
     await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]})
-    await act(api, emp, iid, "kickoff")
+    await act(api, emp, iid, "kickoff", ACCEPT)
     disputed = await act(api, emp, iid, "dispute", {"reason": "No contact for a week"})
     assert disputed["dispute"]["opened_by"] == "employer"
     assert disputed["allowed_actions"] == []  # ops settle it

@@ -39,7 +39,7 @@ from temporalio.testing import WorkflowEnvironment
 from core.codec import codec_from_key
 from core.internship import workflow_id
 from tests.conftest import HISTORY_CODEC_KEY, OPS_TOKEN, Api, unique_email
-from tests.stack.test_api import auth, employer, error_of, launcher, ok, post, until_stage
+from tests.stack.test_api import ACCEPT, auth, employer, error_of, launcher, ok, post, until_stage
 from tests.stack.test_organisation import colleague
 
 Json = dict[str, Any]
@@ -129,10 +129,10 @@ def _steps(cast: Cast) -> list[tuple[Scene, Json, str, Json | None]]:
     """The way to each scene: (scene reached after it, who, action, body)."""
     s = cast.selected
     return [
-        (Scene.POSTED, s, "applications", {"pitch": "I have done this before"}),
-        (Scene.POSTED, cast.applicant, "applications", {"pitch": "Me too"}),
+        (Scene.POSTED, s, "applications", {"pitch": "I have done this before", **ACCEPT}),
+        (Scene.POSTED, cast.applicant, "applications", {"pitch": "Me too", **ACCEPT}),
         (Scene.MATCHED, cast.owner, "selection", {"launcher_id": s["id"]}),
-        (Scene.IN_PROGRESS, cast.owner, "kickoff", None),
+        (Scene.IN_PROGRESS, cast.owner, "kickoff", ACCEPT),
         (Scene.IN_REVIEW, s, "submissions", {"url": "https://docs.test/deck", "note": "Deck"}),
         (Scene.PAID, cast.owner, "review", {"decision": "approve", "feedback": "Good"}),
     ]
@@ -366,7 +366,8 @@ async def _body(api: Api, cast: Cast, endpoint: str, iid: str | None) -> Json | 
             "fee_cents": 30000,
             "duration_days": 10,
         },
-        "applications": {"pitch": "I would like to do this"},
+        "applications": {"pitch": "I would like to do this", **ACCEPT},
+        "kickoff": ACCEPT,
         "selection": {"launcher_id": cast.selected["id"]},
         "submissions": {"url": "https://docs.test/work", "note": "Done"},
         "review": {"decision": "approve", "feedback": "Thanks"},

@@ -19,7 +19,7 @@ from api.app import create_app
 from core.settings import Settings
 from dev.harness import free_port
 from tests.conftest import Api
-from tests.stack.test_api import act, auth, employer, launcher, post
+from tests.stack.test_api import ACCEPT, act, auth, employer, launcher, post
 
 
 class PoolProbe(temporal.Interceptor):
@@ -83,9 +83,9 @@ async def test_no_connection_is_held_while_waiting_on_temporal(
     api, probe = tight_api
     emp, lnc = await employer(api), await launcher(api)
     iid = (await post(api, emp))["id"]
-    await act(api, lnc, iid, "applications", {"pitch": "Me"})
+    await act(api, lnc, iid, "applications", {"pitch": "Me", **ACCEPT})
     await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]})
-    await act(api, emp, iid, "kickoff")
+    await act(api, emp, iid, "kickoff", ACCEPT)
     await act(api, lnc, iid, "submissions", {"url": "https://docs.test/a", "note": ""})
     await act(api, emp, iid, "review", {"decision": "approve", "feedback": "Good"})
     await api.http.get(f"/v1/internships/{iid}", headers=auth(emp["api_token"]))
@@ -108,7 +108,7 @@ async def test_many_concurrent_transitions_on_one_connection_all_answer(
         *(
             api.http.post(
                 f"/v1/internships/{iid}/applications",
-                json={"pitch": "Pick me"},
+                json={"pitch": "Pick me", **ACCEPT},
                 headers=auth(lnc["api_token"]),
             )
             for lnc in launchers
@@ -118,7 +118,9 @@ async def test_many_concurrent_transitions_on_one_connection_all_answer(
     await act(api, emp, iid, "selection", {"launcher_id": launchers[0]["id"]})
     kickoffs = await asyncio.gather(
         *(
-            api.http.post(f"/v1/internships/{iid}/kickoff", headers=auth(emp["api_token"]))
+            api.http.post(
+                f"/v1/internships/{iid}/kickoff", json=ACCEPT, headers=auth(emp["api_token"])
+            )
             for _ in range(16)
         )
     )

@@ -20,7 +20,18 @@ from core.db import Thread, ThreadReader
 from core.settings import Settings
 from dev.harness import Inbox
 from tests.conftest import Api, eventually
-from tests.stack.test_api import OPS, POSTING, act, auth, employer, launcher, ok, post, until_stage
+from tests.stack.test_api import (
+    ACCEPT,
+    OPS,
+    POSTING,
+    act,
+    auth,
+    employer,
+    launcher,
+    ok,
+    post,
+    until_stage,
+)
 
 Json = dict[str, Any]
 POSTING_TITLE = POSTING["title"]
@@ -56,7 +67,7 @@ async def applied(api: Api) -> tuple[Json, Json, str]:
         me = await ok(await api.http.get("/v1/me", headers=auth(account["api_token"])))
         account["email"] = me["email"]
     iid = (await post(api, emp))["id"]
-    await act(api, lnc, iid, "applications", {"pitch": "I love pet food."})
+    await act(api, lnc, iid, "applications", {"pitch": "I love pet food.", **ACCEPT})
     return emp, lnc, iid
 
 
@@ -188,7 +199,7 @@ def _thread_id(sessions: sessionmaker, iid: str, lnc: Json) -> int:
 async def test_ops_read_the_thread_of_a_dispute_and_post_into_it(api: Api) -> None:
     emp, lnc, iid = await applied(api)
     await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]})
-    await act(api, emp, iid, "kickoff")
+    await act(api, emp, iid, "kickoff", ACCEPT)
     await until_stage(api, emp, iid, "in_progress")
     await say(api, lnc, iid, lnc, "Before the dispute")
     await act(api, emp, iid, "dispute", {"reason": "Nothing was delivered"})

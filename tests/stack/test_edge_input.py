@@ -15,7 +15,18 @@ from api.app import create_app
 from core.settings import Settings
 from dev.harness import free_port
 from tests.conftest import OPS_TOKEN, Api
-from tests.stack.test_api import POSTING, act, auth, employer, error_of, launcher, listed, ok, post
+from tests.stack.test_api import (
+    ACCEPT,
+    POSTING,
+    act,
+    auth,
+    employer,
+    error_of,
+    launcher,
+    listed,
+    ok,
+    post,
+)
 
 OPS = auth(OPS_TOKEN)
 
@@ -58,7 +69,7 @@ async def test_multi_line_text_keeps_newlines_and_tabs(api: Api) -> None:
     iid = (await post(api, emp, description="Steps:\r\n\t1. Read\n\t2. Write"))["id"]
     detail = await ok(await api.http.get(f"/v1/internships/{iid}", headers=OPS))
     assert detail["description"] == "Steps:\n\t1. Read\n\t2. Write"
-    applied = await act(api, lnc, iid, "applications", {"pitch": "Line one\nLine two"})
+    applied = await act(api, lnc, iid, "applications", {"pitch": "Line one\nLine two", **ACCEPT})
     assert applied["applicants"][0]["pitch"] == "Line one\nLine two"
     await act(api, lnc, iid, "withdrawal")
     await act(api, emp, iid, "cancellation", {"reason": "tab\there is fine", "refund": True})

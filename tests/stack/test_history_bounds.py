@@ -42,6 +42,7 @@ from core.internship import (
     Withdrawal,
 )
 from tests.conftest import Api, Party, World, eventually
+from tests.stack.test_api import ACCEPT
 from workflows.internship import InternshipWorkflow
 
 Handle = WorkflowHandle[InternshipWorkflow, InternshipState]
@@ -124,7 +125,7 @@ async def test_history_grows_linearly_and_a_full_posting_refuses_politely(
         assert cause.details[0]["code"] == rulebook.POSTING_FULL
         headers = {"Authorization": f"Bearer {late.token}"}
         answer = await api.http.post(
-            f"/v1/internships/{iid}/applications", json={"pitch": PITCH}, headers=headers
+            f"/v1/internships/{iid}/applications", json={"pitch": PITCH, **ACCEPT}, headers=headers
         )
         assert answer.status_code == 409, answer.text
         error = answer.json()["error"]
@@ -135,7 +136,7 @@ async def test_history_grows_linearly_and_a_full_posting_refuses_politely(
         # A withdrawal frees a place: the 201st gets in, and the answer shows the application.
         await full.execute_update(InternshipWorkflow.withdraw, Withdrawal(lnc(applicants[-1])))
         answer = await api.http.post(
-            f"/v1/internships/{iid}/applications", json={"pitch": PITCH}, headers=headers
+            f"/v1/internships/{iid}/applications", json={"pitch": PITCH, **ACCEPT}, headers=headers
         )
         assert answer.status_code == 200, answer.text
         detail = answer.json()

@@ -16,6 +16,7 @@ from core.settings import Settings
 from dev.harness import Inbox, code_in, free_port
 from tests.conftest import OPS_TOKEN, Api
 from tests.stack.test_api import (
+    ACCEPT,
     POSTING,
     act,
     auth,
@@ -39,7 +40,7 @@ def keyed(token: str, key: str) -> dict[str, str]:
 async def matched(api: Api) -> tuple[Json, str]:
     emp, lnc = await employer(api), await launcher(api)
     iid = (await post(api, emp))["id"]
-    await act(api, lnc, iid, "applications", {"pitch": "Me"})
+    await act(api, lnc, iid, "applications", {"pitch": "Me", **ACCEPT})
     await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]})
     return emp, iid
 
@@ -79,12 +80,12 @@ async def test_a_retried_kickoff_charges_once(api: Api, settings: Settings) -> N
     emp, iid = await matched(api)
     key = str(uuid.uuid4())
     path = f"/v1/internships/{iid}/kickoff"
-    first = await api.http.post(path, headers=keyed(emp["api_token"], key))
-    again = await api.http.post(path, headers=keyed(emp["api_token"], key))
+    first = await api.http.post(path, json=ACCEPT, headers=keyed(emp["api_token"], key))
+    again = await api.http.post(path, json=ACCEPT, headers=keyed(emp["api_token"], key))
     assert first.status_code == again.status_code == 200 and again.json() == first.json()
     assert charges(settings, iid) == 1
     # Without the key a repeat is a new request: the kickoff already happened.
-    await act(api, emp, iid, "kickoff", status=409)
+    await act(api, emp, iid, "kickoff", ACCEPT, status=409)
 
 
 async def test_an_answer_lost_with_its_process_is_not_repeated(
@@ -95,14 +96,14 @@ async def test_an_answer_lost_with_its_process_is_not_repeated(
     emp, iid = await matched(api)
     key = str(uuid.uuid4())
     path = f"/v1/internships/{iid}/kickoff"
-    first = await ok(await api.http.post(path, headers=keyed(emp["api_token"], key)))
+    first = await ok(await api.http.post(path, json=ACCEPT, headers=keyed(emp["api_token"], key)))
     posting_key = str(uuid.uuid4())
     posted = await api.http.post(
         "/v1/internships", json=POSTING, headers=keyed(emp["api_token"], posting_key)
     )
     with sessions.begin() as db:
         db.execute(delete(IdempotentRequest).where(IdempotentRequest.key.in_([key, posting_key])))
-    again = await ok(await api.http.post(path, headers=keyed(emp["api_token"], key)))
+    again = await ok(await api.http.post(path, json=ACCEPT, headers=keyed(emp["api_token"], key)))
     assert (again["stage"], again["payment"]) == (first["stage"], first["payment"])
     assert charges(settings, iid) == 1
     reposted = await api.http.post(
@@ -123,9 +124,9 @@ async def test_a_finished_internship_is_never_run_again_under_its_old_key(
         await api.http.post("/v1/internships", json=POSTING, headers=keyed(token, key)), 201
     )
     iid = first["id"]
-    await act(api, lnc, iid, "applications", {"pitch": "Me"})
+    await act(api, lnc, iid, "applications", {"pitch": "Me", **ACCEPT})
     await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]})
-    await act(api, emp, iid, "kickoff")
+    await act(api, emp, iid, "kickoff", ACCEPT)
     await act(api, lnc, iid, "submissions", {"url": "https://docs.test/a", "note": "Done"})
     await act(api, emp, iid, "review", {"decision": "approve"})
     await until_stage(api, emp, iid, "paid")
@@ -164,7 +165,9 @@ async def test_the_same_key_at_the_same_time_runs_once(api: Api, settings: Setti
     key = str(uuid.uuid4())
     answers = await asyncio.gather(
         *(
-            api.http.post(f"/v1/internships/{iid}/kickoff", headers=keyed(emp["api_token"], key))
+            api.http.post(
+                f"/v1/internships/{iid}/kickoff", json=ACCEPT, headers=keyed(emp["api_token"], key)
+            )
             for _ in range(5)
         )
     )

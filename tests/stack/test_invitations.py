@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from tests.conftest import Api, eventually
-from tests.stack.test_api import act, auth, employer, error_of, listed, ok, post
+from tests.stack.test_api import ACCEPT, act, auth, employer, error_of, listed, ok, post
 from tests.stack.test_matching import items, sign_up
 
 Json = dict[str, Any]
@@ -34,7 +34,7 @@ async def test_an_invitation_only_posting_is_for_the_launchers_invited(api: Api)
     after = items(await api.http.get(f"/v1/internships/{iid}/candidates", headers=owner))
     assert [c["launcher_id"] for c in after] == [one["id"]]  # invited: no longer a candidate
 
-    await act(api, both, iid, "applications", {"pitch": "I write about this every week."})
+    await act(api, both, iid, "applications", {"pitch": "I write about this every week.", **ACCEPT})
     detail = await ok(await api.http.get(f"/v1/internships/{iid}", headers=owner))
     assert [(i["launcher_id"], i["answer"]) for i in detail["invitations"]] == [
         (both["id"], "accepted")

@@ -53,6 +53,7 @@ from core.internship import (
     Withdrawal,
 )
 from core.settings import Settings
+from core.terms import terms_in
 from tests.conftest import Party, World, complete_onboarding, eventually, own_clock, unique_email
 from workflows.internship import InternshipWorkflow
 
@@ -212,6 +213,50 @@ async def test_happy_path_posting_to_completed(world: World) -> None:
             return len(rows) == len(kinds) and all(r.status == SENT for r in rows)
 
     assert await eventually(all_marked_sent)
+
+
+async def test_terms_accepted_when_applying_and_kicking_off_are_on_the_record(
+    world: World,
+) -> None:
+    """Both parties accept the terms pinned at posting (their hash, as the API sends it): the
+    timeline's application and kickoff carry it, and the kickoff email lists the terms."""
+    employer, launcher = world.employer(), world.launcher()
+    h = await world.start(world.posting(employer))
+    accepted = terms_in(await state(h)).hash
+    ref = f"Accepted the terms sha256:{accepted[:16]}"
+    await h.execute_update(
+        InternshipWorkflow.apply, Application(lnc(launcher), "I write well", accepted)
+    )
+    await h.execute_update(InternshipWorkflow.select, Selection(emp(employer), launcher.id))
+    await h.execute_update(InternshipWorkflow.kickoff, Kickoff(emp(employer), accepted))
+    await h.execute_update(
+        InternshipWorkflow.submit, Submission(lnc(launcher), "https://docs.test/article", "v1")
+    )
+    await h.execute_update(InternshipWorkflow.review, Review(emp(employer), "approve", "Great"))
+    await reaches(h, Stage.PAID)
+    await h.execute_update(InternshipWorkflow.feedback, Feedback(emp(employer), 5, "Superb"))
+    s = await h.execute_update(InternshipWorkflow.feedback, Feedback(lnc(launcher), 5, "Clear"))
+    assert s.stage == Stage.COMPLETED
+    result = await h.result()
+    iid = result.posting.internship_id
+    notes = {e.event: e.note for e in result.timeline}
+    assert (notes["applied"], notes["kickoff"]) == (ref, ref)
+    with world.sessions() as db:  # the projection's timeline too
+        kept = db.scalars(
+            select(TimelineEvent.note).where(
+                TimelineEvent.internship_id == iid,
+                TimelineEvent.event.in_(("applied", "kickoff")),
+            )
+        ).all()
+    assert kept == [ref, ref]
+    terms = terms_in(result)
+    for mail in await world.inbox.wait_for(iid, "kickoff", 2):  # the launcher and the employer
+        body = mail.get_body(("plain",))
+        assert body is not None
+        text = str(body.get_content()).lower()
+        assert "the terms of this internship" in text and f"terms ref. {terms.ref}" in text
+        for label, sentence in terms.lines():
+            assert f"- {label}: {sentence}".lower() in text
 
 
 async def test_posted_reminds_employer_then_expires(world: World) -> None:

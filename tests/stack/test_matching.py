@@ -15,7 +15,7 @@ from core.db import Employer, Internship, Launcher, TimelineEvent
 from core.matching import Record, fit, records
 from dev.harness import api_sign_up
 from tests.conftest import OPS_TOKEN, Api, eventually, unique_email
-from tests.stack.test_api import act, auth, employer, error_of, ok, post
+from tests.stack.test_api import ACCEPT, act, auth, employer, error_of, ok, post
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 Json = dict[str, Any]
@@ -42,7 +42,7 @@ async def test_applicants_are_ranked_by_fit_with_reasons(api: Api) -> None:
         await sign_up(api, "drawing"),
     )
     for lnc in (partial, none, full):
-        await act(api, lnc, iid, "applications", {"pitch": "Me"})
+        await act(api, lnc, iid, "applications", {"pitch": "Me", **ACCEPT})
     await act(api, none, iid, "withdrawal")
     path = f"/v1/internships/{iid}/applicants"
     ranked = items(await api.http.get(path, headers=auth(emp["api_token"])))

@@ -80,6 +80,7 @@ from core.internship import (
     Withdrawal,
     workflow_id,
 )
+from core.terms import terms_hash
 from tests.unit.harness import (
     DAY,
     EMPLOYER,
@@ -161,6 +162,8 @@ class MoneyRules(RuleBasedStateMachine):
         self.ledger.install(harness)
         self.posting = posting(nonce=secrets.token_hex(8))
         self.iid = self.posting.internship_id
+        # Both sides accept the terms pinned at posting, as the API has them do.
+        self.accepted = terms_hash(self.posting)
         self.failed = False
         self.trace: list[str] = []  # what this example did, for the failure's printout
         self.second_runs: list[str] = []  # runs a repost started (there must be none)
@@ -308,9 +311,13 @@ class MoneyRules(RuleBasedStateMachine):
         kicked off and submits (the sequence then goes anywhere, back to posted too)."""
         launcher = ACTORS[who]
         path: list[tuple[str, Update, Any]] = [
-            (f"apply({who})", InternshipWorkflow.apply, Application(launcher, "I write well")),
+            (
+                f"apply({who})",
+                InternshipWorkflow.apply,
+                Application(launcher, "I write well", self.accepted),
+            ),
             (f"select({who})", InternshipWorkflow.select, Selection(EMPLOYER, who)),
-            ("kickoff()", InternshipWorkflow.kickoff, Kickoff(EMPLOYER)),
+            ("kickoff()", InternshipWorkflow.kickoff, Kickoff(EMPLOYER, self.accepted)),
             (f"submit({who})", InternshipWorkflow.submit, Submission(launcher, URL, "Draft")),
         ]
         for what, update, req in path[: BEGIN[at]]:
@@ -322,7 +329,7 @@ class MoneyRules(RuleBasedStateMachine):
     @when(lambda m: m.stage(Stage.POSTED) and len(m.state.applicants) < len(LAUNCHERS))
     @rule(who=st.sampled_from(LAUNCHERS))
     def apply(self, who: str) -> None:
-        req = Application(ACTORS[who], "I write well")
+        req = Application(ACTORS[who], "I write well", self.accepted)
         self._update(f"apply({who})", InternshipWorkflow.apply, req)
 
     @when(lambda m: m.stage(Stage.MATCHED, Stage.IN_PROGRESS))  # the selected one leaves
@@ -340,7 +347,7 @@ class MoneyRules(RuleBasedStateMachine):
     @when(lambda m: m.stage(Stage.MATCHED))
     @rule()
     def kickoff(self) -> None:
-        req = Kickoff(EMPLOYER)
+        req = Kickoff(EMPLOYER, self.accepted)
         self._update("kickoff()", InternshipWorkflow.kickoff, req)
 
     @when(lambda m: m.stage(Stage.IN_PROGRESS))

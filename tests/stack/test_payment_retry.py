@@ -17,7 +17,18 @@ from sqlalchemy.orm import sessionmaker
 from core.db import Internship
 from core.settings import Settings
 from tests.conftest import Api, eventually
-from tests.stack.test_api import OPS, act, auth, employer, error_of, launcher, ok, post, until
+from tests.stack.test_api import (
+    ACCEPT,
+    OPS,
+    act,
+    auth,
+    employer,
+    error_of,
+    launcher,
+    ok,
+    post,
+    until,
+)
 from tests.stack.test_lifecycle import money_calls
 
 Json = dict[str, Any]
@@ -64,9 +75,9 @@ async def projection_says(sessions: sessionmaker, internship_id: str, refused: b
 async def in_review(api: Api) -> tuple[Json, Json, str]:
     emp, lnc = await employer(api), await launcher(api)
     iid = (await post(api, emp))["id"]
-    await act(api, lnc, iid, "applications", {"pitch": "I have done this before"})
+    await act(api, lnc, iid, "applications", {"pitch": "I have done this before", **ACCEPT})
     await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]})
-    await act(api, emp, iid, "kickoff")
+    await act(api, emp, iid, "kickoff", ACCEPT)
     await act(api, lnc, iid, "submissions", {"url": "https://docs.test/deck", "note": "Deck"})
     return emp, lnc, iid
 

@@ -22,7 +22,7 @@ from core.settings import Settings
 from core.stripe_api import onboarding_link, stripe_client
 from dev.harness import Inbox, code_in, complete_onboarding, links_in
 from tests.conftest import Api, unique_email
-from tests.stack.test_api import act, auth, error_of, launcher, ok, post
+from tests.stack.test_api import ACCEPT, act, auth, error_of, launcher, ok, post
 from tests.stack.test_web import Browser, csrf_of
 
 
@@ -170,16 +170,16 @@ async def test_an_old_api_account_is_its_owners_once_they_sign_in(
     lnc = await launcher(api)
     token = issue_token(sessions, Role.EMPLOYER, employer.id, "mine")
     iid = (await post(api, {"api_token": token}))["id"]
-    await act(api, lnc, iid, "applications", {"pitch": "Me"})
+    await act(api, lnc, iid, "applications", {"pitch": "Me", **ACCEPT})
     await act(api, {"api_token": token}, iid, "selection", {"launcher_id": lnc["id"]})
-    refused = await act(api, {"api_token": token}, iid, "kickoff", status=402)
+    refused = await act(api, {"api_token": token}, iid, "kickoff", ACCEPT, status=402)
     assert refused["code"] == "no_card"
     card_page = await browser.get("/card")
     assert "Is this card yours?" in card_page.text
     confirmed = await browser.submit("/card", "/card/confirm")
     assert confirmed.status_code == 303
     assert "Card on file" in (await browser.get("/card")).text
-    await act(api, {"api_token": token}, iid, "kickoff")
+    await act(api, {"api_token": token}, iid, "kickoff", ACCEPT)
     await browser.http.aclose()
 
 

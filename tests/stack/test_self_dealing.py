@@ -15,7 +15,7 @@ from core.identity import Identity, mailbox, same_person
 from core.internship import Actor, Application, Role, Selection
 from dev.harness import Inbox, api_sign_up
 from tests.conftest import Api, eventually, unique_email
-from tests.stack.test_api import act, auth, employer, launcher, ok, post, until_stage
+from tests.stack.test_api import ACCEPT, act, auth, employer, launcher, ok, post, until_stage
 from tests.stack.test_web import signed_in
 from workflows.internship import InternshipWorkflow
 
@@ -87,12 +87,12 @@ async def test_the_same_mailbox_cannot_apply_and_an_honest_launcher_can(api: Api
     iid = (await post(api, emp))["id"]
     for email in (intern, shouting):
         lnc = await launcher_as(api, email)
-        refused = await act(api, lnc, iid, "applications", {"pitch": "Me"}, status=403)
+        refused = await act(api, lnc, iid, "applications", {"pitch": "Me", **ACCEPT}, status=403)
         assert refused["code"] == "own_posting" and refused["details"] == {"action": "applications"}
         assert refused["message"].startswith("You can't apply to a posting of your own company")
         assert "Apply to other companies' postings" in refused["message"]
     honest = await launcher(api)
-    await act(api, honest, iid, "applications", {"pitch": "I research well"})
+    await act(api, honest, iid, "applications", {"pitch": "I research well", **ACCEPT})
     assert await applicants(api, emp, iid) == [honest["id"]]  # nothing else reached the workflow
     assert (await act(api, emp, iid, "selection", {"launcher_id": honest["id"]}))["stage"] == (
         "matched"
@@ -118,15 +118,15 @@ async def test_the_same_card_cannot_apply_or_be_selected(api: Api) -> None:
     emp = await employer(api, card="pm_card_visa_debit")
     iid = (await post(api, emp))["id"]
     lnc = await launcher_as(api, unique_email("lin"), {"card_number": DEBIT_CARD})
-    refused = await act(api, lnc, iid, "applications", {"pitch": "Me"}, status=403)
+    refused = await act(api, lnc, iid, "applications", {"pitch": "Me", **ACCEPT}, status=403)
     assert refused["code"] == "own_posting"
 
     # A launcher paid to a bank account applies; then the employer saves that person's card.
     other = await employer(api, card="pm_card_visa")
     later = (await post(api, other))["id"]
     honest = await launcher_as(api, unique_email("lin"))
-    await act(api, honest, later, "applications", {"pitch": "Me"})
-    await act(api, lnc, later, "applications", {"pitch": "Me"})
+    await act(api, honest, later, "applications", {"pitch": "Me", **ACCEPT})
+    await act(api, lnc, later, "applications", {"pitch": "Me", **ACCEPT})
     headers = auth(other["api_token"])
     body = {"payment_method": "pm_card_visa_debit"}
     await ok(await api.http.put("/v1/employers/me/payment_method", json=body, headers=headers))
@@ -148,7 +148,7 @@ async def test_the_same_person_cannot_rate_their_own_internship(
     await handle(env.client, iid).execute_update(
         InternshipWorkflow.select, Selection(Actor(Role.EMPLOYER, emp["id"]), lnc["id"])
     )
-    await act(api, emp, iid, "kickoff")
+    await act(api, emp, iid, "kickoff", ACCEPT)
     submission = {"url": "https://docs.test/deck", "note": "Done"}
     await act(api, lnc, iid, "submissions", submission)
     await act(api, emp, iid, "review", {"decision": "approve", "feedback": "Great"})
@@ -171,7 +171,9 @@ async def test_the_pages_say_why_and_change_nothing(
     page = f"/internships/{iid}"
 
     as_launcher = await signed_in(api, inbox, intern)
-    sent = await as_launcher.submit(page, f"{page}/applications", pitch="It's me")
+    sent = await as_launcher.submit(
+        page, f"{page}/applications", pitch="It's me", accept_terms="true"
+    )
     # Refused: the page as it is, saying why, with the pitch kept.
     assert sent.status_code == 403
     shown = sent.text

@@ -23,6 +23,7 @@ from core.settings import Settings
 from core.stripe_api import onboarding_link, stripe_client
 from dev.harness import Inbox, complete_onboarding, links_in
 from tests.conftest import Api, World, eventually, unique_email
+from tests.stack.test_api import ACCEPT
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 FORM_KEY = re.compile(r'name="form_key" value="([^"]+)"')
@@ -270,7 +271,9 @@ async def test_pages_offer_only_what_the_rulebook_allows_and_the_loser_of_a_race
         launcher = await signed_in(api, inbox, email)
         shown = (await launcher.get(page)).text
         assert "Send my application" in shown and "Kick off" not in shown
-        applied = await launcher.submit(page, f"{page}/applications", pitch="I research well.")
+        applied = await launcher.submit(
+            page, f"{page}/applications", pitch="I research well.", accept_terms="true"
+        )
         assert applied.status_code == 303
         after = (await launcher.get(page)).text
         assert "Your application is in" in after and "Send my application" not in after
@@ -307,7 +310,8 @@ async def test_pages_offer_only_what_the_rulebook_allows_and_the_loser_of_a_race
     # A key the server did not issue (made up, or another session's) is a stale form.
     for made_up in ("tab3", tab2 + "x"):
         forged = await employer.http.post(
-            f"{page}/kickoff", data={"csrf_token": token, "form_key": made_up}
+            f"{page}/kickoff",
+            data={"csrf_token": token, "form_key": made_up, "accept_terms": "true"},
         )
         assert forged.status_code == 403 and "This form has expired" in forged.text
     assert "Charge $400.00 and kick off" in (await employer.get(page)).text  # still matched
@@ -542,7 +546,7 @@ async def test_a_full_posting_tells_a_launcher_so(
     await eventually(listed)
     applied = await api.http.post(
         f"/v1/internships/{iid}/applications",
-        json={"pitch": "Me first"},
+        json={"pitch": "Me first", **ACCEPT},
         headers={"Authorization": f"Bearer {first.token}"},
     )
     assert applied.status_code == 200, applied.text

@@ -33,7 +33,7 @@ async def test_a_too_long_pitch_is_kept_and_its_limit_was_told_before(surface: S
     assert "Up to 2,000 characters" in shown and 'data-limit="2000"' in shown
     pitch = "I have run surveys for three local shops. " * 56  # 2,352 characters
     here = f"/internships/{iid}"
-    sent = await browser.submit(here, f"{here}/applications", pitch=pitch)
+    sent = await browser.submit(here, f"{here}/applications", pitch=pitch, accept_terms="true")
     assert sent.status_code == 422
     assert surface.workflows.updates(iid) == []
     assert beside(sent.text, "pitch") == "Keep this to 2,000 characters or fewer: it has 2,352."

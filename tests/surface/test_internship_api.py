@@ -8,9 +8,11 @@ from dataclasses import replace
 from api import schemas
 from core import errors
 from core.internship import Kickoff, Role, Stage
+from core.terms import terms_in
 from tests.surface.conftest import OPS_TOKEN, Surface
 
 DETAIL_FIELDS = set(schemas.InternshipDetail.model_fields)
+ACCEPT = {"accept_terms": True}  # applying and kicking off accept the internship's terms
 
 
 async def test_the_kickoff_endpoint_runs_the_kickoff_update_once_per_key(surface: Surface) -> None:
@@ -19,15 +21,16 @@ async def test_the_kickoff_endpoint_runs_the_kickoff_update_once_per_key(surface
     iid = state.posting.internship_id
     surface.workflows.then[iid] = replace(state, stage=Stage.IN_PROGRESS)
     async with surface.client(surface.token(Role.EMPLOYER, employer.id)) as http:
-        first = await http.post(f"/v1/internships/{iid}/kickoff", headers={"Idempotency-Key": "k1"})
-        again = await http.post(f"/v1/internships/{iid}/kickoff", headers={"Idempotency-Key": "k1"})
+        key = {"Idempotency-Key": "k1"}
+        first = await http.post(f"/v1/internships/{iid}/kickoff", json=ACCEPT, headers=key)
+        again = await http.post(f"/v1/internships/{iid}/kickoff", json=ACCEPT, headers=key)
     assert first.status_code == again.status_code == 200, first.text
     assert first.json()["stage"] == "in_progress"
     # The answer is the InternshipDetail contract, nothing the page alone needs.
     assert set(first.json()) == DETAIL_FIELDS
     [asked] = surface.workflows.updates(iid)
     assert asked.what == "kickoff"
-    assert asked.request == Kickoff(asked.request.by)
+    assert asked.request == Kickoff(asked.request.by, terms_in(state).hash)
     assert asked.request.by.id == employer.id
     assert asked.update_id == f"employer:{employer.id}:k1"
 
@@ -38,7 +41,7 @@ async def test_an_employer_without_a_card_is_told_before_the_workflow_is_asked(
     employer, lee = surface.employer(card=False), surface.launcher()
     iid = surface.internship(employer, Stage.MATCHED, launcher=lee).posting.internship_id
     async with surface.client(surface.token(Role.EMPLOYER, employer.id)) as http:
-        refused = await http.post(f"/v1/internships/{iid}/kickoff")
+        refused = await http.post(f"/v1/internships/{iid}/kickoff", json=ACCEPT)
     assert refused.status_code == 402
     assert refused.json()["error"]["code"] == "no_card"
     assert "Add a card" in refused.json()["error"]["message"]

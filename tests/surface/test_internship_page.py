@@ -21,6 +21,7 @@ from core.internship import (
     Stage,
     UpcomingDeadline,
 )
+from core.terms import terms_in
 from tests.surface.conftest import Surface
 
 VIEWERS = ["owner", "launcher", "applicant", "ops"]
@@ -84,11 +85,13 @@ async def test_the_kickoff_button_runs_the_kickoff_update(surface: Surface) -> N
     browser = await surface.signed_in(employer.email)
     page = (await browser.get(f"/internships/{iid}")).text
     assert "Kick off with Lee Launcher" in page and "Visa ending in 4242" in page
-    sent = await browser.submit(f"/internships/{iid}", f"/internships/{iid}/kickoff")
+    sent = await browser.submit(
+        f"/internships/{iid}", f"/internships/{iid}/kickoff", accept_terms="true"
+    )
     assert sent.status_code == 303 and sent.headers["location"] == f"/internships/{iid}"
     [asked] = surface.workflows.updates(iid)
     founder = Actor(Role.EMPLOYER, employer.id, employer.id, MemberRole.ADMIN)
-    assert asked.what == "kickoff" and asked.request == Kickoff(founder)
+    assert asked.what == "kickoff" and asked.request == Kickoff(founder, terms_in(state).hash)
     assert asked.update_id and asked.update_id.startswith(f"employer:{employer.id}:web:")
     after = (await browser.get(f"/internships/{iid}")).text
     assert "Kicked off: the fee was charged and the clock is running." in after

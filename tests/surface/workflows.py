@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api.service.workflows import AlreadyStarted, InternshipWorkflows, NoSuchRun, Refused, Update
-from core import errors, rulebook
+from core import errors, rulebook, terms
 from core.internship import Action, Actor, DisputeMessage, InternshipState, Posting, Stage
 
 # The update each action runs, by the name of the workflow's update method.
@@ -95,6 +95,9 @@ class FakeWorkflows(InternshipWorkflows):
         )
         if refused is None and invited_already:
             refused = rulebook.Refusal(errors.CONFLICT, invited_already)
+        # The apply and kickoff validators' check of the terms accepted, after the rulebook's.
+        if refused is None and name in ("apply", "kickoff"):
+            refused = terms.acceptance_refusal(state, request.accepted_terms)
         if refused is not None:
             raise Refused(
                 refused.kind, refused.message, rulebook.refusal_details(refused, state, by)

@@ -30,7 +30,9 @@ from jinja2 import (
 )
 from markupsafe import escape
 
-from core.internship import Role
+from core.internship import Posting, Role
+from core.settings import Settings
+from core.terms import terms_of
 
 # Pure rendering from this checkout's templates: no server, no database.
 pytestmark = pytest.mark.unit
@@ -48,7 +50,9 @@ CONTRACT: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "not_selected": (frozenset(), frozenset()),
     # document_url: the receipt (employer), credit note (employer) or statement (launcher)
     # the event issued, for the recipient who may read it.
-    "kickoff": (frozenset({"amount"}), frozenset({"document_url"})),
+    # terms: the internship's terms (`core.terms.email_context`): lines, (label, sentence)
+    # pairs, and ref, the hash as people read it.
+    "kickoff": (frozenset({"amount"}), frozenset({"document_url", "terms"})),
     # "dispute_waiting" goes to ops only, with the dispute's terms (see dispute_opened).
     "reminder": (
         frozenset({"reason"}),
@@ -113,6 +117,16 @@ INTERNSHIP_KEYS = frozenset(
 )
 EVENT_KEYS = frozenset({"kind", "actor", "at", "by"})
 
+
+def terms_lines() -> list[tuple[str, str]]:
+    """The terms of an internship posted under the default policies, as core.terms says them."""
+    policy = Settings(_env_file=None).policy()  # type: ignore[call-arg]
+    posting = Posting(
+        "int_123", "e", "Acme", "t", "d", "marketing", [], 10, 40000, "usd", 7, policy
+    )
+    return terms_of(posting).lines()
+
+
 XSS = "<script>alert(1)</script>"
 TITLE = "Brand audit & launch plan"
 DUE_AT = "2026-12-03 17:00 UTC"
@@ -137,6 +151,12 @@ DEADLINES = {
 # What the workflow gives as the reason when it opens a dispute itself (an overdue revision).
 SYSTEM_REASON = "the revision is 10 days overdue; earlier work was delivered"
 DEFAULT_NOTE = "Ops did not decide within 7 days: the default outcome applies"
+# The terms a kickoff email lists, as the projection gives them (a label carrying the payload).
+TERMS = {
+    "lines": [(f"Fee {XSS}", "$400.00, charged to the employer's card at kickoff.")]
+    + terms_lines(),
+    "ref": "0123456789abcdef",
+}
 
 
 def make_env() -> Environment:
@@ -255,7 +275,14 @@ def _cases() -> list[Any]:
     add("selected", "launcher", actor="employer")
     add("not_selected", "launcher", actor="employer")
     for role in ("employer", "launcher"):
-        add("kickoff", role, actor="employer", amount="$400.00", document_url=DOCUMENT_URL)
+        add(
+            "kickoff",
+            role,
+            actor="employer",
+            amount="$400.00",
+            document_url=DOCUMENT_URL,
+            terms=TERMS,
+        )
     for reason in REMINDER_REASONS:
         for role in REMINDER_ROLES.get(reason, ROLES):
             defaults = DEFAULT_OUTCOMES if reason == "dispute_waiting" else DEFAULT_OUTCOMES[:1]
@@ -895,6 +922,18 @@ def test_kickoff_says_when_it_is_cancelled_and_refunded(role: str, whose: str) -
     ctx = build_context("kickoff", role, "employer", {"amount": "$400.00"}, deadlines={})
     _, text, html = render(make_env(), "kickoff", ctx)
     assert "cancelled" not in text and "cancelled" not in html
+
+
+@pytest.mark.parametrize("role", ["employer", "launcher"])
+def test_kickoff_lists_the_terms_of_the_internship_and_their_ref(role: str) -> None:
+    ctx = build_context("kickoff", role, "employer", {"amount": "$400.00", "terms": TERMS})
+    _, text, html = render(make_env(), "kickoff", ctx)
+    assert "The terms of this internship" in text and "The terms of this internship" in html
+    for label, sentence in terms_lines():
+        assert f"- {label}: {sentence}" in text
+        assert str(escape(sentence)) in html
+    assert f"- Fee {XSS}: $400.00" in text and f"Fee {escape(XSS)}" in html
+    assert "Terms ref. 0123456789abcdef" in text and "Terms ref. 0123456789abcdef" in html
 
 
 def test_extension_says_the_new_auto_cancel_date() -> None:

@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 from activities.notifications import when
 from activities.payments import ChargeRequest, Payments, PayoutRequest, RefundRequest
 from activities.projection import Notice, Recipient
-from core import errors
+from core import errors, terms
 from core.internship import (
     Actor,
     Application,
@@ -36,6 +36,7 @@ from core.internship import (
     Withdrawal,
     workflow_id,
 )
+from core.terms import terms_hash, terms_in
 from tests.unit.harness import (
     DAY,
     EMPLOYER,
@@ -588,3 +589,61 @@ async def test_an_application_with_the_first_task_is_recorded_after_posted(
     harness.handles.append(h)
     s = await state(h)
     assert [e.event for e in s.timeline] == ["posted", "applied"]
+
+
+async def test_the_terms_accepted_are_checked_and_recorded_on_the_timeline(
+    harness: Harness,
+) -> None:
+    h = await harness.start()
+    accepted = terms_in(await state(h)).hash
+    ref = f"Accepted the terms sha256:{accepted[:16]}"
+    other = "0" * 64  # the hash of terms that are not this internship's
+    wf = InternshipWorkflow
+    err = await rejected(h.execute_update(wf.apply, Application(LAUNCHER, "Me", other)))
+    assert (err.type, err.details[0]["code"]) == (errors.CONFLICT, terms.TERMS_CHANGED)
+    assert "read its terms again" in err.message
+    await h.execute_update(wf.apply, Application(LAUNCHER, "Me", accepted))
+    await h.execute_update(wf.select, Selection(EMPLOYER, LAUNCHER.id))
+    err = await rejected(h.execute_update(wf.kickoff, Kickoff(EMPLOYER, other)))
+    assert (err.type, err.details[0]["code"]) == (errors.CONFLICT, terms.TERMS_CHANGED)
+    s = await h.execute_update(wf.kickoff, Kickoff(EMPLOYER, accepted))
+    assert s.stage == Stage.IN_PROGRESS
+    notes = {e.event: e.note for e in (await state(h)).timeline}
+    assert (notes["applied"], notes["kickoff"], notes["selected"]) == (ref, ref, "")
+    assert [r.entry.note for r in harness.records if r.entry.event in ("applied", "kickoff")] == [
+        ref,
+        ref,
+    ]
+    # Refused terms leave no trace: only the accepted application and kickoff are in history.
+    assert await history_of_updates(h) == ["apply", "select", "kickoff"]
+
+
+async def test_terms_accepted_with_the_first_task_are_checked_once_it_has_run(
+    harness: Harness,
+) -> None:
+    # The terms depend on what the workflow sets as it begins (`delivered_work_kept`): an
+    # application in its first task is checked by its handler, after "posted".
+    for taken in (True, False):
+        p = posting()
+        accepted = terms_hash(p) if taken else "0" * 64
+        start = WithStartWorkflowOperation(
+            InternshipWorkflow.run,
+            p,
+            id=workflow_id(p.internship_id),
+            task_queue=harness.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        )
+        apply = harness.client.execute_update_with_start_workflow(
+            InternshipWorkflow.apply,
+            Application(LAUNCHER, "First!", accepted),
+            start_workflow_operation=start,
+        )
+        if taken:
+            await apply
+        else:
+            err = await rejected(apply)
+            assert err.details[0]["code"] == terms.TERMS_CHANGED
+        h = await start.workflow_handle()
+        harness.handles.append(h)
+        s = await state(h)
+        assert [e.event for e in s.timeline] == ["posted", "applied"][: 1 + taken]
