@@ -102,17 +102,22 @@ Skill = Annotated[str, Field(max_length=64), _pattern(LINE_PATTERN), AfterValida
 Skills = Annotated[list[Skill], Field(max_length=20), AfterValidator(_skills)]
 
 
-def _known_zone(value: str) -> str:
-    if not zones.known(value):
+def _offered_zone(value: str) -> str:
+    if not zones.offered(value):
         raise ValueError("not a time zone we know: use an IANA name such as America/New_York")
     return value
 
 
-# Where someone reads moments: a place of the IANA zone database, or UTC.
+# Where someone reads moments: a place of the IANA zone database, or UTC (the places listed in
+# the document, as Settings offers them).
 TimeZone = Annotated[
     str,
-    Field(max_length=64, examples=["America/Los_Angeles"]),
-    AfterValidator(_known_zone),
+    Field(
+        max_length=64,
+        examples=["America/Los_Angeles"],
+        json_schema_extra={"enum": list(zones.choices())},
+    ),
+    AfterValidator(_offered_zone),
 ]
 Category = Literal["sales", "marketing", "technology", "hr", "finance", "other"]
 Id = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")]

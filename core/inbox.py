@@ -274,8 +274,7 @@ def redeem(sessions: sessionmaker, client: stripe.StripeClient, secret: str) -> 
 
 def _zone(details: dict[str, Any]) -> str:
     """The zone the sign-up gave (sign-ups sent before zones existed: UTC)."""
-    given = details.get("time_zone")
-    return given if isinstance(given, str) and zones.known(given) else zones.UTC_NAME
+    return zones.guessed(details.get("time_zone"))
 
 
 def _create(

@@ -37,6 +37,16 @@ def choices() -> tuple[str, ...]:
     return (UTC_NAME, *places)
 
 
+def offered(name: object) -> bool:
+    """Whether it is one of the zones a person may pick (`choices`)."""
+    return isinstance(name, str) and name in _offered()
+
+
+@cache
+def _offered() -> frozenset[str]:
+    return frozenset(choices())
+
+
 def known(name: str | None) -> bool:
     return bool(name) and (name == UTC_NAME or name in _names())
 
@@ -49,7 +59,7 @@ def _names() -> frozenset[str]:
 def guessed(name: object) -> str:
     """A zone the browser guessed (static/zone.js), if it is one we know; UTC otherwise: a guess
     never refuses a form."""
-    return name if isinstance(name, str) and known(name) else UTC_NAME
+    return name if isinstance(name, str) and offered(name) else UTC_NAME
 
 
 @cache

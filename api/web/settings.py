@@ -555,7 +555,7 @@ async def time_zone(request: Request, viewer: Viewer, sessions: SessionsDep) -> 
         raise WrongRole("Ops' time zone is a setting of the service: OPS_TIME_ZONE.")
     form = await read_form(request)
     choice = str(form.get("time_zone") or "")
-    if not zones.known(choice):
+    if not zones.offered(choice):
         return await run_in_threadpool(
             _settings_page,
             request,
