@@ -93,6 +93,8 @@ async def measure(
     best_bare = max(r.rate for r in bare_runs)
     best_api = max(r.rate for r in api_runs)
 
+    for failure in sorted({f for r in api_runs + bare_runs for f in r.failures})[:5]:
+        print(f"# lifecycle failed: {failure}", flush=True)  # why, not just how many
     ours = await histories(stack.client, [id_ for r in api_runs for id_ in r.workflow_ids])
     theirs = await histories(stack.bare_client, bare_runs[0].workflow_ids[:1])
     tasks = [seconds for h in ours for seconds in workflow_task_seconds(h)]

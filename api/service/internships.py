@@ -113,7 +113,14 @@ async def post(
         await workflows.start(posting)
     except AlreadyStarted:  # an earlier request started it
         return Posted(await _posted_before(workflows, internship_id, by, posting), created=False)
-    state = InternshipState(posting=posting, stage=Stage.POSTED, posted_at=datetime.now(UTC))
+    # As the run just started has it (every run since the workflow's `delivered-work-kept`
+    # patch): the answer's terms are the ones its validators hold the parties to.
+    state = InternshipState(
+        posting=posting,
+        stage=Stage.POSTED,
+        posted_at=datetime.now(UTC),
+        delivered_work_kept=True,
+    )
     return Posted(state, created=True)
 
 

@@ -162,10 +162,16 @@ async def test_walkthrough_from_sign_up_to_completed(api: Api, inbox: Inbox) -> 
 
     assert await eventually(listed_as_open)
 
-    applied = await act(api, lnc, iid, "applications", {"pitch": "I love spreadsheets", **ACCEPT})
+    # The terms the posting answered with are the ones the workflow holds both sides to: each
+    # accepts them by the hash they read (the launcher from the list's detail, the employer
+    # from the posting's answer).
+    read = await ok(await api.http.get(f"/v1/internships/{iid}", headers=auth(lnc["api_token"])))
+    assert read["terms"] == internship["terms"]
+    accepted = {"accept_terms": True, "terms_hash": internship["terms"]["hash"]}
+    applied = await act(api, lnc, iid, "applications", {"pitch": "I love spreadsheets", **accepted})
     assert [a["launcher_id"] for a in applied["applicants"]] == [lnc["id"]]
     assert (await act(api, emp, iid, "selection", {"launcher_id": lnc["id"]}))["stage"] == "matched"
-    started = await act(api, emp, iid, "kickoff", ACCEPT)
+    started = await act(api, emp, iid, "kickoff", accepted)
     assert started["stage"] == "in_progress" and started["due_at"]
     assert started["payment"]["charged_cents"] == 40000
     review = await act(

@@ -67,8 +67,11 @@ class FakeWorkflows(InternshipWorkflows):
         self.asked.append(Asked("start", posting.internship_id, posting))
         if posting.internship_id in self.states:
             raise AlreadyStarted(posting.internship_id)
-        self.states[posting.internship_id] = InternshipState(
-            posting=posting, stage=Stage.POSTED, posted_at=datetime.now(UTC)
+        self.states[posting.internship_id] = InternshipState(  # as a run started now is
+            posting=posting,
+            stage=Stage.POSTED,
+            posted_at=datetime.now(UTC),
+            delivered_work_kept=True,
         )
 
     async def state(self, internship_id: str) -> InternshipState:
