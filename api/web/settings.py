@@ -7,6 +7,7 @@ secret, not a session, is the credential."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import ClassVar, Literal
@@ -214,9 +215,8 @@ def _settings_page(
     new_token: str | None = None,
     profile: ProfileForm | None = None,
     company: ProfileForm | None = None,
-    message_emails_error: str = "",
     new_feed_url: str | None = None,
-    time_zone_error: str = "",
+    choice_errors: dict[PersonChoice, str] | None = None,
 ) -> HTMLResponse:
     settings: Settings = request.app.state.settings
     launcher = viewer.launcher
@@ -243,7 +243,7 @@ def _settings_page(
         else None,
         message_emails=_person_choice(sessions, viewer, "message_emails"),
         quiet_minutes=_minutes(settings.message_quiet_minutes),
-        message_emails_error=message_emails_error,
+        message_emails_error=(choice_errors or {}).get("message_emails", ""),
         calendar_feed=viewer.actor.role != Role.OPS,
         feed_since=calendars.feed_since(sessions, *_account(viewer))
         if viewer.actor.role != Role.OPS
@@ -252,7 +252,7 @@ def _settings_page(
         time_zone=_person_choice(sessions, viewer, "time_zone") or settings.ops_time_zone,
         zone_is_setting=_person_row(viewer) is None,
         zone_choices=zones.choices(),
-        time_zone_error=time_zone_error,
+        time_zone_error=(choice_errors or {}).get("time_zone", ""),
     )
     return page(request, viewer, context, status)
 
@@ -530,43 +530,65 @@ MESSAGE_EMAILS_SAVED = {
 async def message_emails(request: Request, viewer: Viewer, sessions: SessionsDep) -> Response:
     """How the launcher, or the member, hears of new messages; emails about the internships
     themselves always come."""
-    if _person_row(viewer) is None:
-        raise WrongRole("Ops read messages on the pages: there is no email to choose.")
-    form = await read_form(request)
-    choice = str(form.get("message_emails") or "")
-    if choice not in MESSAGE_EMAILS:
-        return await run_in_threadpool(
-            _settings_page,
-            request,
-            viewer,
-            sessions,
-            422,
-            message_emails_error="Choose one of the options.",
-        )
-    await run_in_threadpool(_set_person_choice, sessions, viewer, "message_emails", choice)
-    session.flash(request, MESSAGE_EMAILS_SAVED[choice])
-    return redirect("/settings#messages-heading")
+    return await _choose(
+        request,
+        viewer,
+        sessions,
+        PersonChoiceForm(
+            "message_emails",
+            MESSAGE_EMAILS.__contains__,
+            "Choose one of the options.",
+            MESSAGE_EMAILS_SAVED.__getitem__,
+            "messages-heading",
+            "Ops read messages on the pages: there is no email to choose.",
+        ),
+    )
 
 
 @router.post("/settings/time-zone", response_class=HTMLResponse)
 async def time_zone(request: Request, viewer: Viewer, sessions: SessionsDep) -> Response:
     """The zone every moment is written in for them, on pages and in emails."""
+    return await _choose(
+        request,
+        viewer,
+        sessions,
+        PersonChoiceForm(
+            "time_zone",
+            zones.offered,
+            "Choose your time zone from the list (a city in it, or UTC).",
+            lambda choice: f"Times are now shown in {choice.replace('_', ' ')} time.",
+            "zone-heading",
+            "Ops' time zone is a setting of the service: OPS_TIME_ZONE.",
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class PersonChoiceForm:
+    """One of the person's own choices, as its form in Settings takes it."""
+
+    name: PersonChoice
+    allowed: Callable[[str], bool]
+    refused: str  # said beside the field when the choice is not one of the allowed
+    saved: Callable[[str], str]  # the message once saved
+    anchor: str  # the section the page comes back to
+    for_ops: str  # why ops have no such choice
+
+
+async def _choose(
+    request: Request, viewer: Caller, sessions: sessionmaker, form: PersonChoiceForm
+) -> Response:
     if _person_row(viewer) is None:
-        raise WrongRole("Ops' time zone is a setting of the service: OPS_TIME_ZONE.")
-    form = await read_form(request)
-    choice = str(form.get("time_zone") or "")
-    if not zones.offered(choice):
+        raise WrongRole(form.for_ops)
+    sent = await read_form(request)
+    choice = str(sent.get(form.name) or "")
+    if not form.allowed(choice):
         return await run_in_threadpool(
-            _settings_page,
-            request,
-            viewer,
-            sessions,
-            422,
-            time_zone_error="Choose your time zone from the list (a city in it, or UTC).",
+            _settings_page, request, viewer, sessions, 422, choice_errors={form.name: form.refused}
         )
-    await run_in_threadpool(_set_person_choice, sessions, viewer, "time_zone", choice)
-    session.flash(request, f"Times are now shown in {choice.replace('_', ' ')} time.")
-    return redirect("/settings#zone-heading")
+    await run_in_threadpool(_set_person_choice, sessions, viewer, form.name, choice)
+    session.flash(request, form.saved(choice))
+    return redirect(f"/settings#{form.anchor}")
 
 
 # ---------------------------------------------------------------- profiles
