@@ -13,6 +13,16 @@ from tests.surface.conftest import OPS_TOKEN, Surface
 
 DETAIL_FIELDS = set(schemas.InternshipDetail.model_fields)
 ACCEPT = {"accept_terms": True}  # applying and kicking off accept the internship's terms
+POSTING = {
+    "title": "Survey of 20 pet shops",
+    "description": "Call and summarise.",
+    "category": "marketing",
+    "skills": ["research"],
+    "estimated_hours": 10,
+    "fee_cents": 40000,
+    "currency": "usd",
+    "duration_days": 14,
+}
 
 
 async def test_the_kickoff_endpoint_runs_the_kickoff_update_once_per_key(surface: Surface) -> None:
@@ -130,16 +140,7 @@ async def test_each_viewer_reads_what_the_rulebook_lets_them(surface: Surface) -
 
 async def test_posting_starts_one_workflow_per_key(surface: Surface) -> None:
     employer = surface.employer()
-    body = {
-        "title": "Survey of 20 pet shops",
-        "description": "Call and summarise.",
-        "category": "marketing",
-        "skills": ["research"],
-        "estimated_hours": 10,
-        "fee_cents": 40000,
-        "currency": "usd",
-        "duration_days": 14,
-    }
+    body = POSTING
     async with surface.client(surface.token(Role.EMPLOYER, employer.id)) as http:
         created = await http.post("/v1/internships", json=body, headers={"Idempotency-Key": "p"})
         cheap = await http.post(

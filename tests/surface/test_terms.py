@@ -10,18 +10,8 @@ from api.app import create_app
 from core.internship import Application, Kickoff, Role, Stage
 from core.terms import terms_in
 from tests.surface.conftest import OPS_TOKEN, Surface
+from tests.surface.test_internship_api import POSTING
 from tests.surface.test_internship_page import beside, forms_on
-
-POSTING = {
-    "title": "Survey of 20 pet shops",
-    "description": "Call and summarise.",
-    "category": "marketing",
-    "skills": ["research"],
-    "estimated_hours": 10,
-    "fee_cents": 40000,
-    "currency": "usd",
-    "duration_days": 14,
-}
 
 
 async def test_applying_without_accepting_the_terms_is_refused_and_records_nothing(
