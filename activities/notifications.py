@@ -10,7 +10,11 @@ from __future__ import annotations
 import smtplib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.charset import QP, Charset
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
+from email.utils import parseaddr
 from enum import StrEnum
 
 from core.calendars import method_of
@@ -47,6 +51,7 @@ class Mailer:
         self.host = host
         self.port = port
         self.sender = sender
+        self._envelope_sender = parseaddr(sender)[1]
         self._smtp: smtplib.SMTP | None = None
 
     def send(self, rows: Sequence[OutboxEmail]) -> Iterator[Delivery]:
@@ -99,8 +104,15 @@ class Mailer:
         return self._smtp
 
     def _send_one(self, smtp: smtplib.SMTP, row: OutboxEmail) -> Delivery:
+        options: list[str] = []
         try:
-            smtp.send_message(self._message(row))
+            if not row.to_email.isascii():
+                # Checked before MAIL FROM, so a refusal leaves the session clean for the next row.
+                smtp.ehlo_or_helo_if_needed()
+                if not smtp.has_extn("smtputf8"):
+                    raise smtplib.SMTPNotSupportedError("the relay takes no non-ASCII address")
+                options = ["SMTPUTF8"]
+            smtp.sendmail(self._envelope_sender, [row.to_email], self._message(row), options)
         except PERMANENT_ERRORS as err:
             return Delivery(row.id, Outcome.REFUSED, _describe(err))
         except (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException) as err:
@@ -108,8 +120,21 @@ class Mailer:
             return Delivery(row.id, outcome, _describe(err))
         return Delivery(row.id, Outcome.SENT)
 
-    def _message(self, row: OutboxEmail) -> EmailMessage:
-        msg = EmailMessage()
+    def _message(self, row: OutboxEmail) -> bytes:
+        """The email as sent: text and HTML alternatives, and the invitation if the event has
+        one. Built with the email package's compat32 classes, which write a message in a third
+        of the time its header-parsing default policy takes (one of the relay's larger costs)."""
+        body = MIMEMultipart(
+            "alternative", _subparts=[_text(row.text_body, "plain"), _text(row.html_body, "html")]
+        )
+        msg = body
+        if row.calendar:
+            # The due date's invitation: mail clients offer to add (or move, or remove) the
+            # event from a text/calendar part with its METHOD, as invite.ics.
+            invite = _text(row.calendar, "calendar")
+            invite.set_param("method", method_of(row.calendar))
+            invite.add_header("Content-Disposition", "attachment", filename="invite.ics")
+            msg = MIMEMultipart("mixed", _subparts=[body, invite])
         msg["From"] = self.sender
         msg["To"] = row.to_email
         msg["Subject"] = row.subject
@@ -120,18 +145,16 @@ class Mailer:
             f"<internship-{row.internship_id}.{row.seq}.{row.kind}"
             f".{row.recipient_role}.{row.recipient_id}@microinternships.local>"
         )
-        msg.set_content(row.text_body)
-        msg.add_alternative(row.html_body, subtype="html")
-        if row.calendar:
-            # The due date's invitation: mail clients offer to add (or move, or remove) the
-            # event from a text/calendar part with its METHOD, as invite.ics.
-            msg.add_attachment(
-                row.calendar,
-                subtype="calendar",
-                filename="invite.ics",
-                params={"method": method_of(row.calendar)},
-            )
-        return msg
+        return msg.as_bytes(policy=SMTP_LINES)
+
+
+SMTP_LINES = compat32.clone(linesep="\r\n")  # SMTP's line ends, as `send_message` wrote them
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP  # readable in the raw message, as the default policy writes it
+
+
+def _text(content: str, subtype: str) -> MIMEText:
+    return MIMEText(content, subtype, _UTF8_QP)  # type: ignore[arg-type]
 
 
 # Refusals no retry can fix: the relay can't take a non-ASCII address (no SMTPUTF8), or the

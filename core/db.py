@@ -707,7 +707,9 @@ def _is_write(statement: str) -> bool:
 def make_engine(url: str, **pool: Any) -> Engine:
     """`pool`: pool_size, max_overflow and pool_timeout (see Settings.pool_options)."""
     url = normalize_url(url)
-    kwargs: dict[str, Any] = {"pool_pre_ping": True, **pool}
+    # A server's connection may have been dropped (a restart, a proxy's idle timeout): test it
+    # as it leaves the pool. A SQLite file has no connection to lose, so no query for nothing.
+    kwargs: dict[str, Any] = {"pool_pre_ping": not url.startswith("sqlite"), **pool}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     engine = create_engine(url, **kwargs)
