@@ -19,9 +19,13 @@ install: $(VENV)/.installed
 run: install
 	$(PY) -m dev.run
 
-# Every layer: tests/unit, tests/surface, tests/stack and tests/e2e (docs/architecture.md, 6).
+# Every layer: tests/unit, tests/surface, tests/stack and tests/e2e (docs/architecture.md, 6), in
+# TEST_PROCESSES processes at once (pytest-xdist; each its own servers and its own SQLite file or
+# Postgres schema; a file's tests stay in one process). SKIP_SLOW=1 leaves out the slow layer (the
+# tests marked `slow`: the scale-out run, minutes on its own), which CI runs.
+TEST_PROCESSES ?= 4
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile $(if $(SKIP_SLOW),-m "not slow")
 
 # The fast layers (under 30 s), no worker, Stripe, SMTP or subprocess: tests/unit and tests/surface.
 unit: install

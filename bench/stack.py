@@ -28,8 +28,17 @@ from temporalio.client import Client
 from bench.baseline import BARE_QUEUE
 from core import search_attributes
 from core.codec import data_converter, new_key
-from core.db import Internship, make_sessions, normalize_url
-from dev.harness import BIN, ROOT, UNLIMITED, eventually, free_port, migrate
+from core.db import Internship, make_sessions
+from dev.harness import (
+    BIN,
+    ROOT,
+    UNLIMITED,
+    drop_schema,
+    eventually,
+    free_port,
+    fresh_schema,
+    migrate,
+)
 
 PY = sys.executable
 OPS_TOKEN = "bench-ops-token"
@@ -287,17 +296,11 @@ SCHEMA = "bench"
 def postgres_schema(url: str) -> str | None:
     """A fresh schema of its own in the database at `url` (the tests' tables stay untouched);
     the URL that uses it, or None when Postgres does not answer."""
-    plain = normalize_url(url).replace("postgresql+psycopg://", "postgresql://")
     try:
-        with psycopg.connect(plain, connect_timeout=3, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
-            conn.execute(f"CREATE SCHEMA {SCHEMA}")
+        return fresh_schema(url, SCHEMA)
     except psycopg.OperationalError:
         return None
-    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{SCHEMA}"
 
 
 def drop_postgres_schema(url: str) -> None:
-    plain = normalize_url(url).replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+    drop_schema(url, SCHEMA)

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import psycopg
 import uvicorn
 from alembic import command
 from sqlalchemy import text
 
-from core.db import FULL_TEXT_INDEX, Base, make_engine
+from core.db import FULL_TEXT_INDEX, Base, make_engine, normalize_url
 from core.settings import Settings
 from worker.setup import alembic_config
 
@@ -228,3 +229,23 @@ def links_in(message: EmailMessage) -> list[str]:
     part = message.get_body(preferencelist=("plain",))
     text = part.get_content() if part is not None else ""
     return re.findall(r"https?://[^\s<>\"')]+", text)
+
+
+def _plain(url: str) -> str:
+    """libpq's form of a Postgres URL (SQLAlchemy's names the driver)."""
+    return normalize_url(url).replace("postgresql+psycopg://", "postgresql://")
+
+
+def fresh_schema(url: str, schema: str) -> str:
+    """An empty schema `schema` in the Postgres database at `url` (dropped first if there), and
+    the URL whose connections use it: the bench and each parallel test process get their own
+    tables in one database."""
+    with psycopg.connect(_plain(url), connect_timeout=3, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+
+
+def drop_schema(url: str, schema: str) -> None:
+    with psycopg.connect(_plain(url), autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")

@@ -71,6 +71,7 @@ from dev.harness import (
     eventually,
     free_port,
     free_ports,
+    fresh_schema,
     migrate,
 )
 from dev.smtp_sink import MailDir
@@ -99,12 +100,15 @@ TESTS = Path(__file__).resolve().parent
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects anything
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test under tests/<layer>/ gets the marker <layer>."""
+    """Every test under tests/<layer>/ gets the marker <layer>. tests/e2e (whole processes,
+    browsers, the wheel) is also in the slow layer, which `make test SKIP_SLOW=1` leaves out."""
     for item in items:
         if item.path.is_relative_to(TESTS):
             layer = item.path.relative_to(TESTS).parts[0]
             if layer in LAYERS:
                 item.add_marker(layer)
+            if layer == "e2e":
+                item.add_marker("slow")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -212,6 +216,9 @@ def settings(
     url = os.environ.get("DATABASE_URL") or (
         f"sqlite:///{tmp_path_factory.mktemp('db') / 'app.db'}"
     )
+    if url.startswith("postgres") and (xdist_worker := os.environ.get("PYTEST_XDIST_WORKER")):
+        # Tests in parallel (`make test`: pytest-xdist) each get their own tables in the database.
+        url = fresh_schema(url, f"tests_{xdist_worker}")
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=url,
@@ -449,8 +456,12 @@ class Api:
     """The API served over real HTTP by uvicorn, on the test session's event loop."""
 
     def __init__(self, app: Any, port: int) -> None:
+        # The client shares the server's loop: a loop held up for longer than uvicorn's 5 s
+        # keep-alive (tests in parallel on 2 cores) would close a connection as it is reused.
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+            uvicorn.Config(
+                app, host="127.0.0.1", port=port, log_level="warning", timeout_keep_alive=60
+            )
         )
         self.url = f"http://127.0.0.1:{port}"
         self.http = httpx.AsyncClient(base_url=self.url, timeout=30)

@@ -90,6 +90,7 @@ async def postings(world: World) -> AsyncIterator[list[Handle]]:
                 await h.terminate("test finished")
 
 
+@pytest.mark.slow  # 200 applicants and a lifecycle, a minute: the slow layer
 async def test_history_grows_linearly_and_a_full_posting_refuses_politely(
     world: World, api: Api
 ) -> None:

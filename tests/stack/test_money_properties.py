@@ -606,6 +606,7 @@ def _projected(s: InternshipState) -> dict[str, object]:
     }
 
 
+@pytest.mark.slow  # hundreds of generated lifecycles: the slow layer
 async def test_money_rules_hold_whatever_happens(
     harness: Harness, request: pytest.FixtureRequest
 ) -> None:

@@ -240,7 +240,10 @@ def test_the_exact_words_of_a_refusal() -> None:
             "That file is in an older Word, Excel or PowerPoint format, or protected by a "
             "password: save it as .docx, .xlsx or .pptx without a password",
         ),
-        (gzip.compress(b"hello" * 100), "That archive is not a ZIP: send the files as a ZIP"),
+        (
+            gzip.compress(b"hello" * 100, mtime=0),
+            "That archive is not a ZIP: send the files as a ZIP",
+        ),
         (image("TIFF"), "That image is not a PNG, JPEG, GIF or WebP: save it as one of those"),
         (b"PK\x03\x04" + b"not a zip at all" * 8, "That ZIP is damaged"),
     ],
