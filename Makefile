@@ -21,11 +21,17 @@ run: install
 
 # Every layer: tests/unit, tests/surface, tests/stack and tests/e2e (docs/architecture.md, 6), in
 # TEST_PROCESSES processes at once (pytest-xdist; each its own servers and its own SQLite file or
-# Postgres schema; a file's tests stay in one process). SKIP_SLOW=1 leaves out the slow layer (the
-# tests marked `slow`: the scale-out run, minutes on its own), which CI runs.
+# Postgres schema; a file's tests stay in one process), then the tests marked `alone` (the
+# scale-out) by themselves. SKIP_SLOW=1 leaves out the slow layer (marked `slow`: tests/e2e and
+# two long stack tests), which CI runs.
 TEST_PROCESSES ?= 4
 test: install
-	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile $(if $(SKIP_SLOW),-m "not slow")
+ifdef SKIP_SLOW
+	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile -m "not slow"
+else
+	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile -m "not alone"
+	$(PY) -m pytest -m alone
+endif
 
 # The fast layers (under 30 s), no worker, Stripe, SMTP or subprocess: tests/unit and tests/surface.
 unit: install

@@ -85,7 +85,9 @@ from dev.harness import (
 from dev.run import exit_status, listening
 from tests.stack.test_api import ACCEPT
 
-pytestmark = pytest.mark.slow
+# Alone: two APIs and three workers under 20 clients need the machine to themselves, so
+# `make test` runs it after the parallel run, not beside it.
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 Json = dict[str, Any]
 PY = sys.executable
