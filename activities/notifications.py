@@ -148,7 +148,10 @@ class Mailer:
         return msg.as_bytes(policy=SMTP_LINES)
 
 
-SMTP_LINES = compat32.clone(linesep="\r\n")  # SMTP's line ends, as `send_message` wrote them
+# SMTP's line ends, as `send_message` wrote them. Headers fold only past RFC 5322's hard limit
+# of 998: compat32 folds at 78 by breaking a long Message-ID onto a line of its own, which
+# parsers read back with a space and cut at its ':' (a relay's Message-ID no longer matched).
+SMTP_LINES = compat32.clone(linesep="\r\n", max_line_length=998)
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.body_encoding = QP  # readable in the raw message, as the default policy writes it
 
