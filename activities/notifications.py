@@ -135,11 +135,11 @@ class Mailer:
             invite.set_param("method", method_of(row.calendar))
             invite.add_header("Content-Disposition", "attachment", filename="invite.ics")
             msg = MIMEMultipart("mixed", _subparts=[body, invite])
-        msg["From"] = self.sender
-        msg["To"] = row.to_email
-        msg["Subject"] = row.subject
+        msg["From"] = _header(self.sender)
+        msg["To"] = _header(row.to_email)
+        msg["Subject"] = _header(row.subject)
         if row.reply_to:
-            msg["Reply-To"] = row.reply_to
+            msg["Reply-To"] = _header(row.reply_to)
         # Stable id per outbox row: a duplicate after a crash mid-send is recognisable downstream.
         msg["Message-ID"] = (
             f"<internship-{row.internship_id}.{row.seq}.{row.kind}"
@@ -160,9 +160,20 @@ def _text(content: str, subtype: str) -> MIMEText:
     return MIMEText(content, subtype, _UTF8_QP)  # type: ignore[arg-type]
 
 
-# Refusals no retry can fix: the relay can't take a non-ASCII address (no SMTPUTF8), or the
-# address can't even be encoded.
-PERMANENT_ERRORS = (smtplib.SMTPNotSupportedError, UnicodeError)
+class UnsafeHeader(ValueError):
+    """A header value with a line break, which would write headers of its own (compat32 does
+    not refuse it as the default policy did)."""
+
+
+def _header(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise UnsafeHeader(f"a line break in a header value: {value[:80]!r}")
+    return value
+
+
+# Refusals no retry can fix: the relay can't take a non-ASCII address (no SMTPUTF8), the
+# address can't even be encoded, or a header would carry a line break.
+PERMANENT_ERRORS = (smtplib.SMTPNotSupportedError, UnicodeError, UnsafeHeader)
 
 
 def _describe(err: BaseException) -> str:

@@ -8,7 +8,9 @@ import email.policy
 from types import SimpleNamespace
 from typing import Any
 
-from activities.notifications import Mailer
+import pytest
+
+from activities.notifications import Mailer, UnsafeHeader
 from core.calendars import CANCEL, REQUEST
 
 SENDER = "Micro-internships <noreply@microinternships.example>"
@@ -80,3 +82,10 @@ def test_the_invitation_is_an_attachment_with_its_method() -> None:
         assert invite.get_filename() == "invite.ics"
         assert f"METHOD:{method}" in text(invite)
         assert msg.get_body(("plain",)) is not None
+
+
+def test_a_line_break_in_a_header_is_refused_not_written() -> None:
+    # The renderer makes a subject one line; this is the mailer's own guard behind it.
+    for field in ("subject", "to_email", "reply_to"):
+        with pytest.raises(UnsafeHeader):
+            read_back(outbox_row(**{field: "Hello\r\nBcc: everyone@example.com"}))
