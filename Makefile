@@ -26,7 +26,7 @@ run: install
 # two long stack tests), which CI runs.
 TEST_PROCESSES ?= 4
 test: install
-ifdef SKIP_SLOW
+ifeq ($(SKIP_SLOW),1)
 	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile -m "not slow"
 else
 	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile -m "not alone"

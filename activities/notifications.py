@@ -10,12 +10,14 @@ from __future__ import annotations
 import smtplib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from email._policybase import Compat32
 from email.charset import QP, Charset
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.policy import compat32
-from email.utils import parseaddr
+from email.policy import SMTPUTF8, Policy
+from email.utils import formataddr, parseaddr
 from enum import StrEnum
+from typing import Any
 
 from core.calendars import method_of
 from core.db import OutboxEmail
@@ -123,18 +125,18 @@ class Mailer:
     def _message(self, row: OutboxEmail) -> bytes:
         """The email as sent: text and HTML alternatives, and the invitation if the event has
         one. Built with the email package's compat32 classes, which write a message in a third
-        of the time its header-parsing default policy takes (one of the relay's larger costs)."""
-        body = MIMEMultipart(
-            "alternative", _subparts=[_text(row.text_body, "plain"), _text(row.html_body, "html")]
-        )
-        msg = body
+        of the time its header-parsing default policy takes (one of the relay's larger costs);
+        an international address by the SMTPUTF8 policy, which writes it as UTF-8 (rare)."""
+        policy = COMPAT_SMTP if row.to_email.isascii() else SMTPUTF8
+        parts = [_text(row.text_body, "plain", policy), _text(row.html_body, "html", policy)]
+        msg = body = MIMEMultipart("alternative", _subparts=parts, policy=policy)
         if row.calendar:
             # The due date's invitation: mail clients offer to add (or move, or remove) the
             # event from a text/calendar part with its METHOD, as invite.ics.
-            invite = _text(row.calendar, "calendar")
+            invite = _text(row.calendar, "calendar", policy)
             invite.set_param("method", method_of(row.calendar))
             invite.add_header("Content-Disposition", "attachment", filename="invite.ics")
-            msg = MIMEMultipart("mixed", _subparts=[body, invite])
+            msg = MIMEMultipart("mixed", _subparts=[body, invite], policy=policy)
         msg["From"] = _header(self.sender)
         msg["To"] = _header(row.to_email)
         msg["Subject"] = _header(row.subject)
@@ -145,19 +147,32 @@ class Mailer:
             f"<internship-{row.internship_id}.{row.seq}.{row.kind}"
             f".{row.recipient_role}.{row.recipient_id}@microinternships.local>"
         )
-        return msg.as_bytes(policy=SMTP_LINES)
+        return msg.as_bytes()
 
 
-# SMTP's line ends, as `send_message` wrote them. Headers fold only past RFC 5322's hard limit
-# of 998: compat32 folds at 78 by breaking a long Message-ID onto a line of its own, which
-# parsers read back with a space and cut at its ':' (a relay's Message-ID no longer matched).
-SMTP_LINES = compat32.clone(linesep="\r\n", max_line_length=998)
+class _Compat32Smtp(Compat32):
+    """compat32 with SMTP's line ends, as `send_message` wrote them: a display name or subject
+    outside ASCII as RFC 2047 words folded at 78, as before; a Message-ID never folded (at 78
+    compat32 puts a long one on a line of its own, which parsers read back with a space)."""
+
+    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
+        if name.lower() in ("from", "reply-to"):  # only the display name may need encoding
+            return name, formataddr(parseaddr(value), charset="utf-8")
+        return name, value
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if name.lower() == "message-id":  # one token of ASCII: folding can only break it
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+COMPAT_SMTP = _Compat32Smtp(linesep="\r\n")
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.body_encoding = QP  # readable in the raw message, as the default policy writes it
 
 
-def _text(content: str, subtype: str) -> MIMEText:
-    return MIMEText(content, subtype, _UTF8_QP)  # type: ignore[arg-type]
+def _text(content: str, subtype: str, policy: Policy) -> MIMEText:
+    return MIMEText(content, subtype, _UTF8_QP, policy=policy)  # type: ignore[arg-type]
 
 
 class UnsafeHeader(ValueError):

@@ -122,10 +122,17 @@ async def measure(
         f"lifecycles_failed_{count}": sum(len(r.failures) for r in api_runs + bare_runs),
         **our_figures,
         **bare_figures,
-        # Ours over bare, both measured in this run: what the machine's speed does not move.
-        CPU_RATIO: round(
-            our_figures["cpu_ms_per_lifecycle_total"]
-            / max(bare_figures["cpu_ms_per_lifecycle_bare_total"], 1e-9),
-            2,
-        ),
+        **cpu_ratio(our_figures, bare_figures),
     }
+
+
+def cpu_ratio(ours: dict[str, float], bare: dict[str, float]) -> dict[str, float]:
+    """Ours over bare, both measured in this run: what the machine's speed does not move.
+    Nothing when a side completed no lifecycle (the run says so elsewhere)."""
+    mine, theirs = (
+        ours.get("cpu_ms_per_lifecycle_total"),
+        bare.get("cpu_ms_per_lifecycle_bare_total"),
+    )
+    if not mine or not theirs:
+        return {}
+    return {CPU_RATIO: round(mine / theirs, 2)}

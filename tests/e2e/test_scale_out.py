@@ -566,13 +566,13 @@ class Drive:
             return await self.apis.call(api, "POST", "/v1/tokens", body={"code": code}, status=201)
         except ApiError as err:
             # The API killed mid-exchange spent the code and took the token with it (the answer
-            # never came): as any client is told, sign up again, which emails a sign-in code.
+            # never came): as any client is told, sign up again, which emails the account a code.
             if "code_expired" not in str(err) or str(err) not in self.apis.anomalies:
                 raise  # not after a failover (anomalies are those)
             self.apis.anomalies.remove(str(err))
             self.apis.stats["codes_spent_by_the_killed_api"] += 1
         await self.apis.call(api, "POST", f"/v1/{role}s", body=body, status=202)
-        email = await self.stack.inbox.wait_to(body["email"], "sign_in", within=OUTBOX_LEASE + 60)
+        email = await self.stack.inbox.wait_to(body["email"], "existing", within=OUTBOX_LEASE + 60)
         code = code_in(email)
         return await self.apis.call(api, "POST", "/v1/tokens", body={"code": code}, status=201)
 

@@ -5,6 +5,7 @@ or when a lifecycle did not complete."""
 from __future__ import annotations
 
 from bench.guard import BUDGET, Budget, failures
+from bench.throughput import cpu_ratio
 
 BUDGETED = Budget(
     happy_path_actions=29, cpu_ratio_to_bare=4.0, cpu_ms_per_lifecycle_total=400, lifecycles=5
@@ -67,3 +68,9 @@ def test_the_committed_budget_loads() -> None:
     budget = Budget.load(BUDGET)
     assert budget.happy_path_actions <= 29  # the README's target
     assert budget.cpu_ratio_to_bare > 1
+
+
+def test_the_ratio_is_left_out_when_a_side_completed_nothing() -> None:
+    ours, bare = {"cpu_ms_per_lifecycle_total": 380.0}, {"cpu_ms_per_lifecycle_bare_total": 100.0}
+    assert cpu_ratio(ours, bare) == {"cpu_ratio_to_bare": 3.8}
+    assert cpu_ratio({}, bare) == {} and cpu_ratio(ours, {}) == {}

@@ -39,8 +39,8 @@ def text(part: email.message.MIMEPart | None) -> str:
     return str(part.get_content()).replace("\r\n", "\n")
 
 
-def read_back(row: Any) -> email.message.EmailMessage:
-    raw = Mailer("127.0.0.1", 25, SENDER)._message(row)
+def read_back(row: Any, sender: str = SENDER) -> email.message.EmailMessage:
+    raw = Mailer("127.0.0.1", 25, sender)._message(row)
     assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")  # SMTP's line ends only
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(parsed, email.message.EmailMessage)
@@ -59,6 +59,29 @@ def test_headers_read_back_as_written_however_long() -> None:
     assert msg["Reply-To"] == row.reply_to
     longest = outbox_row(subject="é" * 300)  # the outbox keeps 300 characters of a subject
     assert read_back(longest)["Subject"] == "é" * 300
+
+
+def test_words_outside_ascii_are_encoded_words_of_a_line_each() -> None:
+    raw = Mailer("127.0.0.1", 25, "Équipe Micro <noreply@microinternships.example>")._message(
+        outbox_row(subject="é" * 300)
+    )
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    assert all(len(line) <= 78 for line in head.split("\r\n") if "=?" in line)
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    [sender] = msg["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == (
+        "Équipe Micro",
+        "noreply@microinternships.example",
+    )
+
+
+def test_an_international_address_is_written_as_utf8() -> None:
+    raw = Mailer("127.0.0.1", 25, SENDER)._message(outbox_row(to_email="josé@uni.example"))
+    assert "To: josé@uni.example\r\n".encode() in raw  # SMTPUTF8: raw, not an encoded word
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert msg["To"] == "josé@uni.example"
+    assert msg["Message-ID"].startswith("<internship-40816e4f1004bc82.13.")
+    assert text(msg.get_body(("plain",))) == "Hello Ada,\n\nYour work is due — see the page.\n"
 
 
 def test_text_and_html_alternatives_and_no_reply_to_when_none() -> None:

@@ -2,7 +2,8 @@
 
 A change to the lifecycle that would break workflows already running fails here; guard such
 changes with `workflow.patched(...)`. Re-record after an intended, patched change with
-`RECORD_HISTORIES=1 make test` (the lifecycle tests write tests/histories/).
+`RECORD_HISTORIES=1 .venv/bin/python -m pytest -m stack`, in one process (the lifecycle tests
+write tests/histories/; `make test`'s parallel processes would list it while it is written).
 """
 
 from __future__ import annotations
