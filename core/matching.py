@@ -93,12 +93,13 @@ def fit(posting_skills: list[str], launcher_skills: list[str], record: Record) -
 
 
 def per_employer(ratings: Iterable[tuple[str, int | None]]) -> tuple[float, ...]:
-    """(employer, rating) pairs as one rating per employer: the average of its own."""
+    """(employer, rating) pairs as one rating per employer: the average of its own, highest
+    first (whatever order the database returned the rows in)."""
     given: dict[str, list[int]] = {}
     for employer_id, rating in ratings:
         if rating is not None:
             given.setdefault(employer_id, []).append(rating)
-    return tuple(sum(r) / len(r) for r in given.values())
+    return tuple(sorted((sum(r) / len(r) for r in given.values()), reverse=True))
 
 
 def average(ratings: tuple[float, ...]) -> float | None:

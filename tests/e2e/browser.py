@@ -135,7 +135,9 @@ async def follow_sign_in_link(
 ) -> None:
     """Open the sign-in email (or, `kind` "sign_up", the new account's) after the first `after`
     in this browser and press its button."""
-    message = await inbox.wait_to(email, kind, after)
+    # Up to a minute: the relay's poll and SMTP under `make test`'s parallel processes, browsers
+    # included, on 2 cores (15 s ran out once).
+    message = await inbox.wait_to(email, kind, after, within=60)
     link = next(u for u in links_in(message) if "/sign-in/" in u)
     await page.goto(link)
     button = "Create my account" if kind == "sign_up" else "Sign in"
