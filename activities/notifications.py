@@ -10,11 +10,10 @@ from __future__ import annotations
 import smtplib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from email._policybase import Compat32
 from email.charset import QP, Charset
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.policy import SMTPUTF8, Policy
+from email.policy import SMTPUTF8, Compat32, Policy
 from email.utils import formataddr, parseaddr
 from enum import StrEnum
 from typing import Any
