@@ -52,7 +52,11 @@ class Settings(BaseSettings):
     # once, and workflows kept in memory between tasks (the sticky cache: more is faster replay-
     # free work, at the cost of memory).
     worker_activity_threads: int = Field(default=32, ge=1)
-    worker_workflow_tasks: int = Field(default=100, ge=2)
+    # A worker runs Python on one core at a time (the GIL), so a task taken beyond what it can
+    # work on only waits inside the worker, where Temporal's 10 s task timeout runs (100 tasks
+    # at once: 1.2 s per task at the median under load). 8 keeps the rest in the task queue,
+    # where no timeout runs and any worker may take them, at the same throughput (bench/results.md).
+    worker_workflow_tasks: int = Field(default=8, ge=2)
     # About 0.17 MB each (measured): 250 keeps a worker near 200 MB however many internships
     # wait on timers; an evicted one replays its history (tens of events) on its next task.
     worker_cached_workflows: int = Field(default=250, ge=0)
