@@ -11,6 +11,7 @@ work on the machine slows a run but hardly changes what our processes spend.
 
 from __future__ import annotations
 
+import statistics
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
@@ -106,6 +107,7 @@ async def measure(
         "throughput_lifecycles_per_s": round(best_api, 2),
         "baseline_lifecycles_per_s": round(best_bare, 2),
         "max_workflow_task_seconds": round(max(tasks), 3),
+        "median_workflow_task_seconds": round(statistics.median(tasks), 3),
         "workflow_task_failures": sum(task_failures(h) for h in ours),
         "happy_path_actions": max(billable_actions(h) for h in ours),
         "happy_path_events": max(len(h.events) for h in ours),
