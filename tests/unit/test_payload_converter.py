@@ -10,24 +10,7 @@ from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 
 from core.codec import PayloadConverter, data_converter, new_key
 from core.internship import Posting
-from core.settings import Settings
-
-
-def _posting() -> Posting:
-    return Posting(
-        internship_id="i-1",
-        employer_id="e-1",
-        title="Competitor pricing analysis",
-        description="Compare five pricing pages.",
-        company="Northwind",
-        category="marketing",
-        estimated_hours=10,
-        fee_cents=40000,
-        currency="usd",
-        duration_days=14,
-        skills=["excel"],
-        policy=Settings().policy(),
-    )
+from tests.unit.harness import posting
 
 
 def _json(converter: PayloadConverter) -> PydanticJSONPlainPayloadConverter:
@@ -37,10 +20,10 @@ def _json(converter: PayloadConverter) -> PydanticJSONPlainPayloadConverter:
 
 
 def test_a_runs_converter_reads_back_what_another_wrote() -> None:
-    posting = _posting()
-    written = PayloadConverter().to_payloads([posting, [1, 2], datetime(2026, 12, 6, tzinfo=UTC)])
+    wanted = posting()
+    written = PayloadConverter().to_payloads([wanted, [1, 2], datetime(2026, 12, 6, tzinfo=UTC)])
     read = PayloadConverter().from_payloads(written, [Posting, list[int], datetime])
-    assert read == [posting, [1, 2], datetime(2026, 12, 6, tzinfo=UTC)]
+    assert read == [wanted, [1, 2], datetime(2026, 12, 6, tzinfo=UTC)]
 
 
 def test_each_runs_converter_reuses_the_type_adapters_built_before() -> None:
