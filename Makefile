@@ -22,8 +22,8 @@ run: install
 # Every layer: tests/unit, tests/surface, tests/stack and tests/e2e (docs/architecture.md, 6), in
 # TEST_PROCESSES processes at once (pytest-xdist; each its own servers and its own SQLite file or
 # Postgres schema; a file's tests stay in one process), then the tests marked `alone` (the
-# scale-out, `make run`'s timed stop) by themselves. SKIP_SLOW=1 leaves out the slow layer (marked `slow`: tests/e2e and
-# two long stack tests), which CI runs.
+# scale-out, `make run`'s timed stop) by themselves. SKIP_SLOW=1 leaves out the slow layer
+# (marked `slow`: tests/e2e and two long stack tests), which CI runs.
 TEST_PROCESSES ?= 4
 test: install
 ifeq ($(SKIP_SLOW),1)
