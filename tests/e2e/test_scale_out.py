@@ -535,9 +535,10 @@ class Driven:
 class Drive:
     """Runs the internships, and kills a worker and an API once half of them are posted."""
 
-    def __init__(self, stack: Stack, apis: Apis) -> None:
+    def __init__(self, stack: Stack, apis: Apis, sessions: sessionmaker) -> None:
         self.stack = stack
         self.apis = apis
+        self.sessions = sessions
         self.posted = 0
         self.half_way = asyncio.Event()
         self.killed_at: datetime | None = None
@@ -549,11 +550,7 @@ class Drive:
         for name in ("worker1", "api_b"):
             await asyncio.to_thread(self.stack.processes[name].kill)
         self.killed_at = datetime.now(UTC)
-        sessions = make_sessions(self.stack.database_url)
-        try:
-            self.leased_at_kill = await asyncio.to_thread(_leased, sessions, self.killed_at)
-        finally:
-            sessions.kw["bind"].dispose()
+        self.leased_at_kill = await asyncio.to_thread(_leased, self.sessions, self.killed_at)
         print(
             f"\nSIGKILLed worker1 and api_b after {self.posted} postings; "
             f"{len(self.leased_at_kill)} outbox rows were under a lease"
@@ -561,13 +558,15 @@ class Drive:
 
     async def sign_up(self, api: int, role: str, body: Json) -> Json:
         """Through the API: the code comes by email, through the outbox of whichever relay."""
+        asked = datetime.now(UTC)
         await self.apis.call(api, "POST", f"/v1/{role}s", body=body, status=202)
-        email = await self._sign_up_email(body["email"])
+        email = await self._sign_up_email(body["email"], asked)
         if email is None:
             # As anyone whose confirmation never came would: sign up again.
             self.apis.stats["sign_ups_lost_with_the_killed_api"] += 1
+            asked = datetime.now(UTC)
             await self.apis.call(api, "POST", f"/v1/{role}s", body=body, status=202)
-            email = await self._sign_up_email(body["email"])
+            email = await self._sign_up_email(body["email"], asked)
             assert email is not None, f"no sign-up email to {body['email']} after signing up again"
         code = code_in(email)
         try:
@@ -584,17 +583,16 @@ class Drive:
         code = code_in(email)
         return await self.apis.call(api, "POST", "/v1/tokens", body={"code": code}, status=201)
 
-    async def _sign_up_email(self, address: str) -> EmailMessage | None:
+    async def _sign_up_email(self, address: str, asked: datetime) -> EmailMessage | None:
         """The sign-up's email; None if it will never come: an API queues it after its answer
         (so that every sign-up's answer takes the same time), and the one that answered was
-        killed before it had. A relay SIGKILLed while it held the email frees it only when its
-        lease ends."""
+        killed before it had (asked before the kill, and nothing queued). A relay SIGKILLed
+        while it held the email frees it only when its lease ends."""
         try:
             return await self.stack.inbox.wait_to(address, "sign_up", within=SIGN_UP_EMAIL_WITHIN)
         except TimeoutError:
-            if self.killed_at is not None and not await asyncio.to_thread(
-                _queued_to, self.stack.database_url, address
-            ):
+            killed_after = self.killed_at is not None and asked <= self.killed_at
+            if killed_after and not await asyncio.to_thread(_queued_to, self.sessions, address):
                 return None
         return await self.stack.inbox.wait_to(address, "sign_up", within=OUTBOX_LEASE + 60)
 
@@ -649,14 +647,10 @@ def _rating(given: tuple[int, str]) -> Json:
     return {"rating": given[0], "comment": given[1]}
 
 
-def _queued_to(database_url: str, address: str) -> bool:
-    sessions = make_sessions(database_url)
-    try:
-        with sessions() as db:
-            queued = select(OutboxEmail.id).where(OutboxEmail.to_email == address).limit(1)
-            return db.scalar(queued) is not None
-    finally:
-        sessions.kw["bind"].dispose()
+def _queued_to(sessions: sessionmaker, address: str) -> bool:
+    with sessions() as db:
+        queued = select(OutboxEmail.id).where(OutboxEmail.to_email == address).limit(1)
+        return db.scalar(queued) is not None
 
 
 def _leased(sessions: sessionmaker, now: datetime) -> set[int]:
@@ -684,8 +678,8 @@ def message_id(row: OutboxEmail) -> str:
 async def test_two_apis_three_workers_survive_losing_one_of_each(tmp_path: Path) -> None:
     async with deployment(tmp_path) as stack:
         apis = Apis(stack.api_urls)
-        drive = Drive(stack, apis)
         sessions = make_sessions(stack.database_url)
+        drive = Drive(stack, apis, sessions)
         try:
             async with asyncio.timeout(TEST_TIMEOUT):
                 await _run_and_check(stack, apis, drive, sessions)
