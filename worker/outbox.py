@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from activities.notifications import Delivery, Mailer, Outcome
@@ -92,6 +92,57 @@ class OpsAlerts:
         )
 
 
+# The relay's statements, built once: a pass runs several for each email, and building one
+# (expressions, an aliased table, its cache key) cost more CPU than SQLite running it.
+_ROW, _EARLIER = OutboxEmail, aliased(OutboxEmail)
+_DUE = or_(_ROW.next_attempt_at.is_(None), _ROW.next_attempt_at <= bindparam("now"))
+# Due rows, each the first pending one of its address unless the earlier ones are due too.
+_CANDIDATES = (
+    select(_ROW.id, _ROW.to_email)
+    .where(
+        _ROW.status == PENDING,
+        _DUE,
+        ~exists().where(
+            _EARLIER.status == PENDING,
+            _EARLIER.to_email == _ROW.to_email,
+            _EARLIER.id < _ROW.id,
+            _EARLIER.next_attempt_at > bindparam("now"),
+        ),
+    )
+    .order_by(_ROW.id)
+    .limit(bindparam("batch"))
+    .with_for_update(skip_locked=True, of=_ROW)
+)
+_QUEUED = (
+    select(_ROW.id, _ROW.to_email)
+    .where(
+        _ROW.status == PENDING,
+        _ROW.to_email.in_(bindparam("addresses", expanding=True)),
+        _ROW.id <= bindparam("last"),
+    )
+    .order_by(_ROW.id)
+)
+_LEASE = (
+    update(_ROW)
+    .where(_ROW.id == bindparam("row_id"), _ROW.status == PENDING, _DUE)
+    .values(next_attempt_at=bindparam("until"))
+    .execution_options(synchronize_session=False)
+)
+_CLAIMED = select(_ROW).where(_ROW.id.in_(bindparam("ids", expanding=True))).order_by(_ROW.id)
+_SENT = (
+    update(_ROW)
+    .where(_ROW.id == bindparam("row_id"), _ROW.status == PENDING)
+    .values(
+        status=SENT,
+        sent_at=bindparam("now"),
+        next_attempt_at=None,
+        attempts=_ROW.attempts + 1,
+        last_error=None,
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -157,72 +208,39 @@ class OutboxRelay:
 
     def _claim(self) -> list[OutboxEmail]:
         now = self.clock()
-        row, earlier = OutboxEmail, aliased(OutboxEmail)
-        due = or_(row.next_attempt_at.is_(None), row.next_attempt_at <= now)
-        held_back = exists().where(
-            earlier.status == PENDING,
-            earlier.to_email == row.to_email,
-            earlier.id < row.id,
-            earlier.next_attempt_at > now,
-        )
         with self.sessions.begin() as db:
-            candidates = db.execute(
-                select(row.id, row.to_email)
-                .where(row.status == PENDING, due, ~held_back)
-                .order_by(row.id)
-                .limit(self.batch)
-                .with_for_update(skip_locked=True, of=row)
-            ).all()
+            candidates = db.execute(_CANDIDATES, {"now": now, "batch": self.batch}).all()
             if not candidates:
                 return []
             # Every earlier pending row of an address must come along (a concurrent relay may
             # hold one that the query above skipped): keep only each address's leading rows.
-            addresses = {to for _, to in candidates}
             queued: dict[str, list[int]] = defaultdict(list)
             for id_, to in db.execute(
-                select(row.id, row.to_email)
-                .where(
-                    row.status == PENDING,
-                    row.to_email.in_(addresses),
-                    row.id <= max(id_ for id_, _ in candidates),
-                )
-                .order_by(row.id)
+                _QUEUED,
+                {
+                    "addresses": sorted({to for _, to in candidates}),
+                    "last": max(id_ for id_, _ in candidates),
+                },
             ):
                 queued[to].append(id_)
             claimed: list[int] = []
             taken: dict[str, int] = defaultdict(int)
-            lease_until = now + self.lease
+            lease = {"now": now, "until": now + self.lease}
             for id_, to in candidates:
                 if queued[to][taken[to] : taken[to] + 1] != [id_]:
                     continue  # an earlier email to this address is not ours to send first
-                won = db.execute(
-                    update(row)
-                    .where(row.id == id_, row.status == PENDING, due)
-                    .values(next_attempt_at=lease_until)
-                ).rowcount
-                if won:
+                if db.execute(_LEASE, {**lease, "row_id": id_}).rowcount:
                     claimed.append(id_)
                     taken[to] += 1
-            return list(db.scalars(select(row).where(row.id.in_(claimed)).order_by(row.id)))
+            return list(db.scalars(_CLAIMED, {"ids": claimed}))
 
     def _record(self, delivery: Delivery) -> None:
         now = self.clock()
-        row = OutboxEmail
         with self.sessions.begin() as db:
             if delivery.outcome == Outcome.SENT:  # the common case: one statement
-                db.execute(
-                    update(row)
-                    .where(row.id == delivery.row_id, row.status == PENDING)
-                    .values(
-                        status=SENT,
-                        sent_at=now,
-                        next_attempt_at=None,
-                        attempts=row.attempts + 1,
-                        last_error=None,
-                    )
-                )
+                db.execute(_SENT, {"now": now, "row_id": delivery.row_id})
                 return
-            email = db.get(row, delivery.row_id)
+            email = db.get(OutboxEmail, delivery.row_id)
             if email is None or email.status != PENDING:
                 return
             if delivery.outcome == Outcome.WAITING:

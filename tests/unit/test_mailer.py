@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from types import SimpleNamespace
 from typing import Any
 
@@ -105,6 +106,25 @@ def test_the_invitation_is_an_attachment_with_its_method() -> None:
         assert invite.get_filename() == "invite.ics"
         assert f"METHOD:{method}" in text(invite)
         assert msg.get_body(("plain",)) is not None
+
+
+def test_a_body_holding_its_own_boundaries_is_read_back_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The writer picks its boundaries without reading the text (quoted-printable escapes every
+    "=" of a body): a body holding them as lines of its own must still come back whole."""
+    token = "0123456789abcdef01234567"
+    monkeypatch.setattr("activities.notifications.secrets.token_hex", lambda _: token)
+    ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"
+    raw = Mailer("127.0.0.1", 25, SENDER)._message(outbox_row(calendar=ics))
+    boundaries = [b.decode() for b in re.findall(rb'boundary="([^"]+)"', raw)]
+    assert sorted(boundaries) == [f"=_a{token}", f"=_m{token}"]
+    pasted = "".join(f"--{b}\n--{b}--\n" for b in boundaries)
+    msg = read_back(outbox_row(text_body=pasted, html_body=f"<pre>{pasted}</pre>", calendar=ics))
+    assert text(msg.get_body(("plain",))) == pasted
+    assert pasted in text(msg.get_body(("html",)))
+    [invite] = msg.iter_attachments()
+    assert "METHOD:REQUEST" in text(invite)
 
 
 def test_a_line_break_in_a_header_is_refused_not_written() -> None:
