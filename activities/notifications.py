@@ -131,7 +131,7 @@ class Mailer:
         parts = [_text(row.text_body, "plain", policy), _text(row.html_body, "html", policy)]
         # Boundaries of our own, starting "=_": every part is quoted-printable, where an "=" is
         # always an escape, so no part can hold one. (Left to the generator, each message gets
-        # a random boundary and a regex compiled to check the text for it: a third of the time
+        # a random boundary and a regex compiled to check the text for it: nearly half the time
         # writing an email took.)
         token = secrets.token_hex(12)
         msg = body = MIMEMultipart(
