@@ -4,13 +4,9 @@
 internship, in the same places (a local activity per recorded event, the charge inside the
 kickoff update, the payout after approval outside any update, the completion inside the second
 rating), all of them no-ops, with no codec, no database, no timers and no search attributes.
-`python -m bench.baseline` runs its worker as a process of its own, tuned like the real one.
-`throughput` checks from the histories that both make the same numbers of each.
-
-`ShapedLifecycle` is the same with our history's server-side shape added: the patches (each
-followed by the SDK's `TemporalChangeVersion` upsert), the stage's search-attribute upserts, a
-deadline timer per stage started and cancelled, and payloads of our size. `python -m
-bench.floor` measures what that shape alone costs the dev server and throughput.
+`python -m bench.baseline` runs its worker as a process of its own, tuned like the real one
+(it runs `bench.shaped.ShapedLifecycle` too). `throughput` checks from the histories that both
+make the same numbers of each.
 """
 
 from __future__ import annotations
@@ -19,17 +15,12 @@ import argparse
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.worker import Worker
-
-with workflow.unsafe.imports_passed_through():
-    from core import search_attributes as keys
 
 BARE_QUEUE = "bench-bare"
 TIMEOUT = timedelta(seconds=30)
@@ -82,83 +73,7 @@ class BareLifecycle:
         return self.stage
 
     async def _record(self, event: str) -> None:
-        await bare_record_locally(event)
-
-
-# Our history's shape, as a happy path has it (bench/results.md, "the floor"): the stage each
-# update enters (apply enters none), and payloads about our size (an update's answer is the
-# encrypted state, 2-4 KB; the posting 1-2 KB).
-SHAPED_STAGES = {"select": "matched", "kickoff": "in_progress", "submit": "submitted"}
-SHAPED_ANSWER = "s" * 3000
-SHAPED_POSTING = "p" * 1500
-STAGE_DEADLINE = timedelta(days=7)
-
-
-@workflow.defn
-class ShapedLifecycle:
-    def __init__(self) -> None:
-        self.stage = "posted"
-        self.ratings = 0
-        self.round = 0  # a stage's deadline timer waits for the round to end
-
-    @workflow.run
-    async def run(self, posting: str) -> str:
-        workflow.patched("shaped-first")
-        workflow.deprecate_patch("shaped-second")
-        await bare_record_locally("posted")
-        while self.stage != "approved":  # each stage's deadline, cancelled when it moves on
-            await self._stage_over()
-        await workflow.execute_activity(bare_money, "payout", start_to_close_timeout=TIMEOUT)
-        self._enter("paid")
-        await bare_record_locally("paid")
-        await self._until(lambda: self.stage == "completed" and workflow.all_handlers_finished())
-        return posting
-
-    @workflow.update
-    async def step(self, name: str) -> str:
-        if name == "kickoff":
-            await workflow.execute_activity(bare_money, "charge", start_to_close_timeout=TIMEOUT)
-        if name in SHAPED_STAGES:
-            self._enter(SHAPED_STAGES[name])
-        elif name == "approve":  # entered without an upsert, as ours when paid moments later
-            workflow.patched("shaped-approval")
-            self.stage = "approved"
-            self.round += 1
-        await bare_record_locally(name)
-        if name.startswith("rate"):
-            self.ratings += 1
-            if self.ratings == 2:
-                self._enter("completed")
-                await bare_record_locally("completed")
-        return f"{self.stage}|{SHAPED_ANSWER}"
-
-    @workflow.query
-    def current(self) -> str:
-        return self.stage
-
-    def _enter(self, stage: str) -> None:
-        self.stage = stage
-        self.round += 1
-        workflow.upsert_search_attributes(
-            [
-                keys.STAGE.value_set(stage),
-                keys.ESCALATION.value_set(0),
-                keys.DUE_AT.value_set(workflow.now() + STAGE_DEADLINE),
-            ]
-        )
-
-    async def _until(self, ended: Callable[[], bool]) -> None:
-        """Until `ended`, with the stage's deadline timer running (it never fires here)."""
-        with contextlib.suppress(TimeoutError):
-            await workflow.wait_condition(ended, timeout=STAGE_DEADLINE)
-
-    async def _stage_over(self) -> None:
-        round_ = self.round
-        await self._until(lambda: self.round != round_)
-
-
-async def bare_record_locally(event: str) -> None:
-    await workflow.execute_local_activity(bare_record, event, start_to_close_timeout=TIMEOUT)
+        await workflow.execute_local_activity(bare_record, event, start_to_close_timeout=TIMEOUT)
 
 
 class BareDriver:
@@ -185,38 +100,10 @@ class BareDriver:
         return await self._handle.query(BareLifecycle.current)
 
 
-class ShapedDriver(BareDriver):
-    """One shaped lifecycle (see lifecycle.Driver), started as ours is: with its search
-    attributes."""
-
-    _shaped: WorkflowHandle[ShapedLifecycle, str]
-
-    async def start(self) -> None:
-        attributes = TypedSearchAttributes(
-            [
-                SearchAttributePair(keys.STAGE, "posted"),
-                SearchAttributePair(keys.EMPLOYER, "e" * 16),
-                SearchAttributePair(keys.CATEGORY, "marketing"),
-                SearchAttributePair(keys.ESCALATION, 0),
-            ]
-        )
-        self._shaped = await self.client.start_workflow(
-            ShapedLifecycle.run,
-            SHAPED_POSTING,
-            id=self.workflow_id,
-            task_queue=self.task_queue,
-            search_attributes=attributes,
-        )
-
-    async def transition(self, name: str) -> None:
-        answer = await self._shaped.execute_update(ShapedLifecycle.step, name)
-        self.stage = answer.partition("|")[0]
-
-    async def stage_now(self) -> str:
-        return await self._shaped.query(ShapedLifecycle.current)
-
-
 async def serve(address: str, task_queue: str) -> None:
+    # Imported here, not with the module: the sandbox imports this module again for every bare
+    # run, which must cost what it did before the shaped workflow existed.
+    from bench.shaped import ShapedLifecycle
     from core.settings import Settings  # the real worker's tuning (defaults or environment)
 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]

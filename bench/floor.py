@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.floor [--count 20] [--rounds 3]
 
 Starts the stack as `make bench` does (bench/stack.py: no worker or API of ours), then drives
-`count` bare lifecycles at once and `count` shaped ones (`bench.baseline.ShapedLifecycle`: the
+`count` bare lifecycles at once and `count` shaped ones (`bench.shaped.ShapedLifecycle`: the
 bare workflow with our patches, search-attribute upserts, deadline timers and payload sizes),
 in turns, `rounds` times, on the bare worker. Prints, as name=value lines, the shaped side's
 throughput over the bare side's (the best round of each) and what each costs the dev server and
@@ -19,9 +19,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from bench.baseline import BARE_QUEUE, BareDriver, ShapedDriver
+from bench.baseline import BARE_QUEUE, BareDriver
 from bench.cpu import Meter
 from bench.lifecycle import Driver, NewDriver, Run, drive, histories
+from bench.shaped import ShapedDriver
 from bench.stack import Stack, stack
 
 

@@ -1,6 +1,6 @@
-"""bench.floor's shaped lifecycle has our history's server-side shape over the bare one: the
-same updates, activities and local activities, plus our patches, a deadline timer per stage
-(cancelled as the stage moves on) and the stage's search-attribute upserts."""
+"""bench.floor's shaped lifecycle (bench/shaped.py) has our history's server-side shape over
+the bare one: the same updates, activities and local activities, plus our patches, a deadline
+timer per stage (cancelled as the stage moves on) and the stage's search-attribute upserts."""
 
 from __future__ import annotations
 
@@ -13,15 +13,9 @@ from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from bench.baseline import (
-    BareDriver,
-    BareLifecycle,
-    ShapedDriver,
-    ShapedLifecycle,
-    bare_money,
-    bare_record,
-)
+from bench.baseline import BareDriver, BareLifecycle, bare_money, bare_record
 from bench.lifecycle import Driver, Run, histories, lifecycle, shape
+from bench.shaped import ShapedDriver, ShapedLifecycle
 
 
 def kinds(history: WorkflowHistory) -> Counter[str]:
