@@ -1,4 +1,4 @@
-"""`python -m bench.floor`: what our history's shape alone costs bare Temporal (about 1 minute).
+"""`python -m bench.floor`: what our history's shape alone costs bare Temporal (about 20 seconds).
 
     .venv/bin/python -m bench.floor [--count 20] [--rounds 3]
 
