@@ -16,8 +16,8 @@ install: $(VENV)/.installed
 
 # The checkout's bytecode, brought up to date (only what changed is compiled again). The workflow
 # sandbox imports the workflow's modules afresh for every run it starts, and with no bytecode to
-# read (PYTHONDONTWRITEBYTECODE set, as on some machines) it compiles them each time: 10-15 ms of
-# the worker's CPU per lifecycle. The image has its bytecode from pip.
+# read (PYTHONDONTWRITEBYTECODE set, as on some machines) it compiles them each time (the worker
+# spent 27 ms more per lifecycle: bench/results.md). The image has its bytecode from pip.
 .PHONY: bytecode
 bytecode: install
 	$(PY) -m compileall -q activities api core worker workflows dev bench
