@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, BrowserContext, Page, ViewportSize
+from playwright.async_api import Browser, BrowserContext, Error, Page, ViewportSize
 
 from dev.harness import Inbox, links_in
 from tests.conftest import Api
@@ -66,6 +66,20 @@ async def fits_the_screen(page: Page) -> None:
     )
 
 
+async def screenshot(page: Page, path: Path, tries: int = 3) -> None:
+    """A full-page screenshot, kept as the journey's record. Chromium now and then answers a
+    capture with "Unable to capture screenshot" (seen once in CI, on a busy machine with several
+    people's pages open); the page is the same a moment later, so it is taken again."""
+    for attempt in range(1, tries + 1):
+        try:
+            await page.screenshot(path=path, full_page=True)
+            return
+        except Error as err:
+            if "Unable to capture screenshot" not in err.message or attempt == tries:
+                raise
+            await page.wait_for_timeout(500)
+
+
 class Pages:
     """Checks and photographs every page a journey opens, at the journey's width and at the
     other of a phone's and a desktop's."""
@@ -97,7 +111,7 @@ class Pages:
         self.checked.append(name)
 
     async def _check_at(self, page: Page, name: str, file: str) -> None:
-        await page.screenshot(path=SCREENSHOTS / f"{file}.png", full_page=True)
+        await screenshot(page, SCREENSHOTS / f"{file}.png")
         await fits_the_screen(page)
         results = await _axe.run(page)
         violations = [
